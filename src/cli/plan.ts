@@ -1,0 +1,32 @@
+import type { Command } from './command.js';
+import { EXIT } from './io.js';
+import { planExperiment } from '../sweep/plan.js';
+import { formatValue, printProblems, table } from './report.js';
+
+export const planCommand: Command = {
+  name: 'plan',
+  summary: 'Dry run: list every sweep point (key, name, the values that vary) without training anything.',
+  usage: 'plan FILE [--set path=value ...] [--json]',
+  details: '--json prints a JSON array of {key, name, params, config}, where config is the fully resolved run config.',
+  flags: {
+    set: { type: 'string', multiple: true, arg: 'path=value', description: 'Override a setting (YAML value; a list sweeps it).' },
+    json: { type: 'boolean', description: 'Print the points as JSON.' },
+  },
+  async run(files, flags, io) {
+    if (files.length !== 1) { io.stderr.write('exp plan: give exactly one FILE\n'); return EXIT.usage; }
+    const result = planExperiment(files[0]!, { set: (flags.set as string[] | undefined) ?? [] });
+    if (!result.plan) { printProblems(io, result.problems, result.texts); return EXIT.invalid; }
+    const { points, excluded, duplicates, experiment } = result.plan;
+    if (flags.json) {
+      io.stdout.write(JSON.stringify(points.map(({ key, name, params, config }) => ({ key, name, params, config })), null, 2) + '\n');
+      return EXIT.ok;
+    }
+    const paths = [...new Set(points.flatMap((p) => Object.keys(p.params)))];
+    const rows = points.map((p) => [String(p.index + 1), p.key, p.name, ...paths.map((k) => (k in p.params ? formatValue(p.params[k]) : ''))]);
+    io.stdout.write(`Experiment ${experiment.name}${experiment.description ? ` - ${experiment.description}` : ''}\n\n`);
+    io.stdout.write(table(['#', 'key', 'name', ...paths], rows));
+    const notes = [excluded ? `${excluded} excluded` : '', duplicates ? `${duplicates} duplicate${duplicates === 1 ? '' : 's'} removed` : ''].filter(Boolean).join(', ');
+    io.stdout.write(`\n${points.length} run${points.length === 1 ? '' : 's'}${notes ? ` (${notes})` : ''}\n`);
+    return EXIT.ok;
+  },
+};

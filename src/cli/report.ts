@@ -1,0 +1,30 @@
+/** Printing helpers shared by commands: problems, tables. */
+import { isAbsolute, relative } from 'node:path';
+import { renderProblems, type Problem } from '../config/problem.js';
+import type { Io } from './io.js';
+
+/** Shows file names relative to the working directory, as the user typed them. */
+export function displayPath(file: string, cwd = process.cwd()): string {
+  if (!isAbsolute(file)) return file;
+  const rel = relative(cwd, file);
+  return rel.startsWith('..') ? file : rel;
+}
+
+export function printProblems(io: Io, problems: readonly Problem[], texts: ReadonlyMap<string, string>): void {
+  const shown = problems.map((p) => ({ ...p, file: displayPath(p.file, io.cwd) }));
+  const shownTexts = new Map([...texts].map(([k, v]) => [displayPath(k, io.cwd), v]));
+  io.stderr.write(renderProblems(shown, shownTexts) + '\n');
+}
+
+/** A plain aligned text table (no colours, so it pipes cleanly). */
+export function table(headers: string[], rows: string[][]): string {
+  const widths = headers.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)));
+  const line = (cells: string[]): string => cells.map((c, i) => c.padEnd(widths[i]!)).join('  ').trimEnd();
+  return [line(headers), line(widths.map((w) => '-'.repeat(w))), ...rows.map(line)].join('\n') + '\n';
+}
+
+export function formatValue(v: unknown): string {
+  if (typeof v === 'number') return Number.isInteger(v) ? String(v) : String(Number(v.toPrecision(5)));
+  if (typeof v === 'string') return v;
+  return JSON.stringify(v);
+}

@@ -1,0 +1,154 @@
+/**
+ * Stage 1: read an experiment file (and the files it `extends`) into a plain value plus a
+ * source map from each path in the value to where it was written. Parsing is pure: the only
+ * IO is the `readText` callback, so tests and the CLI share the code.
+ */
+import { dirname, resolve } from 'node:path';
+import { isMap, isScalar, isSeq, LineCounter, parseDocument, type Node } from 'yaml';
+import type { Position, Problem } from './problem.js';
+
+/** Where one value (and its key, if it sits in a mapping) was written. */
+export interface Location {
+  file: string;
+  value: Position;
+  key?: Position;
+}
+
+/** Path segments: mapping keys and sequence indices. */
+export type PathSegments = readonly (string | number)[];
+
+/** Map from a path (segments joined by NUL, since keys may hold dots) to its location. */
+export type SourceMap = Map<string, Location>;
+export const pathId = (segments: PathSegments): string => segments.join('\u0000');
+
+export interface LoadedFile {
+  file: string;
+  text: string;
+  value: unknown;
+  sources: SourceMap;
+}
+
+export interface LoadResult {
+  /** The merged document (base files first, this file's keys winning). */
+  value: unknown;
+  sources: SourceMap;
+  /** Text of every file read, for rendering excerpts. */
+  texts: Map<string, string>;
+  problems: Problem[];
+}
+
+export type ReadText = (path: string) => string | undefined;
+
+/** Parses one YAML text, collecting syntax and duplicate-key problems with positions. */
+export function parseYaml(file: string, text: string): { value: unknown; sources: SourceMap; problems: Problem[] } {
+  const lineCounter = new LineCounter();
+  const doc = parseDocument(text, { lineCounter, uniqueKeys: true, prettyErrors: false, keepSourceTokens: false });
+  const problems: Problem[] = [];
+  const at = (offset: number): Position => {
+    const { line, col } = lineCounter.linePos(offset);
+    return { line, col };
+  };
+  for (const err of doc.errors) {
+    const code = err.code === 'DUPLICATE_KEY' ? 'DUPLICATE_KEY' : 'YAML_SYNTAX';
+    const pos = at(err.pos[0]);
+    const message = code === 'DUPLICATE_KEY'
+      ? 'duplicate key: this key is already set earlier in the same mapping; remove one of them'
+      : `YAML syntax error: ${err.message.split('\n')[0]}`;
+    problems.push({ code, message, file, path: '', ...pos });
+  }
+  if (problems.length > 0) return { value: undefined, sources: new Map(), problems };
+
+  const sources: SourceMap = new Map();
+  const walk = (node: Node | null | undefined, path: (string | number)[], key?: Position): void => {
+    if (!node) return;
+    const start = node.range ? at(node.range[0]) : { line: 1, col: 1 };
+    sources.set(pathId(path), { file, value: start, ...(key ? { key } : {}) });
+    if (isMap(node)) {
+      for (const pair of node.items) {
+        const k = pair.key as Node | null;
+        const name = isScalar(k) ? String(k.value) : String(k);
+        const keyPos = k?.range ? at(k.range[0]) : start;
+        if (pair.value === null) sources.set(pathId([...path, name]), { file, value: keyPos, key: keyPos });
+        else walk(pair.value as Node, [...path, name], keyPos);
+      }
+    } else if (isSeq(node)) {
+      node.items.forEach((item, i) => walk(item as Node, [...path, i]));
+    }
+  };
+  walk(doc.contents as Node | null, []);
+  return { value: doc.toJS({ maxAliasCount: 100 }), sources, problems };
+}
+
+const isPlainObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
+
+/** Deep-merges `over` onto `base`: mappings merge, everything else replaces. Source maps follow. */
+function merge(base: unknown, baseSrc: SourceMap, over: unknown, overSrc: SourceMap, path: string[], out: SourceMap): unknown {
+  if (isPlainObject(base) && isPlainObject(over)) {
+    const result: Record<string, unknown> = { ...base };
+    out.set(pathId(path), overSrc.get(pathId(path)) ?? baseSrc.get(pathId(path))!);
+    for (const k of Object.keys(base)) copySubtree(baseSrc, [...path, k], out);
+    for (const [k, v] of Object.entries(over)) {
+      if (k in base) {
+        removeSubtree(out, [...path, k]);
+        result[k] = merge(base[k], baseSrc, v, overSrc, [...path, k], out);
+      } else {
+        result[k] = v;
+        copySubtree(overSrc, [...path, k], out);
+      }
+    }
+    return result;
+  }
+  copySubtree(overSrc, path, out);
+  return over;
+}
+
+function copySubtree(from: SourceMap, path: string[], to: SourceMap): void {
+  const prefix = pathId(path);
+  for (const [k, v] of from) if (k === prefix || k.startsWith(prefix + '\u0000')) to.set(k, v);
+}
+function removeSubtree(map: SourceMap, path: string[]): void {
+  const prefix = pathId(path);
+  for (const k of [...map.keys()]) if (k === prefix || k.startsWith(prefix + '\u0000')) map.delete(k);
+}
+
+/**
+ * Loads `file` and follows its `extends` chain. Problems (syntax, a missing base, a cycle)
+ * are returned, not thrown; the value is undefined when the file could not be read at all.
+ */
+export function loadExperiment(file: string, readText: ReadText): LoadResult {
+  const texts = new Map<string, string>();
+  const problems: Problem[] = [];
+
+  const loadChain = (path: string, chain: string[], from?: Location): { value: unknown; sources: SourceMap } | undefined => {
+    if (chain.includes(path)) {
+      const cycle = [...chain.slice(chain.indexOf(path)), path].join(' -> ');
+      problems.push({ code: 'EXTENDS_CYCLE', message: `extends cycle: ${cycle}; remove one of the extends keys`, file: from?.file ?? path, path: 'extends', ...(from?.value ?? { line: 0, col: 0 }) });
+      return undefined;
+    }
+    const text = readText(path);
+    if (text === undefined) {
+      if (from) problems.push({ code: 'EXTENDS_MISSING', message: `extends names '${path}', which does not exist; fix the path (it is relative to the extending file)`, file: from.file, path: 'extends', ...from.value });
+      else problems.push({ code: 'FILE_NOT_FOUND', message: `cannot read '${path}': no such file`, file: path, path: '', line: 0, col: 0 });
+      return undefined;
+    }
+    texts.set(path, text);
+    const parsed = parseYaml(path, text);
+    problems.push(...parsed.problems);
+    if (parsed.problems.length > 0) return undefined;
+    const own = parsed.value ?? {};
+    if (isPlainObject(own) && typeof own.extends === 'string') {
+      const basePath = resolve(dirname(path), own.extends);
+      const base = loadChain(basePath, [...chain, path], parsed.sources.get(pathId(['extends'])));
+      if (!base) return undefined;
+      const { extends: _ignored, ...rest } = own;
+      const restSources: SourceMap = new Map([...parsed.sources].filter(([k]) => k !== 'extends' && !k.startsWith('extends\u0000')));
+      const out: SourceMap = new Map();
+      const baseValue = isPlainObject(base.value) ? (({ extends: _e, ...r }) => r)(base.value) : base.value;
+      return { value: merge(baseValue, base.sources, rest, restSources, [], out), sources: out };
+    }
+    return { value: own, sources: parsed.sources };
+  };
+
+  const loaded = loadChain(resolve(file), []);
+  return { value: loaded?.value, sources: loaded?.sources ?? new Map(), texts, problems };
+}

@@ -1,0 +1,83 @@
+/**
+ * Checks the parts of a sweep that the JSON Schema cannot express: every swept path must
+ * be a real setting, every value must be valid for that setting, zip lists must line up,
+ * a path may be swept in one place only, and random distributions must make sense.
+ */
+import { closest, type Problem } from '../config/problem.js';
+import { allPaths, validatorAt } from '../config/schema.js';
+import { describe, locate } from '../config/validate.js';
+import type { SourceMap } from '../config/load.js';
+import type { ExperimentFile } from '../config/types.gen.js';
+
+type Sweep = NonNullable<ExperimentFile['sweep']>;
+
+export function checkSweep(sweep: Sweep | undefined, sources: SourceMap): Problem[] {
+  if (!sweep) return [];
+  const problems: Problem[] = [];
+  const add = (code: Problem['code'], segs: (string | number)[], message: string, preferKey = false): void => {
+    const loc = locate(sources, segs, preferKey);
+    problems.push({ code, message, path: segs.join('.'), ...loc });
+  };
+  const known = allPaths();
+  const sweptAt = new Map<string, string>();
+
+  const checkPath = (path: string, segs: (string | number)[], where: string): boolean => {
+    if (!validatorAt(path)) {
+      const guess = closest(path, known);
+      add('SWEEP_UNKNOWN_PATH', segs, `'${path}' is not a setting that can be swept${guess ? `; did you mean '${guess}'?` : ''}`, true);
+      return false;
+    }
+    const prev = sweptAt.get(path);
+    if (prev) add('SWEEP_CONFLICT', segs, `'${path}' is already swept in ${prev}; sweep each setting in one place only`, true);
+    else sweptAt.set(path, where);
+    return true;
+  };
+  const checkValues = (path: string, values: unknown[], segs: (string | number)[]): void => {
+    const v = validatorAt(path)!;
+    values.forEach((value, i) => {
+      if (!v(value)) {
+        const why = v.errors?.[0];
+        add('SWEEP_VALUE', [...segs, i], `${describe(value)} is not a valid value for '${path}': ${why?.message ?? 'invalid'}${why?.params && 'allowedValues' in why.params ? ` (${(why.params.allowedValues as unknown[]).join(', ')})` : ''}`);
+      }
+    });
+  };
+
+  for (const [path, values] of Object.entries(sweep.grid ?? {})) {
+    if (checkPath(path, ['sweep', 'grid', path], 'sweep.grid')) checkValues(path, values, ['sweep', 'grid', path]);
+  }
+  (sweep.zip ?? []).forEach((group, gi) => {
+    const lengths = Object.values(group).map((v) => v.length);
+    for (const [path, values] of Object.entries(group)) {
+      const segs = ['sweep', 'zip', gi, path];
+      if (checkPath(path, segs, `sweep.zip[${gi}]`)) checkValues(path, values, segs);
+      if (values.length !== lengths[0]) add('SWEEP_ZIP_LENGTH', segs, `zip lists must have equal lengths: '${path}' has ${values.length}, '${Object.keys(group)[0]}' has ${lengths[0]}`, true);
+    }
+  });
+  if (sweep.random) {
+    for (const [path, dist] of Object.entries(sweep.random.params)) {
+      const segs = ['sweep', 'random', 'params', path];
+      if (!checkPath(path, segs, 'sweep.random')) continue;
+      if (dist.distribution === 'choice') {
+        if (!dist.values) add('SWEEP_RANDOM', segs, `choice needs 'values': a list to choose from`, true);
+        else checkValues(path, dist.values, [...segs, 'values']);
+      } else if (typeof dist.low !== 'number' || typeof dist.high !== 'number' || !(dist.low < dist.high || (dist.distribution === 'int_uniform' && dist.low === dist.high))) {
+        add('SWEEP_RANDOM', segs, `${dist.distribution} needs numbers 'low' < 'high'`, true);
+      } else if (dist.distribution === 'log_uniform' && dist.low <= 0) {
+        add('SWEEP_RANDOM', [...segs, 'low'], `log_uniform needs low > 0, found ${dist.low}`);
+      } else {
+        const v = validatorAt(path)!;
+        const ends = dist.distribution === 'int_uniform' ? [dist.low, dist.high] : [dist.low];
+        for (const end of ends) if (!v(end)) add('SWEEP_VALUE', [...segs, end === dist.low ? 'low' : 'high'], `${end} is outside the valid range of '${path}': ${v.errors?.[0]?.message ?? 'invalid'}`);
+      }
+    }
+  }
+  (sweep.exclude ?? []).forEach((rule, ri) => {
+    for (const path of Object.keys(rule)) {
+      if (!validatorAt(path)) {
+        const guess = closest(path, known);
+        add('SWEEP_UNKNOWN_PATH', ['sweep', 'exclude', ri, path], `exclude names '${path}', which is not a setting${guess ? `; did you mean '${guess}'?` : ''}`, true);
+      }
+    }
+  });
+  return problems;
+}

@@ -1,0 +1,47 @@
+/**
+ * Run keys and readable names. A key is a hash of the canonical resolved run config, so it
+ * does not depend on key order, number spelling (1e-3 vs 0.001) or where a value came from
+ * (file, extends, --set, sweep). Settings that do not change what is trained (name,
+ * description, tracking) are left out, so renaming or re-pointing tracking keeps keys.
+ */
+import { createHash } from 'node:crypto';
+import { canonicalJson } from '../util/object.js';
+import type { RunConfig } from '../config/normalise.js';
+
+const NOT_IN_KEY = ['name', 'description', 'tracking'] as const;
+
+export function runKey(config: RunConfig): string {
+  const keyed: Record<string, unknown> = { ...config };
+  for (const k of NOT_IN_KEY) delete keyed[k];
+  return createHash('sha256').update(canonicalJson(keyed)).digest('hex').slice(0, 12);
+}
+
+/** Hash of any JSON-like value (sweep ids, split hashes). */
+export function hashOf(value: unknown, length = 12): string {
+  return createHash('sha256').update(canonicalJson(value)).digest('hex').slice(0, length);
+}
+
+function formatValue(v: unknown): string {
+  if (typeof v === 'number') return Number.isInteger(v) ? String(v) : String(Number(v.toPrecision(4)));
+  if (typeof v === 'string') return v.replace(/^.*[\\/]/, '');
+  return JSON.stringify(v);
+}
+
+/**
+ * A short name from the values that vary, e.g. `learning_rate=0.001,optimizer=sgd`.
+ * Each path is shortened to its last segment unless that would be ambiguous.
+ */
+export function pointName(params: Readonly<Record<string, unknown>>, fallback: string): string {
+  const paths = Object.keys(params);
+  if (paths.length === 0) return fallback;
+  const short = (p: string): string => {
+    const parts = p.split('.');
+    for (let n = 1; n <= parts.length; n++) {
+      const s = parts.slice(-n).join('.');
+      if (paths.filter((q) => q === s || q.endsWith(`.${s}`)).length === 1) return s;
+    }
+    return p;
+  };
+  const name = paths.map((p) => `${short(p)}=${formatValue(params[p])}`).join(',');
+  return name.replace(/[^A-Za-z0-9._=,+-]/g, '_').slice(0, 120);
+}

@@ -1,0 +1,77 @@
+/**
+ * The pure front half of `exp`: file text -> validated, normalised, expanded plan.
+ * load -> overrides -> validate -> check sweep -> normalise -> expand. Problems from every
+ * stage that can run are collected and returned together; nothing here writes or exits.
+ */
+import { readFileSync } from 'node:fs';
+import { loadExperiment, type ReadText } from '../config/load.js';
+import { applyOverrides, parseOverrides } from '../config/overrides.js';
+import type { Problem } from '../config/problem.js';
+import { validateDocument, locate } from '../config/validate.js';
+import { normalise } from '../config/normalise.js';
+import type { ExperimentFile, ResolvedExperiment } from '../config/types.gen.js';
+import { checkSweep } from './check.js';
+import { expand, pointCount, type SweepPoint } from './expand.js';
+import { isPlainObject } from '../util/object.js';
+
+export interface Plan {
+  file: string;
+  experiment: ResolvedExperiment;
+  points: SweepPoint[];
+  excluded: number;
+  duplicates: number;
+}
+
+export interface PlanResult {
+  plan?: Plan;
+  problems: Problem[];
+  /** Text of every file read, for rendering problems. */
+  texts: Map<string, string>;
+}
+
+export const readTextFromDisk: ReadText = (path) => {
+  try { return readFileSync(path, 'utf8'); } catch { return undefined; }
+};
+
+export interface PlanOptions {
+  set?: readonly string[];
+  readText?: ReadText;
+}
+
+/** Validates only (no expansion beyond what validation needs). */
+export function planExperiment(file: string, options: PlanOptions = {}): PlanResult {
+  const readText = options.readText ?? readTextFromDisk;
+  const loaded = loadExperiment(file, readText);
+  const { overrides, problems: overrideProblems } = parseOverrides(options.set ?? []);
+  const problems = [...loaded.problems, ...overrideProblems];
+  const absFile = [...loaded.texts.keys()][0] ?? file;
+  if (loaded.value === undefined) return { problems, texts: loaded.texts };
+  if (!isPlainObject(loaded.value)) {
+    problems.push({ code: 'TYPE', message: 'an experiment file must be a mapping of keys (name:, data:, ...)', file: absFile, path: '', line: 1, col: 1 });
+    return { problems, texts: loaded.texts };
+  }
+  const doc = loaded.value;
+  applyOverrides(doc, loaded.sources, overrides);
+  problems.push(...validateDocument(doc, loaded.sources, absFile));
+  const written = doc as unknown as ExperimentFile;
+  // The sweep's own checks need only a schema-valid sweep section, so they run even when
+  // other sections have problems: the user sees everything at once.
+  if (!problems.some((p) => p.path === 'sweep' || p.path.startsWith('sweep.'))) problems.push(...checkSweep(written.sweep, loaded.sources));
+  if (problems.length > 0) return { problems, texts: loaded.texts };
+
+  const experiment = normalise(written, absFile);
+  const maxRuns = experiment.sweep?.max_runs ?? 256;
+  const count = pointCount(written.sweep);
+  if (count > maxRuns) {
+    const loc = locate(loaded.sources, ['sweep', 'max_runs'], true);
+    problems.push({ code: 'SWEEP_TOO_LARGE', message: `the sweep has ${count} points, more than sweep.max_runs (${maxRuns}); narrow the sweep, add exclude rules, or raise sweep.max_runs`, path: 'sweep', ...loc });
+    return { problems, texts: loaded.texts };
+  }
+  const { points, excluded, duplicates } = expand(written, absFile);
+  if (points.length === 0) {
+    const loc = locate(loaded.sources, ['sweep', 'exclude']);
+    problems.push({ code: 'SWEEP_EMPTY_RESULT', message: `every point of the sweep is excluded; loosen sweep.exclude`, path: 'sweep.exclude', ...loc });
+    return { problems, texts: loaded.texts };
+  }
+  return { plan: { file: absFile, experiment, points, excluded, duplicates }, problems, texts: loaded.texts };
+}
