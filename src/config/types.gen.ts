@@ -49,7 +49,7 @@ image_size?: number
  */
 resize?: ("nearest" | "bilinear" | "bicubic" | "lanczos3")
 /**
- * Use only the first N rows of the CSV (after sorting by image_name), for quick runs. null uses all.
+ * Use only the first N rows of the CSV (in file order), for quick runs. null uses all.
  */
 limit?: (number | null)
 /**
@@ -414,7 +414,7 @@ image_size: number
  */
 resize: ("nearest" | "bilinear" | "bicubic" | "lanczos3")
 /**
- * Use only the first N rows of the CSV (after sorting by image_name), for quick runs. null uses all.
+ * Use only the first N rows of the CSV (in file order), for quick runs. null uses all.
  */
 limit: (number | null)
 /**

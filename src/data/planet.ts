@@ -1,0 +1,153 @@
+/**
+ * Loads a Planet-format dataset (label CSV + image folder) into memory as packed uint8
+ * pixels and one-hot targets, through the decoded cache. Nothing is dropped silently:
+ * bad images follow `data.on_bad_image`, and duplicate rows, files not in the CSV and
+ * tolerated CSV oddities are all listed in the returned report.
+ */
+import { readFileSync, readdirSync, statSync, existsSync } from 'node:fs';
+import { createHash } from 'node:crypto';
+import { join } from 'node:path';
+import type { RunConfig } from '../config/normalise.js';
+import { parseLabelCsv, type CsvProblem } from './csv.js';
+import { decodeMany } from './decode.js';
+import { readCache, writeCache, cachePath, defaultCacheDir } from './cache.js';
+
+export type DataConfig = RunConfig['data'];
+
+export type DataErrorCode = 'CSV_NOT_FOUND' | 'CSV_INVALID' | 'IMAGE_DIR_NOT_FOUND' | 'BAD_IMAGES' | 'EMPTY_DATASET';
+
+/** A data problem the user must fix; the message says what, where and how. */
+export class DataError extends Error {
+  constructor(readonly code: DataErrorCode, message: string) {
+    super(message);
+    this.name = 'DataError';
+  }
+}
+
+export interface BadImage { name: string; file: string; line: number; reason: string }
+
+export interface DataReport {
+  csv: string;
+  rows: number;
+  included: number;
+  skipped: BadImage[];
+  /** Image files present in the folder but not named in the CSV. */
+  unlisted: string[];
+  /** Tolerated CSV problems (duplicates, extra columns, ...). */
+  warnings: CsvProblem[];
+  cache: { path: string; hit: boolean; decodeSeconds: number; imagesPerSecond: number | null };
+}
+
+export interface Dataset {
+  /** Image names of the included rows, in CSV order. */
+  names: string[];
+  /** Tag vocabulary, sorted. */
+  tags: string[];
+  /** One-hot targets, [N, T] row-major. */
+  targets: Uint8Array;
+  /** Pixels, [N, S, S, 3] RGB uint8 row-major. Converted to float per batch, never as a whole. */
+  pixels: Buffer;
+  size: number;
+  fingerprint: string;
+  report: DataReport;
+}
+
+const FIRST = 10;
+const list = <T>(items: readonly T[], show: (t: T) => string): string =>
+  items.slice(0, FIRST).map((t) => `  ${show(t)}`).join('\n') + (items.length > FIRST ? `\n  ... and ${items.length - FIRST} more` : '');
+
+export interface LoadOptions {
+  cacheDir?: string;
+  onProgress?: (message: string) => void;
+}
+
+/** Loads (or reads from cache) the dataset described by `cfg`. */
+export async function loadDataset(cfg: DataConfig, opts: LoadOptions = {}): Promise<Dataset> {
+  const csvPath = join(cfg.path, cfg.csv);
+  const imageDir = join(cfg.path, cfg.images);
+  if (!existsSync(csvPath)) throw new DataError('CSV_NOT_FOUND', `label CSV not found: ${csvPath}\n  Fix data.path / data.csv, or generate a synthetic dataset with: exp data synth --out ${cfg.path}`);
+  if (!existsSync(imageDir)) throw new DataError('IMAGE_DIR_NOT_FOUND', `image folder not found: ${imageDir}\n  Fix data.images (relative to data.path).`);
+  const text = readFileSync(csvPath, 'utf8');
+  const parsed = parseLabelCsv(text, csvPath);
+  const fatal = parsed.problems.filter((p) => p.severity === 'error' && p.code !== 'DUPLICATE_NAME');
+  if (fatal.length > 0) {
+    throw new DataError('CSV_INVALID', `${fatal.length} problem${fatal.length === 1 ? '' : 's'} in ${csvPath}:\n${list(fatal, (p) => `${p.file}:${p.line}  ${p.message} [${p.code}]`)}`);
+  }
+  // Duplicates keep their first row (the parser reports the rest).
+  const seen = new Set<string>();
+  let rows = parsed.rows.filter((r) => (seen.has(r.name) ? false : (seen.add(r.name), true)));
+  if (cfg.limit !== null) rows = rows.slice(0, cfg.limit);
+  if (rows.length === 0) throw new DataError('EMPTY_DATASET', `${csvPath} has no image rows`);
+  const tags = [...new Set(rows.flatMap((r) => r.tags))].sort();
+
+  const files = rows.map((r) => join(imageDir, r.name + cfg.image_ext));
+  const present = new Set(readdirSync(imageDir));
+  const listed = new Set(parsed.rows.map((r) => r.name + cfg.image_ext));
+  const unlisted = [...present].filter((f) => !listed.has(f) && !f.startsWith('.')).sort();
+
+  // The fingerprint covers the CSV bytes and every listed file's size and mtime, so a changed
+  // or added image (or label) gives a new cache entry.
+  const h = createHash('sha256').update(text).update(`\0${cfg.image_ext}\0${cfg.limit}\0`);
+  for (const f of files) {
+    try { const s = statSync(f); h.update(`${f}\0${s.size}\0${s.mtimeMs}\n`); } catch { h.update(`${f}\0missing\n`); }
+  }
+  const fingerprint = h.digest('hex').slice(0, 20);
+  const cacheDir = opts.cacheDir ?? defaultCacheDir();
+  const path = cachePath(cacheDir, fingerprint, cfg.image_size, cfg.resize);
+
+  let pixels: Buffer;
+  let failures: Map<number, string>;
+  let hit = true;
+  let decodeSeconds = 0;
+  const cached = readCache(path, rows.length, cfg.image_size);
+  if (cached) {
+    ({ pixels, failures } = cached);
+  } else {
+    hit = false;
+    const t0 = performance.now();
+    opts.onProgress?.(`decoding ${rows.length} images at ${cfg.image_size}x${cfg.image_size} (${cfg.resize}) ...`);
+    ({ pixels, failures } = await decodeMany(files, cfg.image_size, cfg.resize));
+    decodeSeconds = (performance.now() - t0) / 1000;
+    writeCache(path, pixels, failures, rows.map((r) => r.name));
+  }
+
+  const bad: BadImage[] = [...failures].sort((a, b) => a[0] - b[0]).map(([i, reason]) => ({ name: rows[i]!.name, file: files[i]!, line: rows[i]!.line, reason }));
+  if (bad.length > 0 && cfg.on_bad_image === 'error') {
+    throw new DataError('BAD_IMAGES', `${bad.length} of ${rows.length} images could not be used:\n${list(bad, (b) => `${b.file} (${csvPath}:${b.line}): ${b.reason}`)}\n  Fix or remove them, or set data.on_bad_image: skip to leave them out (they will be listed).`);
+  }
+  const keep = rows.map((_, i) => i).filter((i) => !failures.has(i));
+  if (keep.length === 0) throw new DataError('EMPTY_DATASET', `no usable images in ${imageDir}`);
+  const frame = cfg.image_size * cfg.image_size * 3;
+  // Compact in place only when something was skipped, to avoid a second 2 GB buffer.
+  if (keep.length !== rows.length) keep.forEach((src, dst) => { if (src !== dst) pixels.copy(pixels, dst * frame, src * frame, (src + 1) * frame); });
+  const tagIndex = new Map(tags.map((t, i) => [t, i]));
+  const targets = new Uint8Array(keep.length * tags.length);
+  keep.forEach((src, dst) => { for (const t of rows[src]!.tags) targets[dst * tags.length + tagIndex.get(t)!] = 1; });
+
+  return {
+    names: keep.map((i) => rows[i]!.name),
+    tags,
+    targets,
+    pixels: pixels.subarray(0, keep.length * frame),
+    size: cfg.image_size,
+    fingerprint,
+    report: {
+      csv: csvPath,
+      rows: rows.length,
+      included: keep.length,
+      skipped: bad,
+      unlisted,
+      warnings: parsed.problems.filter((p) => !fatal.includes(p)),
+      cache: { path, hit, decodeSeconds, imagesPerSecond: hit || decodeSeconds === 0 ? null : rows.length / decodeSeconds },
+    },
+  };
+}
+
+/** Human-readable lines for a report (printed by train and `exp data check`). */
+export function describeReport(r: DataReport): string[] {
+  const lines = [`data: ${r.included} of ${r.rows} images from ${r.csv} (cache ${r.cache.hit ? 'hit' : `miss: decoded in ${r.cache.decodeSeconds.toFixed(1)} s, ${Math.round(r.cache.imagesPerSecond ?? 0)} img/s`})`];
+  if (r.skipped.length) lines.push(`skipped ${r.skipped.length} bad image${r.skipped.length === 1 ? '' : 's'} (data.on_bad_image: skip):\n${list(r.skipped, (b) => `${b.file}: ${b.reason}`)}`);
+  if (r.unlisted.length) lines.push(`${r.unlisted.length} file${r.unlisted.length === 1 ? ' is' : 's are'} in the image folder but not in the CSV (ignored):\n${list(r.unlisted, (f) => f)}`);
+  for (const w of r.warnings) lines.push(`${w.file}:${w.line}: ${w.message} [${w.code}]`);
+  return lines;
+}
