@@ -5,4 +5,24 @@
 # when its result is already there, so a second run takes seconds.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-echo "setup-test-env: nothing beyond npm ci is needed yet"
+
+# MLflow tracking server for test/track (test/helpers/mlflow-server.ts starts .venv/bin/mlflow).
+# Pinned: the REST behaviour src/track/mlflow.ts relies on (error codes, limits, the artifact
+# proxy) was checked against this version. (3.18.0 is on PyPI but needs an mlflow-skinny
+# 3.18.0 that was not.) pip's cache (~/.cache/pip) makes a reinstall mostly offline.
+MLFLOW_VERSION=3.17.2
+if [ ! -x .venv/bin/mlflow ]; then
+  echo "setup-test-env: creating .venv with mlflow==${MLFLOW_VERSION}"
+  python3 -m venv .venv
+  .venv/bin/pip install --quiet "mlflow==${MLFLOW_VERSION}"
+else
+  have=$(.venv/bin/python -c 'import importlib.metadata as m; print(m.version("mlflow"))' 2>/dev/null || echo unknown)
+  echo "setup-test-env: .venv/bin/mlflow present (mlflow ${have})"
+  [ "$have" = "$MLFLOW_VERSION" ] || echo "setup-test-env: warning: tests are pinned to mlflow ${MLFLOW_VERSION}; rm -r .venv and rerun to match" >&2
+fi
+
+# The native TensorFlow backend (@tensorflow/tfjs-node) built from a PyPI wheel, so the
+# training tests also run on the binding GPU users run. Skipped in seconds when built.
+if [ "${EXP_SKIP_NATIVE:-}" != "1" ]; then
+  bash scripts/build-native-backend.sh
+fi

@@ -1,0 +1,292 @@
+/**
+ * A typed client for an MLflow tracking server's REST API (/api/2.0/mlflow/...) and its
+ * artifact proxy (/api/2.0/mlflow-artifacts/artifacts/...), on Node's global fetch.
+ *
+ * Checked against MLflow 3.17 (`mlflow server` with a SQLite store and proxied artifacts).
+ * Keys and values are checked before sending (see mlflow-batch.ts); every failure is an
+ * MlflowError with a `kind`; network errors, timeouts, 429 and 5xx are retried with backoff.
+ */
+import { keyProblem, prepareBatch, splitBatch, tagProblems, throwProblems } from './mlflow-batch.js';
+import { MlflowError, send, type HttpOptions } from './mlflow-http.js';
+import {
+  metricValue, type ArtifactFile, type BatchInput, type Experiment, type Metric, type Run, type RunInfo,
+  type RunTag, type SettableRunStatus, type ViewType,
+} from './mlflow-types.js';
+
+export { MlflowError, type MlflowErrorKind } from './mlflow-http.js';
+export { LIMITS, keyProblem } from './mlflow-batch.js';
+export * from './mlflow-types.js';
+
+export interface MlflowClientOptions {
+  /** http(s) URL of the tracking server; user:password in the URL becomes basic auth. */
+  uri: string;
+  /** Basic auth (MLFLOW_TRACKING_USERNAME / MLFLOW_TRACKING_PASSWORD); wins over token, as in MLflow's own client. */
+  username?: string;
+  password?: string;
+  /** Bearer token (MLFLOW_TRACKING_TOKEN). */
+  token?: string;
+  /** Per attempt; default 30 000 ms. */
+  timeoutMs?: number;
+  /** Retries after the first attempt; default 4. */
+  retries?: number;
+  /** First retry delay (doubling, capped at 10 s); default 250 ms. */
+  backoffMs?: number;
+}
+
+export interface CreateRunInput {
+  experimentId: string;
+  runName?: string;
+  /** Milliseconds since the epoch; default now. */
+  startTime?: number;
+  tags?: Readonly<Record<string, string>>;
+  /** Makes this a nested run: sets the tag mlflow.parentRunId. */
+  parentRunId?: string;
+}
+
+export interface SearchRunsInput {
+  experimentIds: readonly string[];
+  /** MLflow filter syntax, e.g. "tags.`mlflow.parentRunId` = 'abc'" or "metrics.loss < 0.2". */
+  filter?: string;
+  /** Page size, 1..50 000; default 1000. */
+  maxResults?: number;
+  pageToken?: string;
+  orderBy?: readonly string[];
+  runViewType?: ViewType;
+}
+
+const ARTIFACT_SCHEME = 'mlflow-artifacts:';
+
+/**
+ * Encodes a '/'-separated relative artifact path. Refuses what the server's path check
+ * (validate_path_is_safe) would refuse, plus '.' and empty parts: absolute paths, '..',
+ * backslashes and '#'.
+ */
+function artifactPath(rel: string, route: string): string {
+  const parts = rel.split('/');
+  if (rel === '' || /[#\\\0]/.test(rel) || parts.some((p) => p === '' || p === '.' || p === '..')) {
+    throwProblems(route, [`artifact path '${rel}' must be relative and '/'-separated, without '.', '..' or empty parts, '\\' or '#'`]);
+  }
+  return parts.map(encodeURIComponent).join('/');
+}
+
+export class MlflowClient {
+  readonly uri: string;
+  private readonly http: HttpOptions;
+  private readonly artifactRoots = new Map<string, string>();
+
+  constructor(opts: MlflowClientOptions) {
+    let url: URL;
+    try { url = new URL(opts.uri); } catch { url = new URL('invalid:'); }
+    if (url.protocol !== 'http:' && url.protocol !== 'https:') {
+      throw new MlflowError({ kind: 'config', route: 'client', message: `tracking URI '${opts.uri}' is not an http(s) URL; exp talks to a tracking server (mlflow server) only` });
+    }
+    let username = opts.username;
+    let password = opts.password;
+    if (url.username || url.password) { // fetch refuses URLs with credentials
+      username ??= decodeURIComponent(url.username);
+      password ??= decodeURIComponent(url.password);
+      url.username = '';
+      url.password = '';
+    }
+    this.uri = url.toString().replace(/\/+$/, '');
+    const authorization = username !== undefined && password !== undefined
+      ? `Basic ${Buffer.from(`${username}:${password}`).toString('base64')}`
+      : opts.token ? `Bearer ${opts.token}` : undefined;
+    this.http = {
+      base: this.uri, authorization, timeoutMs: opts.timeoutMs ?? 30_000, retries: opts.retries ?? 4,
+      backoffMs: opts.backoffMs ?? 250, maxBackoffMs: 10_000,
+    };
+  }
+
+  /**
+   * A client from MLflow's conventional variables, or null when no tracking URI is set.
+   * `uri` (e.g. from the experiment file) wins over MLFLOW_TRACKING_URI.
+   */
+  static fromEnv(uri?: string | null, env: NodeJS.ProcessEnv = process.env): MlflowClient | null {
+    const u = uri || env.MLFLOW_TRACKING_URI;
+    if (!u) return null;
+    return new MlflowClient({
+      uri: u,
+      username: env.MLFLOW_TRACKING_USERNAME || undefined,
+      password: env.MLFLOW_TRACKING_PASSWORD || undefined,
+      token: env.MLFLOW_TRACKING_TOKEN || undefined,
+    });
+  }
+
+  private async call<T>(method: 'GET' | 'POST', route: string, payload: Record<string, unknown>): Promise<T> {
+    const init = method === 'GET'
+      ? { method, path: `mlflow/${route}`, query: payload as Record<string, string | number | undefined> }
+      : { method, path: `mlflow/${route}`, json: payload };
+    const bytes = await send(this.http, init);
+    const text = Buffer.from(bytes).toString('utf8');
+    try {
+      return (text.trim() === '' ? {} : JSON.parse(text)) as T;
+    } catch {
+      throw new MlflowError({ kind: 'http', route, status: 200, errorCode: 'BAD_RESPONSE', message: `answer is not JSON: ${text.slice(0, 200)}` });
+    }
+  }
+
+  /** The experiment's id, creating it if needed. Safe against a concurrent create of the same name. */
+  async getOrCreateExperiment(name: string): Promise<string> {
+    const existing = await this.getExperimentByName(name);
+    if (existing) return existing.experiment_id;
+    try {
+      const r = await this.call<{ experiment_id: string }>('POST', 'experiments/create', { name });
+      return r.experiment_id;
+    } catch (e) {
+      // Lost a race (MLflow answers 400 RESOURCE_ALREADY_EXISTS): the other creator's id is the one.
+      if (!(e instanceof MlflowError && e.errorCode === 'RESOURCE_ALREADY_EXISTS')) throw e;
+      const after = await this.getExperimentByName(name);
+      if (!after) throw e;
+      return after.experiment_id;
+    }
+  }
+
+  /** The experiment with this name, or undefined when there is none. */
+  async getExperimentByName(name: string): Promise<Experiment | undefined> {
+    try {
+      const r = await this.call<{ experiment: Experiment }>('GET', 'experiments/get-by-name', { experiment_name: name });
+      return { ...r.experiment, tags: r.experiment.tags ?? [] };
+    } catch (e) {
+      if (e instanceof MlflowError && e.errorCode === 'RESOURCE_DOES_NOT_EXIST') return undefined;
+      throw e;
+    }
+  }
+
+  /** Creates a run (status RUNNING). Tags are checked like log-batch tags. */
+  async createRun(input: CreateRunInput): Promise<RunInfo> {
+    const tags: Record<string, string> = { ...input.tags };
+    if (input.parentRunId !== undefined) tags['mlflow.parentRunId'] = input.parentRunId;
+    throwProblems('runs/create', Object.entries(tags).flatMap(([k, v]) => tagProblems(k, v)));
+    const r = await this.call<{ run: Run }>('POST', 'runs/create', {
+      experiment_id: input.experimentId, run_name: input.runName, start_time: input.startTime ?? Date.now(),
+      tags: Object.entries(tags).map(([key, value]) => ({ key, value })),
+    });
+    return r.run.info;
+  }
+
+  /** Sets a run's status (and end time, for a finished, failed or killed run). */
+  async updateRun(runId: string, status: SettableRunStatus, endTime?: number): Promise<RunInfo> {
+    const end = endTime ?? (status === 'RUNNING' ? undefined : Date.now());
+    const r = await this.call<{ run_info: RunInfo }>('POST', 'runs/update', { run_id: runId, status, end_time: end });
+    return r.run_info;
+  }
+
+  async setTag(runId: string, key: string, value: string): Promise<void> {
+    throwProblems('runs/set-tag', tagProblems(key, value));
+    await this.call('POST', 'runs/set-tag', { run_id: runId, key, value });
+  }
+
+  /**
+   * Logs metrics, params and tags, split into as many runs/log-batch requests as the server's
+   * limits need (sent in order). Everything is validated before the first request, so a bad
+   * key sends nothing. Returns the number of requests sent.
+   */
+  async logBatch(runId: string, input: BatchInput): Promise<number> {
+    const bodies = splitBatch(runId, prepareBatch(input, Date.now()));
+    for (const body of bodies) await this.call('POST', 'runs/log-batch', { ...body });
+    return bodies.length;
+  }
+
+  async getRun(runId: string): Promise<Run> {
+    const r = await this.call<{ run: { info: RunInfo; data?: Partial<Run['data']> } }>('GET', 'runs/get', { run_id: runId });
+    return normaliseRun(r.run);
+  }
+
+  /** One page of runs/search. */
+  async searchRuns(input: SearchRunsInput): Promise<{ runs: Run[]; nextPageToken?: string }> {
+    const r = await this.call<{ runs?: { info: RunInfo; data?: Partial<Run['data']> }[]; next_page_token?: string }>('POST', 'runs/search', {
+      experiment_ids: input.experimentIds, filter: input.filter, max_results: input.maxResults ?? 1000,
+      page_token: input.pageToken, order_by: input.orderBy, run_view_type: input.runViewType,
+    });
+    return { runs: (r.runs ?? []).map(normaliseRun), ...(r.next_page_token ? { nextPageToken: r.next_page_token } : {}) };
+  }
+
+  /** Every run that matches, following page tokens. */
+  async *iterRuns(input: Omit<SearchRunsInput, 'pageToken'>): AsyncGenerator<Run> {
+    let pageToken: string | undefined;
+    do {
+      const page = await this.searchRuns({ ...input, ...(pageToken ? { pageToken } : {}) });
+      yield* page.runs;
+      pageToken = page.nextPageToken;
+    } while (pageToken);
+  }
+
+  /** Every run that matches, as an array (see iterRuns to stream). */
+  async searchAllRuns(input: Omit<SearchRunsInput, 'pageToken'>): Promise<Run[]> {
+    const out: Run[] = [];
+    for await (const r of this.iterRuns(input)) out.push(r);
+    return out;
+  }
+
+  /** Every logged point of one metric (all pages), NaN restored. */
+  async getMetricHistory(runId: string, key: string): Promise<Metric[]> {
+    throwProblems('metrics/get-history', [keyProblem(key)].filter((p): p is string => p !== undefined));
+    const out: Metric[] = [];
+    let pageToken: string | undefined;
+    do {
+      const r = await this.call<{ metrics?: Metric[]; next_page_token?: string }>('GET', 'metrics/get-history', { run_id: runId, metric_key: key, page_token: pageToken });
+      out.push(...(r.metrics ?? []).map((m) => ({ ...m, value: metricValue(m.value) })));
+      pageToken = r.next_page_token || undefined;
+    } while (pageToken);
+    return out;
+  }
+
+  /**
+   * The proxy path of a run's artifact root (not URL-encoded): its artifact_uri without
+   * 'mlflow-artifacts:' (and without a '//host' part). `target` is a run id or an artifact URI.
+   */
+  async artifactRoot(target: string): Promise<string> {
+    let uri = target;
+    if (!target.startsWith(ARTIFACT_SCHEME)) {
+      uri = this.artifactRoots.get(target) ?? (await this.getRun(target)).info.artifact_uri;
+      this.artifactRoots.set(target, uri);
+    }
+    if (!uri.startsWith(ARTIFACT_SCHEME)) {
+      throw new MlflowError({ kind: 'config', route: 'mlflow-artifacts', message: `artifact root '${uri}' is not served by the tracking server's proxy (start the server with artifact serving, the default in MLflow 3)` });
+    }
+    let rest = uri.slice(ARTIFACT_SCHEME.length);
+    if (rest.startsWith('//')) rest = rest.slice(2).replace(/^[^/]*/, ''); // mlflow-artifacts://host:port/path
+    return rest.replace(/^\/+|\/+$/g, '');
+  }
+
+  private async artifactUrlPath(target: string, relPath: string): Promise<string> {
+    const root = (await this.artifactRoot(target)).split('/').map(encodeURIComponent).join('/');
+    return `mlflow-artifacts/artifacts/${root}/${artifactPath(relPath, 'mlflow-artifacts/artifacts')}`;
+  }
+
+  /** Uploads bytes to `<artifact root>/<relPath>` through the server's artifact proxy. */
+  async uploadArtifact(target: string, relPath: string, bytes: Uint8Array | string): Promise<void> {
+    const path = await this.artifactUrlPath(target, relPath);
+    await send(this.http, { method: 'PUT', path, bytes: typeof bytes === 'string' ? Buffer.from(bytes) : bytes });
+  }
+
+  /** Downloads one artifact's bytes. */
+  async downloadArtifact(target: string, relPath: string): Promise<Uint8Array> {
+    return send(this.http, { method: 'GET', path: await this.artifactUrlPath(target, relPath) });
+  }
+
+  /** Lists one directory of a run's artifacts (the root by default); paths are relative to the root. */
+  async listArtifacts(target: string, relDir = ''): Promise<ArtifactFile[]> {
+    const root = await this.artifactRoot(target);
+    const dir = relDir.replace(/\/+$/, '');
+    if (dir !== '') artifactPath(dir, 'mlflow-artifacts/artifacts'); // only to refuse '..' and the like
+    const bytes = await send(this.http, { method: 'GET', path: 'mlflow-artifacts/artifacts', query: { path: dir ? `${root}/${dir}` : root } });
+    const r = JSON.parse(Buffer.from(bytes).toString('utf8')) as { files?: { path: string; is_dir: boolean; file_size?: number }[] };
+    return (r.files ?? []).map((f) => ({
+      path: dir ? `${dir}/${f.path}` : f.path, isDir: f.is_dir, ...(f.file_size === undefined ? {} : { fileSize: Number(f.file_size) }),
+    }));
+  }
+}
+
+function normaliseRun(r: { info: RunInfo; data?: Partial<Run['data']> }): Run {
+  const d = r.data ?? {};
+  return {
+    info: r.info,
+    data: {
+      metrics: (d.metrics ?? []).map((m) => ({ ...m, value: metricValue(m.value) })),
+      params: d.params ?? [],
+      tags: (d.tags ?? []) as RunTag[],
+    },
+  };
+}
