@@ -9,10 +9,14 @@ import { validateCommand } from './validate.js';
 import { planCommand } from './plan.js';
 import { runCommand } from './run.js';
 import { schemaCommand } from './schema.js';
+import { trainCommand } from './train.js';
+import { dataSynthCommand } from './data-synth.js';
+import { dataStatsCommand } from './data-stats.js';
+import { weightsFetchCommand } from './weights-fetch.js';
 import { ConfigError } from '../config/problem.js';
 import { printProblems } from './report.js';
 
-export const commands: Command[] = [validateCommand, planCommand, runCommand, schemaCommand];
+export const commands: Command[] = [validateCommand, planCommand, runCommand, trainCommand, dataSynthCommand, dataStatsCommand, weightsFetchCommand, schemaCommand];
 
 export function version(): string {
   const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };

@@ -30,12 +30,21 @@ export function readJson<T>(path: string): T | undefined {
   try { return JSON.parse(readFileSync(path, 'utf8')) as T; } catch { return undefined; }
 }
 
-/** Replaces a folder atomically: build it under a temp name, then swap it in. */
-export function replaceDirAtomic(target: string, build: (tmpDir: string) => void): void {
+/**
+ * Replaces a folder: build it under a temp name, then swap it in with two renames. Readers
+ * see the old folder or the new one; a crash between the renames leaves `target.old-*`,
+ * never a half-written `target`.
+ */
+export async function replaceDirAtomic(target: string, build: (tmpDir: string) => void | Promise<void>): Promise<void> {
   const tmp = `${target}.tmp-${process.pid}-${counter++}`;
   rmSync(tmp, { recursive: true, force: true });
   mkdirSync(tmp, { recursive: true });
-  build(tmp);
+  try {
+    await build(tmp);
+  } catch (e) {
+    rmSync(tmp, { recursive: true, force: true });
+    throw e;
+  }
   const old = `${target}.old-${process.pid}-${counter++}`;
   if (existsSync(target)) renameSync(target, old);
   renameSync(tmp, target);

@@ -71,7 +71,7 @@ test('bad images: no crash on odd formats; missing, corrupt and truncated files 
   const gray = await sharp({ create: { width: 20, height: 20, channels: 3, background: { r: 90, g: 90, b: 90 } } }).grayscale().jpeg().toBuffer();
   const cmyk = await sharp({ create: { width: 20, height: 20, channels: 3, background: { r: 200, g: 20, b: 20 } } }).toColourspace('cmyk').jpeg().toBuffer();
   const rgba = await sharp({ create: { width: 20, height: 20, channels: 4, background: { r: 1, g: 2, b: 3, alpha: 0.5 } } }).png().toBuffer();
-  const big = await sharp({ create: { width: 300, height: 200, channels: 3, noise: { type: 'gaussian', mean: 128, sigma: 30 } } }).jpeg().toBuffer();
+  const big = await sharp({ create: { width: 300, height: 200, channels: 3, background: '#808080', noise: { type: 'gaussian', mean: 128, sigma: 30 } } }).jpeg().toBuffer();
   const truncated = big.subarray(0, Math.floor(big.length / 2));
   await makeDataset(dir, 'image_name,tags\nok,primary\ngray,haze\ncmyk,water\nrgba,road\nbig,clear\nmissing,clear\ncorrupt,clear\ntrunc,clear\n', {
     'ok.jpg': good, 'gray.jpg': gray, 'cmyk.jpg': cmyk, 'rgba.jpg': rgba, 'big.jpg': big,

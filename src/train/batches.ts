@@ -1,0 +1,39 @@
+/**
+ * Batches from the in-memory uint8 dataset. Floats exist only per batch: the full set stays
+ * uint8 (2 GB for Planet at 128) and each batch is converted as it is used.
+ */
+import * as tf from '@tensorflow/tfjs';
+import seedrandom from 'seedrandom';
+import type { Dataset } from '../data/planet.js';
+
+/** x: float32 [n, S, S, 3] RGB 0-255; y: float32 [n, T]. */
+export function makeBatch(ds: Dataset, indices: readonly number[]): { x: tf.Tensor4D; y: tf.Tensor2D } {
+  const s = ds.size;
+  const frame = s * s * 3;
+  const t = ds.tags.length;
+  const px = new Float32Array(indices.length * frame);
+  const ys = new Float32Array(indices.length * t);
+  indices.forEach((idx, i) => {
+    const src = ds.pixels.subarray(idx * frame, (idx + 1) * frame);
+    px.set(src, i * frame);
+    for (let k = 0; k < t; k++) ys[i * t + k] = ds.targets[idx * t + k]!;
+  });
+  return { x: tf.tensor4d(px, [indices.length, s, s, 3]), y: tf.tensor2d(ys, [indices.length, t]) };
+}
+
+/** The order of the training images in an epoch, seeded by (seed, epoch) so resume replays it. */
+export function epochOrder(train: readonly number[], seed: number, epoch: number): number[] {
+  const rng = seedrandom(`order:${seed}:${epoch}`);
+  const out = [...train];
+  for (let i = out.length - 1; i > 0; i--) {
+    const j = Math.floor(rng() * (i + 1));
+    [out[i], out[j]] = [out[j]!, out[i]!];
+  }
+  return out;
+}
+
+export function chunks<T>(items: readonly T[], size: number): T[][] {
+  const out: T[][] = [];
+  for (let i = 0; i < items.length; i += size) out.push(items.slice(i, i + size));
+  return out;
+}

@@ -1,0 +1,30 @@
+/**
+ * Progress output: a redrawn bar with images/s and ETA on a terminal, one plain line per
+ * epoch otherwise (logs and CI stay readable).
+ */
+import type { EpochRecord } from './loop.js';
+
+export interface Out { write(s: string): unknown; isTTY?: boolean }
+
+export class Progress {
+  private lastDraw = 0;
+  constructor(private readonly out: Out, private readonly epochs: number) {}
+
+  batch(epoch: number, batch: number, batches: number, images: number, seconds: number): void {
+    if (!this.out.isTTY) return;
+    const now = Date.now();
+    if (batch < batches && now - this.lastDraw < 200) return;
+    this.lastDraw = now;
+    const width = 24;
+    const filled = Math.round((batch / batches) * width);
+    const ips = seconds > 0 ? images / seconds : 0;
+    const eta = ips > 0 ? ((batches - batch) * (images / batch)) / ips : 0;
+    this.out.write(`\r\x1b[2Kepoch ${epoch}/${this.epochs} [${'#'.repeat(filled)}${'.'.repeat(width - filled)}] ${batch}/${batches}  ${ips.toFixed(1)} img/s  ETA ${eta.toFixed(0)}s`);
+  }
+
+  epoch(r: EpochRecord, monitor: string, improved: boolean): void {
+    const m = r.metrics;
+    const line = `epoch ${r.epoch}/${this.epochs}  loss ${m.loss!.toFixed(4)}  fbeta ${m.fbeta!.toFixed(4)}  val_loss ${m.val_loss!.toFixed(4)}  val_fbeta ${m.val_fbeta!.toFixed(4)}  ${r.trainImagesPerSecond.toFixed(1)} img/s  ${r.seconds.toFixed(1)}s${improved ? `  (best ${monitor})` : ''}`;
+    this.out.write(this.out.isTTY ? `\r\x1b[2K${line}\n` : `${line}\n`);
+  }
+}
