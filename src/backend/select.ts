@@ -65,7 +65,7 @@ type NativePackage = (typeof PACKAGE)[keyof typeof PACKAGE];
 
 type Attempt = { ok: true; info: BackendInfo } | { ok: false; reason: string; fix: string };
 const fail = (name: BackendName, reason: string, fix = FIX[name]): Attempt => ({ ok: false, reason, fix });
-const message = (e: unknown): string => (e instanceof Error ? e.message : String(e)).split('\n')[0]!;
+const message = (e: unknown): string => (e instanceof Error ? e.message : String(e)).split('\n')[0]!.trim();
 const require = createRequire(import.meta.url);
 
 /**

@@ -7,7 +7,7 @@ import { datasetStats, type DatasetStats, type RuleCheck } from '../data/stats.j
 const pct = (f: number): string => `${(100 * f).toFixed(1)}%`;
 
 function render(s: DatasetStats, cwd: string | undefined): string {
-  const out: string[] = [`${displayPath(s.csv, cwd)}: ${s.images} image${s.images === 1 ? '' : 's'}\n`];
+  const out: string[] = [`${displayPath(s.csv, cwd)}: ${s.images} image${s.images === 1 ? '' : 's'}\n\n`];
   out.push(table(['tag', 'images', 'share', 'real share'],
     s.tags.map((t) => [t.tag, String(t.count), pct(t.fraction), t.realFraction === null ? 'unknown tag' : pct(t.realFraction)])));
   out.push('\nMost common pairs\n');
@@ -51,7 +51,7 @@ export const dataStatsCommand: Command = {
       stats = datasetStats(dir, { topPairs: top, ...(flags.csv ? { csv: flags.csv as string } : {}), ...(flags.images ? { images: flags.images as string } : {}) });
     } catch (e) {
       const err = e as NodeJS.ErrnoException;
-      if (err.code !== 'ENOENT' && err.code !== 'EISDIR' && err.code !== 'EACCES') throw e;
+      if (!['ENOENT', 'ENOTDIR', 'EISDIR', 'EACCES'].includes(err.code ?? '')) throw e;
       io.stderr.write(`exp data stats: cannot read ${displayPath(err.path ?? dir, io.cwd)} (${err.code}); DIR must hold ${(flags.csv as string | undefined) ?? 'train_v2.csv'} (generate one with: exp data synth --out DIR)\n`);
       return EXIT.invalid;
     }

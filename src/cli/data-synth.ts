@@ -29,7 +29,7 @@ export const dataSynthCommand: Command = {
     count: { type: 'string', arg: 'N', description: 'Number of images (default 2000).' },
     seed: { type: 'string', arg: 'S', description: 'Generator seed (default 0).' },
     size: { type: 'string', arg: 'PX', description: 'Side of the square JPEGs (default 256, as Planet).' },
-    force: { type: 'boolean', description: 'Write even if DIR already holds a dataset (its files are overwritten).' },
+    force: { type: 'boolean', description: 'Write even if DIR already holds a dataset: its train_v2.csv and train-jpg/train_*.jpg are replaced.' },
   },
   async run(positionals, flags, io) {
     if (positionals.length > 0) throw new UsageError(`unexpected argument '${positionals[0]}'; the folder goes in --out DIR`);
@@ -53,11 +53,11 @@ export const dataSynthCommand: Command = {
         if (done === total || performance.now() - shownAt > 250) { shownAt = performance.now(); io.stderr.write(`\r  ${done}/${total} images`); }
       }
       : undefined;
-    const result = await synthesize({ outDir, count, seed, size, ...(progress ? { onProgress: progress } : {}) });
+    const result = await synthesize({ outDir, count, seed, size, overwrite: flags.force === true, ...(progress ? { onProgress: progress } : {}) });
     if (progress) io.stderr.write('\n');
     const seconds = (performance.now() - t0) / 1000;
     io.stdout.write(`Wrote ${result.count} images (${size}x${size} JPEG, seed ${seed}) and train_v2.csv to ${shown} in ${seconds.toFixed(1)} s (${Math.round(result.count / seconds)} img/s)\n\n`);
-    const rows = TAGS.map((t) => [t, String(result.tagCounts[t]), `${((100 * result.tagCounts[t]) / result.count).toFixed(1)}%`]);
+    const rows = TAGS.map((t) => [t, String(result.tagCounts[t]), `${(100 * (result.tagCounts[t] / result.count)).toFixed(1)}%`]); // as data stats rounds
     io.stdout.write(table(['tag', 'images', 'share'], rows));
     io.stdout.write(`\nCheck it with: exp data stats ${shown}\n`);
     return EXIT.ok;

@@ -5,6 +5,7 @@ import { basename } from 'node:path';
 import { printProblems, displayPath, table } from './report.js';
 import { runFolders, runDirsOf } from '../exec/local.js';
 import { DEFAULT_RUNS_DIR, writePlan } from '../track/store.js';
+import { syncAfterRun } from './sync.js';
 
 export const runCommand: Command = {
   name: 'run',
@@ -32,6 +33,7 @@ export const runCommand: Command = {
       force: Boolean(flags.force), onlyFailed: Boolean(flags['only-failed']),
       onStart: (d, i, n) => io.stdout.write(`\n[${i + 1}/${n}] ${displayPath(d, io.cwd)}\n`),
     });
+    await syncAfterRun(results.map((r) => r.dir), dir, io); // a sweep shows in MLflow when the run ends
     io.stdout.write(`\n${table(['run', 'status', 'seconds'], results.map((r) => [basename(r.dir), r.status, r.seconds ? r.seconds.toFixed(1) : '']))}`);
     const bad = results.filter((r) => r.status === 'failed' || r.status === 'killed');
     if (results.some((r) => r.status === 'killed')) return EXIT.interrupted;

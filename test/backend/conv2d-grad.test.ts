@@ -5,7 +5,7 @@ import assert from 'node:assert/strict';
 import * as tf from '@tensorflow/tfjs';
 import seedrandom from 'seedrandom';
 import { selectBackend } from '../../src/backend/select.js';
-import { conv2dFilterGrad, ensureWasmGradients } from '../../src/backend/conv2d-grad.js';
+import { conv2dFilterGrad, conv2dInputGrad, ensureWasmGradients } from '../../src/backend/conv2d-grad.js';
 
 type Shape4 = [number, number, number, number];
 type Pad = 'same' | 'valid' | [[0, 0], [number, number], [number, number], [0, 0]];
@@ -78,6 +78,18 @@ test('the filter gradient is the same when the batch is split into uneven im2col
   const chunked = conv2dFilterGrad(x, dy, [3, 3, 4, 3], 1, 'same', undefined, { colsBudget: 2 * 9 * 4 * 36 });
   assert.ok(relErr(chunked.dataSync(), whole.dataSync()) < 1e-5);
   tf.dispose([x, dy, whole, chunked]);
+});
+
+test('the gradient functions also run on the cpu backend (the path without wasm heap access)', async () => {
+  const c: Case = { x: [2, 7, 6, 3], f: [3, 3, 3, 4], s: 2, pad: 'same' };
+  const xv = values(2 * 7 * 6 * 3, 'px'), wv = values(3 * 3 * 3 * 4, 'pw'), uv = values(2 * 4 * 3 * 4, 'pu');
+  await tf.setBackend('cpu');
+  const [cdx, cdw] = grads(c, xv, wv, uv);
+  const [dx, dw] = tf.tidy(() => {
+    const up = tf.tensor4d(uv, [2, 4, 3, 4]);
+    return [conv2dInputGrad(c.x, up, tf.tensor4d(wv, c.f), c.s, c.pad).dataSync(), conv2dFilterGrad(tf.tensor4d(xv, c.x), up, c.f, c.s, c.pad).dataSync()];
+  });
+  assert.ok(relErr(dw, cdw) < 1e-5 && relErr(dx, cdx) < 1e-5);
 });
 
 test('NCHW kernels agree with cpu (the kernels, called directly)', async () => {

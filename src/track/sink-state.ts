@@ -1,0 +1,104 @@
+/**
+ * What the MLflow sink remembers between calls, kept beside the data it describes:
+ *
+ *   <sweep>/.mlflow.json        the sweep's parent run (SweepSinkState)
+ *   <sweep>/<run>/.mlflow.json  the run's child run and its cursor in events.jsonl (RunSinkState)
+ *
+ * Both are written atomically after every step, so a crash or an outage at any point leaves
+ * a state that the next sync continues from. The tracking URI is stored without credentials.
+ * A state written for another server or experiment is ignored (the sink starts over there).
+ */
+import { closeSync, openSync, readFileSync, rmSync, statSync, writeSync } from 'node:fs';
+import { hostname } from 'node:os';
+import { join } from 'node:path';
+import { readJson, writeJsonAtomic } from '../util/fsx.js';
+
+export const SINK_FILE = '.mlflow.json';
+const LOCK_FILE = '.mlflow.lock';
+
+/** Where a run is sent: the server (no credentials) and the MLflow experiment name. */
+export interface SinkTarget { trackingUri: string; experiment: string }
+
+export interface RunSinkState extends SinkTarget {
+  experimentId: string;
+  runId: string | null;
+  parentRunId: string | null;
+  /** The run key (from run_started), for the note and for finding the run again. */
+  key: string | null;
+  /** seq of the last event fully sent; every event up to it is on the server. */
+  cursor: number;
+  /**
+   * Events up to this seq may have reached the server without our knowing (a failure after
+   * the request left, or a run adopted after its local state was lost): their metric points
+   * are checked against the server's history before they are sent.
+   */
+  verifyUntil: number;
+  /** Files (relative paths) uploaded at least once. */
+  artifactsSent: string[];
+  /** Files already uploaded for the artifact event `seq` that is half done. */
+  inFlight: { seq: number; done: string[] } | null;
+}
+
+export interface SweepSinkState extends SinkTarget {
+  experimentId: string;
+  parentRunId: string;
+  /** The parent's status as last set by the sink. */
+  status: 'RUNNING' | 'FINISHED' | 'FAILED' | 'KILLED';
+}
+
+const sameTarget = (a: SinkTarget | undefined, b: SinkTarget): boolean =>
+  a !== undefined && a.trackingUri === b.trackingUri && a.experiment === b.experiment;
+
+/** The run's sink state for `target`, or undefined when it has none for that target. */
+export function readRunState(runDir: string, target: SinkTarget): RunSinkState | undefined {
+  const s = readJson<RunSinkState>(join(runDir, SINK_FILE));
+  if (!s || !sameTarget(s, target)) return undefined;
+  return { ...s, verifyUntil: s.verifyUntil ?? 0, artifactsSent: s.artifactsSent ?? [], inFlight: s.inFlight ?? null };
+}
+
+/** The run's sink state whatever its target (for `exp status`). */
+export const readAnyRunState = (runDir: string): RunSinkState | undefined => readJson<RunSinkState>(join(runDir, SINK_FILE));
+
+export const writeRunState = (runDir: string, s: RunSinkState): void => writeJsonAtomic(join(runDir, SINK_FILE), s);
+
+export function readSweepState(sweepDir: string, target: SinkTarget): SweepSinkState | undefined {
+  const s = readJson<SweepSinkState>(join(sweepDir, SINK_FILE));
+  return sameTarget(s, target) ? s : undefined;
+}
+
+export const writeSweepState = (sweepDir: string, s: SweepSinkState): void => writeJsonAtomic(join(sweepDir, SINK_FILE), s);
+
+const alive = (pid: number): boolean => {
+  try { process.kill(pid, 0); return true; } catch (e) { return (e as NodeJS.ErrnoException).code === 'EPERM'; }
+};
+
+const mtimeMs = (path: string): number => {
+  try { return statSync(path).mtimeMs; } catch { return 0; }
+};
+
+/**
+ * Takes `<dir>/.mlflow.lock` (separate from the training lock, which a sync in the trainer's
+ * own process must not touch); returns a release function, or undefined while another live
+ * process holds it. A lock left by a dead process is taken over. Waits up to `waitMs`.
+ */
+export async function tryLock(dir: string, waitMs = 0): Promise<(() => void) | undefined> {
+  const path = join(dir, LOCK_FILE);
+  const deadline = Date.now() + waitMs;
+  for (;;) {
+    try {
+      const fd = openSync(path, 'wx');
+      try { writeSync(fd, JSON.stringify({ pid: process.pid, host: hostname() })); } finally { closeSync(fd); }
+      return () => rmSync(path, { force: true });
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e;
+    }
+    let owner: { pid: number; host: string } | undefined;
+    try { owner = JSON.parse(readFileSync(path, 'utf8')) as { pid: number; host: string }; } catch { owner = undefined; }
+    // An unreadable lock is being written right now, unless it is old (its writer died).
+    const fresh = owner === undefined && Date.now() - mtimeMs(path) < 5_000;
+    const held = fresh || (owner !== undefined && (owner.host !== hostname() || alive(owner.pid)));
+    if (!held) { rmSync(path, { force: true }); continue; } // stale: its owner is gone
+    if (Date.now() >= deadline) return undefined;
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}

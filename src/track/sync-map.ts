@@ -1,0 +1,111 @@
+/**
+ * How a run's events map onto MLflow: params, tags, metric points, the run's status and its
+ * Markdown note. Pure: no IO, so what the sink sends can be read and tested in one place.
+ */
+import { keyProblem, LIMITS, type MetricInput, type SettableRunStatus } from './mlflow.js';
+import type { LoggedEvent, TrackEvent } from './events.js';
+
+export type StartEvent = Extract<TrackEvent, { type: 'run_started' }>;
+export type EpochEvent = Extract<LoggedEvent, { type: 'epoch' }>;
+export type EndEvent = Extract<TrackEvent, { type: 'run_ended' }>;
+
+/** What the run folder's run.json tells the sink (its environment, for source tags). */
+export interface RunFacts { user?: string; gitCommit?: string | null }
+
+/**
+ * Params as MLflow stores them: dotted keys (the event's params are already flat), strings
+ * kept, everything else JSON-stringified. Params MLflow would refuse or truncate are left
+ * out and named in `skipped`.
+ */
+export function paramsOf(params: Readonly<Record<string, unknown>>): { params: Record<string, string>; skipped: string[] } {
+  const out: Record<string, string> = {};
+  const skipped: string[] = [];
+  for (const [key, raw] of Object.entries(params)) {
+    const value = typeof raw === 'string' ? raw : JSON.stringify(raw);
+    const problem = keyProblem(key) ?? (value === undefined ? 'no value' : value.length > LIMITS.paramValueLength ? `value longer than ${LIMITS.paramValueLength} characters` : undefined);
+    if (problem || value === undefined) skipped.push(`param ${key}: ${problem ?? 'no value'}`);
+    else out[key] = value;
+  }
+  return { params: out, skipped };
+}
+
+/** Cuts a tag value to MLflow's limit (which would otherwise truncate it silently). */
+export const tagValue = (v: string): string => (v.length <= LIMITS.tagValueLength ? v : `${v.slice(0, LIMITS.tagValueLength - 1)}…`);
+
+/** Tags of a child run: names, source, the run key, and the event's own exp.* tags. */
+export function childTags(ev: StartEvent, facts: RunFacts): Record<string, string> {
+  const tags: Record<string, string> = {
+    'mlflow.runName': ev.name,
+    'mlflow.source.name': 'exp',
+    'mlflow.source.type': 'LOCAL',
+    'mlflow.user': facts.user ?? 'unknown',
+    'exp.key': ev.key,
+  };
+  if (facts.gitCommit) tags['mlflow.source.git.commit'] = facts.gitCommit;
+  for (const [k, v] of Object.entries(ev.tags)) if (!keyProblem(k)) tags[k] = tagValue(String(v));
+  return tags;
+}
+
+/** Tags of a sweep's parent run; the sink finds the parent again by exp.experiment and exp.sweep. */
+export function parentTags(experiment: string, sweep: string, points: number | undefined, user: string): Record<string, string> {
+  const count = points === undefined ? '' : ` (${points} point${points === 1 ? '' : 's'})`;
+  return {
+    'mlflow.runName': sweep,
+    'mlflow.source.name': 'exp',
+    'mlflow.source.type': 'LOCAL',
+    'mlflow.user': user,
+    'exp.experiment': experiment,
+    'exp.sweep': sweep,
+    'mlflow.note.content': `Sweep \`${sweep}\` of experiment \`${experiment}\`${count}. Each child run is one sweep point, recorded by \`exp\`.`,
+  };
+}
+
+/** One metric point per finite-or-not number in the epoch event, at step=epoch, time=event time. */
+export function metricsOf(ev: EpochEvent): { metrics: MetricInput[]; skipped: string[] } {
+  const metrics: MetricInput[] = [];
+  const skipped: string[] = [];
+  for (const [key, value] of Object.entries(ev.metrics)) {
+    const problem = keyProblem(key) ?? (typeof value === 'number' ? undefined : 'not a number');
+    if (problem) skipped.push(`metric ${key} (epoch ${ev.epoch}): ${problem}`);
+    else metrics.push({ key, value, step: ev.epoch, timestamp: ev.time });
+  }
+  return { metrics, skipped };
+}
+
+export const mlflowStatus = (s: EndEvent['status']): SettableRunStatus => (s === 'completed' ? 'FINISHED' : s === 'failed' ? 'FAILED' : 'KILLED');
+
+const label = (k: string): string => k.replace(/_/g, ' ');
+
+function cell(v: unknown): string {
+  if (typeof v === 'number') return Number.isInteger(v) ? String(v) : String(Number(v.toPrecision(4)));
+  if (v === null || v === undefined) return '–';
+  const s = typeof v === 'string' ? v : JSON.stringify(v);
+  return s.replace(/\|/g, '\\|').replace(/\n/g, ' ');
+}
+
+/** Flattens the summary one level deep (e.g. {best: {val_loss: 1}} → "best val_loss"). */
+function summaryRows(summary: Readonly<Record<string, unknown>>, prefix = ''): [string, unknown][] {
+  return Object.entries(summary).flatMap(([k, v]): [string, unknown][] =>
+    v !== null && typeof v === 'object' && !Array.isArray(v) && prefix === ''
+      ? summaryRows(v as Record<string, unknown>, `${k} `)
+      : [[`${prefix}${k}`, v]]);
+}
+
+/**
+ * The run's MLflow note (mlflow.note.content, shown as Markdown on the run page): name,
+ * key, status and reason, then every entry of the run_ended summary (best epoch and metric,
+ * baseline, duration). No links, so it reads the same in any UI.
+ */
+export function noteOf(name: string, key: string | null, ev: EndEvent): string {
+  const rows: [string, unknown][] = [['key', key === null ? null : `\`${key}\``], ['status', ev.status], ...summaryRows(ev.summary ?? {})];
+  const lines = [
+    `### ${name}`,
+    '',
+    `**${ev.status}**${ev.reason ? `: ${cell(ev.reason)}` : ''}`,
+    '',
+    '| | |',
+    '|---|---|',
+    ...rows.map(([k, v]) => `| ${label(k)} | ${cell(v)} |`),
+  ];
+  return tagValue(lines.join('\n') + '\n');
+}

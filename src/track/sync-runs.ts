@@ -1,0 +1,90 @@
+/**
+ * Finding or creating the sink's MLflow runs so that no run is ever made twice: the sweep's
+ * parent (one per sweep folder) and each run folder's child.
+ *
+ * Creation is "search by tag, then create, then search again": the search before finds a run
+ * that an earlier, interrupted sync made (its local state lost, or the create's answer lost),
+ * and the search after settles a race. Two creators (two processes, or one POST that the
+ * client retried after its answer was lost) may each make a run; every creator then picks the
+ * same one, the earliest by (start_time, run_id), and marks the others with the tag
+ * exp.duplicate_of and status KILLED (the REST client has no delete), so the tree stays right.
+ */
+import { dirname, join } from 'node:path';
+import { toRecord, type MlflowClient, type Run } from './mlflow.js';
+import { parentTags } from './sync-map.js';
+import { readSweepState, tryLock, writeSweepState, type SinkTarget, type SweepSinkState } from './sink-state.js';
+import { readJson } from '../util/fsx.js';
+
+const quote = (s: string): string => `'${s.replace(/\\/g, '\\\\').replace(/'/g, "\\'")}'`;
+export const tagEquals = (key: string, value: string): string => `tags.\`${key}\` = ${quote(value)}`;
+
+const earliest = (a: Run, b: Run): number => a.info.start_time - b.info.start_time || (a.info.run_id < b.info.run_id ? -1 : 1);
+
+/**
+ * The one live run matching `filter` (and `accept`), creating it with `create` when there is
+ * none. `created` says whether this call made it; `adopted` that it already existed.
+ */
+export async function findOrCreateRun(
+  client: MlflowClient, experimentId: string, filter: string, accept: (r: Run) => boolean, create: () => Promise<string>,
+): Promise<{ runId: string; adopted: boolean }> {
+  const find = async (): Promise<Run[]> =>
+    (await client.searchAllRuns({ experimentIds: [experimentId], filter }))
+      .filter((r) => accept(r) && toRecord(r.data.tags)['exp.duplicate_of'] === undefined)
+      .sort(earliest);
+  const before = await find();
+  if (before.length > 0) {
+    await markDuplicates(client, before);
+    return { runId: before[0]!.info.run_id, adopted: true };
+  }
+  const made = await create();
+  const after = await find();
+  if (after.length === 0) return { runId: made, adopted: false }; // search lags behind create: ours is the one
+  await markDuplicates(client, after);
+  return { runId: after[0]!.info.run_id, adopted: after[0]!.info.run_id !== made };
+}
+
+async function markDuplicates(client: MlflowClient, runs: readonly Run[]): Promise<void> {
+  const keep = runs[0]!.info.run_id;
+  for (const r of runs.slice(1)) {
+    await client.setTag(r.info.run_id, 'exp.duplicate_of', keep);
+    await client.updateRun(r.info.run_id, 'KILLED');
+  }
+}
+
+export interface SweepInfo { experiment: string; sweep: string; user: string }
+
+/**
+ * The parent run of the sweep folder `sweepDir` (stored in its .mlflow.json), found or made.
+ * Concurrent syncs of one sweep on this machine take turns through the folder's lock.
+ */
+export async function ensureParent(sweepDir: string, client: MlflowClient, target: SinkTarget, experimentId: string, info: SweepInfo): Promise<SweepSinkState> {
+  const known = readSweepState(sweepDir, target);
+  if (known?.experimentId === experimentId) return known;
+  const release = await tryLock(sweepDir, 60_000); // without it, the search after create still settles a race
+  try {
+    const again = readSweepState(sweepDir, target);
+    if (again?.experimentId === experimentId) return again;
+    const index = readJson<{ created?: string; points?: unknown[] }>(join(sweepDir, 'index.json'));
+    const created = index?.created ? Date.parse(index.created) : NaN;
+    const filter = `${tagEquals('exp.sweep', info.sweep)} and ${tagEquals('exp.experiment', info.experiment)}`;
+    const { runId } = await findOrCreateRun(client, experimentId, filter, (r) => toRecord(r.data.tags)['mlflow.parentRunId'] === undefined, async () =>
+      (await client.createRun({
+        experimentId, runName: info.sweep, tags: parentTags(info.experiment, info.sweep, index?.points?.length, info.user),
+        ...(Number.isFinite(created) ? { startTime: created } : {}),
+      })).run_id);
+    const state: SweepSinkState = { ...target, experimentId, parentRunId: runId, status: 'RUNNING' };
+    writeSweepState(sweepDir, state);
+    return state;
+  } finally {
+    release?.();
+  }
+}
+
+/** Sets the parent's status, remembering it so the same status is not sent again. */
+export async function setParentStatus(sweepDir: string, client: MlflowClient, state: SweepSinkState, status: SweepSinkState['status'], endTime?: number): Promise<void> {
+  if (state.status === status) return;
+  await client.updateRun(state.parentRunId, status, endTime);
+  writeSweepState(sweepDir, { ...state, status });
+}
+
+export const sweepDirOf = (runDir: string): string => dirname(runDir);
