@@ -54,7 +54,7 @@ export class BackendUnavailableError extends Error {
 }
 
 const FIX: Record<BackendName, string> = {
-  'tensorflow-gpu': 'on Linux with an NVIDIA GPU, CUDA 11.2 and cuDNN 8.1 (on LD_LIBRARY_PATH): `npm install @tensorflow/tfjs-node-gpu`',
+  'tensorflow-gpu': 'on Linux with an NVIDIA GPU, CUDA 11.2 and cuDNN 8.1 (on LD_LIBRARY_PATH) and internet: `npm install-scripts approve @tensorflow/tfjs-node-gpu && npm rebuild @tensorflow/tfjs-node-gpu` (downloads libtensorflow-gpu 2.9.1)',
   tensorflow: 'offline: `bash scripts/build-native-backend.sh`; online: `npm install @tensorflow/tfjs-node` (downloads libtensorflow 2.9.1)',
   wasm: 'reinstall dependencies (`npm ci`); the .wasm files must be in node_modules/@tensorflow/tfjs-backend-wasm/dist',
   cpu: 'reinstall dependencies (`npm ci`)',
@@ -138,6 +138,9 @@ async function restore(previous: string | null): Promise<void> {
 
 async function attemptCpu(): Promise<Attempt> {
   if (!(await tf.setBackend('cpu'))) return fail('cpu', 'the cpu backend did not initialise');
+  // The cpu backend prints an "install our node backend" banner on first use; `exp backends`
+  // already says how to get the native backend, so the banner is switched off.
+  (tf.backend() as unknown as { firstUse?: boolean }).firstUse = false;
   const bad = smoke();
   if (bad !== undefined) return fail('cpu', bad);
   return { ok: true, info: { name: 'cpu', tfBackend: 'cpu', device: 'cpu', threads: 1, version: `tfjs ${tf.version.tfjs}` } };

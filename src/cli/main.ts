@@ -13,12 +13,13 @@ import { trainCommand } from './train.js';
 import { dataSynthCommand } from './data-synth.js';
 import { dataStatsCommand } from './data-stats.js';
 import { weightsFetchCommand } from './weights-fetch.js';
+import { backendsCommand } from './backends.js';
 import { syncCommand } from './sync.js';
 import { statusCommand } from './status.js';
 import { ConfigError } from '../config/problem.js';
 import { printProblems } from './report.js';
 
-export const commands: Command[] = [validateCommand, planCommand, runCommand, trainCommand, dataSynthCommand, dataStatsCommand, weightsFetchCommand, syncCommand, statusCommand, schemaCommand];
+export const commands: Command[] = [validateCommand, planCommand, runCommand, trainCommand, dataSynthCommand, dataStatsCommand, weightsFetchCommand, backendsCommand, syncCommand, statusCommand, schemaCommand];
 
 export function version(): string {
   const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };

@@ -52,10 +52,11 @@ export const syncCommand: Command = {
     if (!dirs) return EXIT.usage;
     if (dirs.length === 0) { io.stdout.write(`No run folders under ${paths.join(', ') || io.env.EXP_RUNS_DIR || DEFAULT_RUNS_DIR}\n`); return EXIT.ok; }
     const cwd = io.cwd ?? process.cwd();
+    const width = Math.max(...dirs.map((d) => displayPath(d, cwd).length));
     const { runs, sweeps } = await syncFolders(dirs, clientsFromEnv(io.env), {
       env: io.env,
       onRun: (r) => {
-        io.stdout.write(`${displayPath(r.dir, cwd)}  ${describeSync(r)}\n`);
+        io.stdout.write(`${displayPath(r.dir, cwd).padEnd(width)}  ${describeSync(r)}\n`);
         for (const w of r.warnings) io.stdout.write(`  warning: ${w}\n`);
       },
     });

@@ -14,7 +14,7 @@ import { readCache, writeCache, cachePath, defaultCacheDir } from './cache.js';
 
 export type DataConfig = RunConfig['data'];
 
-export type DataErrorCode = 'CSV_NOT_FOUND' | 'CSV_INVALID' | 'IMAGE_DIR_NOT_FOUND' | 'BAD_IMAGES' | 'EMPTY_DATASET';
+export type DataErrorCode = 'CSV_NOT_FOUND' | 'CSV_INVALID' | 'IMAGE_DIR_NOT_FOUND' | 'BAD_IMAGES' | 'EMPTY_DATASET' | 'SYNTH_FAILED';
 
 /** A data problem the user must fix; the message says what, where and how. */
 export class DataError extends Error {
@@ -78,7 +78,8 @@ export async function loadDataset(cfg: DataConfig, opts: LoadOptions = {}): Prom
   let rows = parsed.rows.filter((r) => (seen.has(r.name) ? false : (seen.add(r.name), true)));
   if (cfg.limit !== null) rows = rows.slice(0, cfg.limit);
   if (rows.length === 0) throw new DataError('EMPTY_DATASET', `${csvPath} has no image rows`);
-  const tags = [...new Set(rows.flatMap((r) => r.tags))].sort();
+  // The vocabulary comes from every row of the CSV, so data.limit never shrinks the outputs.
+  const tags = [...new Set(parsed.rows.flatMap((r) => r.tags))].sort();
 
   const files = rows.map((r) => join(imageDir, r.name + cfg.image_ext));
   const present = new Set(readdirSync(imageDir));

@@ -21,14 +21,16 @@ export interface SyncFoldersResult { runs: SyncResult[]; sweeps: SweepSyncResult
 /** Syncs each folder in turn (never throws), then updates the parents of the sweeps they belong to. */
 export async function syncFolders(dirs: readonly string[], clients: ClientFor = clientsFromEnv(), opts: SyncOptions & { onRun?: (r: SyncResult) => void } = {}): Promise<SyncFoldersResult> {
   const runs: SyncResult[] = [];
+  const unreachable = opts.unreachable ?? new Set<string>(); // one dead server costs one timeout, not one per run
   for (const dir of dirs) {
-    const r = await syncRun(dir, clients, opts);
+    const r = await syncRun(dir, clients, { ...opts, unreachable });
     opts.onRun?.(r);
     runs.push(r);
   }
   const sweeps: SweepSyncResult[] = [];
   for (const sweepDir of new Set(runs.filter((r) => r.uri !== undefined && r.experiment !== undefined).map((r) => sweepDirOf(r.dir)))) {
     const one = runs.find((r) => sweepDirOf(r.dir) === sweepDir)!;
+    if (unreachable.has(one.uri!)) continue;
     const s = await settleParent(sweepDir, clients(one.uri!), { trackingUri: one.uri!, experiment: one.experiment! });
     if (s) sweeps.push(s);
   }

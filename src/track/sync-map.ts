@@ -14,20 +14,23 @@ export interface RunFacts { user?: string; gitCommit?: string | null }
 
 /**
  * Params as MLflow stores them: dotted keys (the event's params are already flat), strings
- * kept, everything else JSON-stringified. Params MLflow would refuse or truncate are left
+ * kept (URLs without credentials), everything else JSON-stringified. Params MLflow would refuse or truncate are left
  * out and named in `skipped`.
  */
 export function paramsOf(params: Readonly<Record<string, unknown>>): { params: Record<string, string>; skipped: string[] } {
   const out: Record<string, string> = {};
   const skipped: string[] = [];
   for (const [key, raw] of Object.entries(params)) {
-    const value = typeof raw === 'string' ? raw : JSON.stringify(raw);
+    const value = typeof raw === 'string' ? withoutCredentials(raw) : JSON.stringify(raw);
     const problem = keyProblem(key) ?? (value === undefined ? 'no value' : value.length > LIMITS.paramValueLength ? `value longer than ${LIMITS.paramValueLength} characters` : undefined);
     if (problem || value === undefined) skipped.push(`param ${key}: ${problem ?? 'no value'}`);
     else out[key] = value;
   }
   return { params: out, skipped };
 }
+
+/** A URL's user:password@ removed (tracking.uri may carry them; every reader of the run would see them). */
+export const withoutCredentials = (v: string): string => v.replace(/^([a-z][a-z0-9+.-]*:\/\/)[^/@\s]*@/i, '$1');
 
 /** Cuts a tag value to MLflow's limit (which would otherwise truncate it silently). */
 export const tagValue = (v: string): string => (v.length <= LIMITS.tagValueLength ? v : `${v.slice(0, LIMITS.tagValueLength - 1)}…`);

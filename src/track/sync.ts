@@ -18,7 +18,7 @@
 import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { basename, join } from 'node:path';
 import { userInfo } from 'node:os';
-import { MlflowClient, toRecord, type Metric } from './mlflow.js';
+import { MlflowClient, MlflowError, toRecord, type Metric } from './mlflow.js';
 import { readEvents, type LoggedEvent } from './events.js';
 import { readRunConfig } from './store.js';
 import { childTags, metricsOf, mlflowStatus, noteOf, paramsOf, tagValue, type EndEvent, type EpochEvent, type RunFacts, type StartEvent } from './sync-map.js';
@@ -84,6 +84,11 @@ export interface SyncResult {
 
 export interface SyncOptions {
   env?: NodeJS.ProcessEnv;
+  /**
+   * Servers (client URIs) that did not answer earlier in this batch: runs sent there fail at
+   * once, without waiting for timeouts again. A network failure or timeout adds its server.
+   */
+  unreachable?: Set<string>;
   /** Start no new event after this many milliseconds (a per-epoch caller's bound); default none. */
   budgetMs?: number;
 }
@@ -107,9 +112,14 @@ export async function syncRun(runDir: string, clients: ClientFor = clientsFromEn
     return { ...res, error: errorText(e) };
   }
   Object.assign(res, { uri: target.trackingUri, experiment: target.experiment });
-  const release = await tryLock(runDir);
   const events = readEvents(runDir).sort((a, b) => a.seq - b.seq);
   const unsent = (cursor: number): LoggedEvent[] => events.filter((e) => e.seq > cursor);
+  if (opts.unreachable?.has(target.trackingUri)) {
+    const pending = unsent(readRunState(runDir, target)?.cursor ?? 0).length;
+    if (pending > 0) return { ...res, error: `${target.trackingUri} did not answer earlier; not tried again`, pending };
+  }
+  let release: (() => void) | undefined;
+  try { release = await tryLock(runDir); } catch (e) { return { ...res, error: `cannot lock ${runDir}: ${errorText(e)}` }; }
   if (!release) return { ...res, outcome: 'busy', pending: unsent(readRunState(runDir, target)?.cursor ?? 0).length };
   const sink = new RunSink(runDir, client, target, res.warnings);
   const t0 = Date.now();
@@ -121,6 +131,7 @@ export async function syncRun(runDir: string, clients: ClientFor = clientsFromEn
         await sink.send(ev, events.at(-1)!.seq);
       } catch (e) {
         sink.uncertain(ev.seq);
+        if (e instanceof MlflowError && (e.kind === 'network' || e.kind === 'timeout')) opts.unreachable?.add(target.trackingUri);
         return { ...res, ...sink.ids(), error: errorText(e), pending: todo.length - i };
       }
       sink.advance(ev.seq);
@@ -178,7 +189,7 @@ class RunSink {
   private facts(): RunFacts {
     const env = readJson<{ environment?: { user?: string; git?: { commit?: string | null } } }>(join(this.dir, 'run.json'))?.environment;
     let user = env?.user;
-    if (!user) try { user = userInfo().username; } catch { user = process.env.USER; }
+    if (!user) try { user = userInfo().username; } catch { user = undefined; }
     return { user, gitCommit: env?.git?.commit ?? null };
   }
 

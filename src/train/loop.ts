@@ -135,11 +135,15 @@ export async function trainLoop(model: tf.LayersModel, optimizer: tf.Optimizer, 
         return tf.div(bceSum(p, y), idx.length) as tf.Scalar;
       }, true, vars);
       const loss = (await cost!.data())[0]!;
-      accumulate(counts, (await probs!.data()) as Float32Array, await y.data(), nTags, cfg.metrics.beta, cfg.metrics.threshold);
+      const probsData = (await probs!.data()) as Float32Array;
+      const targets = await y.data();
       tf.dispose([cost!, probs!, x, y]);
-      if (!Number.isFinite(loss)) {
-        return { status: 'failed', reason: `non-finite training loss (${loss}) at epoch ${epoch}, batch ${b + 1}; try a lower training.learning_rate. No checkpoint was written for this epoch.` };
+      // The loss clips probabilities, and some backends clip NaN to the bound, so NaN outputs
+      // are checked directly as well as the loss.
+      if (!Number.isFinite(loss) || probsData.some(Number.isNaN)) {
+        return { status: 'failed', reason: `non-finite training loss (${Number.isFinite(loss) ? 'NaN outputs' : loss}) at epoch ${epoch}, batch ${b + 1}; try a lower training.learning_rate. No checkpoint was written for this epoch.` };
       }
+      accumulate(counts, probsData, targets, nTags, cfg.metrics.beta, cfg.metrics.threshold);
       lossSum += loss * idx.length;
       seen += idx.length;
       hooks.onBatch?.(epoch, b + 1, batches.length, seen, (performance.now() - t0) / 1000);

@@ -12,7 +12,7 @@ import { EventLog, readEvents } from '../track/events.js';
 import { captureEnvironment } from '../track/env.js';
 import { acquireLock } from '../exec/lock.js';
 import { selectBackend, type BackendInfo } from '../backend/select.js';
-import { loadDataset, describeReport, type Dataset } from '../data/planet.js';
+import { loadDataset, describeReport, DataError, type Dataset } from '../data/planet.js';
 import { synthesize } from '../data/synth.js';
 import { splitHash, splitIndices } from '../data/split.js';
 import { buildModel, countParams } from '../model/vgg16.js';
@@ -60,7 +60,11 @@ export async function ensureDataset(cfg: RunConfig, out: Out): Promise<void> {
   if (existsSync(csv) || !cfg.data.synth) return;
   out.write(`data: ${csv} is missing; generating a synthetic Planet-style dataset (${cfg.data.synth.count} images, seed ${cfg.data.synth.seed}) ...\n`);
   const t0 = performance.now();
-  await synthesize({ outDir: cfg.data.path, count: cfg.data.synth.count, seed: cfg.data.synth.seed, size: cfg.data.synth.size });
+  try {
+    await synthesize({ outDir: cfg.data.path, count: cfg.data.synth.count, seed: cfg.data.synth.seed, size: cfg.data.synth.size });
+  } catch (e) {
+    throw new DataError('SYNTH_FAILED', `could not generate the synthetic dataset in ${cfg.data.path}: ${(e as Error).message}`);
+  }
   out.write(`data: generated in ${((performance.now() - t0) / 1000).toFixed(1)} s\n`);
 }
 

@@ -15,6 +15,7 @@ import { EventLog, readEvents } from '../../src/track/events.js';
 import { writePlan, type SweepIndexEntry } from '../../src/track/store.js';
 import { planExperiment } from '../../src/sweep/plan.js';
 import { syncRun, type ClientFor } from '../../src/track/sync.js';
+import { paramsOf } from '../../src/track/sync-map.js';
 import { folderStatus, syncFolders } from '../../src/track/sync-folders.js';
 import { main } from '../../src/cli/main.js';
 import { flatten } from '../../src/util/object.js';
@@ -259,7 +260,8 @@ test('an outage: sync reports what is pending and loses nothing; after the resta
   const down = await syncFolders(s.runs, clients);
   console.log(`# sync against a stopped server took ${Date.now() - t} ms`);
   assert.deepEqual(down.runs.map((r) => [r.outcome, r.sent, r.pending]), [['failed', 0, 7], ['failed', 0, 3]]);
-  for (const r of down.runs) assert.match(r.error!, /cannot reach/);
+  assert.match(down.runs[0]!.error!, /cannot reach/);
+  assert.match(down.runs[1]!.error!, /did not answer earlier; not tried again/); // one dead server costs one wait
   assert.deepEqual([readFileSync(join(s.runs[0]!, 'events.jsonl')), readFileSync(join(s.runs[1]!, 'events.jsonl'))], eventsBefore);
   const st = folderStatus(s.runs[0]!);
   assert.ok(st.tracking !== 'off');
@@ -330,4 +332,16 @@ test('no tracking URI: sync is a no-op that says tracking is off', async () => {
   assert.equal(existsSync(join(runDir, '.mlflow.json')), false);
   assert.equal(folderStatus(runDir, {}).tracking, 'off');
   assert.equal(readEvents(runDir).length, 1);
+});
+
+test('params: JSON for non-strings, URLs without credentials, and nothing MLflow would refuse or truncate', () => {
+  const { params, skipped } = paramsOf({
+    'training.learning_rate': 0.001, 'model.trainable_blocks': [5], 'data.limit': null, 'augmentation.dihedral': true, name: 'x',
+    'tracking.uri': 'https://alice:s3cret@mlflow.example:5000/', 'bad key!': 1, long: 'y'.repeat(6001),
+  });
+  assert.deepEqual(params, {
+    'training.learning_rate': '0.001', 'model.trainable_blocks': '[5]', 'data.limit': 'null', 'augmentation.dihedral': 'true', name: 'x',
+    'tracking.uri': 'https://mlflow.example:5000/',
+  });
+  assert.equal(skipped.length, 2);
 });

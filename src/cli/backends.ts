@@ -1,0 +1,22 @@
+import type { Command } from './command.js';
+import { EXIT } from './io.js';
+import { probeBackends } from '../backend/select.js';
+import { table } from './report.js';
+
+export const backendsCommand: Command = {
+  name: 'backends',
+  summary: 'List the TensorFlow.js backends, whether each works here, and how to get the ones that do not.',
+  usage: 'backends [--json]',
+  details: "`backend: auto` takes the first available one, in this order.",
+  flags: { json: { type: 'boolean', description: 'Print the list as JSON.' } },
+  async run(_args, flags, io) {
+    const rows = await probeBackends();
+    if (flags.json) { io.stdout.write(JSON.stringify(rows, null, 2) + '\n'); return EXIT.ok; }
+    io.stdout.write(table(['backend', 'available', 'device / reason'], rows.map((r) => [r.name, r.available ? 'yes' : 'no', r.available ? r.device ?? '' : r.reason ?? ''])));
+    const missing = rows.filter((r) => !r.available && r.fix);
+    if (missing.length) io.stdout.write('\nTo get:\n' + missing.map((r) => `  ${r.name}: ${r.fix}`).join('\n') + '\n');
+    const chosen = rows.find((r) => r.available);
+    io.stdout.write(`\nbackend: auto uses ${chosen?.name ?? 'none'}\n`);
+    return EXIT.ok;
+  },
+};
