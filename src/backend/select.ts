@@ -214,6 +214,8 @@ async function attemptNative(name: 'tensorflow-gpu' | 'tensorflow', threads?: nu
   }
   if (native === undefined) {
     if (threads !== undefined) process.env.TF_NUM_INTRAOP_THREADS = String(threads);
+    // libtensorflow logs a few INFO lines (oneDNN, CPU features) on load; keep warnings and errors.
+    process.env.TF_CPP_MIN_LOG_LEVEL ??= '1';
     let mod: { version?: Record<string, string>; default?: { version?: Record<string, string> } };
     try {
       mod = (await import(pkg)) as typeof mod;

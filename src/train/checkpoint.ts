@@ -17,7 +17,14 @@ export interface CheckpointInfo { epoch: number; state: LoopState }
 export async function saveCheckpoint(dir: string, model: tf.LayersModel, optimizer: tf.Optimizer, state: LoopState): Promise<void> {
   await replaceDirAtomic(dir, async (tmp) => {
     await saveModelWeights(model, tmp);
-    await writeTensors(tmp, 'optimizer', await optimizer.getWeights());
+    const opt = await optimizer.getWeights();
+    try {
+      await writeTensors(tmp, 'optimizer', opt);
+    } finally {
+      // getWeights returns the optimiser's own variables plus a fresh iteration-count scalar;
+      // that scalar is ours to dispose, or every checkpoint leaks one tensor.
+      tf.dispose(opt.map((o) => o.tensor).filter((t) => !(t instanceof tf.Variable)));
+    }
     writeFileSync(join(tmp, 'state.json'), JSON.stringify({ version: 1, epoch: state.epoch, state }, null, 1));
   });
 }
