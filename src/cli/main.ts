@@ -16,10 +16,14 @@ import { weightsFetchCommand } from './weights-fetch.js';
 import { backendsCommand } from './backends.js';
 import { syncCommand } from './sync.js';
 import { statusCommand } from './status.js';
+import { runsCommand } from './runs.js';
+import { compareCommand } from './compare.js';
+import { reproduceCommand } from './reproduce.js';
+import { uiCommand } from './ui.js';
 import { ConfigError } from '../config/problem.js';
 import { printProblems } from './report.js';
 
-export const commands: Command[] = [validateCommand, planCommand, runCommand, trainCommand, dataSynthCommand, dataStatsCommand, weightsFetchCommand, backendsCommand, syncCommand, statusCommand, schemaCommand];
+export const commands: Command[] = [validateCommand, planCommand, runCommand, trainCommand, dataSynthCommand, dataStatsCommand, weightsFetchCommand, backendsCommand, syncCommand, statusCommand, runsCommand, compareCommand, reproduceCommand, uiCommand, schemaCommand];
 
 export function version(): string {
   const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };

@@ -9,6 +9,7 @@ import { appendFileSync, existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 import { readRunConfig } from '../track/store.js';
 import { EventLog, readEvents } from '../track/events.js';
+import { LiveSync } from '../track/live.js';
 import { captureEnvironment } from '../track/env.js';
 import { acquireLock } from '../exec/lock.js';
 import { selectBackend, type BackendInfo } from '../backend/select.js';
@@ -164,6 +165,7 @@ async function trainInner(dir: string, opts: TrainOptions, record: RunRecord, ev
     for (const h of state.history) if (!logged.has(h.epoch)) events.append({ type: 'epoch', epoch: h.epoch, metrics: h.metrics });
 
     const baseline = bestConstantBaseline(Array.from(split.train, (i) => Array.from(ds.targets.subarray(i * ds.tags.length, (i + 1) * ds.tags.length))).flat(), Array.from(split.val, (i) => Array.from(ds.targets.subarray(i * ds.tags.length, (i + 1) * ds.tags.length))).flat(), ds.tags.length, cfg.metrics.beta);
+    const liveSync = new LiveSync(dir);
     const progress = new Progress({ write: opts.out.write.bind(opts.out), isTTY: opts.out.isTTY }, cfg.training.epochs);
     const title = `${cfg.name} / ${basename(dir)}`;
     const tensorsAtStart = tf.memory().numTensors;
@@ -176,6 +178,7 @@ async function trainInner(dir: string, opts: TrainOptions, record: RunRecord, ev
         if (improved && cfg.checkpoint.save_best) await saveCheckpoint(bestDir, model, optimizer, st);
         appendFileSync(join(dir, 'metrics.jsonl'), JSON.stringify({ epoch: r.epoch, ...r.metrics, lr: r.lr, seconds: r.seconds }) + '\n');
         events.append({ type: 'epoch', epoch: r.epoch, metrics: r.metrics });
+        liveSync.kick();
         writeFileAtomic(join(dir, 'curves.png'), await curvesPng(st.history.map((h) => ({ epoch: h.epoch, loss: h.metrics.loss!, val_loss: h.metrics.val_loss!, fbeta: h.metrics.fbeta!, val_fbeta: h.metrics.val_fbeta! })), title, cfg.metrics.beta));
         tensorCounts.push(tf.memory().numTensors);
         progress.epoch(r, cfg.checkpoint.monitor, improved);
@@ -205,7 +208,13 @@ async function trainInner(dir: string, opts: TrainOptions, record: RunRecord, ev
     };
     writeJsonAtomic(join(dir, 'summary.json'), summary);
     for (const artifact of ['config.yaml', 'metrics.jsonl', 'summary.json', 'curves.png', 'checkpoints/best']) if (existsSync(join(dir, artifact))) events.append({ type: 'artifact', path: artifact });
-    events.append({ type: 'run_ended', status: stop.status, reason: stop.reason, summary: { best_epoch: best?.epoch ?? null, ...(best ? { [`best_${cfg.checkpoint.monitor}`]: best.metrics[cfg.checkpoint.monitor] } : {}), baseline_val_fbeta: baseline.fbeta, duration_s: summary.duration_s } });
+    const headline = (prefix: string, m: Record<string, number> | null | undefined): Record<string, number> =>
+      Object.fromEntries(['loss', 'fbeta', 'val_loss', 'val_fbeta', 'val_micro_fbeta', 'val_macro_fbeta'].filter((k) => m && k in m).map((k) => [`${prefix}${k}`, m![k]!]));
+    events.append({ type: 'run_ended', status: stop.status, reason: stop.reason, summary: {
+      best_epoch: best?.epoch ?? null, ...headline('best_', best?.metrics), ...headline('final_', final),
+      baseline_val_fbeta: baseline.fbeta, baseline_top_k: baseline.k, duration_s: summary.duration_s, train_images_per_second: trainIps,
+    } });
+    await liveSync.flush();
     Object.assign(record, { status: stop.status, reason: stop.reason, ended: new Date().toISOString() });
     writeJsonAtomic(join(dir, 'run.json'), record);
     log(`${stop.status}: ${stop.reason}${best ? `; best epoch ${best.epoch}: val_loss ${best.metrics.val_loss!.toFixed(4)}, val_fbeta ${best.metrics.val_fbeta!.toFixed(4)}` : ''} (constant baseline val_fbeta ${baseline.fbeta.toFixed(4)}, top-${baseline.k} tags)\n`);

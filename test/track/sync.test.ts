@@ -243,39 +243,54 @@ test('a lost answer (the request landed) is not applied twice: run creation and 
   for (const m of METRICS) assert.deepEqual(await historySteps(children[0]!.info.run_id, m), [1, 2]);
 });
 
+test('concurrent syncs of one sweep make one parent and one child per run; a second sync of the same run waits its turn', async () => {
+  const s = makeSweep('sweep-race', 'sync-race');
+  for (const i of [0, 1]) epochs(start(s, i, T0), i, 1, 2);
+  const results = await Promise.all([syncRun(s.runs[0]!, clients), syncRun(s.runs[0]!, clients), syncRun(s.runs[1]!, clients)]);
+  assert.deepEqual(results.map((r) => r.outcome), ['sent', 'busy', 'sent']);
+  assert.equal(results[1]!.pending, 3);
+  const { parents, children } = await runsOf('sync-race');
+  assert.deepEqual([parents.length, children.length], [1, 2]);
+  assert.ok(children.every((c) => toRecord(c.data.tags)['mlflow.parentRunId'] === parents[0]!.info.run_id));
+  assert.deepEqual((await syncFolders(s.runs, clients)).runs.map((r) => r.outcome), ['up-to-date', 'up-to-date']);
+});
+
 test('an outage: sync reports what is pending and loses nothing; after the restart everything arrives exactly once', { timeout: 240_000 }, async () => {
   const s = makeSweep('sweep-outage', 'sync-outage');
   const logA = start(s, 0, T0);
   epochs(logA, 0, 1, 1);
   assert.equal((await syncRun(s.runs[0]!, clients)).outcome, 'sent');
 
-  await server.stop();
-  epochs(logA, 0, 2, 3);
-  finish(s.runs[0]!, logA, 'completed', T0 + 10_000);
-  const logB = start(s, 1, T0 + 20_000); // run B has never reached the server
-  epochs(logB, 1, 1, 2);
-  const eventsBefore = [readFileSync(join(s.runs[0]!, 'events.jsonl')), readFileSync(join(s.runs[1]!, 'events.jsonl'))];
-
-  const t = Date.now();
-  const down = await syncFolders(s.runs, clients);
-  console.log(`# sync against a stopped server took ${Date.now() - t} ms`);
-  assert.deepEqual(down.runs.map((r) => [r.outcome, r.sent, r.pending]), [['failed', 0, 7], ['failed', 0, 3]]);
-  assert.match(down.runs[0]!.error!, /cannot reach/);
-  assert.match(down.runs[1]!.error!, /did not answer earlier; not tried again/); // one dead server costs one wait
-  assert.deepEqual([readFileSync(join(s.runs[0]!, 'events.jsonl')), readFileSync(join(s.runs[1]!, 'events.jsonl'))], eventsBefore);
-  const st = folderStatus(s.runs[0]!);
-  assert.ok(st.tracking !== 'off');
-  assert.deepEqual([st.status, st.epochsDone, st.epochsPlanned, st.tracking.unsent.length], ['completed', 3, 3, 7]);
-
-  // The CLI says so too, with exit status 1.
   const out: string[] = [];
   const io = { stdout: { write: (x: string) => out.push(x) }, stderr: { write: (x: string) => out.push(x) }, env: { ...process.env, MLFLOW_TRACKING_URI: '' }, cwd: root };
-  assert.equal(await main(['sync', s.dir], io), 1);
-  assert.match(out.join(''), /failed: .*cannot reach.*\(7 events pending\)/);
-  assert.match(out.join(''), /failed: .*\(3 events pending\)/);
+  const logB = start(s, 1, T0 + 20_000); // run B has never reached the server
 
-  await server.restart();
-  console.log(`# mlflow server restarted in ${server.startMs} ms`);
+  await server.stop();
+  try { // the later tests need the server back, whatever happens here
+    epochs(logA, 0, 2, 3);
+    finish(s.runs[0]!, logA, 'completed', T0 + 10_000);
+    epochs(logB, 1, 1, 2);
+    const eventsBefore = [readFileSync(join(s.runs[0]!, 'events.jsonl')), readFileSync(join(s.runs[1]!, 'events.jsonl'))];
+
+    const t = Date.now();
+    const down = await syncFolders(s.runs, clients);
+    console.log(`# sync against a stopped server took ${Date.now() - t} ms`);
+    assert.deepEqual(down.runs.map((r) => [r.outcome, r.sent, r.pending]), [['failed', 0, 7], ['failed', 0, 3]]);
+    assert.match(down.runs[0]!.error!, /cannot reach/);
+    assert.match(down.runs[1]!.error!, /did not answer earlier; not tried again/); // one dead server costs one wait
+    assert.deepEqual([readFileSync(join(s.runs[0]!, 'events.jsonl')), readFileSync(join(s.runs[1]!, 'events.jsonl'))], eventsBefore);
+    const st = folderStatus(s.runs[0]!);
+    assert.ok(st.tracking !== 'off');
+    assert.deepEqual([st.status, st.epochsDone, st.epochsPlanned, st.tracking.unsent.length], ['completed', 3, 3, 7]);
+
+    // The CLI says so too, with exit status 1. Folders go in name order: 0.0005 (run B) first.
+    assert.equal(await main(['sync', s.dir], io), 1);
+    assert.match(out.join(''), /rate=0\.0005-\w+ +failed: .*cannot reach.*\(3 events pending\)\n/);
+    assert.match(out.join(''), /rate=0\.001-\w+ +failed: .*did not answer earlier.*\(7 events pending\)\n/);
+  } finally {
+    await server.restart();
+    console.log(`# mlflow server restarted in ${server.startMs} ms`);
+  }
   epochs(logB, 1, 3, 3);
   finish(s.runs[1]!, logB, 'completed', T0 + 30_000);
   const up = await syncFolders(s.runs, clients);

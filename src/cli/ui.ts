@@ -1,0 +1,129 @@
+import { spawn } from 'node:child_process';
+import { accessSync, closeSync, constants, existsSync, mkdirSync, openSync, readFileSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { delimiter, join, resolve } from 'node:path';
+import type { Command } from './command.js';
+import { EXIT, UsageError, type Io } from './io.js';
+import { displayPath } from './report.js';
+
+const DEFAULT_STORE = '.exp/mlflow';
+const DEFAULT_PORT = 5000;
+const INSTALL = 'python3 -m venv .venv && .venv/bin/pip install mlflow==3.17.2   (or: bash scripts/setup-test-env.sh)';
+
+const executable = (p: string): boolean => { try { accessSync(p, constants.X_OK); return true; } catch { return false; } };
+
+/** The project's .venv/bin/mlflow, else the first mlflow on PATH. */
+export function findMlflow(cwd: string, env: NodeJS.ProcessEnv): string | undefined {
+  const local = join(cwd, '.venv', 'bin', 'mlflow');
+  if (executable(local)) return local;
+  return (env.PATH ?? '').split(delimiter).filter(Boolean).map((d) => join(d, 'mlflow')).find(executable);
+}
+
+/** Resolves when `port` on `host` can be bound (and releases it), rejects with the reason when not. */
+function checkPort(host: string, port: number): Promise<void> {
+  return new Promise((res, rej) => {
+    const s = createServer();
+    s.once('error', rej);
+    s.listen(port, host, () => s.close(() => res()));
+  });
+}
+
+const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+
+const groupAlive = (pid: number): boolean => { try { process.kill(-pid, 0); return true; } catch { return false; } };
+
+export const uiCommand: Command = {
+  name: 'ui',
+  summary: 'Start a local MLflow tracking server and UI over a project-local store; runs until Ctrl-C.',
+  usage: 'ui [--port N] [--host H] [--store DIR] [--print-env]',
+  details: [
+    `The store is a folder (default ${DEFAULT_STORE}) holding mlflow.db (SQLite), artifacts/ and server.log. Runs reach it when`,
+    'MLFLOW_TRACKING_URI (or tracking.uri in the experiment file) is the printed URL; `exp sync` sends runs trained before.',
+    `Needs MLflow: .venv/bin/mlflow in this folder, or mlflow on PATH. To install it: ${INSTALL}`,
+  ].join('\n'),
+  flags: {
+    port: { type: 'string', arg: 'N', description: `Port to listen on (default ${DEFAULT_PORT}).` },
+    host: { type: 'string', arg: 'H', description: 'Address to listen on (default 127.0.0.1; 0.0.0.0 for every interface).' },
+    store: { type: 'string', arg: 'DIR', description: `Store folder (default ${DEFAULT_STORE}).` },
+    'print-env': { type: 'boolean', description: 'Also print the export MLFLOW_TRACKING_URI=... line for your shell.' },
+  },
+  async run(args, flags, io) {
+    if (args.length > 0) throw new UsageError(`unexpected argument '${args[0]}'`);
+    const cwd = io.cwd ?? process.cwd();
+    const port = flags.port === undefined ? DEFAULT_PORT : Number(flags.port);
+    if (!Number.isInteger(port) || port < 1 || port > 65535) throw new UsageError(`--port must be an integer from 1 to 65535, not '${String(flags.port)}'`);
+    const host = (flags.host as string | undefined) ?? '127.0.0.1';
+    const bin = findMlflow(cwd, io.env);
+    if (!bin) {
+      io.stderr.write(`exp ui: MLflow is not installed: no .venv/bin/mlflow in ${cwd} and no mlflow on PATH.\n  Install it with: ${INSTALL}\n`);
+      return EXIT.failed;
+    }
+    try { await checkPort(host, port); } catch (e) {
+      io.stderr.write(`exp ui: cannot listen on ${host}:${port} (${(e as NodeJS.ErrnoException).code ?? (e as Error).message}); is another server using it? Pick another port with --port\n`);
+      return EXIT.failed;
+    }
+    const store = resolve(cwd, (flags.store as string | undefined) ?? DEFAULT_STORE);
+    mkdirSync(join(store, 'artifacts'), { recursive: true });
+    return serve(io, bin, store, host, port, Boolean(flags['print-env']));
+  },
+};
+
+async function serve(io: Io, bin: string, store: string, host: string, port: number, printEnv: boolean): Promise<number> {
+  const logPath = join(store, 'server.log');
+  const log = (): string => (existsSync(logPath) ? readFileSync(logPath, 'utf8').slice(-3000) : '');
+  const fd = openSync(logPath, 'a');
+  const child = spawn(bin, [
+    'server', '--backend-store-uri', `sqlite:///${join(store, 'mlflow.db')}`, '--artifacts-destination', join(store, 'artifacts'),
+    '--host', host, '--port', String(port), '--workers', '1',
+  ], {
+    cwd: store, // MLflow must not write ./mlruns into the project
+    detached: true, // its own process group, so stopping reaches uvicorn too
+    stdio: ['ignore', fd, fd],
+    // The GenAI job runner adds several processes that exp never uses.
+    env: { ...io.env, MLFLOW_SERVER_ENABLE_JOB_EXECUTION: io.env.MLFLOW_SERVER_ENABLE_JOB_EXECUTION ?? 'false', PYTHONUNBUFFERED: '1' },
+  });
+  closeSync(fd);
+  const pid = child.pid!;
+  const killGroup = (sig: NodeJS.Signals): void => { try { process.kill(-pid, sig); } catch { /* gone */ } };
+  const onExit = (): void => killGroup('SIGKILL'); // never leave a server behind
+  process.once('exit', onExit);
+  let exitCode: number | null | undefined;
+  const exited = new Promise<void>((r) => child.once('exit', (c, sig) => { exitCode = c ?? (sig ? 128 : null); r(); }));
+  let stopping = false;
+  let wake: () => void = () => {};
+  const onSignal = (): void => { stopping = true; wake(); };
+  process.on('SIGINT', onSignal);
+  process.on('SIGTERM', onSignal);
+  const url = `http://${host === '0.0.0.0' ? '127.0.0.1' : host.includes(':') ? `[${host}]` : host}:${port}`;
+  try {
+    const deadline = Date.now() + 120_000;
+    let up = false;
+    while (!up && !stopping && exitCode === undefined && Date.now() < deadline) {
+      try { const r = await fetch(`${url}/health`, { signal: AbortSignal.timeout(2000) }); await r.text(); up = r.ok; } catch { await sleep(250); }
+    }
+    if (!up && !stopping) {
+      io.stderr.write(`exp ui: mlflow server ${exitCode === undefined ? 'did not answer within 120 s' : `exited (status ${exitCode})`}; its log (${logPath}):\n${log()}\n`);
+      return EXIT.failed;
+    }
+    if (up) {
+      io.stdout.write(`MLflow UI: ${url}\n  store ${displayPath(store, io.cwd)} (log: ${displayPath(logPath, io.cwd)})\n`);
+      if (printEnv) io.stdout.write(`export MLFLOW_TRACKING_URI=${url}\n`);
+      io.stdout.write('Press Ctrl-C to stop.\n');
+    }
+    await Promise.race([exited, new Promise<void>((r) => { wake = r; if (stopping) r(); })]);
+    if (!stopping) {
+      io.stderr.write(`exp ui: mlflow server exited (status ${exitCode}); its log (${logPath}):\n${log()}\n`);
+      return EXIT.failed;
+    }
+    io.stdout.write('Stopping the MLflow server ...\n');
+    return EXIT.ok;
+  } finally {
+    killGroup('SIGTERM');
+    await Promise.race([exited, sleep(10_000)]);
+    for (let i = 0; i < 50 && groupAlive(pid); i++) await sleep(100);
+    killGroup('SIGKILL');
+    process.off('SIGINT', onSignal);
+    process.off('SIGTERM', onSignal);
+    process.removeListener('exit', onExit);
+  }
+}
