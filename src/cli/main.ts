@@ -32,7 +32,8 @@ export function version(): string {
 
 function mainHelp(): string {
   const lines = ['exp - declarative experiments for transfer-learning image classifiers', '', 'Usage: exp <command> [options]', '', 'Commands:'];
-  for (const c of commands) lines.push(`  ${c.name.padEnd(12)} ${c.summary}`);
+  const width = Math.max(...commands.map((c) => c.name.length));
+  for (const c of commands) lines.push(`  ${c.name.padEnd(width)}  ${c.summary}`);
   lines.push('', "Run 'exp <command> --help' for a command's options. 'exp --version' prints the version.");
   return lines.join('\n') + '\n';
 }

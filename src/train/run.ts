@@ -121,105 +121,104 @@ export async function trainRunFolder(dir: string, opts: TrainOptions): Promise<R
 }
 
 async function trainInner(dir: string, opts: TrainOptions, record: RunRecord, events: EventLog, started: number, log: (s: string) => void): Promise<RunRecord> {
-  {
-    const cfg = readRunConfig(dir);
-    const key = record.key;
-    const sweepDir = dirname(dir);
-    const index = readJson<{ points: { dir: string; params: Record<string, unknown> }[]; sweep: string }>(join(sweepDir, 'index.json'));
-    const params = index?.points.find((p) => p.dir === basename(dir))?.params ?? {};
+  const cfg = readRunConfig(dir);
+  const key = record.key;
+  const sweepDir = dirname(dir);
+  const index = readJson<{ points: { dir: string; params: Record<string, unknown> }[]; sweep: string }>(join(sweepDir, 'index.json'));
+  const params = index?.points.find((p) => p.dir === basename(dir))?.params ?? {};
 
-    await ensureDataset(cfg, { write: log, isTTY: opts.out.isTTY });
-    const backend = await selectBackend(cfg.backend);
-    record.backend = backend;
-    record.environment = captureEnvironment();
-    writeJsonAtomic(join(dir, 'run.json'), record);
-    log(`run ${basename(dir)} (key ${key}) on ${backend.name} (${backend.device}, ${backend.threads} thread${backend.threads === 1 ? '' : 's'})\n`);
+  await ensureDataset(cfg, { write: log, isTTY: opts.out.isTTY });
+  const backend = await selectBackend(cfg.backend);
+  record.backend = backend;
+  record.environment = captureEnvironment();
+  writeJsonAtomic(join(dir, 'run.json'), record);
+  log(`run ${basename(dir)} (key ${key}) on ${backend.name} (${backend.device}, ${backend.threads} thread${backend.threads === 1 ? '' : 's'})\n`);
 
-    const ds = await loadDataset(cfg.data, { cacheDir: opts.cacheDir, onProgress: (m) => log(`data: ${m}\n`) });
-    for (const line of describeReport(ds.report)) log(`${line}\n`);
-    const split = resolveSplit(dir, ds, cfg);
-    writeFileAtomic(join(dir, 'tags.txt'), ds.tags.join('\n') + '\n');
-    log(`split: ${split.train.length} train / ${split.val.length} validation (hash ${split.hash})\n`);
+  const ds = await loadDataset(cfg.data, { cacheDir: opts.cacheDir, onProgress: (m) => log(`data: ${m}\n`) });
+  for (const line of describeReport(ds.report)) log(`${line}\n`);
+  const split = resolveSplit(dir, ds, cfg);
+  writeFileAtomic(join(dir, 'tags.txt'), ds.tags.join('\n') + '\n');
+  log(`split: ${split.train.length} train / ${split.val.length} validation (hash ${split.hash})\n`);
 
-    const model = buildModel({ imageSize: cfg.data.image_size, nTags: ds.tags.length, trainableBlocks: cfg.model.trainable_blocks!, head: cfg.model.head, seed: cfg.training.seed });
-    const counts = countParams(model);
-    let state: LoopState = initialState(cfg);
-    const optimizer = makeOptimizer(cfg, state.lr);
-    const lastDir = join(dir, 'checkpoints', 'last');
-    const bestDir = join(dir, 'checkpoints', 'best');
-    const resumed = hasCheckpoint(lastDir);
-    if (resumed) {
-      state = (await loadCheckpoint(lastDir, model, optimizer)).state;
-      log(`resuming from checkpoints/last after epoch ${state.epoch}\n`);
-    } else if (cfg.model.weights !== 'none') {
-      const source = await resolveWeights(cfg.model.weights);
-      const loaded = await loadWeights(model, source);
-      log(`weights: ${loaded.loaded.length} layers from ${source.kind === 'none' ? 'none' : source.path}\n`);
-    }
-    log(`model: VGG16 ${cfg.data.image_size}x${cfg.data.image_size}, trainable blocks [${cfg.model.trainable_blocks!.join(', ')}], ${counts.trainable.toLocaleString('en')} of ${counts.total.toLocaleString('en')} parameters trainable\n`);
-
-    // Bring the derived files in line with the checkpoint: history past it is replayed.
-    writeFileAtomic(join(dir, 'metrics.jsonl'), state.history.map((h) => JSON.stringify({ epoch: h.epoch, ...h.metrics, lr: h.lr, seconds: h.seconds })).join('\n') + (state.history.length ? '\n' : ''));
-    const logged = new Set(readEvents(dir).filter((e) => e.type === 'epoch').map((e) => (e as { epoch: number }).epoch));
-    events.append({ type: 'run_started', key, name: basename(dir), experiment: cfg.name, sweep: index?.sweep ?? basename(sweepDir), params: { ...flatten(cfg), ...Object.fromEntries(Object.entries(params).map(([k, v]) => [`sweep.${k}`, v])) } as Record<string, unknown>, tags: { 'exp.backend': backend.name, 'exp.split_hash': split.hash, 'exp.data_fingerprint': ds.fingerprint }, resumed });
-    for (const h of state.history) if (!logged.has(h.epoch)) events.append({ type: 'epoch', epoch: h.epoch, metrics: h.metrics });
-
-    const baseline = bestConstantBaseline(Array.from(split.train, (i) => Array.from(ds.targets.subarray(i * ds.tags.length, (i + 1) * ds.tags.length))).flat(), Array.from(split.val, (i) => Array.from(ds.targets.subarray(i * ds.tags.length, (i + 1) * ds.tags.length))).flat(), ds.tags.length, cfg.metrics.beta);
-    const liveSync = new LiveSync(dir);
-    const progress = new Progress({ write: opts.out.write.bind(opts.out), isTTY: opts.out.isTTY }, cfg.training.epochs);
-    const title = `${cfg.name} / ${basename(dir)}`;
-    const tensorsAtStart = tf.memory().numTensors;
-    const tensorCounts: number[] = [];
-    const stop: StopReason = await trainLoop(model, optimizer, ds, split, cfg, state, {
-      onBatch: (e, b, n, imgs, s) => progress.batch(e, b, n, imgs, s),
-      interrupted: opts.interrupted,
-      onEpoch: async (r, st, improved) => {
-        if (cfg.checkpoint.save_last) await saveCheckpoint(lastDir, model, optimizer, st);
-        if (improved && cfg.checkpoint.save_best) await saveCheckpoint(bestDir, model, optimizer, st);
-        appendFileSync(join(dir, 'metrics.jsonl'), JSON.stringify({ epoch: r.epoch, ...r.metrics, lr: r.lr, seconds: r.seconds }) + '\n');
-        events.append({ type: 'epoch', epoch: r.epoch, metrics: r.metrics });
-        liveSync.kick();
-        writeFileAtomic(join(dir, 'curves.png'), await curvesPng(st.history.map((h) => ({ epoch: h.epoch, loss: h.metrics.loss!, val_loss: h.metrics.val_loss!, fbeta: h.metrics.fbeta!, val_fbeta: h.metrics.val_fbeta! })), title, cfg.metrics.beta));
-        tensorCounts.push(tf.memory().numTensors);
-        progress.epoch(r, cfg.checkpoint.monitor, improved);
-        appendFileSync(join(dir, 'train.log'), `epoch ${r.epoch}: ${JSON.stringify({ loss: r.metrics.loss, fbeta: r.metrics.fbeta, val_loss: r.metrics.val_loss, val_fbeta: r.metrics.val_fbeta })}\n`);
-      },
-    });
-
-    // The recipe's final step: reload the best checkpoint and evaluate it.
-    let final: Record<string, number> | null = null;
-    if (stop.status === 'completed' && cfg.checkpoint.save_best && hasCheckpoint(bestDir)) {
-      await loadCheckpoint(bestDir, model);
-      const t0 = performance.now();
-      const ev = evaluate(model, ds, split.val, cfg);
-      final = { ...metricsOf('val_', ev.loss, ev.fbeta), eval_images_per_second: split.val.length / ((performance.now() - t0) / 1000) };
-    }
-    const best = state.best ? state.history.find((h) => h.epoch === state.best!.epoch) : undefined;
-    const trainIps = state.history.length ? state.history.reduce((a, h) => a + h.trainImagesPerSecond, 0) / state.history.length : null;
-    const summary = {
-      status: stop.status, reason: stop.reason, key, name: basename(dir), backend: backend.name, device: backend.device,
-      epochs_completed: state.epoch, monitor: cfg.checkpoint.monitor, mode: monitorMode(cfg),
-      best: best ? { epoch: best.epoch, metrics: best.metrics } : null,
-      final, baseline: { constant_top_k: baseline.k, val_fbeta: baseline.fbeta },
-      duration_s: (Date.now() - started) / 1000,
-      images_per_second: { train: trainIps, eval: final?.eval_images_per_second ?? null },
-      tensors: { at_start: tensorsAtStart, after_each_epoch: tensorCounts },
-      params: counts, split: { train: split.train.length, val: split.val.length, hash: split.hash }, tags: ds.tags,
-    };
-    writeJsonAtomic(join(dir, 'summary.json'), summary);
-    for (const artifact of ['config.yaml', 'metrics.jsonl', 'summary.json', 'curves.png', 'checkpoints/best']) if (existsSync(join(dir, artifact))) events.append({ type: 'artifact', path: artifact });
-    const headline = (prefix: string, m: Record<string, number> | null | undefined): Record<string, number> =>
-      Object.fromEntries(['loss', 'fbeta', 'val_loss', 'val_fbeta', 'val_micro_fbeta', 'val_macro_fbeta'].filter((k) => m && k in m).map((k) => [`${prefix}${k}`, m![k]!]));
-    events.append({ type: 'run_ended', status: stop.status, reason: stop.reason, summary: {
-      best_epoch: best?.epoch ?? null, ...headline('best_', best?.metrics), ...headline('final_', final),
-      baseline_val_fbeta: baseline.fbeta, baseline_top_k: baseline.k, duration_s: summary.duration_s, train_images_per_second: trainIps,
-    } });
-    await liveSync.flush();
-    Object.assign(record, { status: stop.status, reason: stop.reason, ended: new Date().toISOString() });
-    writeJsonAtomic(join(dir, 'run.json'), record);
-    log(`${stop.status}: ${stop.reason}${best ? `; best epoch ${best.epoch}: val_loss ${best.metrics.val_loss!.toFixed(4)}, val_fbeta ${best.metrics.val_fbeta!.toFixed(4)}` : ''} (constant baseline val_fbeta ${baseline.fbeta.toFixed(4)}, top-${baseline.k} tags)\n`);
-    tf.dispose(model.weights.map((w) => w.read()));
-    optimizer.dispose();
-    return record;
+  const model = buildModel({ imageSize: cfg.data.image_size, nTags: ds.tags.length, trainableBlocks: cfg.model.trainable_blocks!, head: cfg.model.head, seed: cfg.training.seed });
+  const counts = countParams(model);
+  let state: LoopState = initialState(cfg);
+  const optimizer = makeOptimizer(cfg, state.lr);
+  const lastDir = join(dir, 'checkpoints', 'last');
+  const bestDir = join(dir, 'checkpoints', 'best');
+  const resumed = hasCheckpoint(lastDir);
+  if (resumed) {
+    state = (await loadCheckpoint(lastDir, model, optimizer)).state;
+    log(`resuming from checkpoints/last after epoch ${state.epoch}\n`);
+  } else if (cfg.model.weights !== 'none') {
+    const source = await resolveWeights(cfg.model.weights);
+    const loaded = await loadWeights(model, source);
+    log(`weights: ${loaded.loaded.length} layers from ${source.kind === 'none' ? 'none' : source.path}\n`);
   }
+  log(`model: VGG16 ${cfg.data.image_size}x${cfg.data.image_size}, trainable blocks [${cfg.model.trainable_blocks!.join(', ')}], ${counts.trainable.toLocaleString('en')} of ${counts.total.toLocaleString('en')} parameters trainable\n`);
+
+  // Bring the derived files in line with the checkpoint: history past it is replayed.
+  writeFileAtomic(join(dir, 'metrics.jsonl'), state.history.map((h) => JSON.stringify({ epoch: h.epoch, ...h.metrics, lr: h.lr, seconds: h.seconds })).join('\n') + (state.history.length ? '\n' : ''));
+  const logged = new Set(readEvents(dir).filter((e) => e.type === 'epoch').map((e) => (e as { epoch: number }).epoch));
+  events.append({ type: 'run_started', key, name: basename(dir), experiment: cfg.name, sweep: index?.sweep ?? basename(sweepDir), params: { ...flatten(cfg), ...Object.fromEntries(Object.entries(params).map(([k, v]) => [`sweep.${k}`, v])) } as Record<string, unknown>, tags: { 'exp.backend': backend.name, 'exp.split_hash': split.hash, 'exp.data_fingerprint': ds.fingerprint }, resumed });
+  for (const h of state.history) if (!logged.has(h.epoch)) events.append({ type: 'epoch', epoch: h.epoch, metrics: h.metrics });
+
+  const targetsOf = (idx: readonly number[]): Uint8Array => Uint8Array.from(idx.flatMap((i) => Array.from(ds.targets.subarray(i * ds.tags.length, (i + 1) * ds.tags.length))));
+  const baseline = bestConstantBaseline(targetsOf(split.train), targetsOf(split.val), ds.tags.length, cfg.metrics.beta);
+  const liveSync = new LiveSync(dir);
+  const progress = new Progress({ write: opts.out.write.bind(opts.out), isTTY: opts.out.isTTY }, cfg.training.epochs);
+  const title = `${cfg.name} / ${basename(dir)}`;
+  const tensorsAtStart = tf.memory().numTensors;
+  const tensorCounts: number[] = [];
+  const stop: StopReason = await trainLoop(model, optimizer, ds, split, cfg, state, {
+    onBatch: (e, b, n, imgs, s) => progress.batch(e, b, n, imgs, s),
+    interrupted: opts.interrupted,
+    onEpoch: async (r, st, improved) => {
+      if (cfg.checkpoint.save_last) await saveCheckpoint(lastDir, model, optimizer, st);
+      if (improved && cfg.checkpoint.save_best) await saveCheckpoint(bestDir, model, optimizer, st);
+      appendFileSync(join(dir, 'metrics.jsonl'), JSON.stringify({ epoch: r.epoch, ...r.metrics, lr: r.lr, seconds: r.seconds }) + '\n');
+      events.append({ type: 'epoch', epoch: r.epoch, metrics: r.metrics });
+      liveSync.kick();
+      writeFileAtomic(join(dir, 'curves.png'), await curvesPng(st.history.map((h) => ({ epoch: h.epoch, loss: h.metrics.loss!, val_loss: h.metrics.val_loss!, fbeta: h.metrics.fbeta!, val_fbeta: h.metrics.val_fbeta! })), title, cfg.metrics.beta));
+      tensorCounts.push(tf.memory().numTensors);
+      progress.epoch(r, cfg.checkpoint.monitor, improved);
+      appendFileSync(join(dir, 'train.log'), `epoch ${r.epoch}: ${JSON.stringify({ loss: r.metrics.loss, fbeta: r.metrics.fbeta, val_loss: r.metrics.val_loss, val_fbeta: r.metrics.val_fbeta })}\n`);
+    },
+  });
+
+  // The recipe's final step: reload the best checkpoint and evaluate it.
+  let final: Record<string, number> | null = null;
+  if (stop.status === 'completed' && cfg.checkpoint.save_best && hasCheckpoint(bestDir)) {
+    await loadCheckpoint(bestDir, model);
+    const t0 = performance.now();
+    const ev = evaluate(model, ds, split.val, cfg);
+    final = { ...metricsOf('val_', ev.loss, ev.fbeta), eval_images_per_second: split.val.length / ((performance.now() - t0) / 1000) };
+  }
+  const best = state.best ? state.history.find((h) => h.epoch === state.best!.epoch) : undefined;
+  const trainIps = state.history.length ? state.history.reduce((a, h) => a + h.trainImagesPerSecond, 0) / state.history.length : null;
+  const summary = {
+    status: stop.status, reason: stop.reason, key, name: basename(dir), backend: backend.name, device: backend.device,
+    epochs_completed: state.epoch, monitor: cfg.checkpoint.monitor, mode: monitorMode(cfg),
+    best: best ? { epoch: best.epoch, metrics: best.metrics } : null,
+    final, baseline: { constant_top_k: baseline.k, val_fbeta: baseline.fbeta },
+    duration_s: (Date.now() - started) / 1000,
+    images_per_second: { train: trainIps, eval: final?.eval_images_per_second ?? null },
+    tensors: { at_start: tensorsAtStart, after_each_epoch: tensorCounts },
+    params: counts, split: { train: split.train.length, val: split.val.length, hash: split.hash }, tags: ds.tags,
+  };
+  writeJsonAtomic(join(dir, 'summary.json'), summary);
+  for (const artifact of ['config.yaml', 'metrics.jsonl', 'summary.json', 'curves.png', 'checkpoints/best']) if (existsSync(join(dir, artifact))) events.append({ type: 'artifact', path: artifact });
+  const headline = (prefix: string, m: Record<string, number> | null | undefined): Record<string, number> =>
+    Object.fromEntries(['loss', 'fbeta', 'val_loss', 'val_fbeta', 'val_micro_fbeta', 'val_macro_fbeta'].filter((k) => m && k in m).map((k) => [`${prefix}${k}`, m![k]!]));
+  events.append({ type: 'run_ended', status: stop.status, reason: stop.reason, summary: {
+    best_epoch: best?.epoch ?? null, ...headline('best_', best?.metrics), ...headline('final_', final),
+    baseline_val_fbeta: baseline.fbeta, baseline_top_k: baseline.k, duration_s: summary.duration_s, train_images_per_second: trainIps,
+  } });
+  await liveSync.flush();
+  Object.assign(record, { status: stop.status, reason: stop.reason, ended: new Date().toISOString() });
+  writeJsonAtomic(join(dir, 'run.json'), record);
+  log(`${stop.status}: ${stop.reason}${best ? `; best epoch ${best.epoch}: val_loss ${best.metrics.val_loss!.toFixed(4)}, val_fbeta ${best.metrics.val_fbeta!.toFixed(4)}` : ''} (constant baseline val_fbeta ${baseline.fbeta.toFixed(4)}, top-${baseline.k} tags)\n`);
+  model.dispose();
+  optimizer.dispose();
+  return record;
 }
