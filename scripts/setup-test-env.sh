@@ -26,3 +26,14 @@ fi
 if [ "${EXP_SKIP_NATIVE:-}" != "1" ]; then
   bash scripts/build-native-backend.sh
 fi
+
+# Headless Chromium for test/e2e/mlflow-ui.test.ts (driven by playwright-core; the test skips
+# without it). Debian's package, so no browser download from a CDN.
+if [ -x /usr/bin/chromium ]; then
+  echo "setup-test-env: /usr/bin/chromium present ($(/usr/bin/chromium --version 2>/dev/null | head -n1))"
+elif [ "$(id -u)" = "0" ] && command -v apt-get >/dev/null 2>&1; then
+  echo "setup-test-env: installing chromium with apt-get"
+  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium
+else
+  echo "setup-test-env: /usr/bin/chromium is missing; the MLflow UI test will be skipped. Install it with: sudo apt-get install -y chromium" >&2
+fi

@@ -50,11 +50,11 @@ export const reproduceCommand: Command = {
     'The reproduction is a new folder <experiment>/<sweep>-repro-<n>/<run>/ beside the original sweep, with the original',
     'config.yaml and saved split. Differences in code (git commit), data (fingerprint, split), environment (node, packages)',
     'and backend are reported; then both runs\' metrics side by side. On the same backend they should agree within',
-    `--tolerance (relative, default ${DEFAULT_TOLERANCE}). Exit status: 0 when the reproduction trained, 1 when it failed.`,
+    `--tolerance (relative, default ${DEFAULT_TOLERANCE.toExponential()}). Exit status: 0 when the reproduction trained, 1 when it failed.`,
   ].join('\n'),
   flags: {
     'runs-dir': { type: 'string', arg: 'DIR', description: `Run store folder (default ${DEFAULT_RUNS_DIR}, or $EXP_RUNS_DIR).` },
-    tolerance: { type: 'string', arg: 'R', description: `Relative tolerance for "match" on the same backend (default ${DEFAULT_TOLERANCE}).` },
+    tolerance: { type: 'string', arg: 'R', description: `Relative tolerance for "match" on the same backend (default ${DEFAULT_TOLERANCE.toExponential()}).` },
     'dry-run': { type: 'boolean', description: 'Write the new folder and report code, environment and data differences, but train nothing.' },
   },
   async run(args, flags, io) {
