@@ -60,7 +60,7 @@ test('tensorflow-gpu when unavailable: the fix names the package, CUDA and cuDNN
   const e = await expectUnavailable(t, 'tensorflow-gpu');
   if (e === undefined) return;
   assert.equal(e.backend, 'tensorflow-gpu');
-  assert.match(e.fix, /npm install @tensorflow\/tfjs-node-gpu/);
+  assert.match(e.fix, /npm rebuild @tensorflow\/tfjs-node-gpu/);
   assert.match(e.fix, /CUDA 11\.2/);
   assert.match(e.fix, /cuDNN 8\.1/);
 });

@@ -1,0 +1,182 @@
+/**
+ * `npm run bench`: how fast exp is on this machine, section by section, as tables (or, with
+ * --json, one JSON array of rows). A benchmark, not a test: it asserts nothing.
+ *
+ *   npm run bench                          everything, ~5 min on 2 cores
+ *   npm run bench -- --quick               fewer images, batch 8, one step each: a smoke check
+ *   npm run bench -- --only data,overhead  some sections (data | model | torch | overhead)
+ *   npm run bench -- --json                rows as JSON on stdout (progress stays on stderr)
+ *
+ * Environment: EXP_BENCH_PYTHON picks the Python for numpy, Pillow and PyTorch (default: the
+ * first of .venv-bench/bin/python and python3 that has the module).
+ */
+import { loadavg } from 'node:os';
+import { benchConvGrad } from './backend.js';
+import { benchData, DATA_COLUMNS } from './data.js';
+import { BENCH_BACKENDS, describeMachine, machineHeader, machineRow, type BenchBackend } from './machine.js';
+import { log, removeTempDirs, round } from './measure.js';
+import { addPeakShare, benchModel, MODEL_COLUMNS, PROFILE_COLUMNS, profileRows } from './model.js';
+import { OVERHEAD_COLUMNS, benchOverhead } from './overhead.js';
+import { benchPeak, bestPeaks, machinePeak } from './peak.js';
+import { table, type Row } from './table.js';
+import { benchTorch, comparisonRows, TORCH_COLUMNS } from './torch.js';
+
+const SECTIONS = ['data', 'model', 'torch', 'overhead'] as const;
+type Section = (typeof SECTIONS)[number];
+
+const USAGE = `usage: npm run bench -- [--quick] [--json] [--only ${SECTIONS.join('|')}[,...]]`;
+
+interface Args { quick: boolean; json: boolean; only: Set<Section> }
+
+function parseArgs(argv: readonly string[]): Args | string {
+  const a: Args = { quick: false, json: false, only: new Set(SECTIONS) };
+  for (let i = 0; i < argv.length; i++) {
+    const arg = argv[i]!;
+    if (arg === '--quick') a.quick = true;
+    else if (arg === '--json') a.json = true;
+    else if (arg === '--only' || arg.startsWith('--only=')) {
+      const v = arg === '--only' ? argv[++i] : arg.slice('--only='.length);
+      const names = (v ?? '').split(',').filter(Boolean);
+      const bad = names.filter((n) => !(SECTIONS as readonly string[]).includes(n));
+      if (names.length === 0 || bad.length > 0) return `--only takes ${SECTIONS.join(', ')} (comma-separated)${bad.length ? `; got ${bad.join(', ')}` : ''}`;
+      a.only = new Set(names as Section[]);
+    } else if (arg === '--help' || arg === '-h') return '';
+    else return `unknown option '${arg}'`;
+  }
+  return a;
+}
+
+/** Iterations: the full run keeps to ~5 minutes on 2 busy cores; --quick to well under one. */
+function plan(quick: boolean, backends: BenchBackend[]) {
+  const batch = quick ? 8 : 32;
+  return {
+    data: { images: quick ? 200 : 1000, sequential: quick ? 50 : 300, poolSizes: quick ? [1] : [1, 2, 8], augmentReps: { tensorflow: quick ? 1 : 5, wasm: quick ? 1 : 3, cpu: 1 }, backends },
+    peakReps: quick ? 1 : 3,
+    model: { batch, imageSize: 128, trainSteps: { tensorflow: quick ? 1 : 2, wasm: 1, cpu: 0 }, inferBatches: { tensorflow: quick ? 1 : 2, wasm: 1, cpu: 1 }, cpuInferImages: quick ? 1 : 2, backends },
+    convGrad: !quick,
+    torch: { batch, imageSize: 128, trainSteps: quick ? 1 : 2, inferBatches: quick ? 1 : 2 },
+    overhead: { reps: quick ? 1 : 3, epochs: 15 },
+  };
+}
+
+async function main(argv: readonly string[]): Promise<number> {
+  const args = parseArgs(argv);
+  if (typeof args === 'string') {
+    process.stderr.write(`${args ? `bench: ${args}\n` : ''}${USAGE}\n`);
+    return args ? 2 : 0;
+  }
+  const t0 = performance.now();
+  const out = (s: string): void => { if (!args.json) process.stdout.write(`${s}\n`); };
+  const rows: Row[] = [];
+  const section = async (name: string, f: () => Promise<void>): Promise<void> => {
+    try {
+      await f();
+    } catch (e) {
+      // A benchmark reports what it could measure: a failed section is a note, not a crash.
+      const msg = `${name} failed: ${(e as Error).stack ?? String(e)}`;
+      rows.push({ section: name, name: 'error', error: msg });
+      out(`\n## ${name}\n  ${msg}`);
+    }
+  };
+
+  log('probing backends');
+  const machine = await describeMachine();
+  rows.push(machineRow(machine));
+  out(machineHeader(machine));
+  const backends = BENCH_BACKENDS.filter((b) => machine.backends[b] !== undefined);
+  const p = plan(args.quick, backends);
+  if (args.quick) out('--quick: fewer images, batch 8 and one step per backend; a smoke check, not figures to quote');
+
+  let cache: { readMs: number; restMs: number } | undefined;
+  if (args.only.has('data')) {
+    await section('data', async () => {
+      const d = await benchData(p.data);
+      rows.push(...d.rows);
+      const ms = (name: string): unknown => d.rows.find((r) => r.name === name)?.ms_per_img;
+      const read = ms('of which: read the pixel file'), rest = ms('of which: CSV, list, stat + hash each file');
+      if (typeof read === 'number' && typeof rest === 'number') cache = { readMs: read, restMs: rest };
+      out(table(`1. Data pipeline: ${p.data.images} synthetic 256x256 JPEGs -> 128x128 RGB (nearest)`, DATA_COLUMNS, d.rows, d.notes));
+    });
+  }
+
+  const modelRows: Row[] = [];
+  if (args.only.has('model')) {
+    await section('model', async () => {
+      // The peak is measured before and after the model rows, and the better kept: on a shared
+      // machine one measurement can land in a busy moment.
+      const before = await benchPeak(backends, p.peakReps);
+      const m = await benchModel(p.model);
+      const peakRows = bestPeaks(before, await benchPeak(backends, p.peakReps));
+      rows.push(...peakRows);
+      const peak = machinePeak(peakRows);
+      if (peak) addPeakShare(m.rows, peak.gflop_s);
+      modelRows.push(...m.rows);
+      rows.push(...m.rows);
+      const notes = [
+        `FLOP per image from our own count of the model's Conv2D and Dense layers: ${(m.flops.forward / 1e9).toFixed(2)} GFLOP forward, ${(m.flops.train / 1e9).toFixed(2)} per training image (FACTS: ~10.0 and ~11.6).`,
+        peak ? `% peak: of ${peak.gflop_s} GFLOP/s, the best matmul measured in this run, ${peak.from}.` : 'no matmul peak measured: % peak left out.',
+        'train: optimizer.minimize(bceSum) over the trainable variables after 1 warm-up step (no augmentation or batch assembly: see section 1); infer: model.predict. cores = CPU time / wall time.',
+        ...m.rows.map((r) => `${r.backend}: ${r.train_step_s ? `train steps ${JSON.stringify(r.train_step_s)} s (the last one profiled, warm-up ${r.warmup_s} s), ` : ''}inference batches ${JSON.stringify(r.infer_batch_s)} s`),
+      ];
+      out(table('2a. Matmul peak (float32, 2048x2048x2048)', [
+        { key: 'name', title: 'kernel', align: 'left' }, { key: 'backend', title: 'library', align: 'left' }, { key: 'threads', title: 'threads' }, { key: 'gflop_s', title: 'GFLOP/s', digits: 1 }, { key: 'note', title: 'note', align: 'left' },
+      ], peakRows));
+      out(table(`2b. Model: VGG16 at ${p.model.imageSize}, batch ${p.model.batch}, blocks 1-4 frozen, Adam`, MODEL_COLUMNS, m.rows, notes));
+      const prof = profileRows(m.profiles, 8);
+      rows.push(...prof);
+      out(table('2c. Where a training step goes (tf.profile of the last timed step)', PROFILE_COLUMNS, prof, [
+        'Indented: kernels run inside the kernel above (exp\'s wasm conv gradients are built from other kernels; Identity = inputs saved for the backward pass).',
+        'Top-level times add up to the step\'s kernel time; "outside kernels" is the rest of the wall time.',
+      ]));
+      if (p.convGrad && backends.includes('wasm')) {
+        log('model: wasm conv2d gradients at block5 size (bench/backend.ts)');
+        const cg = (await benchConvGrad()).map((r): Row => ({ ...r, section: 'convgrad' }));
+        rows.push(...cg);
+        out(table('2d. wasm Conv2D gradients at block5 size (one op, 9.66 GFLOP; best of reps)', [
+          { key: 'name', title: 'op', align: 'left' }, { key: 'shape', title: 'shape', align: 'left' }, { key: 'ms', title: 'ms', digits: 0 }, { key: 'cpuMs', title: 'CPU ms', digits: 0 },
+          { key: 'gflops', title: 'GFLOP/s', digits: 2 }, { key: 'reps', title: 'reps' }, { key: 'note', title: 'note', align: 'left' },
+        ], cg));
+      }
+    });
+  }
+
+  if (args.only.has('torch')) {
+    await section('torch', async () => {
+      const t = benchTorch(p.torch);
+      const notes = [...t.notes];
+      const torchRow = t.rows[0];
+      const cmp = torchRow ? comparisonRows(modelRows, torchRow) : [];
+      if (torchRow && cmp.length === 0) notes.push('no exp rows to compare with: run the model section too (--only model,torch).');
+      if (torchRow) {
+        notes.push('x torch = exp img/s / PyTorch img/s (1 = as fast). FACTS, measured earlier on this machine: PyTorch 1.13 trained 7.6 img/s and inferred 8.3 img/s.');
+        const native = cmp.find((r) => r.backend === 'tensorflow');
+        const perCore = (img: unknown, cores: unknown): number | undefined => (typeof img === 'number' && typeof cores === 'number' && cores > 0 ? img / cores : undefined);
+        const [et, tt, ei, ti] = [perCore(native?.train_img_s, native?.train_cores), perCore(torchRow.train_img_s, torchRow.train_cores), perCore(native?.infer_img_s, native?.infer_cores), perCore(torchRow.infer_img_s, torchRow.infer_cores)];
+        if (et && tt && ei && ti) {
+          notes.push(`The two ran at different moments of a shared machine (see cores). Per CPU-second instead: exp tensorflow / PyTorch = ${(et / tt).toFixed(2)} train, ${(ei / ti).toFixed(2)} inference (biased against PyTorch: its OpenMP threads spin while waiting, which counts as CPU time).`);
+        }
+      }
+      rows.push(...t.rows, ...cmp);
+      out(table(`3. PyTorch side by side (same workload, batch ${p.torch.batch})`, TORCH_COLUMNS, [...t.rows, ...cmp], notes));
+    });
+  }
+
+  if (args.only.has('overhead')) {
+    await section('overhead', async () => {
+      const o = await benchOverhead({ ...p.overhead, ...(cache === undefined ? {} : { cache }) });
+      rows.push(...o.rows);
+      out(table('4. Overhead per sweep point outside training (each `exp train` is a fresh process)', OVERHEAD_COLUMNS, o.rows, o.notes));
+    });
+  }
+
+  removeTempDirs();
+  const load = loadavg().map((l) => +l.toFixed(2));
+  rows.push({ section: 'machine', name: 'end', load_end: load, seconds: round((performance.now() - t0) / 1000, 1) });
+  out(`\nload average at end: ${load.join(' ')}; bench took ${((performance.now() - t0) / 1000).toFixed(0)} s`);
+  if (args.json) process.stdout.write(`${JSON.stringify(rows, null, 1)}\n`);
+  return 0;
+}
+
+process.exitCode = await main(process.argv.slice(2));
+// libtensorflow's and wasm's threads can keep the process alive; the bench is done.
+process.exit();
