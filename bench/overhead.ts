@@ -57,7 +57,7 @@ export async function benchOverhead(o: OverheadOptions): Promise<{ rows: Row[]; 
   }
   log(`overhead: process start, best of ${o.reps}`);
   add('node start (node -e 0)', bestRun(['-e', '0'], o.reps), false, 'part of the next row');
-  add('process start (exp --version)', bestRun([join('bin', 'exp.js'), '--version'], o.reps), true, 'Node + every CLI module, tfjs included');
+  add('process start (exp --version)', bestRun([join('bin', 'exp.js'), '--version'], o.reps), true, 'Node + the CLI entry; commands load on demand');
 
   const dir = tempDir('overhead');
   const h5 = join(dir, 'vgg16_notop.h5');
@@ -72,7 +72,7 @@ export async function benchOverhead(o: OverheadOptions): Promise<{ rows: Row[]; 
     notes.push(`overhead child failed: ${r.stderr?.trim().split('\n').slice(-3).join(' | ') ?? r.error?.message}`);
   } else {
     const c = JSON.parse(last) as Child;
-    add('  import dist/train/run.js (fresh Node)', c.import_ms, false, 'inside process start');
+    add('import the trainer (dist/train/run.js: tfjs, sharp, vega)', c.import_ms, true, 'what `exp train` loads on top');
     add(`backend init (selectBackend auto -> ${c.backend})`, c.backend_ms, true);
     add('model build (VGG16 at 128 + head)', c.build_ms, true);
     add('load Keras .h5 (loadKerasWeights)', c.h5_ms, true, `${c.h5_layers} layers`);
