@@ -14,7 +14,7 @@ import { readCache, writeCache, cachePath, defaultCacheDir } from './cache.js';
 
 export type DataConfig = RunConfig['data'];
 
-export type DataErrorCode = 'CSV_NOT_FOUND' | 'CSV_INVALID' | 'IMAGE_DIR_NOT_FOUND' | 'BAD_IMAGES' | 'EMPTY_DATASET' | 'SYNTH_FAILED';
+export type DataErrorCode = 'CSV_NOT_FOUND' | 'CSV_INVALID' | 'IMAGE_DIR_NOT_FOUND' | 'BAD_IMAGES' | 'EMPTY_DATASET' | 'SYNTH_FAILED' | 'SPLIT_MISMATCH' | 'SPLIT_TOO_SMALL';
 
 /** A data problem the user must fix; the message says what, where and how. */
 export class DataError extends Error {

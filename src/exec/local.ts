@@ -7,6 +7,8 @@
 import { spawn } from 'node:child_process';
 import { join } from 'node:path';
 import { readRunRecord, type RunStatus } from '../train/run.js';
+import { lockHeldByLiveProcess } from './lock.js';
+import { writeJsonAtomic } from '../util/fsx.js';
 
 export interface FolderResult { dir: string; status: RunStatus | 'skipped'; code: number | null; seconds: number }
 
@@ -31,7 +33,7 @@ export async function runFolders(dirs: readonly string[], opts: LocalOptions = {
   try {
     for (const [i, dir] of dirs.entries()) {
       const status = readRunRecord(dir)?.status;
-      const skip = stopping || (status === 'completed' && !opts.force) || (opts.onlyFailed && status !== 'failed' && status !== 'killed');
+      const skip = stopping || (status === 'completed' && !opts.force) || (opts.onlyFailed && status !== 'failed' && status !== 'killed' && !(status === 'running' && !lockHeldByLiveProcess(dir)));
       if (skip) { results.push({ dir, status: 'skipped', code: null, seconds: 0 }); continue; }
       opts.onStart?.(dir, i, dirs.length);
       const t0 = performance.now();
@@ -41,13 +43,29 @@ export async function runFolders(dirs: readonly string[], opts: LocalOptions = {
         child.on('error', () => resolve(null));
       });
       child = undefined;
-      results.push({ dir, status: readRunRecord(dir)?.status ?? 'failed', code, seconds: (performance.now() - t0) / 1000 });
+      results.push({ dir, status: settle(dir, code), code, seconds: (performance.now() - t0) / 1000 });
     }
   } finally {
     process.off('SIGINT', onSignal);
     process.off('SIGTERM', onSignal);
   }
   return results;
+}
+
+/**
+ * The status of a folder after its child exited. A child killed by a signal or the OOM
+ * killer cannot write its own end, so run.json still says running: record it from the exit
+ * code (130 = interrupted, else failed), unless another live process holds the folder.
+ */
+function settle(dir: string, code: number | null): FolderResult['status'] {
+  const rec = readRunRecord(dir);
+  const status = rec?.status;
+  if (code === 0 && status) return status;
+  if (status === 'failed' || status === 'killed') return status;
+  if (lockHeldByLiveProcess(dir)) return 'failed';
+  const settled = code === 130 ? 'killed' : 'failed';
+  if (rec) writeJsonAtomic(join(dir, 'run.json'), { ...rec, status: settled, reason: `the training process exited with ${code === null ? 'a signal' : `code ${code}`} before recording its end`, ended: new Date().toISOString() });
+  return settled;
 }
 
 export const runDirsOf = (sweepDir: string, points: readonly { dir: string }[]): string[] => points.map((p) => join(sweepDir, p.dir));

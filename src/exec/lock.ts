@@ -38,3 +38,13 @@ export function acquireLock(dir: string): () => void {
   }
   throw new LockedError(dir, 'another process');
 }
+
+/** Whether a live process on this host holds the folder's lock (a stale lock does not count). */
+export function lockHeldByLiveProcess(dir: string): boolean {
+  try {
+    const owner = JSON.parse(readFileSync(join(dir, '.lock'), 'utf8')) as { pid: number; host: string };
+    return owner.host !== hostname() || alive(owner.pid);
+  } catch {
+    return false;
+  }
+}

@@ -4,7 +4,7 @@
  * stage that can run are collected and returned together; nothing here writes or exits.
  */
 import { readFileSync } from 'node:fs';
-import { loadExperiment, type ReadText } from '../config/load.js';
+import { loadExperiment, pathId, type ReadText, type SourceMap } from '../config/load.js';
 import { applyOverrides, parseOverrides } from '../config/overrides.js';
 import type { Problem } from '../config/problem.js';
 import { validateDocument, locate } from '../config/validate.js';
@@ -12,7 +12,8 @@ import { normalise } from '../config/normalise.js';
 import type { ExperimentFile, ResolvedExperiment } from '../config/types.gen.js';
 import { checkSweep } from './check.js';
 import { expand, pointCount, type SweepPoint } from './expand.js';
-import { isPlainObject } from '../util/object.js';
+import { getPath, isPlainObject, setPath } from '../util/object.js';
+import { dirname, isAbsolute, resolve } from 'node:path';
 
 export interface Plan {
   file: string;
@@ -59,6 +60,7 @@ export function planExperiment(file: string, options: PlanOptions = {}): PlanRes
   if (!problems.some((p) => p.path === 'sweep' || p.path.startsWith('sweep.'))) problems.push(...checkSweep(written.sweep, loaded.sources));
   if (problems.length > 0) return { problems, texts: loaded.texts };
 
+  anchorPaths(doc, loaded.sources);
   const experiment = normalise(written, absFile);
   const maxRuns = experiment.sweep?.max_runs ?? 256;
   const count = pointCount(written.sweep);
@@ -74,4 +76,18 @@ export function planExperiment(file: string, options: PlanOptions = {}): PlanRes
     return { problems, texts: loaded.texts };
   }
   return { plan: { file: absFile, experiment, points, excluded, duplicates }, problems, texts: loaded.texts };
+}
+
+/**
+ * Relative paths are relative to the file that wrote them: a `data.path` from an `extends`
+ * base resolves against the base file's folder, and one from `--set` against the working
+ * directory. (normalise resolves whatever is still relative against the top file.)
+ */
+function anchorPaths(doc: Record<string, unknown>, sources: SourceMap): void {
+  for (const dotted of ['data.path', 'model.weights']) {
+    const value = getPath(doc, dotted);
+    const loc = sources.get(pathId(dotted.split('.')));
+    if (typeof value !== 'string' || !loc || isAbsolute(value) || value === 'imagenet' || value === 'none') continue;
+    setPath(doc, dotted, loc.file.startsWith('--set') ? resolve(value) : resolve(dirname(loc.file), value));
+  }
 }

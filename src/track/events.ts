@@ -32,6 +32,12 @@ export class EventLog {
   private seq: number;
   constructor(private readonly runDir: string) {
     this.seq = readEvents(runDir).reduce((m, e) => Math.max(m, e.seq), 0);
+    // After a crash mid-write the last line may be torn; end it, so the next event is a line of its own.
+    const path = eventsPath(runDir);
+    if (existsSync(path)) {
+      const text = readFileSync(path, 'utf8');
+      if (text.length > 0 && !text.endsWith('\n')) appendFileSync(path, '\n');
+    }
   }
 
   append(event: TrackEvent, time = Date.now()): LoggedEvent {

@@ -32,6 +32,8 @@ export interface LoopState {
   /** Epochs since the monitored metric last improved (early stopping / plateau). */
   sinceBest: number;
   sinceLrChange: number;
+  /** The monitored value at the last improvement larger than early_stopping.min_delta. */
+  esBest?: number | null;
 }
 
 export const initialState = (cfg: RunConfig): LoopState => ({ epoch: 0, history: [], best: null, lr: cfg.training.learning_rate, sinceBest: 0, sinceLrChange: 0 });
@@ -114,6 +116,9 @@ export function metricsOf(prefix: '' | 'val_', loss: number, r: FbetaReport): Me
 export async function trainLoop(model: tf.LayersModel, optimizer: tf.Optimizer, ds: Dataset, split: { train: number[]; val: number[] }, cfg: RunConfig, state: LoopState, hooks: LoopHooks): Promise<StopReason> {
   const vars = model.trainableWeights.map((w) => w.read() as tf.Variable);
   const mode = monitorMode(cfg);
+  const es = cfg.training.early_stopping;
+  // A run resumed after its early stop had triggered (killed before it was recorded) stays stopped.
+  if (es && state.sinceBest >= es.patience) return { status: 'completed', reason: `early stopping: ${cfg.checkpoint.monitor} did not improve for ${es.patience} epochs` };
   const nTags = ds.tags.length;
   for (let epoch = state.epoch + 1; epoch <= cfg.training.epochs; epoch++) {
     setLearningRate(optimizer, state.lr);
@@ -155,12 +160,15 @@ export async function trainLoop(model: tf.LayersModel, optimizer: tf.Optimizer, 
     const record: EpochRecord = { epoch, metrics, lr: state.lr, seconds: (performance.now() - t0) / 1000, trainImagesPerSecond: seen / trainSeconds };
     const value = metrics[cfg.checkpoint.monitor]!;
     const improved = state.best === null || (mode === 'min' ? value < state.best.value : value > state.best.value);
-    const es = cfg.training.early_stopping;
-    const significant = state.best === null || Math.abs(value - state.best.value) > (es?.min_delta ?? 0);
+    // Early stopping measures improvement against the last *significant* best (as Keras does),
+    // so gains below min_delta do not reset its patience, however many there are.
+    const ref = state.esBest ?? null;
+    const significant = ref === null || (mode === 'min' ? ref - value : value - ref) > (es?.min_delta ?? 0);
     state.epoch = epoch;
     state.history.push(record);
     if (improved) state.best = { epoch, value };
-    state.sinceBest = improved && significant ? 0 : state.sinceBest + 1;
+    if (significant) state.esBest = value;
+    state.sinceBest = significant ? 0 : state.sinceBest + 1;
     const rop = cfg.training.reduce_lr_on_plateau;
     state.sinceLrChange = improved ? 0 : state.sinceLrChange + 1;
     if (rop && state.sinceLrChange >= rop.patience && state.lr > rop.min_lr) {

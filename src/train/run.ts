@@ -5,7 +5,7 @@
  * Local runs, resume and reproduce all call this.
  */
 import * as tf from '@tensorflow/tfjs';
-import { appendFileSync, existsSync, mkdirSync, readFileSync } from 'node:fs';
+import { appendFileSync, existsSync, mkdirSync, readFileSync, rmSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 import { readRunConfig } from '../track/store.js';
 import { EventLog, readEvents } from '../track/events.js';
@@ -74,15 +74,20 @@ function resolveSplit(dir: string, ds: Dataset, cfg: RunConfig): { train: number
   const splitDir = join(dir, 'split');
   const saved = readJson<{ hash: string; fingerprint: string; tags: string[] }>(join(splitDir, 'split.json'));
   const index = new Map(ds.names.map((n, i) => [n, i]));
-  if (saved && existsSync(join(splitDir, 'train.txt'))) {
+  if (saved && existsSync(join(splitDir, 'train.txt')) && existsSync(join(splitDir, 'val.txt'))) {
     const read = (f: string): string[] => readFileSync(join(splitDir, f), 'utf8').split('\n').filter(Boolean);
     const trainNames = read('train.txt');
     const valNames = read('val.txt');
     const missing = [...trainNames, ...valNames].filter((n) => !index.has(n));
-    if (missing.length > 0) throw new Error(`the saved split in ${splitDir} names ${missing.length} images that are not in the dataset now (e.g. ${missing.slice(0, 3).join(', ')}); the data changed since this run started`);
+    if (missing.length > 0) throw new DataError('SPLIT_MISMATCH', `the saved split in ${splitDir} names ${missing.length} images that are not in the dataset now (e.g. ${missing.slice(0, 3).join(', ')}): the data changed since this run started.\n  Restore the data, or start a new run folder (exp run FILE --force) to make a new split.`);
     return { train: trainNames.map((n) => index.get(n)!), val: valNames.map((n) => index.get(n)!), hash: saved.hash };
   }
-  const s = splitIndices(ds.names.length, cfg.data.split.test_size, cfg.data.split.seed);
+  let s: { train: number[]; val: number[] };
+  try {
+    s = splitIndices(ds.names.length, cfg.data.split.test_size, cfg.data.split.seed);
+  } catch (e) {
+    throw new DataError('SPLIT_TOO_SMALL', `${(e as Error).message}; use more images (data.limit) or another data.split.test_size`);
+  }
   const trainNames = s.train.map((i) => ds.names[i]!);
   const valNames = s.val.map((i) => ds.names[i]!);
   const hash = splitHash(trainNames, valNames);
@@ -102,6 +107,10 @@ export async function trainRunFolder(dir: string, opts: TrainOptions): Promise<R
     const key = runKey(cfg);
     const prev = readRunRecord(dir);
     if (prev?.status === 'completed' && !opts.force) return prev;
+    if (prev?.status === 'completed' && opts.force) {
+      // Train from scratch: drop what the finished run produced, keep its config and split.
+      for (const f of ['checkpoints', 'summary.json', 'curves.png', 'metrics.jsonl']) rmSync(join(dir, f), { recursive: true, force: true });
+    }
     const started = Date.now();
     const record: RunRecord = { key, name: basename(dir), status: 'running', created: prev?.created ?? new Date().toISOString(), started: new Date(started).toISOString(), attempts: (prev?.attempts ?? 0) + 1 };
     const events = new EventLog(dir);
@@ -174,8 +183,9 @@ async function trainInner(dir: string, opts: TrainOptions, record: RunRecord, ev
     onBatch: (e, b, n, imgs, s) => progress.batch(e, b, n, imgs, s),
     interrupted: opts.interrupted,
     onEpoch: async (r, st, improved) => {
-      if (cfg.checkpoint.save_last) await saveCheckpoint(lastDir, model, optimizer, st);
+      // best before last: a crash between the two then redoes this epoch, rewriting best.
       if (improved && cfg.checkpoint.save_best) await saveCheckpoint(bestDir, model, optimizer, st);
+      if (cfg.checkpoint.save_last) await saveCheckpoint(lastDir, model, optimizer, st);
       appendFileSync(join(dir, 'metrics.jsonl'), JSON.stringify({ epoch: r.epoch, ...r.metrics, lr: r.lr, seconds: r.seconds }) + '\n');
       events.append({ type: 'epoch', epoch: r.epoch, metrics: r.metrics });
       liveSync.kick();

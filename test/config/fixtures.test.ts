@@ -9,7 +9,7 @@ import { planExperiment } from '../../src/sweep/plan.js';
 
 const dir = new URL('./fixtures/', import.meta.url).pathname;
 
-for (const name of readdirSync(join(dir, 'valid'))) {
+for (const name of readdirSync(join(dir, 'valid')).filter((n) => n.endsWith('.yaml'))) {
   test(`valid fixture ${name} validates`, () => {
     const r = planExperiment(join(dir, 'valid', name));
     assert.deepEqual(r.problems, []);

@@ -135,3 +135,8 @@ test('duplicate points (same resolved config) are planned once', () => {
   assert.equal(r.plan!.points.length, 1);
   assert.equal(r.plan!.duplicates, 1);
 });
+
+test('a relative data.path written in an extends base resolves against the base file, not the extending one', () => {
+  const p = plan(fx('nested/uses-base.yaml'));
+  assert.equal(p.points[0]!.config.data.path, join(fx(''), 'planet'));
+});

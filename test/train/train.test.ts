@@ -92,3 +92,21 @@ test('killing a run mid-way and running it again resumes from the last epoch, wi
   const epochs = readFileSync(join(run, 'events.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l) as { type: string; epoch?: number }).filter((e) => e.type === 'epoch').map((e) => e.epoch);
   assert.deepEqual(epochs, [1, 2, 3], 'each epoch is in the tracking log exactly once');
 });
+
+test('--force trains a completed point again from scratch, not from its last checkpoint', () => {
+  const dir = tempDir();
+  const runs = join(dir, 'runs');
+  const env = { EXP_CACHE_DIR: join(dir, 'cache') };
+  const file = tinyExperiment(dir, { backend: backends[0]!, epochs: 1 });
+  assert.equal(exp(['run', file, '--runs-dir', runs], { env }).code, 0);
+  const run = runDirOf(runs, 'tiny');
+  const first = readFileSync(join(run, 'summary.json'), 'utf8');
+  const again = exp(['run', file, '--runs-dir', runs, '--force'], { env });
+  assert.equal(again.code, 0, again.stderr);
+  assert.doesNotMatch(again.stdout, /resuming/);
+  assert.deepEqual(metricsOf(run).map((m) => m.epoch), [1]);
+  const run2 = JSON.parse(readFileSync(join(run, 'run.json'), 'utf8')) as { attempts: number; status: string };
+  assert.equal(run2.status, 'completed');
+  assert.equal(run2.attempts, 2);
+  assert.notEqual(readFileSync(join(run, 'summary.json'), 'utf8'), first, 'a new summary was written');
+});
