@@ -1,11 +1,10 @@
 /**
- * A lock per run folder, so two processes never train the same folder. The lock file is
- * created exclusively and names its owner; a lock whose owner process is gone (a crash,
- * a kill -9) is stale and is taken over.
+ * A lock per run folder (`<run>/.lock`), so two processes never train the same folder.
+ * Built on util/lockfile: stale locks of dead processes are taken over.
  */
-import { openSync, writeSync, closeSync, readFileSync, rmSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
+import { lockHeld, lockOwner, tryLockFile } from '../util/lockfile.js';
 
 export class LockedError extends Error {
   constructor(readonly dir: string, readonly owner: string) {
@@ -14,37 +13,15 @@ export class LockedError extends Error {
   }
 }
 
-const alive = (pid: number): boolean => {
-  try { process.kill(pid, 0); return true; } catch (e) { return (e as NodeJS.ErrnoException).code === 'EPERM'; }
-};
+const lockPath = (dir: string): string => join(dir, '.lock');
 
-/** Takes the folder's lock; returns a release function. Throws LockedError if held by a live process. */
-export function acquireLock(dir: string): () => void {
-  const path = join(dir, '.lock');
-  for (let attempt = 0; attempt < 2; attempt++) {
-    try {
-      const fd = openSync(path, 'wx');
-      writeSync(fd, JSON.stringify({ pid: process.pid, host: hostname(), since: new Date().toISOString() }));
-      closeSync(fd);
-      return () => rmSync(path, { force: true });
-    } catch (e) {
-      if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e;
-      let owner: { pid: number; host: string } | undefined;
-      try { owner = JSON.parse(readFileSync(path, 'utf8')) as { pid: number; host: string }; } catch { owner = undefined; }
-      if (owner && owner.host === hostname() && alive(owner.pid) && owner.pid !== process.pid) throw new LockedError(dir, `process ${owner.pid}`);
-      if (owner && owner.host !== hostname()) throw new LockedError(dir, `process ${owner.pid} on ${owner.host}`);
-      rmSync(path, { force: true }); // stale: its owner is gone
-    }
-  }
-  throw new LockedError(dir, 'another process');
+/** Takes the folder's lock; returns a release function. Throws LockedError if a live process holds it. */
+export async function acquireLock(dir: string): Promise<() => void> {
+  const release = await tryLockFile(lockPath(dir));
+  if (release) return release;
+  const owner = lockOwner(lockPath(dir));
+  throw new LockedError(dir, owner ? `process ${owner.pid}${owner.host === hostname() ? '' : ` on ${owner.host}`}` : 'another process');
 }
 
-/** Whether a live process on this host holds the folder's lock (a stale lock does not count). */
-export function lockHeldByLiveProcess(dir: string): boolean {
-  try {
-    const owner = JSON.parse(readFileSync(join(dir, '.lock'), 'utf8')) as { pid: number; host: string };
-    return owner.host !== hostname() || alive(owner.pid);
-  } catch {
-    return false;
-  }
-}
+/** Whether a live process holds the folder's training lock (a stale lock does not count). */
+export const lockHeldByLiveProcess = (dir: string): boolean => lockHeld(lockPath(dir));

@@ -8,10 +8,9 @@
  * a state that the next sync continues from. The tracking URI is stored without credentials.
  * A state written for another server or experiment is ignored (the sink starts over there).
  */
-import { closeSync, openSync, readFileSync, rmSync, statSync, writeSync } from 'node:fs';
-import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { readJson, writeJsonAtomic } from '../util/fsx.js';
+import { tryLockFile } from '../util/lockfile.js';
 
 export const SINK_FILE = '.mlflow.json';
 const LOCK_FILE = '.mlflow.lock';
@@ -68,37 +67,9 @@ export function readSweepState(sweepDir: string, target: SinkTarget): SweepSinkS
 
 export const writeSweepState = (sweepDir: string, s: SweepSinkState): void => writeJsonAtomic(join(sweepDir, SINK_FILE), s);
 
-const alive = (pid: number): boolean => {
-  try { process.kill(pid, 0); return true; } catch (e) { return (e as NodeJS.ErrnoException).code === 'EPERM'; }
-};
-
-const mtimeMs = (path: string): number => {
-  try { return statSync(path).mtimeMs; } catch { return 0; }
-};
-
 /**
  * Takes `<dir>/.mlflow.lock` (separate from the training lock, which a sync in the trainer's
  * own process must not touch); returns a release function, or undefined while another live
  * process holds it. A lock left by a dead process is taken over. Waits up to `waitMs`.
  */
-export async function tryLock(dir: string, waitMs = 0): Promise<(() => void) | undefined> {
-  const path = join(dir, LOCK_FILE);
-  const deadline = Date.now() + waitMs;
-  for (;;) {
-    try {
-      const fd = openSync(path, 'wx');
-      try { writeSync(fd, JSON.stringify({ pid: process.pid, host: hostname() })); } finally { closeSync(fd); }
-      return () => rmSync(path, { force: true });
-    } catch (e) {
-      if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e;
-    }
-    let owner: { pid: number; host: string } | undefined;
-    try { owner = JSON.parse(readFileSync(path, 'utf8')) as { pid: number; host: string }; } catch { owner = undefined; }
-    // An unreadable lock is being written right now, unless it is old (its writer died).
-    const fresh = owner === undefined && Date.now() - mtimeMs(path) < 5_000;
-    const held = fresh || (owner !== undefined && (owner.host !== hostname() || alive(owner.pid)));
-    if (!held) { rmSync(path, { force: true }); continue; } // stale: its owner is gone
-    if (Date.now() >= deadline) return undefined;
-    await new Promise((r) => setTimeout(r, 100));
-  }
-}
+export const tryLock = (dir: string, waitMs = 0): Promise<(() => void) | undefined> => tryLockFile(join(dir, LOCK_FILE), waitMs);

@@ -100,7 +100,7 @@ function resolveSplit(dir: string, ds: Dataset, cfg: RunConfig): { train: number
 
 /** Trains the run folder `dir`; returns its final status. */
 export async function trainRunFolder(dir: string, opts: TrainOptions): Promise<RunRecord> {
-  const release = acquireLock(dir);
+  const release = await acquireLock(dir);
   const log = (s: string): void => { opts.out.write(s); appendFileSync(join(dir, 'train.log'), s.replaceAll('\r\x1b[2K', '')); };
   try {
     const cfg = readRunConfig(dir);
