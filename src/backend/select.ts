@@ -13,27 +13,10 @@ import { createRequire } from 'node:module';
 import { availableParallelism } from 'node:os';
 import { dirname, join, sep } from 'node:path';
 import { ensureWasmGradients } from './conv2d-grad.js';
+import { BACKEND_FIX, BACKEND_ORDER, type BackendInfo, type BackendName } from './types.js';
+import { ExpError } from '../errors.js';
 
-/** The backends exp can train on, fastest first. */
-export type BackendName = 'tensorflow-gpu' | 'tensorflow' | 'wasm' | 'cpu';
-
-/** The order `auto` tries. */
-export const BACKEND_ORDER: readonly BackendName[] = ['tensorflow-gpu', 'tensorflow', 'wasm', 'cpu'];
-
-/** What a run records about the backend it trained on. */
-export interface BackendInfo {
-  name: BackendName;
-  /** tf.getBackend(): 'tensorflow' for both native packages. */
-  tfBackend: string;
-  /** 'cpu', the GPU's name, 'wasm simd' or 'wasm'. */
-  device: string;
-  /** Compute threads the backend uses (wasm in Node is single-threaded). */
-  threads: number;
-  /** tfjs version, plus the backend package's and libtensorflow's where there is one. */
-  version: string;
-  /** wasm only: whether the SIMD build was loaded (roughly 3x faster than the plain one). */
-  simd?: boolean;
-}
+export { BACKEND_ORDER, type BackendInfo, type BackendName } from './types.js';
 
 /** One line of `exp backends`. */
 export interface BackendProbe {
@@ -45,20 +28,14 @@ export interface BackendProbe {
 }
 
 /** A backend that was asked for by name cannot be used; `fix` says how to make it usable. */
-export class BackendUnavailableError extends Error {
-  readonly code = 'BACKEND_UNAVAILABLE';
-  constructor(readonly backend: BackendName, readonly reason: string, readonly fix: string) {
-    super(`backend '${backend}' is unavailable: ${reason}\n  fix: ${fix}`);
+export class BackendUnavailableError extends ExpError<'BACKEND_UNAVAILABLE'> {
+  constructor(readonly backend: BackendName, readonly reason: string, fix: string) {
+    super({ code: 'BACKEND_UNAVAILABLE', message: `backend '${backend}' is unavailable: ${reason}`, fix, exit: 'failed' });
     this.name = 'BackendUnavailableError';
   }
 }
 
-const FIX: Record<BackendName, string> = {
-  'tensorflow-gpu': 'on Linux with an NVIDIA GPU, CUDA 11.2 and cuDNN 8.1 (on LD_LIBRARY_PATH) and internet: `npm install-scripts approve @tensorflow/tfjs-node-gpu && npm rebuild @tensorflow/tfjs-node-gpu` (downloads libtensorflow-gpu 2.9.1)',
-  tensorflow: 'offline: `bash scripts/build-native-backend.sh`; online: `npm install @tensorflow/tfjs-node` (downloads libtensorflow 2.9.1)',
-  wasm: 'reinstall dependencies (`npm ci`); the .wasm files must be in node_modules/@tensorflow/tfjs-backend-wasm/dist',
-  cpu: 'reinstall dependencies (`npm ci`)',
-};
+const FIX = BACKEND_FIX;
 
 const PACKAGE = { 'tensorflow-gpu': '@tensorflow/tfjs-node-gpu', tensorflow: '@tensorflow/tfjs-node' } as const;
 type NativePackage = (typeof PACKAGE)[keyof typeof PACKAGE];

@@ -1,15 +1,18 @@
-import type { Command } from './command.js';
+import { defineCommand } from './command.js';
+import { JSON_FLAG } from './flags.js';
 import { EXIT } from './io.js';
-import { probeBackends } from '../backend/select.js';
 import { table } from './report.js';
 
-export const backendsCommand: Command = {
+export const backendsCommand = defineCommand({
   name: 'backends',
   summary: 'List the TensorFlow.js backends, whether each works here, and how to get the ones that do not.',
   usage: 'backends [--json]',
   details: "`backend: auto` takes the first available one, in this order.",
-  flags: { json: { type: 'boolean', description: 'Print the list as JSON.' } },
+  positionals: { name: 'argument', max: 0 },
+  flags: { json: JSON_FLAG },
   async run(_args, flags, io) {
+    // Loaded here: probing loads TensorFlow.js, which only this command (and exp train) needs.
+    const { probeBackends } = await import('../backend/select.js');
     const rows = await probeBackends();
     if (flags.json) { io.stdout.write(JSON.stringify(rows, null, 2) + '\n'); return EXIT.ok; }
     io.stdout.write(table(['backend', 'available', 'device / reason'], rows.map((r) => [r.name, r.available ? 'yes' : 'no', r.available ? r.device ?? '' : r.reason ?? ''])));
@@ -19,4 +22,4 @@ export const backendsCommand: Command = {
     io.stdout.write(`\nbackend: auto uses ${chosen?.name ?? 'none'}\n`);
     return EXIT.ok;
   },
-};
+});

@@ -1,11 +1,13 @@
 import { existsSync, readdirSync, statSync } from 'node:fs';
 import { basename, dirname, join, resolve } from 'node:path';
-import type { Command } from './command.js';
-import { EXIT, UsageError } from './io.js';
+import { defineCommand } from './command.js';
+import { EXIT, cwdOf } from './io.js';
 import { displayPath, formatValue, table } from './report.js';
-import { metricCell } from './runs.js';
-import { DEFAULT_RUNS_DIR } from '../track/store.js';
-import { metricOf, sweepTable, type RunRow } from '../track/query.js';
+import { checkSortMetric, metricCell } from './runs.js';
+import { RUNS_DIR_FLAG, runsDirOf } from './flags.js';
+import { UsageError } from '../errors.js';
+import { metricOf, sweepTable, type RunRow } from '../query/runs.js';
+import { isRunFolder } from '../store/run.js';
 
 const isDir = (p: string): boolean => existsSync(p) && statSync(p).isDirectory();
 
@@ -15,7 +17,7 @@ const isDir = (p: string): boolean => existsSync(p) && statSync(p).isDirectory()
  */
 export function findSweepDir(spec: string, cwd: string, runsDir: string): string {
   const direct = resolve(cwd, spec);
-  if (isDir(direct)) return existsSync(join(direct, 'config.yaml')) ? dirname(direct) : direct;
+  if (isDir(direct)) return isRunFolder(direct) ? dirname(direct) : direct;
   const runs = resolve(cwd, runsDir);
   if (isDir(join(runs, spec))) return join(runs, spec);
   const experiments = isDir(runs) ? readdirSync(runs).filter((e) => !e.startsWith('.') && isDir(join(runs, e))) : [];
@@ -24,34 +26,32 @@ export function findSweepDir(spec: string, cwd: string, runsDir: string): string
   const known = experiments.flatMap((e) => readdirSync(join(runs, e)).filter((s) => isDir(join(runs, e, s))).map((s) => `${e}/${s}`));
   const hint = matches.length > 1 ? `it is in ${matches.length} experiments (${matches.join(', ')}); give EXPERIMENT/${spec}`
     : known.length > 0 ? `sweeps under ${runsDir}: ${known.slice(0, 10).join(', ')}${known.length > 10 ? ', ...' : ''}` : `${runsDir} holds no sweeps`;
-  throw new UsageError(`no sweep folder '${spec}' (looked for it as a folder and under ${runsDir}); ${hint}`);
+  throw new UsageError(`no sweep folder '${spec}' (looked for it as a folder and under ${runsDir})`, 'PATH_NOT_FOUND', hint);
 }
 
-export const compareCommand: Command = {
+export const compareCommand = defineCommand({
   name: 'compare',
   summary: 'Compare the points of one sweep: the values that vary, and each point\'s best epoch, best first.',
   usage: 'compare SWEEP [--sort METRIC] [--json]',
   details: [
     'SWEEP is a sweep folder, or EXPERIMENT/SWEEP (or SWEEP) under the runs folder (default runs/, or $EXP_RUNS_DIR).',
-    'Rows are ranked by the monitored metric (checkpoint.monitor, in its direction), or by --sort METRIC: a metric of the',
-    'best epoch (val_loss, val_fbeta, loss, fbeta; losses ascending, the rest descending), or baseline. Points without it come last.',
-    'baseline is the val_fbeta of always predicting the most frequent tags, which a model must beat.',
+    'Rows are ranked by the monitored metric (checkpoint.monitor, in its direction), or by --sort METRIC (losses ascending,',
+    'the rest descending); points without it come last, in sweep order. A metric is the point\'s result: its best checkpoint',
+    'evaluated again at the end (final_<m> in MLflow, so `mlflow.search_runs(order_by=["metrics.final_val_fbeta DESC"])`',
+    'ranks the same way), else its best epoch\'s value. baseline is the val_fbeta of always predicting the most frequent tags.',
   ].join('\n'),
+  positionals: { name: 'SWEEP', min: 1, max: 1 },
   flags: {
-    sort: { type: 'string', arg: 'METRIC', description: 'Rank by this metric of the best epoch instead of the monitored one.' },
-    'runs-dir': { type: 'string', arg: 'DIR', description: `Run store folder (default ${DEFAULT_RUNS_DIR}, or $EXP_RUNS_DIR).` },
+    sort: { type: 'string', arg: 'METRIC', description: 'Rank by this metric instead of the monitored one.' },
+    'runs-dir': RUNS_DIR_FLAG,
     json: { type: 'boolean', description: 'Print the ranked rows as JSON: [{dir, name, key, params, status, epochs_done, best_epoch, best, final, baseline}].' },
   },
   async run(args, flags, io) {
-    if (args.length !== 1) { io.stderr.write('exp compare: give exactly one SWEEP\n'); return EXIT.usage; }
-    const cwd = io.cwd ?? process.cwd();
-    const dir = findSweepDir(args[0]!, cwd, (flags['runs-dir'] as string | undefined) ?? (io.env.EXP_RUNS_DIR || DEFAULT_RUNS_DIR));
-    const sort = flags.sort as string | undefined;
+    const cwd = cwdOf(io);
+    const dir = findSweepDir(args[0]!, cwd, runsDirOf(flags['runs-dir'], io));
+    const sort = flags.sort;
     const t = sweepTable(dir, sort);
-    if (sort !== undefined && t.rows.length > 0 && t.rows.every((r) => metricOf(r, sort) === undefined)) {
-      const known = [...new Set(t.rows.flatMap((r) => Object.keys(r.best?.metrics ?? {})))];
-      throw new UsageError(`no point has a metric '${sort}'${known.length ? `; known: ${[...known, 'baseline'].join(', ')}` : ' (no point has finished an epoch yet)'}`);
-    }
+    if (sort !== undefined) checkSortMetric(t.rows, sort);
     if (flags.json) {
       io.stdout.write(JSON.stringify(t.rows.map((r) => ({
         dir: r.dir, name: r.name, key: r.key, params: r.params, status: r.status, epochs_done: r.epochs_done,
@@ -65,11 +65,11 @@ export const compareCommand: Command = {
     const headers = [...t.paths, 'key', 'status', 'best epoch', ...shown, ...extra, 'baseline'];
     const row = (r: RunRow): string[] => [
       ...t.paths.map((p) => (p in r.params ? formatValue(r.params[p]) : '')), r.key ?? '', r.status, r.best ? String(r.best.epoch) : '',
-      ...[...shown, ...extra].map((m) => metricCell(r.best?.metrics[m])), metricCell(r.baseline),
+      ...[...shown, ...extra].map((m) => metricCell(metricOf(r, m))), metricCell(r.baseline),
     ];
     const n = t.rows.length;
     io.stdout.write(`${t.experiment} / ${basename(dir)}: ${n} point${n === 1 ? '' : 's'}, best first by ${t.metric} (${t.mode === 'min' ? 'lowest' : 'highest'})\n\n`);
     io.stdout.write(table(headers, t.rows.map(row)));
     return EXIT.ok;
   },
-};
+});

@@ -1,6 +1,7 @@
 import { resolve } from 'node:path';
-import type { Command } from './command.js';
-import { EXIT, UsageError } from './io.js';
+import { defineCommand } from './command.js';
+import { EXIT } from './io.js';
+import { JSON_FLAG } from './flags.js';
 import { displayPath, table } from './report.js';
 import { datasetStats, type DatasetStats, type RuleCheck } from '../data/stats.js';
 
@@ -26,7 +27,7 @@ function render(s: DatasetStats, cwd: string | undefined): string {
   return out.join('');
 }
 
-export const dataStatsCommand: Command = {
+export const dataStatsCommand = defineCommand({
   name: 'data stats',
   summary: 'Summarise a Planet-format dataset: tag counts, common tag pairs, and rows that break the label rules.',
   usage: 'data stats DIR [--json] [--csv FILE] [--images DIR] [--top N]',
@@ -35,24 +36,23 @@ export const dataStatsCommand: Command = {
     'tag, and an image file for every row. Broken rules are reported, not fatal (the real data has a few).',
     'Exit status: 0 when the CSV could be read, 2 when it is missing or lacks the image_name/tags columns.',
   ].join('\n'),
+  positionals: { name: 'DIR', min: 1, max: 1 },
   flags: {
-    json: { type: 'boolean', description: 'Print the statistics as JSON.' },
-    csv: { type: 'string', arg: 'FILE', description: 'Label CSV relative to DIR (default train_v2.csv).' },
-    images: { type: 'string', arg: 'DIR', description: 'Image folder relative to DIR (default train-jpg).' },
-    top: { type: 'string', arg: 'N', description: 'Number of tag pairs to list (default 10).' },
+    json: JSON_FLAG,
+    csv: { type: 'string', arg: 'FILE', default: 'train_v2.csv', description: 'Label CSV relative to DIR.' },
+    images: { type: 'string', arg: 'DIR', default: 'train-jpg', description: 'Image folder relative to DIR.' },
+    top: { type: 'int', arg: 'N', default: 10, min: 0, max: 1000, description: 'Number of tag pairs to list.' },
   },
   async run(positionals, flags, io) {
-    if (positionals.length !== 1) throw new UsageError('give exactly one dataset folder DIR (holding train_v2.csv)');
-    const top = flags.top === undefined ? 10 : Number(flags.top);
-    if (!Number.isInteger(top) || top < 0) throw new UsageError(`--top must be a whole number, got '${String(flags.top)}'`);
+    const top = flags.top;
     const dir = resolve(io.cwd ?? process.cwd(), positionals[0]!);
     let stats: DatasetStats;
     try {
-      stats = datasetStats(dir, { topPairs: top, ...(flags.csv ? { csv: flags.csv as string } : {}), ...(flags.images ? { images: flags.images as string } : {}) });
+      stats = datasetStats(dir, { topPairs: top, csv: flags.csv, images: flags.images });
     } catch (e) {
       const err = e as NodeJS.ErrnoException;
       if (!['ENOENT', 'ENOTDIR', 'EISDIR', 'EACCES'].includes(err.code ?? '')) throw e;
-      io.stderr.write(`exp data stats: cannot read ${displayPath(err.path ?? dir, io.cwd)} (${err.code}); DIR must hold ${(flags.csv as string | undefined) ?? 'train_v2.csv'} (generate one with: exp data synth --out DIR)\n`);
+      io.stderr.write(`exp data stats: cannot read ${displayPath(err.path ?? dir, io.cwd)} (${err.code}); DIR must hold ${flags.csv} (generate one with: exp data synth --out DIR)\n`);
       return EXIT.invalid;
     }
     const missing = stats.problems.find((p) => p.code === 'MISSING_COLUMN' || p.code === 'EMPTY_FILE');
@@ -61,4 +61,4 @@ export const dataStatsCommand: Command = {
     else io.stdout.write(render(stats, io.cwd));
     return missing ? EXIT.invalid : EXIT.ok;
   },
-};
+});

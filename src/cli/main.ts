@@ -4,14 +4,14 @@
  */
 import { readFileSync } from 'node:fs';
 import { helpText, parseCommandArgs, type Command } from './command.js';
-import { EXIT, UsageError, type Io } from './io.js';
-import { ConfigError } from '../config/problem.js';
-import { printProblems } from './report.js';
+import { EXIT, type Io } from './io.js';
+import { closest } from '../config/problem.js';
+import { reportError } from './report.js';
 
 /**
  * Every command, in help order, loaded on demand: a command's module (and what it pulls in,
- * such as TensorFlow.js) is imported only when that command runs, so `exp validate` and
- * `exp plan` start in a fraction of the time `exp train` needs.
+ * such as TensorFlow.js) is imported only when that command runs, so `exp validate`, `exp run`
+ * and `exp runs` start in a fraction of the time `exp train` needs.
  */
 export const COMMANDS: readonly { name: string; load: () => Promise<Command> }[] = [
   { name: 'validate', load: async () => (await import('./validate.js')).validateCommand },
@@ -49,26 +49,25 @@ export async function main(argv: string[], io: Io): Promise<number> {
   const [name, ...rest] = argv;
   if (!name || name === '--help' || name === '-h' || name === 'help') {
     io.stdout.write(await mainHelp());
-    return name ? EXIT.ok : EXIT.usage;
+    return name ? EXIT.ok : EXIT.invalid;
   }
   if (name === '--version' || name === '-V' || name === 'version') { io.stdout.write(`exp ${version()}\n`); return EXIT.ok; }
   // Subcommand groups (e.g. `exp data synth`) are registered as "data synth".
   const entry = COMMANDS.find((c) => c.name === `${name} ${rest[0] ?? ''}`.trim()) ?? COMMANDS.find((c) => c.name === name);
   if (!entry) {
     const group = COMMANDS.filter((c) => c.name.startsWith(`${name} `)).map((c) => `exp ${c.name}`);
-    io.stderr.write(group.length ? `exp ${name}: use one of ${group.join(', ')}\n` : `exp: unknown command '${name}'. Run 'exp --help' for the list.\n`);
-    return EXIT.usage;
+    if (group.length) { io.stderr.write(`exp ${name}: use one of ${group.join(', ')} [USAGE]\n`); return EXIT.invalid; }
+    const guess = closest(name, [...new Set(COMMANDS.map((c) => c.name.split(' ')[0]!))]);
+    io.stderr.write(`exp: unknown command '${name}'${guess ? `; did you mean '${guess}'?` : ''} Run 'exp --help' for the list. [UNKNOWN_COMMAND]\n`);
+    return EXIT.invalid;
   }
   const cmd = await entry.load();
   const args = cmd.name.includes(' ') ? rest.slice(1) : rest;
   try {
-    const { positionals, flags } = parseCommandArgs(cmd, args);
-    if (flags.help) { io.stdout.write(helpText(cmd)); return EXIT.ok; }
+    const { positionals, flags, help } = parseCommandArgs(cmd, args);
+    if (help) { io.stdout.write(helpText(cmd)); return EXIT.ok; }
     return await cmd.run(positionals, flags, io);
   } catch (e) {
-    if (e instanceof UsageError) { io.stderr.write(`exp ${cmd.name}: ${e.message}\n`); return EXIT.usage; }
-    if (e instanceof ConfigError) { printProblems(io, e.problems, new Map()); return EXIT.invalid; }
-    io.stderr.write(`exp ${cmd.name}: internal error: ${(e as Error).stack ?? String(e)}\nThis is a bug in exp; please report it with the command you ran and the output above.\n`);
-    return EXIT.bug;
+    return reportError(e, cmd.name, io);
   }
 }

@@ -1,20 +1,18 @@
-import type { Command } from './command.js';
+import { defineCommand } from './command.js';
 import { EXIT } from './io.js';
+import { JSON_FLAG, SET_FLAG } from './flags.js';
 import { planExperiment } from '../sweep/plan.js';
 import { formatValue, printProblems, table } from './report.js';
 
-export const planCommand: Command = {
+export const planCommand = defineCommand({
   name: 'plan',
   summary: 'Dry run: list every sweep point (key, name, the values that vary) without training anything.',
   usage: 'plan FILE [--set path=value ...] [--json]',
   details: '--json prints a JSON array of {key, name, params, config}, where config is the fully resolved run config.',
-  flags: {
-    set: { type: 'string', multiple: true, arg: 'path=value', description: 'Override a setting (YAML value; a list sweeps it).' },
-    json: { type: 'boolean', description: 'Print the points as JSON.' },
-  },
+  positionals: { name: 'FILE', min: 1, max: 1 },
+  flags: { set: SET_FLAG, json: JSON_FLAG },
   async run(files, flags, io) {
-    if (files.length !== 1) { io.stderr.write('exp plan: give exactly one FILE\n'); return EXIT.usage; }
-    const result = planExperiment(files[0]!, { set: (flags.set as string[] | undefined) ?? [] });
+    const result = planExperiment(files[0]!, { set: flags.set });
     if (!result.plan) { printProblems(io, result.problems, result.texts); return EXIT.invalid; }
     const { points, excluded, duplicates, experiment } = result.plan;
     if (flags.json) {
@@ -29,4 +27,4 @@ export const planCommand: Command = {
     io.stdout.write(`\n${points.length} run${points.length === 1 ? '' : 's'}${notes ? ` (${notes})` : ''}\n`);
     return EXIT.ok;
   },
-};
+});

@@ -1,7 +1,8 @@
-/** Printing helpers shared by commands: problems, tables. */
+/** Printing helpers shared by commands: errors, problems, tables, values. */
 import { isAbsolute, relative } from 'node:path';
-import { renderProblems, type Problem } from '../config/problem.js';
-import type { Io } from './io.js';
+import { ConfigError, renderProblems, type Problem } from '../config/problem.js';
+import { ExpError, fromSystemError } from '../errors.js';
+import { EXIT, type Io } from './io.js';
 
 /** Shows file names relative to the working directory, as the user typed them. */
 export function displayPath(file: string, cwd = process.cwd()): string {
@@ -27,4 +28,19 @@ export function formatValue(v: unknown): string {
   if (typeof v === 'number') return Number.isInteger(v) ? String(v) : String(Number(v.toPrecision(5)));
   if (typeof v === 'string') return v;
   return JSON.stringify(v);
+}
+
+/** Prints an error a user or a file caused (exit 2 or 1), or reports a bug in exp (exit 70). */
+export function reportError(e: unknown, cmd: string, io: Io): number {
+  if (e instanceof ConfigError) {
+    printProblems(io, e.problems, e.texts);
+    return EXIT.invalid;
+  }
+  const known = e instanceof ExpError ? e : fromSystemError(e, (e as { path?: string })?.path ?? 'a file');
+  if (known) {
+    io.stderr.write(`exp ${cmd}: ${known.render()}\n`);
+    return known.exit === 'invalid' ? EXIT.invalid : EXIT.failed;
+  }
+  io.stderr.write(`exp ${cmd}: internal error: ${(e as Error)?.stack ?? String(e)}\nThis is a bug in exp; please report it with the command you ran and the output above.\n`);
+  return EXIT.bug;
 }

@@ -1,16 +1,15 @@
 import { dirname } from 'node:path';
-import type { Command } from './command.js';
-import { EXIT, UsageError, type Io } from './io.js';
+import { defineCommand } from './command.js';
+import { EXIT, cwdOf, type Io } from './io.js';
 import { displayPath, table } from './report.js';
+import { RUNS_DIR_FLAG, runsDirOf } from './flags.js';
 import { syncAfterRun } from './sync.js';
 import { runFolders } from '../exec/local.js';
-import { captureEnvironment } from '../track/env.js';
-import { MlflowError } from '../track/mlflow.js';
-import { DEFAULT_RUNS_DIR } from '../track/store.js';
-import {
-  checksAfter, checksBefore, compareResults, findOriginal, prepareReproduction, readReproduction, ReproduceError, sameBackend,
-  type Check, type MetricRow, type Original,
-} from '../track/reproduce.js';
+import { SweepDisplay } from '../exec/display.js';
+import { captureEnvironment } from '../store/environment.js';
+import { findOriginal, type Original } from '../reproduce/find.js';
+import { prepareReproduction } from '../reproduce/prepare.js';
+import { checksAfter, checksBefore, compareResults, readReproduction, sameBackend, type Check, type MetricRow } from '../reproduce/compare.js';
 
 const DEFAULT_TOLERANCE = 1e-6;
 
@@ -40,7 +39,7 @@ function verdict(o: Original, rows: readonly MetricRow[], same: boolean, backend
     : `NOT reproduced: ${off.length} of ${both.length} metrics differ by more than ${tol.toExponential()} (relative) on the same backend (${backend}): ${off.map((r) => r.metric).join(', ')}.`;
 }
 
-export const reproduceCommand: Command = {
+export const reproduceCommand = defineCommand({
   name: 'reproduce',
   summary: 'Train a run again from what it recorded (config and split) and compare the metrics with the original.',
   usage: 'reproduce RUN [--runs-dir DIR] [--tolerance R] [--dry-run]',
@@ -52,25 +51,17 @@ export const reproduceCommand: Command = {
     'and backend are reported; then both runs\' metrics side by side. On the same backend they should agree within',
     `--tolerance (relative, default ${DEFAULT_TOLERANCE.toExponential()}). Exit status: 0 when the reproduction trained, 1 when it failed.`,
   ].join('\n'),
+  positionals: { name: 'RUN', min: 1, max: 1 },
   flags: {
-    'runs-dir': { type: 'string', arg: 'DIR', description: `Run store folder (default ${DEFAULT_RUNS_DIR}, or $EXP_RUNS_DIR).` },
-    tolerance: { type: 'string', arg: 'R', description: `Relative tolerance for "match" on the same backend (default ${DEFAULT_TOLERANCE.toExponential()}).` },
+    'runs-dir': RUNS_DIR_FLAG,
+    tolerance: { type: 'number', arg: 'R', default: DEFAULT_TOLERANCE, min: 0, description: 'Relative tolerance for "match" on the same backend.' },
     'dry-run': { type: 'boolean', description: 'Write the new folder and report code, environment and data differences, but train nothing.' },
   },
   async run(args, flags, io) {
-    if (args.length !== 1) { io.stderr.write('exp reproduce: give exactly one RUN\n'); return EXIT.usage; }
-    const tol = flags.tolerance === undefined ? DEFAULT_TOLERANCE : Number(flags.tolerance);
-    if (!(tol >= 0)) throw new UsageError(`--tolerance must be a number >= 0, not '${String(flags.tolerance)}'`);
-    const cwd = io.cwd ?? process.cwd();
-    const runsDir = (flags['runs-dir'] as string | undefined) ?? (io.env.EXP_RUNS_DIR || DEFAULT_RUNS_DIR);
-    let original: Original;
-    try {
-      original = await findOriginal(args[0]!, { cwd, runsDir, env: io.env });
-    } catch (e) {
-      if (!(e instanceof ReproduceError || e instanceof MlflowError)) throw e;
-      io.stderr.write(`exp reproduce: ${e.message}\n`);
-      return EXIT.failed;
-    }
+    const tol = flags.tolerance;
+    const cwd = cwdOf(io);
+    const runsDir = runsDirOf(flags['runs-dir'], io);
+    const original: Original = await findOriginal(args[0]!, { cwd, runsDir, env: io.env });
     const shown = original.dir ? displayPath(original.dir, cwd) : original.from;
     io.stdout.write(`Reproducing ${shown} (key ${original.key}, status ${original.status ?? 'unknown'}${original.backend ? `, backend ${original.backend.name}` : ''})\n`);
     for (const n of original.notes) io.stderr.write(`warning: ${n}\n`);
@@ -82,7 +73,8 @@ export const reproduceCommand: Command = {
       return EXIT.ok;
     }
 
-    const [result] = await runFolders([dir], { env: io.env, onStart: () => io.stdout.write('\n') });
+    io.stdout.write('\n');
+    const [result] = await runFolders([dir], { env: io.env, childOutput: 'inherit', display: new SweepDisplay(io.stdout, { mode: 'ends', metric: original.config.checkpoint.monitor, direction: 'min' }) });
     if (result!.status !== 'completed') {
       io.stderr.write(`exp reproduce: the reproduction ${result!.status}; see ${displayPath(dir, cwd)}/train.log\n`);
       return result!.status === 'killed' ? EXIT.interrupted : EXIT.failed;
@@ -101,4 +93,4 @@ export const reproduceCommand: Command = {
     io.stdout.write(`\n${verdict(original, rows, sameBackend(original.backend, repro.backend), repro.backend?.name ?? 'unknown', tol)}\n`);
     return EXIT.ok;
   },
-};
+});

@@ -1,42 +1,85 @@
-import type { Command } from './command.js';
-import { EXIT } from './io.js';
-import { planExperiment } from '../sweep/plan.js';
 import { basename } from 'node:path';
-import { printProblems, displayPath, table } from './report.js';
-import { runFolders, runDirsOf } from '../exec/local.js';
-import { DEFAULT_RUNS_DIR, writePlan } from '../track/store.js';
+import { defineCommand } from './command.js';
+import { EXIT, cwdOf } from './io.js';
+import { displayPath, table } from './report.js';
+import { RUNS_DIR_FLAG, SET_FLAG, runsDirOf } from './flags.js';
 import { syncAfterRun } from './sync.js';
+import { planExperiment } from '../sweep/plan.js';
+import { ConfigError } from '../config/problem.js';
+import { UsageError } from '../errors.js';
+import { preflight } from '../exec/preflight.js';
+import { runFolders, type FolderResult } from '../exec/local.js';
+import { SweepDisplay } from '../exec/display.js';
+import { MedianPruner, StoreCurves } from '../exec/prune.js';
+import { writePlan } from '../store/sweep.js';
+import { modeOf } from '../query/runs.js';
 
-export const runCommand: Command = {
+/** Parses --gpus 0,1,3 into GPU ids. */
+export function parseGpus(spec: string | undefined): string[] | undefined {
+  if (spec === undefined) return undefined;
+  const ids = spec.split(',').map((s) => s.trim()).filter(Boolean);
+  if (ids.length === 0 || ids.some((g) => !/^\d+$/.test(g))) throw new UsageError(`--gpus '${spec}' is not a list of GPU numbers`, 'BAD_OPTION_VALUE', 'write them as nvidia-smi numbers them, e.g. --gpus 0,1');
+  return ids;
+}
+
+/** The exit status of a sweep: 130 when a point was stopped, 1 when one failed, else 0. */
+export function sweepExit(results: readonly FolderResult[]): number {
+  if (results.some((r) => r.status === 'killed')) return EXIT.interrupted;
+  return results.some((r) => r.status === 'failed') ? EXIT.failed : EXIT.ok;
+}
+
+export const runCommand = defineCommand({
   name: 'run',
-  summary: 'Plan the experiment, write one folder per sweep point, and train each point that is not finished.',
-  usage: 'run FILE [--set path=value ...] [--runs-dir DIR] [--sweep NAME] [--dry-run] [--only-failed] [--force]',
-  details: 'Re-running the same file resumes its sweep: finished points are skipped, interrupted ones continue from their last checkpoint.',
+  summary: 'Plan the experiment, write one folder per sweep point, and train each point that has not finished.',
+  usage: 'run FILE [--set path=value ...] [--workers N] [--gpus 0,1] [--runs-dir DIR] [--sweep NAME] [--dry-run] [--retry-failed] [--force] [--max-failures N]',
+  details: [
+    'Before writing anything, checks what every point needs (data, weights, backend) and reports all problems at once.',
+    'Running the same file again resumes its sweep: finished points are skipped, interrupted ones continue from their last',
+    'checkpoint (which may be inside an epoch); failed ones run again only with --retry-failed. Ctrl-C stops every running',
+    'point at its next batch (a second Ctrl-C at once); run the same command to continue.',
+    'Exit status: 0 when every point completed (or was pruned or skipped), 1 when one failed, 2 for invalid input, 130 when stopped.',
+  ].join('\n'),
+  positionals: { name: 'FILE', min: 1, max: 1 },
   flags: {
-    set: { type: 'string', multiple: true, arg: 'path=value', description: 'Override a setting (YAML value; a list sweeps it).' },
-    'runs-dir': { type: 'string', arg: 'DIR', description: `Run store folder (default ${DEFAULT_RUNS_DIR}, or $EXP_RUNS_DIR).` },
+    set: SET_FLAG,
+    workers: { type: 'int', arg: 'N', min: 1, max: 256, description: 'Points trained at once (default 1, or one per GPU with --gpus).' },
+    gpus: { type: 'string', arg: 'IDS', description: 'GPUs to use, e.g. 0,1: each point gets one (CUDA_VISIBLE_DEVICES).' },
+    'runs-dir': RUNS_DIR_FLAG,
     sweep: { type: 'string', arg: 'NAME', description: 'Name of the sweep folder (default: a hash of the resolved experiment).' },
-    'dry-run': { type: 'boolean', description: 'Write the run folders (config.yaml each) but train nothing.' },
-    force: { type: 'boolean', description: 'Re-train points that already completed.' },
-    'only-failed': { type: 'boolean', description: 'Re-run only points whose last attempt failed or was killed.' },
+    'dry-run': { type: 'boolean', description: 'Write the run folders (config.yaml, point.json each) but train nothing.' },
+    force: { type: 'boolean', description: 'Train points that already ended again, from scratch.' },
+    'retry-failed': { type: 'boolean', description: 'Also run points whose last attempt failed (from their last checkpoint).' },
+    'only-failed': { type: 'boolean', description: 'Same as --retry-failed (kept for old scripts).' },
+    'max-failures': { type: 'int', arg: 'N', min: 1, description: 'Start no new point after N failures.' },
   },
   async run(files, flags, io) {
-    if (files.length !== 1) { io.stderr.write('exp run: give exactly one FILE\n'); return EXIT.usage; }
-    const result = planExperiment(files[0]!, { set: (flags.set as string[] | undefined) ?? [] });
-    if (!result.plan) { printProblems(io, result.problems, result.texts); return EXIT.invalid; }
-    const runsDir = (flags['runs-dir'] as string | undefined) || io.env.EXP_RUNS_DIR || DEFAULT_RUNS_DIR;
-    const { dir, index } = writePlan(runsDir, result.plan, flags.sweep as string | undefined);
-    io.stdout.write(`Planned ${index.points.length} run${index.points.length === 1 ? '' : 's'} in ${displayPath(dir, io.cwd)}\n`);
-    for (const p of index.points) io.stdout.write(`  ${p.dir}\n`);
-    if (flags['dry-run']) return EXIT.ok;
-    const results = await runFolders(runDirsOf(dir, index.points), {
-      force: Boolean(flags.force), onlyFailed: Boolean(flags['only-failed']),
-      onStart: (d, i, n) => io.stdout.write(`\n[${i + 1}/${n}] ${displayPath(d, io.cwd)}\n`),
+    const cwd = cwdOf(io);
+    const result = planExperiment(files[0]!, { set: flags.set });
+    if (!result.plan) throw new ConfigError(result.problems, result.texts);
+    const plan = result.plan;
+    const missing = await preflight(plan, result.sources, io.env);
+    if (missing.length > 0) throw new ConfigError(missing, result.texts);
+    const gpus = parseGpus(flags.gpus);
+    const { dir, index } = writePlan(runsDirOf(flags['runs-dir'], io), plan, flags.sweep);
+    io.stdout.write(`Planned ${index.points.length} run${index.points.length === 1 ? '' : 's'} in ${displayPath(dir, cwd)}\n`);
+    const dirs = index.points.map((p) => `${dir}/${p.dir}`);
+    if (flags['dry-run']) {
+      for (const p of index.points) io.stdout.write(`  ${p.dir}\n`);
+      return EXIT.ok;
+    }
+    const workers = flags.workers ?? (gpus?.length || 1);
+    const monitor = plan.experiment.checkpoint.monitor;
+    const display = new SweepDisplay(io.stdout, {
+      mode: workers === 1 ? 'ends' : io.stdout.isTTY ? 'live' : 'lines', metric: monitor, direction: modeOf(monitor, plan.experiment.checkpoint.mode),
     });
-    await syncAfterRun(results.map((r) => r.dir), dir, io); // a sweep shows in MLflow when the run ends
-    io.stdout.write(`\n${table(['run', 'status', 'seconds'], results.map((r) => [basename(r.dir), r.status, r.seconds ? r.seconds.toFixed(1) : '']))}`);
-    const bad = results.filter((r) => r.status === 'failed' || r.status === 'killed');
-    if (results.some((r) => r.status === 'killed')) return EXIT.interrupted;
-    return bad.length > 0 ? EXIT.failed : EXIT.ok;
+    const rule = plan.experiment.sweep?.early_stop;
+    const results = await runFolders(dirs, {
+      workers, gpus, force: flags.force, retryFailed: flags['retry-failed'] || flags['only-failed'], maxFailures: flags['max-failures'],
+      env: io.env, display, childOutput: workers === 1 ? 'inherit' : 'quiet', metric: monitor,
+      ...(rule ? { pruner: new MedianPruner(rule, monitor, new StoreCurves(dirs)) } : {}),
+    });
+    await syncAfterRun(dirs, dir, io);
+    io.stdout.write(`\n${table(['run', 'status', 'seconds', 'note'], results.map((r) => [basename(r.dir), r.status, r.seconds ? r.seconds.toFixed(1) : '', r.note ?? '']))}`);
+    return sweepExit(results);
   },
-};
+});

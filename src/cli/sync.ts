@@ -1,26 +1,19 @@
-import { existsSync } from 'node:fs';
-import { resolve } from 'node:path';
-import type { Command } from './command.js';
-import { EXIT, type Io } from './io.js';
+import { rmSync } from 'node:fs';
+import { randomUUID } from 'node:crypto';
+import { defineCommand } from './command.js';
+import { EXIT, cwdOf, type Io } from './io.js';
 import { displayPath } from './report.js';
-import { DEFAULT_RUNS_DIR, findRunDirs } from '../track/store.js';
+import { runFoldersUnder } from './flags.js';
 import { syncFolders } from '../track/sync-folders.js';
-import { clientsFromEnv, type SyncResult } from '../track/sync.js';
+import { rebuildEvents } from '../track/rebuild.js';
+import { clientsFromEnv } from '../mlflow/client.js';
+import type { SyncResult, Tracking } from '../track/sync.js';
+import { runPath } from '../store/layout.js';
+import { readPoint, writePoint } from '../store/run.js';
 
-/**
- * The run folders under PATHs (run, sweep, experiment folders or a runs root; default the
- * runs root), or undefined after reporting a PATH that does not exist.
- */
-export function runDirsUnder(paths: readonly string[], io: Io, command: string): string[] | undefined {
-  const cwd = io.cwd ?? process.cwd();
-  const roots = paths.length > 0 ? paths : [io.env.EXP_RUNS_DIR || DEFAULT_RUNS_DIR];
-  const missing = paths.filter((p) => !existsSync(resolve(cwd, p)));
-  if (missing.length > 0) {
-    for (const p of missing) io.stderr.write(`exp ${command}: ${p} does not exist; give a run, sweep or experiment folder, or the runs folder\n`);
-    return undefined;
-  }
-  return [...new Set(roots.flatMap((p) => findRunDirs(resolve(cwd, p))))];
-}
+/** Says where the server came from, once per sync: the config, the environment, or what the run recorded. */
+export const describeSource = (s: Tracking['source'] | undefined): string =>
+  s === 'config' ? 'tracking.uri of the run' : s === 'environment' ? '$MLFLOW_TRACKING_URI' : s === 'recorded' ? 'the server the run was sent to before (no tracking.uri, no $MLFLOW_TRACKING_URI)' : '';
 
 /** One line of `exp sync`'s report, after the folder's path. */
 export function describeSync(r: SyncResult): string {
@@ -28,61 +21,80 @@ export function describeSync(r: SyncResult): string {
   switch (r.outcome) {
     case 'sent': return `sent ${events(r.sent)}`;
     case 'up-to-date': return 'up to date';
-    case 'off': return 'tracking off (no tracking.uri in config.yaml and no MLFLOW_TRACKING_URI)';
+    case 'off': return 'tracking off (no tracking.uri in config.yaml, no MLFLOW_TRACKING_URI, and never sent)';
     case 'pending': return `sent ${events(r.sent)}; ${events(r.pending)} left for the next sync`;
     case 'busy': return `busy: another sync is sending this run (${events(r.pending)} pending)`;
-    case 'failed': return `failed: ${r.error ?? 'unknown error'} (${[r.sent ? `sent ${events(r.sent)}` : '', `${events(r.pending)} pending`].filter(Boolean).join(', ')})`;
+    case 'failed': return `failed: ${r.error ?? 'unknown error'} (${[r.sent ? `sent ${events(r.sent)}` : '', `${events(r.pending)} pending`].filter(Boolean).join(', ')})${r.fix ? `\n    fix: ${r.fix}` : ''}`;
   }
 }
 
-export const syncCommand: Command = {
+export const syncCommand = defineCommand({
   name: 'sync',
   summary: 'Send what run folders recorded (events.jsonl) to their MLflow server; only what is new.',
-  usage: 'sync [PATH...]',
+  usage: 'sync [PATH...] [--rebuild-events] [--new-identity]',
   details: [
     'PATH is a run folder, a sweep folder, an experiment folder or the runs folder (default runs/, or $EXP_RUNS_DIR).',
-    'The server is tracking.uri from each run\'s config.yaml, else $MLFLOW_TRACKING_URI; the experiment is tracking.experiment,',
-    'else $MLFLOW_EXPERIMENT_NAME, else the experiment\'s name. Each sweep is a parent run, each run folder a child run.',
-    'Syncing again sends nothing twice, so run it after an outage or for runs trained offline.',
-    'Exit status: 0 when every run is synced (or has tracking off), 1 when any failed.',
+    'The server is tracking.uri from each run\'s config.yaml, else $MLFLOW_TRACKING_URI, else the server the run was sent',
+    'to before; the experiment is tracking.experiment, else $MLFLOW_EXPERIMENT_NAME, else the experiment\'s name. Each sweep',
+    'is a parent run, each run folder a child run. Syncing again sends nothing twice, so run it after an outage or for runs',
+    'trained offline. Exit status: 0 when every run is synced (or has tracking off), 1 when any failed.',
   ].join('\n'),
-  flags: {},
-  async run(paths, _flags, io) {
-    const dirs = runDirsUnder(paths, io, 'sync');
-    if (!dirs) return EXIT.usage;
-    if (dirs.length === 0) { io.stdout.write(`No run folders under ${paths.join(', ') || io.env.EXP_RUNS_DIR || DEFAULT_RUNS_DIR}\n`); return EXIT.ok; }
-    const cwd = io.cwd ?? process.cwd();
+  positionals: { name: 'PATH' },
+  flags: {
+    'rebuild-events': { type: 'boolean', description: 'First rebuild each run\'s events.jsonl from its other files (for a log damaged on disk).' },
+    'new-identity': { type: 'boolean', description: 'Give each run folder a new identity first, so it becomes an MLflow run of its own (for a copied folder).' },
+  },
+  async run(paths, flags, io) {
+    const dirs = runFoldersUnder(paths, io);
+    if (dirs.length === 0) { io.stdout.write(`No run folders under ${paths.join(', ') || io.env.EXP_RUNS_DIR || 'runs/'}\n`); return EXIT.ok; }
+    const cwd = cwdOf(io);
+    for (const dir of dirs) {
+      if (flags['new-identity']) {
+        writePoint(dir, { ...readPoint(dir), uid: randomUUID() });
+        rmSync(runPath(dir, 'sink'), { force: true });
+        io.stdout.write(`${displayPath(dir, cwd)}: new identity; its next sync makes a new MLflow run\n`);
+      }
+      if (flags['rebuild-events']) io.stdout.write(`${displayPath(dir, cwd)}: rebuilt events.jsonl (${rebuildEvents(dir)} events) from its other files\n`);
+    }
     const width = Math.max(...dirs.map((d) => displayPath(d, cwd).length));
+    const sources = new Set<string>();
     const { runs, sweeps } = await syncFolders(dirs, clientsFromEnv(io.env), {
       env: io.env,
       onRun: (r) => {
+        if (r.uri && !sources.has(`${r.uri}|${r.source}`)) {
+          sources.add(`${r.uri}|${r.source}`);
+          io.stdout.write(`MLflow server ${r.uri} (from ${describeSource(r.source)})\n`);
+        }
         io.stdout.write(`${displayPath(r.dir, cwd).padEnd(width)}  ${describeSync(r)}\n`);
         for (const w of r.warnings) io.stdout.write(`  warning: ${w}\n`);
       },
     });
     for (const s of sweeps.filter((x) => x.error)) io.stdout.write(`${displayPath(s.dir, cwd)}  failed to set the sweep's parent run status: ${s.error}\n`);
     const failed = runs.filter((r) => r.outcome === 'failed').length + sweeps.filter((s) => s.error).length;
-    if (failed > 0) io.stderr.write(`exp sync: ${failed} failed; nothing is lost: run 'exp sync' again when the server is reachable\n`);
+    if (failed > 0) io.stderr.write(`exp sync: ${failed} failed; nothing is lost: run 'exp sync' again when the server is reachable (or apply the fix shown)\n`);
     return failed > 0 ? EXIT.failed : EXIT.ok;
   },
-};
+});
+
+/** How long `exp run` waits for its final sync before leaving the rest to `exp sync`. */
+export const FINAL_SYNC_MS = 30_000;
 
 /**
- * `exp run`'s live sync once its runs finish: sends the sweep to MLflow and prints one line,
- * or a warning per run that could not be sent. Never fails the run: `exp sync` retries.
+ * `exp run`'s sync once its runs end: sends the sweep to MLflow, bounded in time, and prints
+ * one line, or a warning per run not sent. Never fails the run: `exp sync` retries.
  */
 export async function syncAfterRun(dirs: readonly string[], sweepDir: string, io: Io): Promise<void> {
-  const cwd = io.cwd ?? process.cwd();
+  const cwd = cwdOf(io);
   try {
-    const { runs, sweeps } = await syncFolders(dirs, clientsFromEnv(io.env), { env: io.env });
+    const { runs, sweeps } = await syncFolders(dirs, clientsFromEnv(io.env), { env: io.env, deadline: Date.now() + FINAL_SYNC_MS });
     const on = runs.filter((r) => r.outcome !== 'off');
     if (on.length === 0) return;
-    const bad = on.filter((r) => r.outcome === 'failed' || r.outcome === 'busy');
+    const bad = on.filter((r) => r.outcome === 'failed' || r.outcome === 'busy' || r.outcome === 'pending');
     for (const r of bad) io.stderr.write(`warning: MLflow: ${displayPath(r.dir, cwd)} ${describeSync(r)}\n`);
     for (const s of sweeps.filter((x) => x.error)) io.stderr.write(`warning: MLflow: could not set the sweep's parent run status: ${s.error}\n`);
     const sweep = sweeps[0];
     const where = `${on[0]!.uri} (experiment ${on[0]!.experiment}${sweep ? `, parent run ${sweep.parentRunId}` : ''})`;
-    if (bad.length > 0 || sweeps.some((s) => s.error)) io.stderr.write(`warning: MLflow: not everything reached ${where}; nothing is lost, 'exp sync ${displayPath(sweepDir, cwd)}' will retry\n`);
+    if (bad.length > 0 || sweeps.some((s) => s.error)) io.stderr.write(`warning: MLflow: not everything reached ${where}; nothing is lost: 'exp status ${displayPath(sweepDir, cwd)}' shows what is pending, 'exp sync ${displayPath(sweepDir, cwd)}' sends it\n`);
     else io.stdout.write(`MLflow: ${on.length} run${on.length === 1 ? '' : 's'} synced to ${where}\n`);
   } catch (e) { // syncFolders does not throw; this only guards the run's exit status
     io.stderr.write(`warning: MLflow sync failed: ${e instanceof Error ? e.message : String(e)}; 'exp sync ${displayPath(sweepDir, cwd)}' will retry\n`);

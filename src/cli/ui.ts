@@ -2,8 +2,9 @@ import { spawn } from 'node:child_process';
 import { accessSync, closeSync, constants, existsSync, mkdirSync, openSync, readFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { delimiter, join, resolve } from 'node:path';
-import type { Command } from './command.js';
-import { EXIT, UsageError, type Io } from './io.js';
+import { defineCommand } from './command.js';
+import { EXIT, type Io } from './io.js';
+import { ExpError } from '../errors.js';
 import { displayPath } from './report.js';
 
 const DEFAULT_STORE = '.exp/mlflow';
@@ -32,7 +33,7 @@ const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms
 
 const groupAlive = (pid: number): boolean => { try { process.kill(-pid, 0); return true; } catch { return false; } };
 
-export const uiCommand: Command = {
+export const uiCommand = defineCommand({
   name: 'ui',
   summary: 'Start a local MLflow tracking server and UI over a project-local store; runs until Ctrl-C.',
   usage: 'ui [--port N] [--host H] [--store DIR] [--print-env]',
@@ -41,32 +42,26 @@ export const uiCommand: Command = {
     'MLFLOW_TRACKING_URI (or tracking.uri in the experiment file) is the printed URL; `exp sync` sends runs trained before.',
     `Needs MLflow: .venv/bin/mlflow in this folder, or mlflow on PATH. To install it: ${INSTALL}`,
   ].join('\n'),
+  positionals: { name: 'argument', max: 0 },
   flags: {
-    port: { type: 'string', arg: 'N', description: `Port to listen on (default ${DEFAULT_PORT}).` },
-    host: { type: 'string', arg: 'H', description: 'Address to listen on (default 127.0.0.1; 0.0.0.0 for every interface).' },
-    store: { type: 'string', arg: 'DIR', description: `Store folder (default ${DEFAULT_STORE}).` },
+    port: { type: 'int', arg: 'N', default: DEFAULT_PORT, min: 1, max: 65535, description: 'Port to listen on.' },
+    host: { type: 'string', arg: 'H', default: '127.0.0.1', description: 'Address to listen on (0.0.0.0 for every interface).' },
+    store: { type: 'string', arg: 'DIR', default: DEFAULT_STORE, description: 'Store folder.' },
     'print-env': { type: 'boolean', description: 'Also print the export MLFLOW_TRACKING_URI=... line for your shell.' },
   },
-  async run(args, flags, io) {
-    if (args.length > 0) throw new UsageError(`unexpected argument '${args[0]}'`);
+  async run(_args, flags, io) {
     const cwd = io.cwd ?? process.cwd();
-    const port = flags.port === undefined ? DEFAULT_PORT : Number(flags.port);
-    if (!Number.isInteger(port) || port < 1 || port > 65535) throw new UsageError(`--port must be an integer from 1 to 65535, not '${String(flags.port)}'`);
-    const host = (flags.host as string | undefined) ?? '127.0.0.1';
+    const { port, host } = flags;
     const bin = findMlflow(cwd, io.env);
-    if (!bin) {
-      io.stderr.write(`exp ui: MLflow is not installed: no .venv/bin/mlflow in ${cwd} and no mlflow on PATH.\n  Install it with: ${INSTALL}\n`);
-      return EXIT.failed;
-    }
+    if (!bin) throw new ExpError({ code: 'MLFLOW_CONFIG', message: `MLflow is not installed: no .venv/bin/mlflow in ${cwd} and no mlflow on PATH`, fix: `install it with: ${INSTALL}`, exit: 'failed' });
     try { await checkPort(host, port); } catch (e) {
-      io.stderr.write(`exp ui: cannot listen on ${host}:${port} (${(e as NodeJS.ErrnoException).code ?? (e as Error).message}); is another server using it? Pick another port with --port\n`);
-      return EXIT.failed;
+      throw new ExpError({ code: 'MLFLOW_CONFIG', message: `cannot listen on ${host}:${port} (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`, fix: 'is another server using it? Pick another port with --port', exit: 'failed' });
     }
-    const store = resolve(cwd, (flags.store as string | undefined) ?? DEFAULT_STORE);
+    const store = resolve(cwd, flags.store);
     mkdirSync(join(store, 'artifacts'), { recursive: true });
-    return serve(io, bin, store, host, port, Boolean(flags['print-env']));
+    return serve(io, bin, store, host, port, flags['print-env']);
   },
-};
+});
 
 async function serve(io: Io, bin: string, store: string, host: string, port: number, printEnv: boolean): Promise<number> {
   const logPath = join(store, 'server.log');
@@ -75,6 +70,8 @@ async function serve(io: Io, bin: string, store: string, host: string, port: num
   const child = spawn(bin, [
     'server', '--backend-store-uri', `sqlite:///${join(store, 'mlflow.db')}`, '--artifacts-destination', join(store, 'artifacts'),
     '--host', host, '--port', String(port), '--workers', '1',
+    // Reachable by its address, not only as localhost, when it listens beyond loopback.
+    ...(host === '127.0.0.1' || host === 'localhost' ? [] : ['--allowed-hosts', '*']),
   ], {
     cwd: store, // MLflow must not write ./mlruns into the project
     detached: true, // its own process group, so stopping reaches uvicorn too

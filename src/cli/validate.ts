@@ -1,29 +1,42 @@
-import type { Command } from './command.js';
+import { defineCommand } from './command.js';
 import { EXIT } from './io.js';
 import { planExperiment } from '../sweep/plan.js';
 import { printProblems, displayPath } from './report.js';
+import { SET_FLAG } from './flags.js';
+import { preflight } from '../exec/preflight.js';
 
-export const validateCommand: Command = {
+export const validateCommand = defineCommand({
   name: 'validate',
   summary: 'Check experiment files against the schema and report every problem with file:line:col.',
-  usage: 'validate FILE... [--set path=value ...]',
-  details: 'Exit status: 0 when every file is valid, 2 when any is not. Problems go to stderr.',
+  usage: 'validate FILE... [--set path=value ...] [--preflight]',
+  details: [
+    'Exit status: 0 when every file is valid, 2 when any is not. Problems go to stderr.',
+    '--preflight also checks what running it needs, as `exp run` does before writing anything: the data folder,',
+    'its label CSV and image folder, the weights file (and its MD5), and the backend asked for.',
+  ].join('\n'),
+  positionals: { name: 'FILE', min: 1 },
   flags: {
-    set: { type: 'string', multiple: true, arg: 'path=value', description: 'Override a setting before validating (YAML value; a list sweeps it).' },
+    set: SET_FLAG,
+    preflight: { type: 'boolean', description: 'Also check the data, weights and backend each point needs.' },
   },
   async run(files, flags, io) {
-    if (files.length === 0) { io.stderr.write('exp validate: give at least one FILE\n'); return EXIT.usage; }
     let ok = true;
     for (const file of files) {
-      const result = planExperiment(file, { set: (flags.set as string[] | undefined) ?? [] });
-      if (result.problems.length > 0) {
+      const result = planExperiment(file, { set: flags.set });
+      if (!result.plan) {
         ok = false;
         printProblems(io, result.problems, result.texts);
-      } else {
-        const n = result.plan!.points.length;
-        io.stdout.write(`${displayPath(file, io.cwd)}: valid (${n} run${n === 1 ? '' : 's'})\n`);
+        continue;
       }
+      const problems = flags.preflight ? await preflight(result.plan, result.sources, io.env) : [];
+      if (problems.length > 0) {
+        ok = false;
+        printProblems(io, problems, result.texts);
+        continue;
+      }
+      const n = result.plan.points.length;
+      io.stdout.write(`${displayPath(file, io.cwd)}: valid (${n} run${n === 1 ? '' : 's'})${flags.preflight ? '; data, weights and backend ready' : ''}\n`);
     }
     return ok ? EXIT.ok : EXIT.invalid;
   },
-};
+});

@@ -2,6 +2,7 @@
  * Config problems are data: a closed set of codes, a position, and a message that says
  * what is wrong and how to fix it. Only the CLI turns them into text and an exit code.
  */
+import { ExpError } from '../errors.js';
 
 export type ProblemCode =
   | 'FILE_NOT_FOUND'
@@ -24,7 +25,13 @@ export type ProblemCode =
   | 'SWEEP_RANDOM'
   | 'SWEEP_TOO_LARGE'
   | 'SWEEP_EMPTY_RESULT'
-  | 'OVERRIDE_SYNTAX';
+  | 'OVERRIDE_SYNTAX'
+  | 'PATH_ESCAPES'
+  | 'DATA_NOT_FOUND'
+  | 'DATA_INVALID'
+  | 'WEIGHTS_NOT_FOUND'
+  | 'WEIGHTS_CHECKSUM'
+  | 'BACKEND_UNAVAILABLE';
 
 export interface Position {
   /** 1-based line and column; 0 when the problem has no place in a file (e.g. a --set flag). */
@@ -42,9 +49,9 @@ export interface Problem extends Position {
 }
 
 /** Thrown only to carry problems across a pure stage boundary; callers catch and render. */
-export class ConfigError extends Error {
-  constructor(readonly problems: Problem[]) {
-    super(problems.map((p) => `${p.file}:${p.line}:${p.col} ${p.code} ${p.message}`).join('\n'));
+export class ConfigError extends ExpError<'CONFIG_INVALID'> {
+  constructor(readonly problems: Problem[], readonly texts: ReadonlyMap<string, string> = new Map()) {
+    super({ code: 'CONFIG_INVALID', message: problems.map((p) => `${p.file}:${p.line}:${p.col} ${p.code} ${p.message}`).join('\n') });
     this.name = 'ConfigError';
   }
 }

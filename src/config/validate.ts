@@ -3,10 +3,10 @@
  * with the file, line and column where the offending key or value was written, and a
  * message that names what was expected and what was found.
  */
-import type { ErrorObject } from 'ajv';
+import type { ErrorObject, ValidateFunction } from 'ajv';
 import { pathId, type PathSegments, type SourceMap } from './load.js';
 import { closest, type Problem, type ProblemCode } from './problem.js';
-import { keysAt, validator } from './schema.js';
+import { experimentSchema, keysAt, validator, type JsonSchema } from './schema.js';
 
 /** Short rendering of a found value for messages. */
 export function describe(value: unknown): string {
@@ -43,7 +43,7 @@ export function locate(sources: SourceMap, segments: PathSegments, preferKey = f
 /** Dotted rendering of a path; sweep keys that contain dots stay whole. */
 export const dotted = (segments: PathSegments): string => segments.map(String).join('.');
 
-function toProblem(err: ErrorObject, value: unknown, sources: SourceMap, fallbackFile: string): Problem {
+function toProblem(err: ErrorObject, value: unknown, sources: SourceMap, fallbackFile: string, schema: JsonSchema): Problem {
   const segs = segmentsOf(err.instancePath);
   const found = valueAt(value, segs);
   const inSweep = segs[0] === 'sweep';
@@ -58,7 +58,7 @@ function toProblem(err: ErrorObject, value: unknown, sources: SourceMap, fallbac
       path = [...segs, key];
       preferKey = true;
       code = 'UNKNOWN_KEY';
-      const allowed = keysAt(segs);
+      const allowed = keysAt(segs, schema);
       const guess = closest(key, allowed);
       message = `unknown key '${key}'` + (guess ? `; did you mean '${guess}'?` : allowed.length ? `; allowed keys here: ${allowed.join(', ')}` : '');
       break;
@@ -100,15 +100,19 @@ function toProblem(err: ErrorObject, value: unknown, sources: SourceMap, fallbac
   return { code, message, path: dotted(path), file: loc.file || fallbackFile, line: loc.line, col: loc.col };
 }
 
-/** Validates a merged document; returns all problems (empty when valid). */
+/** Validates a merged document against the experiment schema; returns all problems (empty when valid). */
 export function validateDocument(value: unknown, sources: SourceMap, file: string): Problem[] {
-  const validate = validator();
+  return validateWith(validator(), experimentSchema, value, sources, file);
+}
+
+/** Validates `value` with a compiled `validate` of `schema`; every error becomes a positioned Problem. */
+export function validateWith(validate: ValidateFunction, schema: JsonSchema, value: unknown, sources: SourceMap, file: string): Problem[] {
   if (validate(value)) return [];
   const seen = new Set<string>();
   const problems: Problem[] = [];
   for (const err of validate.errors ?? []) {
     // `type: [object, null]` sections report both a type and a property error; keep the clearer one.
-    const problem = toProblem(err, value, sources, file);
+    const problem = toProblem(err, value, sources, file, schema);
     const id = `${problem.path}|${problem.code}|${problem.line}|${problem.col}`;
     if (!seen.has(id)) { seen.add(id); problems.push(problem); }
   }

@@ -6,6 +6,9 @@
  * everything else as problems (data, not exceptions) with the file and line.
  */
 
+/** The largest label CSV read (Planet's is 1.4 MB): a bigger file is not a label CSV. */
+export const MAX_CSV_BYTES = 256 * 2 ** 20;
+
 export type CsvProblemCode =
   | 'EMPTY_FILE'
   | 'MISSING_COLUMN'

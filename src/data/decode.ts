@@ -5,7 +5,8 @@
  * Keras `load_img(target_size=...)` does). A decode failure is returned as data, never thrown,
  * so a bad file becomes a row in the bad-image report.
  */
-import { readFile } from 'node:fs/promises';
+import { constants } from 'node:fs';
+import { open } from 'node:fs/promises';
 import { availableParallelism } from 'node:os';
 import sharp from 'sharp';
 import type { ResolvedExperiment } from '../config/types.gen.js';
@@ -38,14 +39,43 @@ export async function decodeImage(input: Buffer, size: number, kernel: ResizeKer
   }
 }
 
-export async function decodeFile(path: string, size: number, kernel: ResizeKernel): Promise<DecodeResult> {
-  let bytes: Buffer;
-  try { bytes = await readFile(path); } catch (e) {
+/** Default cap on one image file: far above any real chip (Planet's are ~20 KB), far below what would hurt. */
+export const MAX_IMAGE_BYTES = 64 * 2 ** 20;
+
+/**
+ * Reads an image file with bounds: a regular file only (a FIFO would hang, /dev/zero would
+ * never end; both are refused, also behind a symlink), at most `maxBytes`. Problems are
+ * returned as the reason a file is a bad image.
+ */
+export async function readImageFile(path: string, maxBytes = MAX_IMAGE_BYTES): Promise<{ ok: true; bytes: Buffer } | { ok: false; reason: string }> {
+  let fh;
+  try { fh = await open(path, constants.O_RDONLY | constants.O_NONBLOCK); } catch (e) {
     const code = (e as NodeJS.ErrnoException).code;
     return { ok: false, reason: code === 'ENOENT' ? 'file not found' : `cannot read: ${code ?? (e as Error).message}` };
   }
-  if (bytes.length === 0) return { ok: false, reason: 'empty file' };
-  return decodeImage(bytes, size, kernel);
+  try {
+    const st = await fh.stat();
+    if (!st.isFile()) return { ok: false, reason: `not a regular file (${st.isDirectory() ? 'a folder' : st.isFIFO() ? 'a FIFO' : st.isCharacterDevice() || st.isBlockDevice() ? 'a device' : 'a special file'})` };
+    if (st.size > maxBytes) return { ok: false, reason: `${st.size} bytes, over the ${maxBytes}-byte limit (data.max_image_bytes)` };
+    if (st.size === 0) return { ok: false, reason: 'empty file' };
+    const bytes = Buffer.alloc(st.size);
+    let n = 0;
+    while (n < st.size) {
+      const { bytesRead } = await fh.read(bytes, n, st.size - n, n);
+      if (bytesRead === 0) break;
+      n += bytesRead;
+    }
+    return { ok: true, bytes: bytes.subarray(0, n) };
+  } catch (e) {
+    return { ok: false, reason: `cannot read: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}` };
+  } finally {
+    await fh.close();
+  }
+}
+
+export async function decodeFile(path: string, size: number, kernel: ResizeKernel, maxBytes = MAX_IMAGE_BYTES): Promise<DecodeResult> {
+  const r = await readImageFile(path, maxBytes);
+  return r.ok ? decodeImage(r.bytes, size, kernel) : r;
 }
 
 /**
@@ -53,7 +83,7 @@ export async function decodeFile(path: string, size: number, kernel: ResizeKerne
  * bounded number in flight so both cores stay busy without holding every file in memory.
  * `onProgress` is called with the number done so far.
  */
-export async function decodeMany(paths: readonly string[], size: number, kernel: ResizeKernel, onProgress?: (done: number) => void): Promise<{ pixels: Buffer; failures: Map<number, string> }> {
+export async function decodeMany(paths: readonly string[], size: number, kernel: ResizeKernel, onProgress?: (done: number) => void, maxBytes = MAX_IMAGE_BYTES): Promise<{ pixels: Buffer; failures: Map<number, string> }> {
   const frame = size * size * 3;
   const pixels = Buffer.alloc(paths.length * frame);
   const failures = new Map<number, string>();
@@ -63,7 +93,7 @@ export async function decodeMany(paths: readonly string[], size: number, kernel:
   await Promise.all(Array.from({ length: Math.min(inFlight, paths.length) }, async () => {
     while (next < paths.length) {
       const i = next++;
-      const r = await decodeFile(paths[i]!, size, kernel);
+      const r = await decodeFile(paths[i]!, size, kernel, maxBytes);
       if (r.ok) r.pixels.copy(pixels, i * frame); else failures.set(i, r.reason);
       done++;
       if (onProgress && done % 256 === 0) onProgress(done);

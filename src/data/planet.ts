@@ -4,25 +4,20 @@
  * bad images follow `data.on_bad_image`, and duplicate rows, files not in the CSV and
  * tolerated CSV oddities are all listed in the returned report.
  */
-import { readFileSync, readdirSync, statSync, existsSync } from 'node:fs';
+import { readdirSync, statSync, existsSync } from 'node:fs';
 import { createHash } from 'node:crypto';
-import { join } from 'node:path';
+import { isAbsolute, join, relative, resolve, sep } from 'node:path';
 import type { RunConfig } from '../config/normalise.js';
-import { parseLabelCsv, type CsvProblem } from './csv.js';
+import { MAX_CSV_BYTES, parseLabelCsv, type CsvProblem } from './csv.js';
+import { TAGS } from './tags.js';
+import { readFileBounded } from '../util/fsx.js';
 import { decodeMany } from './decode.js';
+import { DataError } from '../errors.js';
 import { readCache, writeCache, cachePath, defaultCacheDir } from './cache.js';
 
 export type DataConfig = RunConfig['data'];
 
-export type DataErrorCode = 'CSV_NOT_FOUND' | 'CSV_INVALID' | 'IMAGE_DIR_NOT_FOUND' | 'BAD_IMAGES' | 'EMPTY_DATASET' | 'SYNTH_FAILED' | 'SPLIT_MISMATCH' | 'SPLIT_TOO_SMALL';
-
-/** A data problem the user must fix; the message says what, where and how. */
-export class DataError extends Error {
-  constructor(readonly code: DataErrorCode, message: string) {
-    super(message);
-    this.name = 'DataError';
-  }
-}
+export { DataError, type DataErrorCode } from '../errors.js';
 
 export interface BadImage { name: string; file: string; line: number; reason: string }
 
@@ -61,25 +56,53 @@ export interface LoadOptions {
   onProgress?: (message: string) => void;
 }
 
+/**
+ * `rel` (data.csv, data.images) inside `root` (data.path): a relative path may not climb out
+ * of the data folder (`../../etc/shadow`); an absolute one is taken as the user wrote it.
+ */
+export function insideData(root: string, rel: string, what: string): string {
+  if (isAbsolute(rel)) return rel;
+  const abs = resolve(root, rel);
+  const back = relative(root, abs);
+  if (back === '..' || back.startsWith(`..${sep}`)) {
+    throw new DataError('DATA_OUTSIDE_FOLDER', `${what} '${rel}' points outside data.path (${root})`, { fix: `give ${what} relative to data.path and inside it, or as an absolute path` });
+  }
+  return abs;
+}
+
+/** Tags become metric names (val_fbeta.<tag>) and MLflow keys: letters, digits, '_', '-', '.' only. */
+const TAG_FORM = /^[A-Za-z0-9_.-]+$/;
+
 /** Loads (or reads from cache) the dataset described by `cfg`. */
 export async function loadDataset(cfg: DataConfig, opts: LoadOptions = {}): Promise<Dataset> {
-  const csvPath = join(cfg.path, cfg.csv);
-  const imageDir = join(cfg.path, cfg.images);
-  if (!existsSync(csvPath)) throw new DataError('CSV_NOT_FOUND', `label CSV not found: ${csvPath}\n  Fix data.path / data.csv, or generate a synthetic dataset with: exp data synth --out ${cfg.path}`);
-  if (!existsSync(imageDir)) throw new DataError('IMAGE_DIR_NOT_FOUND', `image folder not found: ${imageDir}\n  Fix data.images (relative to data.path).`);
-  const text = readFileSync(csvPath, 'utf8');
+  const csvPath = insideData(cfg.path, cfg.csv, 'data.csv');
+  const imageDir = insideData(cfg.path, cfg.images, 'data.images');
+  if (!existsSync(csvPath)) throw new DataError('CSV_NOT_FOUND', `label CSV not found: ${csvPath}`, { fix: `fix data.path / data.csv, or generate a synthetic dataset with: exp data synth --out ${cfg.path}`, exit: 'failed' });
+  if (!existsSync(imageDir)) throw new DataError('IMAGE_DIR_NOT_FOUND', `image folder not found: ${imageDir}`, { fix: 'fix data.images (relative to data.path)', exit: 'failed' });
+  const text = readFileBounded(csvPath, MAX_CSV_BYTES, 'label CSV').toString('utf8');
   const parsed = parseLabelCsv(text, csvPath);
   const fatal = parsed.problems.filter((p) => p.severity === 'error' && p.code !== 'DUPLICATE_NAME');
   if (fatal.length > 0) {
-    throw new DataError('CSV_INVALID', `${fatal.length} problem${fatal.length === 1 ? '' : 's'} in ${csvPath}:\n${list(fatal, (p) => `${p.file}:${p.line}  ${p.message} [${p.code}]`)}`);
+    throw new DataError('CSV_INVALID', `${fatal.length} problem${fatal.length === 1 ? '' : 's'} in ${csvPath}:\n${list(fatal, (p) => `${p.file}:${p.line}  ${p.message} [${p.code}]`)}`, { exit: 'failed' });
   }
+  // Tags outside the vocabulary (Planet's 17, or data.tags), or that cannot be a metric name,
+  // are bad input: they would silently become classes. They follow data.on_bad_image.
+  const vocabulary = new Set<string>(cfg.tags ?? TAGS);
+  const badTag = (t: string): boolean => !vocabulary.has(t) || !TAG_FORM.test(t);
+  const tagRows = parsed.rows.filter((r) => r.tags.some(badTag));
+  if (tagRows.length > 0 && cfg.on_bad_image === 'error') {
+    throw new DataError('UNKNOWN_TAGS', `${tagRows.length} row${tagRows.length === 1 ? '' : 's'} of ${csvPath} ha${tagRows.length === 1 ? 's' : 've'} tags outside the vocabulary (${cfg.tags ? 'data.tags' : "Planet's 17 tags"}):\n${list(tagRows, (r) => `${csvPath}:${r.line}  ${r.name}: ${r.tags.filter(badTag).map((t) => `'${t}'`).join(', ')}`)}`,
+      { fix: 'fix the labels, list your own tags in data.tags, or set data.on_bad_image: skip to leave those rows out (they will be listed)', exit: 'failed' });
+  }
+  const tagSkipped: BadImage[] = tagRows.map((r) => ({ name: r.name, file: csvPath, line: r.line, reason: `tags outside the vocabulary: ${r.tags.filter(badTag).join(', ')}` }));
+  const usable = tagRows.length > 0 ? parsed.rows.filter((r) => !r.tags.some(badTag)) : parsed.rows;
   // Duplicates keep their first row (the parser reports the rest).
   const seen = new Set<string>();
-  let rows = parsed.rows.filter((r) => (seen.has(r.name) ? false : (seen.add(r.name), true)));
+  let rows = usable.filter((r) => (seen.has(r.name) ? false : (seen.add(r.name), true)));
   if (cfg.limit !== null) rows = rows.slice(0, cfg.limit);
-  if (rows.length === 0) throw new DataError('EMPTY_DATASET', `${csvPath} has no image rows`);
+  if (rows.length === 0) throw new DataError('EMPTY_DATASET', `${csvPath} has no usable image rows`, { exit: 'failed' });
   // The vocabulary comes from every row of the CSV, so data.limit never shrinks the outputs.
-  const tags = [...new Set(parsed.rows.flatMap((r) => r.tags))].sort();
+  const tags = [...new Set(usable.flatMap((r) => r.tags))].sort();
 
   const files = rows.map((r) => join(imageDir, r.name + cfg.image_ext));
   const present = new Set(readdirSync(imageDir));
@@ -107,17 +130,18 @@ export async function loadDataset(cfg: DataConfig, opts: LoadOptions = {}): Prom
     hit = false;
     const t0 = performance.now();
     opts.onProgress?.(`decoding ${rows.length} images at ${cfg.image_size}x${cfg.image_size} (${cfg.resize}) ...`);
-    ({ pixels, failures } = await decodeMany(files, cfg.image_size, cfg.resize));
+    ({ pixels, failures } = await decodeMany(files, cfg.image_size, cfg.resize, undefined, cfg.max_image_bytes));
     decodeSeconds = (performance.now() - t0) / 1000;
     writeCache(path, pixels, failures, rows.map((r) => r.name));
   }
 
   const bad: BadImage[] = [...failures].sort((a, b) => a[0] - b[0]).map(([i, reason]) => ({ name: rows[i]!.name, file: files[i]!, line: rows[i]!.line, reason }));
   if (bad.length > 0 && cfg.on_bad_image === 'error') {
-    throw new DataError('BAD_IMAGES', `${bad.length} of ${rows.length} images could not be used:\n${list(bad, (b) => `${b.file} (${csvPath}:${b.line}): ${b.reason}`)}\n  Fix or remove them, or set data.on_bad_image: skip to leave them out (they will be listed).`);
+    throw new DataError('BAD_IMAGES', `${bad.length} of ${rows.length} images could not be used:\n${list(bad, (b) => `${b.file} (${csvPath}:${b.line}): ${b.reason}`)}`,
+      { fix: 'fix or remove them, or set data.on_bad_image: skip to leave them out (they will be listed)', exit: 'failed' });
   }
   const keep = rows.map((_, i) => i).filter((i) => !failures.has(i));
-  if (keep.length === 0) throw new DataError('EMPTY_DATASET', `no usable images in ${imageDir}`);
+  if (keep.length === 0) throw new DataError('EMPTY_DATASET', `no usable images in ${imageDir}`, { exit: 'failed' });
   const frame = cfg.image_size * cfg.image_size * 3;
   // Compact in place only when something was skipped, to avoid a second 2 GB buffer.
   if (keep.length !== rows.length) keep.forEach((src, dst) => { if (src !== dst) pixels.copy(pixels, dst * frame, src * frame, (src + 1) * frame); });
@@ -136,7 +160,7 @@ export async function loadDataset(cfg: DataConfig, opts: LoadOptions = {}): Prom
       csv: csvPath,
       rows: rows.length,
       included: keep.length,
-      skipped: bad,
+      skipped: [...tagSkipped, ...bad],
       unlisted,
       warnings: parsed.problems.filter((p) => !fatal.includes(p)),
       cache: { path, hit, decodeSeconds, imagesPerSecond: hit || decodeSeconds === 0 ? null : rows.length / decodeSeconds },
@@ -144,7 +168,7 @@ export async function loadDataset(cfg: DataConfig, opts: LoadOptions = {}): Prom
   };
 }
 
-/** Human-readable lines for a report (printed by train and `exp data check`). */
+/** Human-readable lines for a report (printed by `exp train`). */
 export function describeReport(r: DataReport): string[] {
   const lines = [`data: ${r.included} of ${r.rows} images from ${r.csv} (cache ${r.cache.hit ? 'hit' : `miss: decoded in ${r.cache.decodeSeconds.toFixed(1)} s, ${Math.round(r.cache.imagesPerSecond ?? 0)} img/s`})`];
   if (r.skipped.length) lines.push(`skipped ${r.skipped.length} bad image${r.skipped.length === 1 ? '' : 's'} (data.on_bad_image: skip):\n${list(r.skipped, (b) => `${b.file}: ${b.reason}`)}`);

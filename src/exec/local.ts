@@ -1,71 +1,125 @@
 /**
- * Runs a sweep's folders on this machine, one after another, each in its own child process
- * (`exp train <folder>`): a crash or leak in one run cannot take the sweep down, memory is
- * returned between runs, and the child is exactly what a queue worker or a resume runs.
- * Finished folders are skipped, so re-running a sweep resumes it.
+ * Runs a sweep's folders on this machine: up to `workers` at once, each in its own `exp train`
+ * child (a crash, leak or kill in one cannot take the sweep down, and the child is exactly
+ * what a queue worker or a resume runs), each given its own GPU with `--gpus`. A light
+ * parent: it never loads TensorFlow.js. Finished points are skipped, so running the same file
+ * again resumes the sweep; failed points are re-run only when asked (`--retry-failed`).
  */
-import { spawn } from 'node:child_process';
-import { join } from 'node:path';
-import { readRunRecord, type RunStatus } from '../train/run.js';
-import { lockHeldByLiveProcess } from './lock.js';
-import { writeJsonAtomic } from '../util/fsx.js';
+import { basename } from 'node:path';
+import { readRunRecord, runFolderBusy } from '../store/run.js';
+import { EXIT_BUSY, settleAfterExit } from '../store/status.js';
+import type { ProcessExit, RunStatus } from '../store/types.js';
+import { spawnTrain, type TrainChild } from './child.js';
+import type { SweepDisplay } from './display.js';
+import type { MedianPruner } from './prune.js';
 
-export interface FolderResult { dir: string; status: RunStatus | 'skipped'; code: number | null; seconds: number }
+export type FolderOutcome = RunStatus | 'skipped' | 'busy';
 
-export interface LocalOptions {
-  /** Also re-train folders whose status is completed. */
-  force?: boolean;
-  /** Only folders whose last status is failed or killed (and never-run ones are skipped). */
-  onlyFailed?: boolean;
-  env?: NodeJS.ProcessEnv;
-  onStart?: (dir: string, i: number, n: number) => void;
+export interface FolderResult {
+  dir: string;
+  status: FolderOutcome;
+  exit: ProcessExit | null;
+  seconds: number;
+  /** Why it was skipped, or what the launcher saw. */
+  note?: string;
 }
 
-const BIN = new URL('../../bin/exp.js', import.meta.url).pathname;
+export interface LocalOptions {
+  /** Points trained at once; default 1 (or one per GPU with `gpus`). */
+  workers?: number;
+  /** GPU ids; each child gets one as CUDA_VISIBLE_DEVICES, round-robin over the workers. */
+  gpus?: readonly string[];
+  /** Also re-train points that ended (completed, failed, pruned), from scratch. */
+  force?: boolean;
+  /** Also re-run points whose last attempt failed (from their last checkpoint). */
+  retryFailed?: boolean;
+  /** Start no new point after this many failures. */
+  maxFailures?: number;
+  env: NodeJS.ProcessEnv;
+  display: SweepDisplay;
+  /** Show each child's own output (only sensible with one worker). */
+  childOutput: 'inherit' | 'quiet';
+  pruner?: MedianPruner;
+  /** The metric the display's "best so far" follows. */
+  metric?: string;
+}
 
-export async function runFolders(dirs: readonly string[], opts: LocalOptions = {}): Promise<FolderResult[]> {
-  const results: FolderResult[] = [];
-  let stopping = false;
-  let child: ReturnType<typeof spawn> | undefined;
-  const onSignal = (sig: NodeJS.Signals): void => { stopping = true; child?.kill(sig); };
+/** Why a folder is not trained this time, or undefined to train it. */
+export function skipReason(dir: string, opts: Pick<LocalOptions, 'force' | 'retryFailed'>): { status: FolderOutcome; note: string } | undefined {
+  const busy = runFolderBusy(dir);
+  if (busy.busy) return { status: 'busy', note: `already running (${busy.owner})` };
+  const status = readRunRecord(dir)?.status;
+  if (opts.force) return undefined;
+  if (status === 'completed' || status === 'pruned') return { status: 'skipped', note: `${status} before (--force trains it again)` };
+  if (status === 'failed' && !opts.retryFailed) return { status: 'skipped', note: 'failed before (--retry-failed runs it again)' };
+  return undefined;
+}
+
+/** Trains the folders; resolves when every started child has ended. */
+export async function runFolders(dirs: readonly string[], opts: LocalOptions): Promise<FolderResult[]> {
+  const results = new Map<string, FolderResult>();
+  const workers = Math.max(1, opts.workers ?? (opts.gpus?.length || 1));
+  const queue: string[] = [];
+  for (const dir of dirs) {
+    const skip = skipReason(dir, opts);
+    if (skip) { results.set(dir, { dir, status: skip.status, exit: null, seconds: 0, note: skip.note }); opts.display.add(basename(dir), skip.status); }
+    else { queue.push(dir); opts.display.add(basename(dir)); }
+  }
+  const running = new Set<TrainChild>();
+  let failures = 0;
+  let stopping = 0;
+  const onSignal = (sig: NodeJS.Signals): void => {
+    stopping++;
+    if (stopping === 1) opts.display.note(`${sig}: stopping: finishing the current batch, press Ctrl-C again to abort`);
+    else if (stopping === 2) opts.display.note(`${sig} again: stopping now`);
+    for (const c of running) c.interrupt();
+  };
   process.on('SIGINT', onSignal);
   process.on('SIGTERM', onSignal);
-  try {
-    for (const [i, dir] of dirs.entries()) {
-      const status = readRunRecord(dir)?.status;
-      const skip = stopping || (status === 'completed' && !opts.force) || (opts.onlyFailed && status !== 'failed' && status !== 'killed' && !(status === 'running' && !lockHeldByLiveProcess(dir)));
-      if (skip) { results.push({ dir, status: 'skipped', code: null, seconds: 0 }); continue; }
-      opts.onStart?.(dir, i, dirs.length);
+  let slot = 0;
+  const startNext = async (): Promise<void> => {
+    for (;;) {
+      const limited = opts.maxFailures !== undefined && failures >= opts.maxFailures;
+      const dir = stopping || limited ? undefined : queue.shift();
+      if (!dir) return;
+      const gpu = opts.gpus?.length ? opts.gpus[slot++ % opts.gpus.length] : undefined;
+      const name = basename(dir);
       const t0 = performance.now();
-      const code = await new Promise<number | null>((resolve) => {
-        child = spawn(process.execPath, [BIN, 'train', dir, ...(opts.force ? ['--force'] : [])], { stdio: 'inherit', env: opts.env ?? process.env });
-        child.on('exit', (c, sig) => resolve(c ?? (sig ? 130 : null)));
-        child.on('error', () => resolve(null));
+      let epochs: number | undefined;
+      const env: NodeJS.ProcessEnv = { ...opts.env, EXP_LAUNCHER: 'local', ...(gpu !== undefined ? { CUDA_VISIBLE_DEVICES: gpu } : {}) };
+      const child = spawnTrain(dir, {
+        env, force: opts.force, output: opts.childOutput,
+        onMessage: (m) => {
+          if (m.type === 'started') epochs = m.epochs;
+          else if (m.type === 'progress') opts.display.progress(name, m.epoch, epochs, m.batch, m.batches, m.seconds > 0 ? m.images / m.seconds : 0);
+          else if (m.type === 'epoch') {
+            opts.display.epoch(name, m.epoch, opts.metric ? m.metrics[opts.metric] : undefined);
+            void opts.pruner?.judge(name, m.epoch, m.metrics).then((why) => { if (why) child.prune(why); }, () => undefined);
+          }
+        },
       });
-      child = undefined;
-      results.push({ dir, status: settle(dir, code), code, seconds: (performance.now() - t0) / 1000 });
+      running.add(child);
+      opts.display.started(name, gpu !== undefined ? `GPU ${gpu}` : undefined);
+      const exit = await child.exited;
+      running.delete(child);
+      const seconds = (performance.now() - t0) / 1000;
+      const status: FolderOutcome = exit.code === EXIT_BUSY ? 'busy' : settleAfterExit(dir, exit, stopping > 0);
+      if (status === 'failed') failures++;
+      const rec = readRunRecord(dir);
+      results.set(dir, { dir, status, exit, seconds, ...(status === 'busy' ? { note: 'another process took it first' } : rec?.reason && status !== 'completed' ? { note: rec.reason } : {}) });
+      opts.display.ended(name, status === 'busy' ? 'busy' : status === 'planned' || status === 'running' ? 'failed' : status, seconds, status === 'completed' ? undefined : results.get(dir)!.note);
+      if (opts.maxFailures !== undefined && failures === opts.maxFailures && queue.length > 0) {
+        opts.display.note(`${failures} failure${failures === 1 ? '' : 's'} (--max-failures ${opts.maxFailures}): starting no new point; ${queue.length} left queued`);
+      }
     }
+  };
+  try {
+    await Promise.all(Array.from({ length: workers }, () => startNext()));
   } finally {
     process.off('SIGINT', onSignal);
     process.off('SIGTERM', onSignal);
+    opts.display.close();
   }
-  return results;
+  for (const dir of queue) results.set(dir, { dir, status: 'skipped', exit: null, seconds: 0, note: stopping ? 'not started: the sweep was stopped' : 'not started: --max-failures reached' });
+  return dirs.map((d) => results.get(d)!);
 }
-
-/**
- * The status of a folder after its child exited. A child killed by a signal or the OOM
- * killer cannot write its own end, so run.json still says running: record it from the exit
- * code (130 = interrupted, else failed), unless another live process holds the folder.
- */
-function settle(dir: string, code: number | null): FolderResult['status'] {
-  const rec = readRunRecord(dir);
-  const status = rec?.status;
-  if (code === 0 && status) return status;
-  if (status === 'failed' || status === 'killed') return status;
-  if (lockHeldByLiveProcess(dir)) return 'failed';
-  const settled = code === 130 ? 'killed' : 'failed';
-  if (rec) writeJsonAtomic(join(dir, 'run.json'), { ...rec, status: settled, reason: `the training process exited with ${code === null ? 'a signal' : `code ${code}`} before recording its end`, ended: new Date().toISOString() });
-  return settled;
-}
-
-export const runDirsOf = (sweepDir: string, points: readonly { dir: string }[]): string[] => points.map((p) => join(sweepDir, p.dir));

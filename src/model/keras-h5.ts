@@ -15,6 +15,7 @@ import h5wasm from 'h5wasm/node';
 import type { Dataset, Group } from 'h5wasm/node';
 import { WeightsError } from './errors.js';
 import { VGG16_CONV_LAYERS } from './vgg16.js';
+import type { WeightsSource } from './weights.js';
 
 /** Reads a string-list attribute, joining Keras's chunks `name0`, `name1`, ... when the plain one is absent. */
 export function readStringList(group: Group, name: string): string[] | undefined {
@@ -176,4 +177,9 @@ function toFloat32(ds: Dataset, file: string, layer: string): Float32Array {
   if (v instanceof Float32Array) return v;
   if (v instanceof Float64Array) return Float32Array.from(v);
   throw notFloat(ds, file, layer);
+}
+
+/** Loads the resolved weights into the model's layers; a no-op report for 'none'. */
+export async function loadWeights(model: tf.LayersModel, source: WeightsSource): Promise<LoadReport> {
+  return source.kind === 'none' ? { loaded: [], ignored: [] } : loadKerasWeights(model, source.path);
 }

@@ -7,7 +7,7 @@
  * The shape of `NamedTensor` is tfjs's own, so `optimizer.getWeights()` / `setWeights()` use
  * these functions directly.
  */
-import { randomBytes } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import { closeSync, fsyncSync, openSync, readdirSync, readFileSync, renameSync, rmSync, writeSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs';
@@ -33,10 +33,13 @@ export interface TensorEntry {
 
 export interface TensorManifest {
   format: 'exp-tensors';
-  version: 1;
+  /** 2 adds `sha256`; version 1 files (no hash) are still read. */
+  version: 1 | 2;
   /** Data file name, in the manifest's folder. */
   data: string;
   byteLength: number;
+  /** SHA-256 of the data file, checked on every read: a damaged file is refused, never loaded. */
+  sha256?: string;
   tensors: TensorEntry[];
 }
 
@@ -65,12 +68,14 @@ export async function writeTensors(dir: string, prefix: string, tensors: readonl
   const tmp = join(dir, `.${data}.tmp`);
   const entries: TensorEntry[] = [];
   let offset = 0;
+  const hash = createHash('sha256');
   const fd = openSync(tmp, 'w');
   try {
     for (const { name, tensor } of tensors) {
       const values = await tensor.data() as Float32Array | Int32Array | Uint8Array;
       const bytes = new Uint8Array(values.buffer, values.byteOffset, values.byteLength);
-      writeSync(fd, bytes);
+      hash.update(bytes);
+      for (let off = 0; off < bytes.length;) off += writeSync(fd, bytes, off);
       entries.push({ name, shape: [...tensor.shape], dtype: tensor.dtype as StoredDtype, offset, byteLength: bytes.byteLength });
       offset += bytes.byteLength;
     }
@@ -82,7 +87,7 @@ export async function writeTensors(dir: string, prefix: string, tensors: readonl
   }
   closeSync(fd);
   renameSync(tmp, join(dir, data));
-  const manifest: TensorManifest = { format: 'exp-tensors', version: 1, data, byteLength: offset, tensors: entries };
+  const manifest: TensorManifest = { format: 'exp-tensors', version: 2, data, byteLength: offset, sha256: hash.digest('hex'), tensors: entries };
   writeJsonAtomic(manifestPath(dir, prefix), manifest);
   // Only now is the old data file unreferenced.
   for (const f of readdirSync(dir)) if (f !== data && isDataFile(prefix, f)) rmSync(join(dir, f), { force: true });
@@ -101,17 +106,26 @@ export function readTensors(dir: string, prefix: string): NamedTensor[] {
     fix: 'The checkpoint is missing or damaged; delete it and train again (or resume from another checkpoint).',
   });
   const manifest = readJson<TensorManifest>(file);
-  if (manifest?.format !== 'exp-tensors' || manifest.version !== 1 || !Array.isArray(manifest.tensors) || typeof manifest.data !== 'string') {
-    throw bad(manifest === undefined ? 'checkpoint manifest missing or not JSON' : 'not an exp tensor manifest (format exp-tensors, version 1)');
+  if (manifest?.format !== 'exp-tensors' || (manifest.version !== 1 && manifest.version !== 2) || !Array.isArray(manifest.tensors) || typeof manifest.data !== 'string' || manifest.data.includes('/')) {
+    throw bad(manifest === undefined ? 'checkpoint manifest missing or not JSON' : 'not an exp tensor manifest (format exp-tensors, version 1 or 2)');
   }
   let bin: Buffer;
   try { bin = readFileSync(join(dir, manifest.data)); } catch { throw bad(`data file ${manifest.data} is missing`); }
   if (bin.byteLength !== manifest.byteLength) throw bad(`data file ${manifest.data} is ${bin.byteLength} bytes, the manifest says ${manifest.byteLength}`);
-  return manifest.tensors.map(({ name, shape, dtype, offset, byteLength }) => {
+  for (const { name, shape, dtype, offset, byteLength } of manifest.tensors) {
     const count = shape.reduce((a, b) => a * b, 1);
     if (!(dtype in BYTES) || count * BYTES[dtype] !== byteLength || offset < 0 || offset + byteLength > bin.byteLength) {
       throw bad(`tensor entry does not fit: shape ${JSON.stringify(shape)}, dtype ${dtype}, bytes ${offset}+${byteLength}`, name);
     }
+  }
+  if (manifest.sha256 !== undefined && createHash('sha256').update(bin).digest('hex') !== manifest.sha256) {
+    throw new WeightsError({
+      code: 'CHECKPOINT_CORRUPT', file: join(dir, manifest.data),
+      problem: `data file ${manifest.data} does not match the SHA-256 its manifest recorded: it was damaged after it was written`,
+      fix: 'exp falls back to another checkpoint when it can; otherwise delete this checkpoint and train again.',
+    });
+  }
+  return manifest.tensors.map(({ name, shape, dtype, offset, byteLength }) => {
     // Copy into a fresh buffer: the file's Buffer may sit at an offset no typed array can view.
     const buf = new Uint8Array(byteLength);
     buf.set(bin.subarray(offset, offset + byteLength));
@@ -120,15 +134,20 @@ export function readTensors(dir: string, prefix: string): NamedTensor[] {
   });
 }
 
-/** All of a model's weights (trainable or not), named `layer/weight` (e.g. `block5_conv1/kernel`). */
-export function modelTensors(model: tf.LayersModel): NamedTensor[] {
+/** Which of a model's weights: every one, or only those that train. */
+export type WeightSet = 'all' | 'trainable';
+
+const weightsOf = (model: tf.LayersModel, which: WeightSet): tf.LayerVariable[] => (which === 'all' ? model.weights : model.trainableWeights);
+
+/** A model's weights (all, or the trainable ones), named `layer/weight` (e.g. `block5_conv1/kernel`). */
+export function modelTensors(model: tf.LayersModel, which: WeightSet = 'all'): NamedTensor[] {
   // originalName, not name: tfjs suffixes `name` (_1, _2) when another model in the process used it.
-  return model.weights.map((w) => ({ name: w.originalName, tensor: w.read() }));
+  return weightsOf(model, which).map((w) => ({ name: w.originalName, tensor: w.read() }));
 }
 
-/** Saves every weight of the model under `dir/prefix` (see writeTensors). */
-export async function saveModelWeights(model: tf.LayersModel, dir: string, prefix = 'weights'): Promise<TensorManifest> {
-  return writeTensors(dir, prefix, modelTensors(model));
+/** Saves the model's weights (all, or the trainable ones) under `dir/prefix` (see writeTensors). */
+export async function saveModelWeights(model: tf.LayersModel, dir: string, prefix = 'weights', which: WeightSet = 'all'): Promise<TensorManifest> {
+  return writeTensors(dir, prefix, modelTensors(model, which));
 }
 
 /**
@@ -137,7 +156,7 @@ export async function saveModelWeights(model: tf.LayersModel, dir: string, prefi
  * weight is assigned, so a failed load leaves the model as it was.
  * @throws WeightsError CHECKPOINT_FORMAT, CHECKPOINT_MISMATCH
  */
-export function loadModelWeights(model: tf.LayersModel, dir: string, prefix = 'weights'): void {
+export function loadModelWeights(model: tf.LayersModel, dir: string, prefix = 'weights', which: WeightSet = 'all'): void {
   const saved = readTensors(dir, prefix);
   try {
     const byName = new Map(saved.map((t) => [t.name, t.tensor]));
@@ -146,7 +165,8 @@ export function loadModelWeights(model: tf.LayersModel, dir: string, prefix = 'w
       code: 'CHECKPOINT_MISMATCH', file, layer, problem,
       fix: 'The checkpoint is from a model with another configuration (head, pooling, image size or tags); load it into the model it was saved from.',
     });
-    for (const w of model.weights) {
+    const targets = weightsOf(model, which);
+    for (const w of targets) {
       const t = byName.get(w.originalName);
       if (!t) throw mismatch(`checkpoint has no tensor '${w.originalName}'`, w.originalName);
       if (t.shape.length !== w.shape.length || t.shape.some((d, i) => d !== w.shape[i])) {
@@ -157,7 +177,7 @@ export function loadModelWeights(model: tf.LayersModel, dir: string, prefix = 'w
     const extra = [...byName.keys()];
     if (extra.length > 0) throw mismatch(`checkpoint holds tensors the model does not have: ${extra.join(', ')}`, extra[0]!);
     const all = new Map(saved.map((t) => [t.name, t.tensor]));
-    for (const w of model.weights) w.write(all.get(w.originalName)!);
+    for (const w of targets) w.write(all.get(w.originalName)!);
   } finally {
     tf.dispose(saved.map((t) => t.tensor));
   }

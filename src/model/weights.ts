@@ -2,7 +2,8 @@
  * Where the base network's weights come from: `model.weights` is 'imagenet' (Keras's no-top
  * file, searched for in a few folders and checked against its published size and MD5),
  * 'none' (keep the seeded random init) or a path to a Keras .h5 file. Also downloads the
- * ImageNet file for `exp weights fetch vgg16`.
+ * ImageNet file for `exp weights fetch vgg16`. Free of TensorFlow.js and HDF5, so light
+ * processes (a preflight check in `exp run`) can find and verify weights; keras-h5.ts loads them.
  */
 import { createHash } from 'node:crypto';
 import { createReadStream, createWriteStream, existsSync, mkdirSync, renameSync, rmSync, statSync, type Stats } from 'node:fs';
@@ -11,10 +12,8 @@ import { basename, dirname, join, resolve } from 'node:path';
 import { Readable, Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import type { ReadableStream as WebReadableStream } from 'node:stream/web';
-import type * as tf from '@tensorflow/tfjs';
 import { readJson, writeJsonAtomic } from '../util/fsx.js';
 import { WeightsError } from './errors.js';
-import { loadKerasWeights, type LoadReport } from './keras-h5.js';
 
 /** A file we know by its published size and MD5. */
 export interface KnownFile {
@@ -98,11 +97,6 @@ export async function resolveWeights(spec: string, env: Env = process.env): Prom
     await verifyFile(source.path, KNOWN_WEIGHTS.vgg16, weightsSearchDirs(env));
   }
   return source;
-}
-
-/** Loads the resolved weights into the model's layers; a no-op report for 'none'. */
-export async function loadWeights(model: tf.LayersModel, source: WeightsSource): Promise<LoadReport> {
-  return source.kind === 'none' ? { loaded: [], ignored: [] } : loadKerasWeights(model, source.path);
 }
 
 interface Verified { size: number; mtimeMs: number; ino: number; md5: string }

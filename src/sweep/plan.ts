@@ -28,6 +28,8 @@ export interface PlanResult {
   problems: Problem[];
   /** Text of every file read, for rendering problems. */
   texts: Map<string, string>;
+  /** Where each value was written, for problems found later (e.g. by a preflight check). */
+  sources: SourceMap;
 }
 
 export const readTextFromDisk: ReadText = (path) => {
@@ -39,17 +41,17 @@ export interface PlanOptions {
   readText?: ReadText;
 }
 
-/** Validates only (no expansion beyond what validation needs). */
+/** Loads, checks and expands an experiment file; every problem found on the way is returned, with its position. */
 export function planExperiment(file: string, options: PlanOptions = {}): PlanResult {
   const readText = options.readText ?? readTextFromDisk;
   const loaded = loadExperiment(file, readText);
   const { overrides, problems: overrideProblems } = parseOverrides(options.set ?? []);
   const problems = [...loaded.problems, ...overrideProblems];
   const absFile = [...loaded.texts.keys()][0] ?? file;
-  if (loaded.value === undefined) return { problems, texts: loaded.texts };
+  if (loaded.value === undefined) return { problems, texts: loaded.texts, sources: loaded.sources };
   if (!isPlainObject(loaded.value)) {
     problems.push({ code: 'TYPE', message: 'an experiment file must be a mapping of keys (name:, data:, ...)', file: absFile, path: '', line: 1, col: 1 });
-    return { problems, texts: loaded.texts };
+    return { problems, texts: loaded.texts, sources: loaded.sources };
   }
   const doc = loaded.value;
   applyOverrides(doc, loaded.sources, overrides);
@@ -58,7 +60,7 @@ export function planExperiment(file: string, options: PlanOptions = {}): PlanRes
   // The sweep's own checks need only a schema-valid sweep section, so they run even when
   // other sections have problems: the user sees everything at once.
   if (!problems.some((p) => p.path === 'sweep' || p.path.startsWith('sweep.'))) problems.push(...checkSweep(written.sweep, loaded.sources));
-  if (problems.length > 0) return { problems, texts: loaded.texts };
+  if (problems.length > 0) return { problems, texts: loaded.texts, sources: loaded.sources };
 
   anchorPaths(doc, loaded.sources);
   const experiment = normalise(written, absFile);
@@ -67,15 +69,15 @@ export function planExperiment(file: string, options: PlanOptions = {}): PlanRes
   if (count > maxRuns) {
     const loc = locate(loaded.sources, ['sweep', 'max_runs'], true);
     problems.push({ code: 'SWEEP_TOO_LARGE', message: `the sweep has ${count} points, more than sweep.max_runs (${maxRuns}); narrow the sweep, add exclude rules, or raise sweep.max_runs`, path: 'sweep', ...loc });
-    return { problems, texts: loaded.texts };
+    return { problems, texts: loaded.texts, sources: loaded.sources };
   }
   const { points, excluded, duplicates } = expand(written, absFile);
   if (points.length === 0) {
     const loc = locate(loaded.sources, ['sweep', 'exclude']);
     problems.push({ code: 'SWEEP_EMPTY_RESULT', message: `every point of the sweep is excluded; loosen sweep.exclude`, path: 'sweep.exclude', ...loc });
-    return { problems, texts: loaded.texts };
+    return { problems, texts: loaded.texts, sources: loaded.sources };
   }
-  return { plan: { file: absFile, experiment, points, excluded, duplicates }, problems, texts: loaded.texts };
+  return { plan: { file: absFile, experiment, points, excluded, duplicates }, problems, texts: loaded.texts, sources: loaded.sources };
 }
 
 /**

@@ -10,10 +10,11 @@
  */
 import { join } from 'node:path';
 import { readJson, writeJsonAtomic } from '../util/fsx.js';
-import { tryLockFile } from '../util/lockfile.js';
+import { tryLock } from '../store/lock.js';
+import { RUN_FILES } from '../store/layout.js';
 
-export const SINK_FILE = '.mlflow.json';
-const LOCK_FILE = '.mlflow.lock';
+const SINK_FILE = RUN_FILES.sink;
+const LOCK_FILE = RUN_FILES.sinkLock;
 
 /** Where a run is sent: the server (no credentials) and the MLflow experiment name. */
 export interface SinkTarget { trackingUri: string; experiment: string }
@@ -22,8 +23,10 @@ export interface RunSinkState extends SinkTarget {
   experimentId: string;
   runId: string | null;
   parentRunId: string | null;
-  /** The run key (from run_started), for the note and for finding the run again. */
+  /** The run key (from run_started), for the note. */
   key: string | null;
+  /** The folder's uid (point.json): the MLflow run is found again by it. */
+  uid: string | null;
   /** seq of the last event fully sent; every event up to it is on the server. */
   cursor: number;
   /**
@@ -36,6 +39,10 @@ export interface RunSinkState extends SinkTarget {
   artifactsSent: string[];
   /** Files already uploaded for the artifact event `seq` that is half done. */
   inFlight: { seq: number; done: string[] } | null;
+  /** The folder this state was written for (host, real path, inode): a copy has another. */
+  folder?: string;
+  /** Whether this folder's history was found to agree with the MLflow run's (see RunSink.checkAgreement). */
+  agreed?: boolean;
 }
 
 export interface SweepSinkState extends SinkTarget {
@@ -52,10 +59,10 @@ const sameTarget = (a: SinkTarget | undefined, b: SinkTarget): boolean =>
 export function readRunState(runDir: string, target: SinkTarget): RunSinkState | undefined {
   const s = readJson<RunSinkState>(join(runDir, SINK_FILE));
   if (!s || !sameTarget(s, target)) return undefined;
-  return { ...s, verifyUntil: s.verifyUntil ?? 0, artifactsSent: s.artifactsSent ?? [], inFlight: s.inFlight ?? null };
+  return { ...s, uid: s.uid ?? null, verifyUntil: s.verifyUntil ?? 0, artifactsSent: s.artifactsSent ?? [], inFlight: s.inFlight ?? null };
 }
 
-/** The run's sink state whatever its target (for `exp status`). */
+/** The run's sink state whatever its target (the server it was last sent to). */
 export const readAnyRunState = (runDir: string): RunSinkState | undefined => readJson<RunSinkState>(join(runDir, SINK_FILE));
 
 export const writeRunState = (runDir: string, s: RunSinkState): void => writeJsonAtomic(join(runDir, SINK_FILE), s);
@@ -72,4 +79,7 @@ export const writeSweepState = (sweepDir: string, s: SweepSinkState): void => wr
  * own process must not touch); returns a release function, or undefined while another live
  * process holds it. A lock left by a dead process is taken over. Waits up to `waitMs`.
  */
-export const tryLock = (dir: string, waitMs = 0): Promise<(() => void) | undefined> => tryLockFile(join(dir, LOCK_FILE), waitMs);
+export async function sinkLock(dir: string, waitMs = 0): Promise<(() => void) | undefined> {
+  const lock = await tryLock(join(dir, LOCK_FILE), { waitMs, heartbeat: 'timer' });
+  return lock ? () => lock.release() : undefined;
+}

@@ -2,25 +2,27 @@
  * How a run's events map onto MLflow: params, tags, metric points, the run's status and its
  * Markdown note. Pure: no IO, so what the sink sends can be read and tested in one place.
  */
-import { keyProblem, LIMITS, type MetricInput, type SettableRunStatus } from './mlflow.js';
-import type { LoggedEvent, TrackEvent } from './events.js';
+import { keyProblem, LIMITS, type DatasetInput, type MetricInput, type SettableRunStatus } from '../mlflow/client.js';
+import type { TrackEvent } from './events.js';
 
 export type StartEvent = Extract<TrackEvent, { type: 'run_started' }>;
-export type EpochEvent = Extract<LoggedEvent, { type: 'epoch' }>;
 export type EndEvent = Extract<TrackEvent, { type: 'run_ended' }>;
+export type DatasetEvent = Extract<TrackEvent, { type: 'dataset' }>;
 
-/** What the run folder's run.json tells the sink (its environment, for source tags). */
-export interface RunFacts { user?: string; gitCommit?: string | null }
+/** What the run folder tells the sink for source tags: who ran it, from which file and commit. */
+export interface RunFacts { user?: string; gitCommit?: string | null; gitBranch?: string | null; gitRemote?: string | null; sourceFile?: string }
 
 /**
  * Params as MLflow stores them: dotted keys (the event's params are already flat), strings
- * kept (URLs without credentials), everything else JSON-stringified. Params MLflow would refuse or truncate are left
- * out and named in `skipped`.
+ * kept (URLs without credentials), everything else JSON-stringified. Unset values (null) and
+ * empty strings are left out: MLflow users read a missing param as unset, not the string
+ * "null". Params MLflow would refuse or truncate are left out and named in `skipped`.
  */
 export function paramsOf(params: Readonly<Record<string, unknown>>): { params: Record<string, string>; skipped: string[] } {
   const out: Record<string, string> = {};
   const skipped: string[] = [];
   for (const [key, raw] of Object.entries(params)) {
+    if (raw === null || raw === undefined || raw === '') continue;
     const value = typeof raw === 'string' ? withoutCredentials(raw) : JSON.stringify(raw);
     const problem = keyProblem(key) ?? (value === undefined ? 'no value' : value.length > LIMITS.paramValueLength ? `value longer than ${LIMITS.paramValueLength} characters` : undefined);
     if (problem || value === undefined) skipped.push(`param ${key}: ${problem ?? 'no value'}`);
@@ -35,46 +37,66 @@ export const withoutCredentials = (v: string): string => v.replace(/^([a-z][a-z0
 /** Cuts a tag value to MLflow's limit (which would otherwise truncate it silently). */
 export const tagValue = (v: string): string => (v.length <= LIMITS.tagValueLength ? v : `${v.slice(0, LIMITS.tagValueLength - 1)}…`);
 
-/** Tags of a child run: names, source, the run key, and the event's own exp.* tags. */
-export function childTags(ev: StartEvent, facts: RunFacts): Record<string, string> {
+/** Source tags MLflow's UI reads: the experiment file, the user, and the git commit, branch and repository. */
+export function sourceTags(facts: RunFacts): Record<string, string> {
   const tags: Record<string, string> = {
-    'mlflow.runName': ev.name,
-    'mlflow.source.name': 'exp',
+    'mlflow.source.name': facts.sourceFile ?? 'exp',
     'mlflow.source.type': 'LOCAL',
     'mlflow.user': facts.user ?? 'unknown',
-    'exp.key': ev.key,
   };
   if (facts.gitCommit) tags['mlflow.source.git.commit'] = facts.gitCommit;
+  if (facts.gitBranch && facts.gitBranch !== 'HEAD') tags['mlflow.source.git.branch'] = facts.gitBranch;
+  if (facts.gitRemote) tags['mlflow.source.git.repoURL'] = withoutCredentials(facts.gitRemote);
+  return tags;
+}
+
+/** Tags of a child run: names, source, the run key and uid, and the event's own exp.* tags. */
+export function childTags(ev: StartEvent, facts: RunFacts, uid: string): Record<string, string> {
+  const tags: Record<string, string> = {
+    'mlflow.runName': ev.name,
+    ...sourceTags(facts),
+    'exp.key': ev.key,
+    'exp.uid': uid,
+  };
   for (const [k, v] of Object.entries(ev.tags)) if (!keyProblem(k)) tags[k] = tagValue(String(v));
   return tags;
 }
 
-/** Tags of a sweep's parent run; the sink finds the parent again by exp.experiment and exp.sweep. */
-export function parentTags(experiment: string, sweep: string, points: number | undefined, user: string): Record<string, string> {
+/** Tags of a sweep's parent run; the sink finds the parent again by exp.sweep_uid. */
+export function parentTags(experiment: string, sweep: string, sweepUid: string, points: number | undefined, facts: RunFacts): Record<string, string> {
   const count = points === undefined ? '' : ` (${points} point${points === 1 ? '' : 's'})`;
   return {
     'mlflow.runName': sweep,
-    'mlflow.source.name': 'exp',
-    'mlflow.source.type': 'LOCAL',
-    'mlflow.user': user,
+    ...sourceTags(facts),
     'exp.experiment': experiment,
     'exp.sweep': sweep,
+    'exp.sweep_uid': sweepUid,
     'mlflow.note.content': `Sweep \`${sweep}\` of experiment \`${experiment}\`${count}. Each child run is one sweep point, recorded by \`exp\`.`,
   };
 }
 
-/** One metric point per finite-or-not number in the epoch event, at step=epoch, time=event time. */
-export function metricsOf(ev: EpochEvent): { metrics: MetricInput[]; skipped: string[] } {
+/** One metric point per number in `values`, at `step` and `time`; keys MLflow would refuse are named in `skipped`. */
+export function metricsOf(values: Readonly<Record<string, number>>, step: number, time: number, what: string): { metrics: MetricInput[]; skipped: string[] } {
   const metrics: MetricInput[] = [];
   const skipped: string[] = [];
-  for (const [key, value] of Object.entries(ev.metrics)) {
+  for (const [key, value] of Object.entries(values)) {
     const problem = keyProblem(key) ?? (typeof value === 'number' ? undefined : 'not a number');
-    if (problem) skipped.push(`metric ${key} (epoch ${ev.epoch}): ${problem}`);
-    else metrics.push({ key, value, step: ev.epoch, timestamp: ev.time });
+    if (problem) skipped.push(`metric ${key} (${what}): ${problem}`);
+    else metrics.push({ key, value, step, timestamp: time });
   }
   return { metrics, skipped };
 }
 
+/** The dataset event as MLflow's logged inputs: one dataset, in the train and the validation context. */
+export function datasetInputs(ev: DatasetEvent): DatasetInput[] {
+  const dataset = {
+    name: ev.name, digest: ev.digest, source_type: 'local', source: JSON.stringify({ uri: ev.source }),
+    profile: JSON.stringify({ ...ev.profile, split_hash: ev.split_hash }),
+  };
+  return ['train', 'validation'].map((context) => ({ dataset, tags: [{ key: 'mlflow.data.context', value: context }] }));
+}
+
+/** Our statuses as MLflow's: pruned and killed runs were both stopped before the end. */
 export const mlflowStatus = (s: EndEvent['status']): SettableRunStatus => (s === 'completed' ? 'FINISHED' : s === 'failed' ? 'FAILED' : 'KILLED');
 
 const label = (k: string): string => k.replace(/_/g, ' ');

@@ -9,11 +9,10 @@
  * same one, the earliest by (start_time, run_id), and marks the others with the tag
  * exp.duplicate_of and status KILLED (the REST client has no delete), so the tree stays right.
  */
-import { dirname, join } from 'node:path';
-import { toRecord, type MlflowClient, type Run } from './mlflow.js';
-import { parentTags } from './sync-map.js';
-import { readSweepState, tryLock, writeSweepState, type SinkTarget, type SweepSinkState } from './sink-state.js';
-import { readJson } from '../util/fsx.js';
+import { toRecord, type MlflowClient, type Run } from '../mlflow/client.js';
+import { parentTags, type RunFacts } from './sync-map.js';
+import { readSweepState, sinkLock, writeSweepState, type SinkTarget, type SweepSinkState } from './sink-state.js';
+import { readSweepIndex } from '../store/sweep.js';
 
 const quote = (s: string): string => `'${s.replace(/\\/g, '\\\\').replace(/'/g, "\\'")}'`;
 export const tagEquals = (key: string, value: string): string => `tags.\`${key}\` = ${quote(value)}`;
@@ -51,25 +50,28 @@ async function markDuplicates(client: MlflowClient, runs: readonly Run[]): Promi
   }
 }
 
-export interface SweepInfo { experiment: string; sweep: string; user: string }
+export interface SweepInfo { experiment: string; sweep: string; sweepUid: string; facts: RunFacts }
 
 /**
- * The parent run of the sweep folder `sweepDir` (stored in its .mlflow.json), found or made.
+ * The parent run of the sweep folder `sweepDir` (stored in its .mlflow.json), found by the
+ * sweep folder's uid or made. Workers on other machines that plan the same sweep from one
+ * queue share that uid, and so the parent.
  * Concurrent syncs of one sweep on this machine take turns through the folder's lock.
  */
 export async function ensureParent(sweepDir: string, client: MlflowClient, target: SinkTarget, experimentId: string, info: SweepInfo): Promise<SweepSinkState> {
   const known = readSweepState(sweepDir, target);
   if (known?.experimentId === experimentId) return known;
-  const release = await tryLock(sweepDir, 60_000); // without it, the search after create still settles a race
+  const release = await sinkLock(sweepDir, 60_000); // without it, the search after create still settles a race
   try {
     const again = readSweepState(sweepDir, target);
     if (again?.experimentId === experimentId) return again;
-    const index = readJson<{ created?: string; points?: unknown[] }>(join(sweepDir, 'index.json'));
+    const index = readSweepIndex(sweepDir);
     const created = index?.created ? Date.parse(index.created) : NaN;
-    const filter = `${tagEquals('exp.sweep', info.sweep)} and ${tagEquals('exp.experiment', info.experiment)}`;
+    const filter = tagEquals('exp.sweep_uid', info.sweepUid);
     const { runId } = await findOrCreateRun(client, experimentId, filter, (r) => toRecord(r.data.tags)['mlflow.parentRunId'] === undefined, async () =>
       (await client.createRun({
-        experimentId, runName: info.sweep, tags: parentTags(info.experiment, info.sweep, index?.points?.length, info.user),
+        experimentId, runName: info.sweep, tags: parentTags(info.experiment, info.sweep, info.sweepUid, index?.points?.length, info.facts),
+        ...(info.facts.user ? { userId: info.facts.user } : {}),
         ...(Number.isFinite(created) ? { startTime: created } : {}),
       })).run_id);
     const state: SweepSinkState = { ...target, experimentId, parentRunId: runId, status: 'RUNNING' };
@@ -86,5 +88,3 @@ export async function setParentStatus(sweepDir: string, client: MlflowClient, st
   await client.updateRun(state.parentRunId, status, endTime);
   writeSweepState(sweepDir, { ...state, status });
 }
-
-export const sweepDirOf = (runDir: string): string => dirname(runDir);

@@ -1,61 +1,54 @@
 /**
  * The MLflow sink: replays a run folder's events.jsonl from its cursor and sends what is new.
  *
- *   sweep folder -> a parent run (name = sweep id; tags exp.experiment, exp.sweep)
- *   run folder   -> a child run (tag mlflow.parentRunId; exp.key = run key)
+ *   sweep folder -> a parent run (found again by the sweep folder's uid)
+ *   run folder   -> a child run (tag mlflow.parentRunId; found again by the folder's uid)
  *   run_started  -> create the child (or find it again), log params, set tags
+ *   dataset      -> runs/log-inputs with the train and validation contexts
  *   epoch        -> every metric at step=epoch, timestamp=event time
+ *   system       -> system/* metrics at step=sample
+ *   result       -> best_*, final_*, baseline metrics (what users sort by)
  *   artifact     -> upload the file, or every file of the folder, under the same path
  *   run_ended    -> status FINISHED/FAILED/KILLED with end time, and a Markdown note
  *
- * Sending live (after `exp run`, or after each epoch) and `exp sync` later are this one code
+ * Sending live (after each epoch, after `exp run`) and `exp sync` later are this one code
  * path. It never throws: a server that is down or slow leaves the rest pending (the cursor
  * in <run>/.mlflow.json only moves past an event once all of it is on the server), and the
- * next call picks up from there. Replaying is idempotent: runs are found by tag before they
- * are made, params are compared with the server's, metric points that may already be there
- * are checked against the server's history, and uploads overwrite the same path.
+ * next call picks up from there. Replaying is idempotent: runs are found by the folder's uid
+ * before they are made, params are compared with the server's, metric points that may
+ * already be there are checked against the server's history, uploads overwrite the same path.
+ * A folder whose history disagrees with the MLflow run of the same uid (a copied folder that
+ * trained on) is refused rather than merged.
  */
-import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, realpathSync, statSync } from 'node:fs';
+import { hostname, userInfo } from 'node:os';
 import { basename, join } from 'node:path';
-import { userInfo } from 'node:os';
-import { MlflowClient, MlflowError, toRecord, type Metric } from './mlflow.js';
+import { clientsFromEnv, MlflowError, toRecord, type ClientFor, type Metric, type MlflowClient } from '../mlflow/client.js';
 import { readEvents, type LoggedEvent } from './events.js';
-import { readRunConfig } from './store.js';
-import { childTags, metricsOf, mlflowStatus, noteOf, paramsOf, tagValue, type EndEvent, type EpochEvent, type RunFacts, type StartEvent } from './sync-map.js';
-import { readRunState, writeRunState, tryLock, type RunSinkState, type SinkTarget } from './sink-state.js';
-import { ensureParent, findOrCreateRun, setParentStatus, sweepDirOf, tagEquals } from './sync-runs.js';
-import { runKey } from '../sweep/key.js';
+import { childTags, datasetInputs, metricsOf, mlflowStatus, noteOf, paramsOf, tagValue, type EndEvent, type RunFacts, type StartEvent } from './sync-map.js';
+import { readAnyRunState, readRunState, writeRunState, type RunSinkState, type SinkTarget } from './sink-state.js';
+import { ensureParent, findOrCreateRun, setParentStatus, tagEquals } from './sync-runs.js';
+import { sinkLock } from './sink-state.js';
+import { RUN_FILES, sweepDirOf } from '../store/layout.js';
+import { readPoint, readRunConfig, readRunRecord } from '../store/run.js';
 import { flatten } from '../util/object.js';
-import { readJson } from '../util/fsx.js';
 
-/** Makes (or reuses) the client for a tracking URI. */
-export type ClientFor = (uri: string) => MlflowClient;
+/** Where a run folder is tracked, and where that came from (printed by `exp sync` and `exp status`). */
+export interface Tracking { uri: string; experiment: string; source: 'config' | 'environment' | 'recorded' }
 
 /**
- * Clients from MLflow's conventional variables (credentials), one per URI, with short
- * timeouts and few retries: a sink waits for a slow server at most about a minute per call.
+ * Where a run folder is tracked: tracking.uri from its config.yaml, else $MLFLOW_TRACKING_URI,
+ * else the server it was last sent to (recorded in .mlflow.json), so a new shell without the
+ * variable still finds it. null when tracking is off.
  */
-export function clientsFromEnv(env: NodeJS.ProcessEnv = process.env): ClientFor {
-  const cache = new Map<string, MlflowClient>();
-  return (uri) => {
-    let c = cache.get(uri);
-    if (!c) {
-      c = new MlflowClient({
-        uri, username: env.MLFLOW_TRACKING_USERNAME || undefined, password: env.MLFLOW_TRACKING_PASSWORD || undefined,
-        token: env.MLFLOW_TRACKING_TOKEN || undefined, timeoutMs: 15_000, retries: 2, backoffMs: 500,
-      });
-      cache.set(uri, c);
-    }
-    return c;
-  };
-}
-
-/** Where a run folder is tracked: config tracking.uri, else $MLFLOW_TRACKING_URI; null when tracking is off. */
-export function trackingOf(runDir: string, env: NodeJS.ProcessEnv = process.env): { uri: string; experiment: string } | null {
+export function trackingOf(runDir: string, env: NodeJS.ProcessEnv = process.env): Tracking | null {
   const cfg = readRunConfig(runDir);
-  const uri = cfg.tracking?.uri || env.MLFLOW_TRACKING_URI;
-  if (!uri) return null;
-  return { uri, experiment: cfg.tracking?.experiment || env.MLFLOW_EXPERIMENT_NAME || cfg.name };
+  const experiment = (recorded?: string): string => cfg.tracking.experiment || env.MLFLOW_EXPERIMENT_NAME || recorded || cfg.name;
+  if (cfg.tracking.uri) return { uri: cfg.tracking.uri, experiment: experiment(), source: 'config' };
+  if (env.MLFLOW_TRACKING_URI) return { uri: env.MLFLOW_TRACKING_URI, experiment: experiment(), source: 'environment' };
+  const rec = readAnyRunState(runDir);
+  if (rec?.trackingUri) return { uri: rec.trackingUri, experiment: experiment(rec.experiment), source: 'recorded' };
+  return null;
 }
 
 export type SyncOutcome =
@@ -75,25 +68,29 @@ export interface SyncResult {
   pending: number;
   uri?: string;
   experiment?: string;
+  /** Where the tracking URI came from. */
+  source?: Tracking['source'];
   runId?: string;
   parentRunId?: string;
   error?: string;
+  /** How to fix `error`, when it is the folder's (a damaged log, a copied folder). */
+  fix?: string;
   /** Things left out on purpose (a param MLflow would truncate, a missing artifact file). */
   warnings: string[];
 }
 
 export interface SyncOptions {
   env?: NodeJS.ProcessEnv;
-  /**
-   * Servers (client URIs) that did not answer earlier in this batch: runs sent there fail at
-   * once, without waiting for timeouts again. A network failure or timeout adds its server.
-   */
-  unreachable?: Set<string>;
   /** Start no new event after this many milliseconds (a per-epoch caller's bound); default none. */
   budgetMs?: number;
 }
 
 const errorText = (e: unknown): string => (e instanceof Error ? e.message : String(e));
+
+/** The folder's identity on this machine: a copy elsewhere has another. */
+const folderId = (dir: string): string => {
+  try { return `${hostname()}:${realpathSync(dir)}:${statSync(dir).ino}`; } catch { return `${hostname()}:${dir}`; }
+};
 
 /**
  * Sends a run folder's unsent events to its tracking server. Never throws; safe to call
@@ -108,18 +105,24 @@ export async function syncRun(runDir: string, clients: ClientFor = clientsFromEn
     if (!tracking) return { ...res, outcome: 'off' };
     client = clients(tracking.uri);
     target = { trackingUri: client.uri, experiment: tracking.experiment };
+    res.source = tracking.source;
   } catch (e) {
     return { ...res, error: errorText(e) };
   }
   Object.assign(res, { uri: target.trackingUri, experiment: target.experiment });
-  const events = readEvents(runDir).sort((a, b) => a.seq - b.seq);
+  const log = readEvents(runDir);
+  const events = log.events.sort((a, b) => a.seq - b.seq);
   const unsent = (cursor: number): LoggedEvent[] => events.filter((e) => e.seq > cursor);
-  if (opts.unreachable?.has(target.trackingUri)) {
-    const pending = unsent(readRunState(runDir, target)?.cursor ?? 0).length;
-    if (pending > 0) return { ...res, error: `${target.trackingUri} did not answer earlier; not tried again`, pending };
+  if (log.damaged.length > 0) {
+    const first = log.damaged[0]!;
+    return {
+      ...res, pending: unsent(readRunState(runDir, target)?.cursor ?? 0).length,
+      error: `${join(runDir, RUN_FILES.events)}:${first.line}: ${first.reason}${log.damaged.length > 1 ? ` (and ${log.damaged.length - 1} more damaged line${log.damaged.length > 2 ? 's' : ''})` : ''}; nothing of this run was sent`,
+      fix: `rebuild the log from the run's other files: exp sync --rebuild-events ${runDir}`,
+    };
   }
   let release: (() => void) | undefined;
-  try { release = await tryLock(runDir); } catch (e) { return { ...res, error: `cannot lock ${runDir}: ${errorText(e)}` }; }
+  try { release = await sinkLock(runDir); } catch (e) { return { ...res, error: `cannot lock ${runDir}: ${errorText(e)}` }; }
   if (!release) return { ...res, outcome: 'busy', pending: unsent(readRunState(runDir, target)?.cursor ?? 0).length };
   const sink = new RunSink(runDir, client, target, res.warnings);
   const t0 = Date.now();
@@ -128,32 +131,51 @@ export async function syncRun(runDir: string, clients: ClientFor = clientsFromEn
     for (const [i, ev] of todo.entries()) {
       if (opts.budgetMs !== undefined && i > 0 && Date.now() - t0 > opts.budgetMs) return { ...res, ...sink.ids(), outcome: 'pending', pending: todo.length - i };
       try {
-        await sink.send(ev, events.at(-1)!.seq);
+        await sink.send(ev, events);
       } catch (e) {
         sink.uncertain(ev.seq);
-        if (e instanceof MlflowError && (e.kind === 'network' || e.kind === 'timeout')) opts.unreachable?.add(target.trackingUri);
-        return { ...res, ...sink.ids(), error: errorText(e), pending: todo.length - i };
+        return { ...res, ...sink.ids(), error: errorText(e), ...(e instanceof MlflowError && e.fix ? { fix: e.fix } : {}), pending: todo.length - i };
       }
       sink.advance(ev.seq);
       res.sent++;
     }
     return { ...res, ...sink.ids(), outcome: todo.length === 0 ? 'up-to-date' : 'sent' };
-  } catch (e) { // the folder itself failed (unreadable config, disk full): a bug or a broken folder
+  } catch (e) { // the folder itself failed (unreadable config, disk full)
     return { ...res, ...sink.ids(), error: errorText(e), pending: unsent(sink.state.cursor).length };
   } finally {
     release();
   }
 }
 
+/** The run and parent facts a child run's tags and params come from. */
+function runFacts(dir: string): RunFacts {
+  const env = readRunRecord(dir)?.environment;
+  let user = env?.user;
+  if (!user) try { user = userInfo().username; } catch { user = undefined; }
+  let file: string | undefined;
+  try { file = JSON.parse(readFileSync(join(sweepDirOf(dir), 'index.json'), 'utf8')).file as string; } catch { file = undefined; }
+  return { user, gitCommit: env?.git?.commit ?? null, gitBranch: env?.git?.branch ?? null, gitRemote: env?.git?.remote ?? null, sourceFile: file };
+}
+
 /** One sync call's view of one run folder: its state, and what it learned from the server. */
 class RunSink {
   readonly state: RunSinkState;
   private readonly history = new Map<string, Metric[]>();
+  private readonly folder: string;
 
   constructor(private readonly dir: string, private readonly client: MlflowClient, private readonly target: SinkTarget, private readonly warnings: string[]) {
-    this.state = readRunState(dir, target) ?? {
-      ...target, experimentId: '', runId: null, parentRunId: null, key: null, cursor: 0, verifyUntil: 0, artifactsSent: [], inFlight: null,
+    this.folder = folderId(dir);
+    const known = readRunState(dir, target);
+    this.state = known ?? {
+      ...target, experimentId: '', runId: null, parentRunId: null, key: null, uid: null, cursor: 0, verifyUntil: 0, artifactsSent: [], inFlight: null, folder: this.folder, agreed: false,
     };
+    // A state written for this folder somewhere else (the folder was copied): whatever the
+    // copy sends next is checked against what the original already sent.
+    if (known && known.folder !== undefined && known.folder !== this.folder) {
+      this.state.folder = this.folder;
+      this.state.agreed = false;
+      this.state.verifyUntil = Number.MAX_SAFE_INTEGER;
+    }
   }
 
   ids(): Pick<SyncResult, 'runId' | 'parentRunId'> {
@@ -175,56 +197,58 @@ class RunSink {
     this.save();
   }
 
-  /** Sends one event; `lastSeq` is the log's last (a run found again may hold everything up to it). */
-  async send(ev: LoggedEvent, lastSeq: number): Promise<void> {
-    if (ev.type === 'run_started') return this.start(ev, lastSeq);
+  /** Sends one event; `all` is the whole log (a run found again may hold any of it). */
+  async send(ev: LoggedEvent, all: readonly LoggedEvent[]): Promise<void> {
+    if (ev.type === 'run_started') return this.start(ev, all);
     // A log without run_started (training failed before it, e.g. on missing data) still
     // deserves a child run in the sweep, with what the folder says.
-    if (this.state.runId === null) await this.start({ ...this.startFromFolder(), time: ev.time }, lastSeq, true);
-    if (ev.type === 'epoch') return this.epoch(ev);
-    if (ev.type === 'artifact') return this.artifact(ev.seq, ev.path);
-    return this.end(ev, ev.time);
-  }
-
-  private facts(): RunFacts {
-    const env = readJson<{ environment?: { user?: string; git?: { commit?: string | null } } }>(join(this.dir, 'run.json'))?.environment;
-    let user = env?.user;
-    if (!user) try { user = userInfo().username; } catch { user = undefined; }
-    return { user, gitCommit: env?.git?.commit ?? null };
+    if (this.state.runId === null) await this.start({ ...this.startFromFolder(), time: ev.time }, all, true);
+    if (!this.state.agreed && this.state.verifyUntil > 0) await this.checkAgreement(all);
+    switch (ev.type) {
+      case 'epoch': return this.metrics(metricsOf(ev.metrics, ev.epoch, ev.time, `epoch ${ev.epoch}`), ev.seq);
+      case 'system': return this.metrics(metricsOf(ev.metrics, ev.step, ev.time, 'system metrics'), ev.seq);
+      case 'result': return this.metrics(metricsOf(ev.metrics, 0, ev.time, 'results'), ev.seq);
+      case 'dataset': return this.client.logInputs(this.state.runId!, datasetInputs(ev));
+      case 'artifact': return this.artifact(ev.seq, ev.path);
+      case 'run_ended': return this.end(ev, ev.time);
+    }
   }
 
   private startFromFolder(): StartEvent {
     const cfg = readRunConfig(this.dir);
-    const sweepDir = sweepDirOf(this.dir);
-    const index = readJson<{ sweep?: string; points?: { dir: string; params: Record<string, unknown> }[] }>(join(sweepDir, 'index.json'));
-    const swept = index?.points?.find((p) => p.dir === basename(this.dir))?.params ?? {};
+    const point = readPoint(this.dir);
     return {
-      type: 'run_started', key: runKey(cfg), name: basename(this.dir), experiment: cfg.name, sweep: index?.sweep ?? basename(sweepDir),
-      params: { ...flatten(cfg), ...Object.fromEntries(Object.entries(swept).map(([k, v]) => [`sweep.${k}`, v])) }, tags: {}, resumed: false,
+      type: 'run_started', key: point.key, name: basename(this.dir), experiment: point.experiment, sweep: point.sweep,
+      params: flatten(cfg), tags: { 'exp.uid': point.uid, 'exp.swept': JSON.stringify(Object.keys(point.params)) }, resumed: false,
     };
   }
 
-  private async start(ev: StartEvent & { time: number }, lastSeq: number, synthetic = false): Promise<void> {
+  private async start(ev: StartEvent & { time: number }, all: readonly LoggedEvent[], synthetic = false): Promise<void> {
     const s = this.state;
-    const facts = this.facts();
+    const facts = runFacts(this.dir);
+    const point = readPoint(this.dir);
     if (!s.experimentId) s.experimentId = await this.client.getOrCreateExperiment(this.target.experiment);
     const sweepDir = sweepDirOf(this.dir);
-    const parent = await ensureParent(sweepDir, this.client, this.target, s.experimentId, { experiment: ev.experiment, sweep: ev.sweep, user: facts.user ?? 'unknown' });
+    const parent = await ensureParent(sweepDir, this.client, this.target, s.experimentId, {
+      experiment: ev.experiment, sweep: ev.sweep, sweepUid: point.sweep_uid, facts,
+    });
     if (!synthetic) await setParentStatus(sweepDir, this.client, parent, 'RUNNING'); // a point trains (again)
     s.parentRunId = parent.parentRunId;
     s.key = ev.key;
-    const tags = childTags(ev, facts);
+    s.uid = point.uid;
+    const tags = childTags(ev, facts, point.uid);
     const { params, skipped } = paramsOf(ev.params);
     this.warnings.push(...skipped);
     let fresh = false;
     if (s.runId === null) {
-      const filter = `${tagEquals('exp.key', ev.key)} and ${tagEquals('mlflow.parentRunId', parent.parentRunId)}`;
+      const filter = `${tagEquals('exp.uid', point.uid)}`;
       const found = await findOrCreateRun(this.client, s.experimentId, filter, () => true, async () =>
-        (await this.client.createRun({ experimentId: s.experimentId, runName: ev.name, parentRunId: parent.parentRunId, tags, startTime: ev.time })).run_id);
+        (await this.client.createRun({ experimentId: s.experimentId, runName: ev.name, parentRunId: parent.parentRunId, tags, startTime: ev.time, userId: facts.user })).run_id);
       s.runId = found.runId;
       fresh = !found.adopted;
-      // A run that was already there may hold any of this log's metric points.
-      if (found.adopted) s.verifyUntil = Math.max(s.verifyUntil, lastSeq);
+      // A run that was already there (another worker's, or this folder's before its state was
+      // lost) may hold any of this log's metric points: check them, and its history, first.
+      if (found.adopted) { s.verifyUntil = Math.max(s.verifyUntil, all.at(-1)?.seq ?? 0); s.agreed = false; }
       this.save();
     }
     const runId = s.runId;
@@ -232,25 +256,52 @@ class RunSink {
       await this.client.logBatch(runId, { params });
       return;
     }
-    // The run exists (a resume, a retry, or a run found again): params cannot change once
-    // logged, so send only the new ones; tags are upserts; the run is running again.
+    if (!s.agreed && s.verifyUntil > 0) await this.checkAgreement(all);
+    // The run exists (a resume, a retry, a takeover, or a run found again): params cannot
+    // change once logged, so send only the new ones; tags are upserts; it runs again.
     const run = await this.client.getRun(runId);
     const logged = toRecord(run.data.params);
     const fresher = Object.fromEntries(Object.entries(params).filter(([k]) => logged[k] === undefined));
     for (const [k, v] of Object.entries(params)) if (logged[k] !== undefined && logged[k] !== v) this.warnings.push(`param ${k}: the server keeps '${logged[k]}'; this attempt used '${v}'`);
     await this.client.logBatch(runId, { params: fresher, tags });
-    if (run.info.status !== 'RUNNING') await this.client.updateRun(runId, 'RUNNING');
+    if (run.info.status !== 'RUNNING' && !synthetic) await this.client.updateRun(runId, 'RUNNING');
   }
 
-  private async epoch(ev: EpochEvent): Promise<void> {
-    const { metrics, skipped } = metricsOf(ev);
+  /**
+   * Whether this folder's epochs agree with the history already in the MLflow run of its uid:
+   * every epoch both have has the same loss and val_loss, and the server has no epoch the
+   * folder lacks. A copied folder that trained on disagrees: it is refused, not merged.
+   */
+  private async checkAgreement(all: readonly LoggedEvent[]): Promise<void> {
+    const local = new Map<number, Record<string, number>>();
+    for (const e of all) if (e.type === 'epoch') local.set(e.epoch, e.metrics);
+    const maxLocal = Math.max(0, ...local.keys());
+    for (const key of ['loss', 'val_loss']) {
+      for (const p of await this.historyOf(key)) {
+        const mine = local.get(p.step)?.[key];
+        const same = mine !== undefined && (mine === p.value || (Number.isNaN(mine) && Number.isNaN(p.value)) || Math.abs(mine - p.value) <= 1e-12 * Math.max(1, Math.abs(mine)));
+        if (!same) {
+          throw new MlflowError({
+            kind: 'conflict', route: 'sync',
+            message: `MLflow run ${this.state.runId} (the run of this folder's uid) has ${key} ${p.value} at epoch ${p.step}, but this folder has ${mine === undefined ? (p.step > maxLocal ? `only ${maxLocal} epochs` : 'no such epoch') : mine}: this folder is a copy of a run that trained on elsewhere, or it trained again`,
+            fix: `to record this folder as a run of its own: exp sync --new-identity ${this.dir}`,
+          });
+        }
+      }
+    }
+    this.state.agreed = true;
+    this.save();
+  }
+
+  private async metrics({ metrics, skipped }: ReturnType<typeof metricsOf>, seq: number): Promise<void> {
     this.warnings.push(...skipped);
     let todo = metrics;
-    if (ev.seq <= this.state.verifyUntil) {
+    if (seq <= this.state.verifyUntil) {
       todo = [];
       for (const m of metrics) {
         const h = await this.historyOf(m.key);
-        if (!h.some((p) => p.step === m.step && p.timestamp === m.timestamp)) todo.push(m);
+        // Already there from an earlier attempt (same step): the first value stands.
+        if (!h.some((p) => p.step === m.step)) todo.push(m);
       }
     }
     if (todo.length > 0) await this.client.logBatch(this.state.runId!, { metrics: todo });

@@ -9,8 +9,9 @@ import type { RunConfig } from '../config/normalise.js';
 import type { Dataset } from '../data/planet.js';
 import { applyAugment, drawParams } from '../data/augment.js';
 import { preprocess } from '../data/preprocess.js';
-import { accumulate, emptyCounts, report, type FbetaReport } from './metrics.js';
+import { accumulate, emptyCounts, report, type FbetaCounts, type FbetaReport } from './metrics.js';
 import { chunks, epochOrder, makeBatch } from './batches.js';
+import type { BatchProgress } from '../exec/protocol.js';
 
 export type Metrics = Record<string, number>;
 
@@ -21,6 +22,20 @@ export interface EpochRecord {
   lr: number;
   seconds: number;
   trainImagesPerSecond: number;
+}
+
+/** Where a run stopped inside an epoch: enough to continue from the next batch as if it had not stopped. */
+export interface EpochPosition {
+  /** The epoch in progress (LoopState.epoch + 1). */
+  epoch: number;
+  /** Batches of it already trained. */
+  batch: number;
+  /** Running sums of the epoch's training metrics. */
+  lossSum: number;
+  seen: number;
+  counts: { sampleSum: number; images: number; tp: number[]; fp: number[]; fn: number[] };
+  /** Training seconds spent in this epoch so far. */
+  seconds: number;
 }
 
 export interface LoopState {
@@ -34,18 +49,32 @@ export interface LoopState {
   sinceLrChange: number;
   /** The monitored value at the last improvement larger than early_stopping.min_delta. */
   esBest?: number | null;
+  /** Set while an epoch is part-way done (a mid-epoch checkpoint). */
+  position?: EpochPosition | null;
+  /** Training calls of the seeded dropout so far, so a resumed run draws the same masks. */
+  dropoutStep?: number;
 }
 
-export const initialState = (cfg: RunConfig): LoopState => ({ epoch: 0, history: [], best: null, lr: cfg.training.learning_rate, sinceBest: 0, sinceLrChange: 0 });
+export const initialState = (cfg: RunConfig): LoopState => ({ epoch: 0, history: [], best: null, lr: cfg.training.learning_rate, sinceBest: 0, sinceLrChange: 0, position: null });
 
-export type StopReason = { status: 'completed'; reason: string } | { status: 'failed'; reason: string } | { status: 'killed'; reason: string };
+export type StopStatus = 'completed' | 'failed' | 'killed' | 'pruned';
+export interface StopReason { status: StopStatus; reason: string }
+
+/** Why the run must stop before it is done: asked to (a signal, a gone parent) or pruned by the sweep. */
+export interface StopRequest { status: 'killed' | 'pruned'; reason: string }
+
+export type { BatchProgress } from '../exec/protocol.js';
 
 export interface LoopHooks {
-  onBatch?(epoch: number, batch: number, batches: number, imagesDone: number, seconds: number): void;
+  onBatch?(p: BatchProgress): void;
   /** Called after each epoch with the new state; `improved` says whether it is the new best. */
   onEpoch(record: EpochRecord, state: LoopState, improved: boolean): Promise<void>;
-  /** Polled between batches; true stops the run as killed (e.g. on SIGINT). */
-  interrupted?(): boolean;
+  /** Polled between batches (and before validation); a request stops the run there. */
+  stopRequested?(): StopRequest | undefined;
+  /** Polled between batches: whether a mid-epoch checkpoint is due (checkpoint.every_minutes). */
+  checkpointDue?(): boolean;
+  /** Saves the state with its position inside the epoch: on a stop, and when a checkpoint is due. */
+  onPosition?(state: LoopState): Promise<void>;
 }
 
 export function monitorMode(cfg: RunConfig): 'min' | 'max' {
@@ -109,26 +138,50 @@ export function metricsOf(prefix: '' | 'val_', loss: number, r: FbetaReport): Me
   return m;
 }
 
+const toPosition = (epoch: number, batch: number, lossSum: number, seen: number, c: FbetaCounts, seconds: number): EpochPosition => ({
+  epoch, batch, lossSum, seen, seconds, counts: { sampleSum: c.sampleSum, images: c.images, tp: Array.from(c.tp), fp: Array.from(c.fp), fn: Array.from(c.fn) },
+});
+
+function countsFrom(p: EpochPosition): FbetaCounts {
+  return { sampleSum: p.counts.sampleSum, images: p.counts.images, tp: Float64Array.from(p.counts.tp), fp: Float64Array.from(p.counts.fp), fn: Float64Array.from(p.counts.fn) };
+}
+
 /**
- * Trains from `state` until the configured epochs, early stopping, a non-finite loss or an
- * interruption. The optimiser must already hold any resumed state.
+ * Trains from `state` until the configured epochs, early stopping, a non-finite loss or a
+ * stop request. The optimiser must already hold any resumed state. A stop inside an epoch
+ * saves the position (onPosition) so that the next run continues from the next batch with
+ * the same data order, augmentation and running metrics.
  */
 export async function trainLoop(model: tf.LayersModel, optimizer: tf.Optimizer, ds: Dataset, split: { train: number[]; val: number[] }, cfg: RunConfig, state: LoopState, hooks: LoopHooks): Promise<StopReason> {
   const vars = model.trainableWeights.map((w) => w.read() as tf.Variable);
   const mode = monitorMode(cfg);
   const es = cfg.training.early_stopping;
+  const earlyStop = (): StopReason => ({ status: 'completed', reason: `early stopping: ${cfg.checkpoint.monitor} did not improve for ${es!.patience} epochs` });
   // A run resumed after its early stop had triggered (killed before it was recorded) stays stopped.
-  if (es && state.sinceBest >= es.patience) return { status: 'completed', reason: `early stopping: ${cfg.checkpoint.monitor} did not improve for ${es.patience} epochs` };
+  if (es && state.sinceBest >= es.patience) return earlyStop();
   const nTags = ds.tags.length;
   for (let epoch = state.epoch + 1; epoch <= cfg.training.epochs; epoch++) {
     setLearningRate(optimizer, state.lr);
+    const resume = state.position?.epoch === epoch ? state.position : null;
+    const counts = resume ? countsFrom(resume) : emptyCounts(nTags);
+    let lossSum = resume?.lossSum ?? 0;
+    let seen = resume?.seen ?? 0;
+    const before = resume?.seconds ?? 0;
     const t0 = performance.now();
-    const counts = emptyCounts(nTags);
-    let lossSum = 0;
-    let seen = 0;
+    const elapsed = (): number => before + (performance.now() - t0) / 1000;
     const batches = chunks(epochOrder(split.train, cfg.training.seed, epoch), cfg.training.batch_size);
-    for (let b = 0; b < batches.length; b++) {
-      if (hooks.interrupted?.()) return { status: 'killed', reason: `interrupted during epoch ${epoch}` };
+    const stopAt = async (b: number, req: StopRequest): Promise<StopReason> => {
+      state.position = toPosition(epoch, b, lossSum, seen, counts, elapsed());
+      await hooks.onPosition?.(state);
+      return { status: req.status, reason: `${req.reason} (during epoch ${epoch}, after batch ${b} of ${batches.length}; it resumes from there)` };
+    };
+    for (let b = resume?.batch ?? 0; b < batches.length; b++) {
+      const req = hooks.stopRequested?.();
+      if (req) return stopAt(b, req);
+      if (b > (resume?.batch ?? 0) && hooks.checkpointDue?.()) {
+        state.position = toPosition(epoch, b, lossSum, seen, counts, elapsed());
+        await hooks.onPosition?.(state);
+      }
       const idx = batches[b]!;
       const { x, y } = makeBatch(ds, idx);
       let probs: tf.Tensor | undefined;
@@ -151,13 +204,15 @@ export async function trainLoop(model: tf.LayersModel, optimizer: tf.Optimizer, 
       accumulate(counts, probsData, targets, nTags, cfg.metrics.beta, cfg.metrics.threshold);
       lossSum += loss * idx.length;
       seen += idx.length;
-      hooks.onBatch?.(epoch, b + 1, batches.length, seen, (performance.now() - t0) / 1000);
+      hooks.onBatch?.({ epoch, batch: b + 1, batches: batches.length, images: seen, seconds: elapsed() });
     }
-    const trainSeconds = (performance.now() - t0) / 1000;
+    const req = hooks.stopRequested?.();
+    if (req) return stopAt(batches.length, req);
+    const trainSeconds = elapsed();
     const val = evaluate(model, ds, split.val, cfg);
     if (!Number.isFinite(val.loss)) return { status: 'failed', reason: `non-finite validation loss at epoch ${epoch}; try a lower training.learning_rate. No checkpoint was written for this epoch.` };
     const metrics = { ...metricsOf('', lossSum / seen, report(counts, ds.tags, cfg.metrics.beta)), ...metricsOf('val_', val.loss, val.fbeta) };
-    const record: EpochRecord = { epoch, metrics, lr: state.lr, seconds: (performance.now() - t0) / 1000, trainImagesPerSecond: seen / trainSeconds };
+    const record: EpochRecord = { epoch, metrics, lr: state.lr, seconds: elapsed(), trainImagesPerSecond: seen / trainSeconds };
     const value = metrics[cfg.checkpoint.monitor]!;
     const improved = state.best === null || (mode === 'min' ? value < state.best.value : value > state.best.value);
     // Early stopping measures improvement against the last *significant* best (as Keras does),
@@ -165,6 +220,7 @@ export async function trainLoop(model: tf.LayersModel, optimizer: tf.Optimizer, 
     const ref = state.esBest ?? null;
     const significant = ref === null || (mode === 'min' ? ref - value : value - ref) > (es?.min_delta ?? 0);
     state.epoch = epoch;
+    state.position = null;
     state.history.push(record);
     if (improved) state.best = { epoch, value };
     if (significant) state.esBest = value;
@@ -176,7 +232,7 @@ export async function trainLoop(model: tf.LayersModel, optimizer: tf.Optimizer, 
       state.sinceLrChange = 0;
     }
     await hooks.onEpoch(record, state, improved);
-    if (es && state.sinceBest >= es.patience) return { status: 'completed', reason: `early stopping: ${cfg.checkpoint.monitor} did not improve for ${es.patience} epochs` };
+    if (es && state.sinceBest >= es.patience) return earlyStop();
   }
   return { status: 'completed', reason: `trained ${cfg.training.epochs} epochs` };
 }

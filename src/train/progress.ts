@@ -2,7 +2,7 @@
  * Progress output: a redrawn bar with images/s and ETA on a terminal, one plain line per
  * epoch otherwise (logs and CI stay readable).
  */
-import type { EpochRecord } from './loop.js';
+import type { BatchProgress, EpochRecord } from './loop.js';
 
 export interface Out { write(s: string): unknown; isTTY?: boolean }
 
@@ -10,7 +10,7 @@ export class Progress {
   private lastDraw = 0;
   constructor(private readonly out: Out, private readonly epochs: number) {}
 
-  batch(epoch: number, batch: number, batches: number, images: number, seconds: number): void {
+  batch({ epoch, batch, batches, images, seconds }: BatchProgress): void {
     if (!this.out.isTTY) return;
     const now = Date.now();
     if (batch < batches && now - this.lastDraw < 200) return;

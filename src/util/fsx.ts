@@ -2,8 +2,9 @@
  * File writes that never leave a half-written file behind: write to a temporary name in the
  * same folder, fsync, then rename (atomic on POSIX). Readers see the old or the new file.
  */
-import { closeSync, fsyncSync, mkdirSync, openSync, readFileSync, renameSync, writeSync, existsSync, rmSync } from 'node:fs';
+import { closeSync, constants, fstatSync, fsyncSync, mkdirSync, openSync, readdirSync, readFileSync, readSync, renameSync, writeSync, existsSync, rmSync } from 'node:fs';
 import { dirname, basename, join } from 'node:path';
+import { StoreError } from '../errors.js';
 
 let counter = 0;
 
@@ -32,8 +33,8 @@ export function readJson<T>(path: string): T | undefined {
 
 /**
  * Replaces a folder: build it under a temp name, then swap it in with two renames. Readers
- * see the old folder or the new one; a crash between the renames leaves `target.old-*`,
- * never a half-written `target`.
+ * see the old folder or the new one; a crash between the renames leaves `target.old-*` (and
+ * the complete `target.tmp-*`), never a half-written `target`: recoverSwap puts it right.
  */
 export async function replaceDirAtomic(target: string, build: (tmpDir: string) => void | Promise<void>): Promise<void> {
   const tmp = `${target}.tmp-${process.pid}-${counter++}`;
@@ -49,4 +50,59 @@ export async function replaceDirAtomic(target: string, build: (tmpDir: string) =
   if (existsSync(target)) renameSync(target, old);
   renameSync(tmp, target);
   rmSync(old, { recursive: true, force: true });
+}
+
+/**
+ * Finishes or undoes a swap that a crash interrupted (see replaceDirAtomic): when `target` is
+ * missing but `target.old-*` exists, the new folder `target.tmp-*` beside it was complete
+ * (the swap starts only after it is built), so it becomes `target`; without it, the old one
+ * comes back. Leftover temp folders of builds that never reached the swap are removed.
+ */
+export function recoverSwap(target: string): void {
+  const dir = dirname(target);
+  const name = basename(target);
+  let entries: string[];
+  try { entries = readdirSync(dir); } catch { return; }
+  const olds = entries.filter((e) => e.startsWith(`${name}.old-`)).map((e) => join(dir, e));
+  const tmps = entries.filter((e) => e.startsWith(`${name}.tmp-`)).map((e) => join(dir, e));
+  if (!existsSync(target) && olds.length > 0) renameSync(tmps.length === 1 ? tmps[0]! : olds[0]!, target);
+  for (const p of [...olds, ...tmps]) if (existsSync(p) && p !== target) rmSync(p, { recursive: true, force: true });
+}
+
+/**
+ * Reads a user's file with bounds: only a regular file (a FIFO, a device such as /dev/zero, a
+ * socket or a folder is refused, also behind a symlink), at most `maxBytes`. Opened without
+ * blocking, so a FIFO cannot hang the process. Throws a coded StoreError naming the file.
+ */
+export function readFileBounded(path: string, maxBytes: number, what = 'file'): Buffer {
+  let fd: number;
+  try {
+    fd = openSync(path, constants.O_RDONLY | constants.O_NONBLOCK);
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    if (code === 'ENOENT') throw new StoreError({ code: 'NOT_A_REGULAR_FILE', message: `${what} ${path} does not exist`, file: path, fix: 'check the path' });
+    throw new StoreError({ code: 'NOT_A_REGULAR_FILE', message: `cannot open ${what} ${path}: ${(e as Error).message}`, file: path, cause: e });
+  }
+  try {
+    const st = fstatSync(fd);
+    if (!st.isFile()) {
+      const kind = st.isDirectory() ? 'a folder' : st.isFIFO() ? 'a FIFO (named pipe)' : st.isCharacterDevice() || st.isBlockDevice() ? 'a device' : st.isSocket() ? 'a socket' : 'not a regular file';
+      throw new StoreError({ code: 'NOT_A_REGULAR_FILE', message: `${what} ${path} is ${kind}, not a regular file`, file: path, fix: `point it at a regular ${what}` });
+    }
+    if (st.size > maxBytes) {
+      throw new StoreError({ code: 'FILE_TOO_LARGE', message: `${what} ${path} is ${st.size} bytes, more than the ${maxBytes}-byte limit`, file: path, fix: `check that this is the right ${what}` });
+    }
+    // Read to the limit plus one byte: a file that grows while we read is still bounded.
+    const buf = Buffer.allocUnsafe(Math.min(st.size, maxBytes) + 1);
+    let n = 0;
+    for (;;) {
+      const r = readSync(fd, buf, n, buf.length - n, null);
+      if (r === 0) break;
+      n += r;
+      if (n === buf.length) throw new StoreError({ code: 'FILE_TOO_LARGE', message: `${what} ${path} grew past ${maxBytes} bytes while being read`, file: path });
+    }
+    return buf.subarray(0, n);
+  } finally {
+    closeSync(fd);
+  }
 }

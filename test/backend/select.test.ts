@@ -50,9 +50,9 @@ test('tensorflow when @tensorflow/tfjs-node is absent or broken: a typed error t
   assert.equal(e.backend, 'tensorflow');
   assert.equal(e.code, 'BACKEND_UNAVAILABLE');
   assert.match(e.reason, /@tensorflow\/tfjs-node(-gpu)? (is not installed|is installed but did not load)/);
-  assert.match(e.fix, /bash scripts\/build-native-backend\.sh/);
-  assert.match(e.fix, /npm install @tensorflow\/tfjs-node\b/);
-  assert.match(e.message, /fix: /);
+  assert.match(e.fix!, /bash scripts\/build-native-backend\.sh/);
+  assert.match(e.fix!, /npm install @tensorflow\/tfjs-node\b/);
+  assert.match(e.render(), /fix: /);
   assert.equal(tf.getBackend(), 'wasm', 'a failed selection leaves the previous backend');
 });
 
@@ -60,9 +60,9 @@ test('tensorflow-gpu when unavailable: the fix names the package, CUDA and cuDNN
   const e = await expectUnavailable(t, 'tensorflow-gpu');
   if (e === undefined) return;
   assert.equal(e.backend, 'tensorflow-gpu');
-  assert.match(e.fix, /npm rebuild @tensorflow\/tfjs-node-gpu/);
-  assert.match(e.fix, /CUDA 11\.2/);
-  assert.match(e.fix, /cuDNN 8\.1/);
+  assert.match(e.fix!, /npm rebuild @tensorflow\/tfjs-node-gpu/);
+  assert.match(e.fix!, /CUDA 11\.2/);
+  assert.match(e.fix!, /cuDNN 8\.1/);
 });
 
 test('probeBackends lists every backend in order and ends on the best available one', async () => {

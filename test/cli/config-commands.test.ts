@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { existsSync, readFileSync, writeFileSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { parse } from 'yaml';
-import { exp, tempDir, ROOT } from '../helpers/cli.js';
+import { exp, expIn, tempDir, ROOT } from '../helpers/cli.js';
 
 test('exp --version and --help', () => {
   const v = exp(['--version']);
@@ -17,7 +17,9 @@ test('exp --version and --help', () => {
     assert.equal(ch.code, 0, c);
     assert.match(ch.stdout, new RegExp(`Usage: exp ${c}`));
   }
-  assert.equal(exp(['nonsense']).code, 64);
+  const typo = exp(['rnu']);
+  assert.equal(typo.code, 2);
+  assert.match(typo.stderr, /unknown command 'rnu'; did you mean 'run'\? .*\[UNKNOWN_COMMAND\]/);
 });
 
 test('exp validate: 0 for valid files, 2 with file:line:col, source line and caret for invalid ones', () => {
@@ -38,14 +40,15 @@ test('exp validate: 0 for valid files, 2 with file:line:col, source line and car
 test('exp plan --json lists the exact grid', () => {
   const r = exp(['plan', 'experiments/vgg16-sweep.yaml', '--json']);
   assert.equal(r.code, 0, r.stderr);
-  const points = JSON.parse(r.stdout) as { key: string; name: string; params: Record<string, unknown>; config: { model: { frozen_blocks: number } } }[];
+  const points = JSON.parse(r.stdout) as { key: string; name: string; params: Record<string, unknown>; config: { model: { frozen_blocks?: number; trainable_blocks: number[] } } }[];
   assert.deepEqual(points.map((p) => p.params), [
     { 'model.frozen_blocks': 3, 'training.optimizer': 'adam', 'training.learning_rate': 0.001 },
     { 'model.frozen_blocks': 4, 'training.optimizer': 'adam', 'training.learning_rate': 0.001 },
     { 'model.frozen_blocks': 4, 'training.optimizer': 'sgd', 'training.learning_rate': 0.01 },
   ]);
   assert.equal(new Set(points.map((p) => p.key)).size, 3);
-  assert.equal(points[0]!.config.model.frozen_blocks, 3);
+  // The resolved config keeps one canonical form: the trainable blocks.
+  assert.deepEqual([points[0]!.config.model.trainable_blocks, points[0]!.config.model.frozen_blocks], [[4, 5], undefined]);
   const text = exp(['plan', 'experiments/vgg16-sweep.yaml']);
   assert.match(text.stdout, /3 runs \(1 excluded\)/);
 });
@@ -76,13 +79,13 @@ test('every schema property has a description', () => {
 
 test('the generated config types are up to date with the schema', async () => {
   const { spawnSync } = await import('node:child_process');
-  const r = spawnSync(process.execPath, [join(ROOT, 'scripts/gen-types.mjs'), '--check'], { encoding: 'utf8' });
+  const r = spawnSync(process.execPath, ['--import', 'tsx', join(ROOT, 'scripts/gen-types.ts'), '--check'], { encoding: 'utf8', cwd: ROOT });
   assert.equal(r.status, 0, r.stderr);
 });
 
-test('exp run writes one resolved config.yaml per point, and --set can sweep', () => {
+test('exp run writes one resolved config.yaml and point.json per point, and --set can sweep', async () => {
   const runs = tempDir();
-  const r = exp(['run', 'experiments/vgg16-block5.yaml', '--set', 'training.epochs=[1,2]', '--runs-dir', runs, '--sweep', 's1', '--dry-run']);
+  const r = await expIn(['run', 'experiments/vgg16-block5.yaml', '--set', 'training.epochs=[1,2]', '--set', 'data.synth={count: 20}', '--set', 'model.weights=none', '--runs-dir', runs, '--sweep', 's1', '--dry-run']);
   assert.equal(r.code, 0, r.stderr);
   const sweep = join(runs, 'vgg16-block5', 's1');
   const index = JSON.parse(readFileSync(join(sweep, 'index.json'), 'utf8')) as { points: { dir: string; params: Record<string, unknown> }[] };
@@ -90,6 +93,9 @@ test('exp run writes one resolved config.yaml per point, and --set can sweep', (
   for (const p of index.points) {
     const cfg = parse(readFileSync(join(sweep, p.dir, 'config.yaml'), 'utf8')) as { training: { epochs: number } };
     assert.equal(cfg.training.epochs, p.params['training.epochs']);
+    const point = JSON.parse(readFileSync(join(sweep, p.dir, 'point.json'), 'utf8')) as { uid: string; params: Record<string, unknown> };
+    assert.deepEqual(point.params, p.params);
+    assert.match(point.uid, /^[0-9a-f-]{36}$/);
   }
   assert.ok(existsSync(join(sweep, 'sweep.yaml')));
   assert.deepEqual(readdirSync(sweep).filter((n) => n.includes('.tmp')), []);

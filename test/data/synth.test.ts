@@ -7,11 +7,9 @@ import { synthesize, synthLabels } from '../../src/data/synth.js';
 import { parseLabelCsv } from '../../src/data/csv.js';
 import { datasetStats } from '../../src/data/stats.js';
 import { REAL_TAG_COUNTS, TAGS, WEATHER_TAGS, isWeatherTag, type Tag } from '../../src/data/tags.js';
-import { parseCommandArgs } from '../../src/cli/command.js';
 import { dataSynthCommand } from '../../src/cli/data-synth.js';
 import { dataStatsCommand } from '../../src/cli/data-stats.js';
-import type { Io } from '../../src/cli/io.js';
-import { tempDir as makeTempDir } from '../helpers/cli.js';
+import { expIn, tempDir as makeTempDir } from '../helpers/cli.js';
 
 const made: string[] = [];
 const tempDir = (prefix: string): string => { const d = makeTempDir(prefix); made.push(d); return d; };
@@ -221,18 +219,11 @@ test('parseLabelCsv reports duplicates, short rows, bad quotes and missing colum
   assert.deepEqual(stray.problems.map((p) => [p.code, p.severity, p.line]), [['BAD_QUOTE', 'warning', 2]]);
 });
 
-function capture(cwd?: string): Io & { out: () => string; err: () => string } {
-  let out = '', err = '';
-  return { stdout: { write: (s: string) => (out += s) }, stderr: { write: (s: string) => (err += s) }, env: {}, ...(cwd ? { cwd } : {}), out: () => out, err: () => err };
-}
-
 test('exp data synth and exp data stats', async () => {
   const cwd = tempDir('exp-synth-cli-');
   const run = async (cmd: typeof dataSynthCommand, argv: string[]): Promise<{ code: number; out: string; err: string }> => {
-    const io = capture(cwd);
-    const { positionals, flags } = parseCommandArgs(cmd, argv);
-    const code = await cmd.run(positionals, flags, io);
-    return { code, out: io.out(), err: io.err() };
+    const r = await expIn([...cmd.name.split(' '), ...argv], { cwd, env: {} });
+    return { code: r.code, out: r.stdout, err: r.stderr };
   };
   assert.equal(dataSynthCommand.name, 'data synth');
   assert.equal(dataStatsCommand.name, 'data stats');
@@ -241,9 +232,15 @@ test('exp data synth and exp data stats', async () => {
   assert.match(made.out, /^Wrote 30 images \(64x64 JPEG, seed 3\) and train_v2\.csv to ds in [\d.]+ s \(\d+ img\/s\)/);
   assert.match(made.out, /^primary +\d+ +\d+\.\d%$/m);
   // A second run into the same folder would overwrite it: refused unless --force.
-  assert.equal((await run(dataSynthCommand, ['--out', 'ds', '--count', '30'])).code, 1);
+  const again = await run(dataSynthCommand, ['--out', 'ds', '--count', '30']);
+  assert.equal(again.code, 2);
+  assert.match(again.err, /already holds a dataset.*\n.*fix: choose another --out, or add --force/);
+  writeFileSync(join(cwd, 'a-file'), 'x');
+  const onFile = await run(dataSynthCommand, ['--out', 'a-file']);
+  assert.deepEqual([onFile.code, /is a file, not a folder.*\[BAD_OPTION_VALUE\]/s.test(onFile.err)], [2, true], 'regression: --out FILE was an internal error');
   assert.equal((await run(dataSynthCommand, ['--out', 'ds', '--count', '30', '--seed', '3', '--size', '64', '--force'])).code, 0);
-  await assert.rejects(run(dataSynthCommand, ['--out', 'ds2', '--count', 'many']), /--count must be an integer/);
+  const many = await run(dataSynthCommand, ['--out', 'ds2', '--count', 'many']);
+  assert.deepEqual([many.code, /--count must be an integer, got 'many'.*\[BAD_OPTION_VALUE\]/s.test(many.err)], [2, true]);
 
   const text = await run(dataStatsCommand, ['ds']);
   assert.equal(text.code, 0, text.err);

@@ -17,7 +17,7 @@ import { join } from 'node:path';
 import { chromium, type BrowserContext, type Page } from 'playwright-core';
 import { BIN, ROOT, exp, tempDir } from '../helpers/cli.js';
 import { MLFLOW_BIN, freePort, startMlflow, type MlflowServer } from '../helpers/mlflow-server.js';
-import { MlflowClient } from '../../src/track/mlflow.js';
+import { MlflowClient } from '../../src/mlflow/client.js';
 
 const CHROMIUM = '/usr/bin/chromium';
 const ARTIFACTS = join(ROOT, 'test-artifacts');

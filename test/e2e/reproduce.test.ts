@@ -11,8 +11,8 @@ import { existsSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'no
 import { join } from 'node:path';
 import { exp, tempDir } from '../helpers/cli.js';
 import { startMlflow } from '../helpers/mlflow-server.js';
-import { MlflowClient, toRecord } from '../../src/track/mlflow.js';
-import { compareResults, sameBackend } from '../../src/track/reproduce.js';
+import { MlflowClient, toRecord } from '../../src/mlflow/client.js';
+import { compareResults, sameBackend } from '../../src/reproduce/compare.js';
 
 let tmp: string;
 let runs: string;
@@ -111,12 +111,12 @@ test('exp reproduce <key prefix> finds the original, not its reproduction', { ti
   assert.deepEqual(repro.original_results.best, summaryOf(original).best.metrics);
 
   const none = exp(['reproduce', 'ffffff', '--runs-dir', runs], { cwd: tmp, env });
-  assert.equal(none.code, 1);
-  assert.match(none.stderr, /no run folder under .* has a run key starting with 'ffffff'/);
+  assert.equal(none.code, 2);
+  assert.match(none.stderr, /no run folder under .* has a run key starting with 'ffffff'.*\[RUN_NOT_FOUND\]/s);
   const noServer = exp(['reproduce', '0123456789abcdef0123456789abcdef'], { cwd: tmp, env });
-  assert.equal(noServer.code, 1);
+  assert.equal(noServer.code, 2);
   assert.match(noServer.stderr, /looks like an MLflow run id, but MLFLOW_TRACKING_URI is not set/);
-  assert.equal(exp(['reproduce', 'not-a-run'], { cwd: tmp, env }).code, 1);
+  assert.equal(exp(['reproduce', 'not-a-run'], { cwd: tmp, env }).code, 2);
 });
 
 test('exp reproduce <MLflow run id> takes config.yaml and results from the server', { timeout: 300_000 }, async () => {

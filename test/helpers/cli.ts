@@ -17,3 +17,19 @@ export function exp(args: string[], opts: { cwd?: string; env?: NodeJS.ProcessEn
 }
 
 export const tempDir = (prefix = 'exp-test-'): string => mkdtempSync(join(tmpdir(), prefix));
+
+/**
+ * Runs `exp ARGS` in this process through `main(argv, io)`, as the CLI does, with captured
+ * streams: what the user would see, without the cost of a process per call.
+ */
+export async function expIn(args: string[], opts: { cwd?: string; env?: NodeJS.ProcessEnv; tty?: boolean } = {}): Promise<CliResult> {
+  const { main } = await import('../../src/cli/main.js');
+  let stdout = '';
+  let stderr = '';
+  const code = await main(args, {
+    stdout: { write: (s: string) => { stdout += s; return true; }, isTTY: opts.tty ?? false },
+    stderr: { write: (s: string) => { stderr += s; return true; }, isTTY: opts.tty ?? false },
+    env: { ...process.env, ...opts.env }, cwd: opts.cwd ?? ROOT,
+  });
+  return { code, stdout, stderr };
+}

@@ -10,16 +10,18 @@ import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node
 import { join } from 'node:path';
 import { startMlflow, type MlflowServer } from '../helpers/mlflow-server.js';
 import { tempDir } from '../helpers/cli.js';
-import { MlflowClient, MlflowError, toRecord, type CreateRunInput, type BatchInput, type Run } from '../../src/track/mlflow.js';
+import { MlflowClient, MlflowError, toRecord, type CreateRunInput, type BatchInput, type Run } from '../../src/mlflow/client.js';
 import { EventLog, readEvents } from '../../src/track/events.js';
-import { writePlan, type SweepIndexEntry } from '../../src/track/store.js';
+import { writePlan } from '../../src/store/sweep.js';
+import type { SweepIndexEntry } from '../../src/store/types.js';
 import { planExperiment } from '../../src/sweep/plan.js';
-import { syncRun, type ClientFor } from '../../src/track/sync.js';
+import { syncRun } from '../../src/track/sync.js';
+import type { ClientFor } from '../../src/mlflow/client.js';
 import { paramsOf } from '../../src/track/sync-map.js';
 import { folderStatus, syncFolders } from '../../src/track/sync-folders.js';
 import { main } from '../../src/cli/main.js';
 import { flatten } from '../../src/util/object.js';
-import { readRunConfig } from '../../src/track/store.js';
+import { readPoint, readRunConfig } from '../../src/store/run.js';
 
 let server: MlflowServer;
 let api: MlflowClient; // for reading back
@@ -60,7 +62,8 @@ before(async () => {
   server = await startMlflow();
   console.log(`# mlflow server up in ${server.startMs} ms at ${server.uri}`);
   api = new MlflowClient({ uri: server.uri, backoffMs: 50 });
-  client = new RecordingClient({ uri: server.uri, retries: 1, backoffMs: 20, timeoutMs: 10_000 });
+  // A short circuit breaker: the outage test restarts the server within this client's life.
+  client = new RecordingClient({ uri: server.uri, retries: 1, backoffMs: 20, timeoutMs: 10_000, breakerMs: 2000 });
   root = tempDir('exp-sync-');
   writeFileSync(join(root, 'exp.yaml'), [
     'name: synctest',
@@ -95,8 +98,9 @@ function start(s: Sweep, i: number, time: number, resumed = false): EventLog {
   const p = s.points[i]!;
   writeFileSync(join(dir, 'run.json'), JSON.stringify({ key: p.key, name: p.dir, status: 'running', environment: { user: 'tester', git: { commit: COMMIT, dirty: false } } }));
   const log = new EventLog(dir);
-  const params = { ...flatten(readRunConfig(dir)), ...Object.fromEntries(Object.entries(p.params).map(([k, v]) => [`sweep.${k}`, v])) };
-  log.append({ type: 'run_started', key: p.key, name: p.dir, experiment: 'synctest', sweep: s.dir.split('/').at(-1)!, params, tags: { 'exp.backend': 'wasm' }, resumed }, time);
+  const params = flatten(readRunConfig(dir));
+  const point = readPoint(dir);
+  log.append({ type: 'run_started', key: p.key, name: p.dir, experiment: 'synctest', sweep: s.dir.split('/').at(-1)!, params, tags: { 'exp.backend': 'wasm', 'exp.uid': point.uid, 'exp.swept': JSON.stringify(Object.keys(p.params)) }, resumed }, time);
   return log;
 }
 
@@ -147,7 +151,7 @@ test('a two-point sweep becomes one parent and two children with params, metrics
   assert.equal(children.length, 2);
   const parent = parents[0]!;
   assert.equal(parent.info.run_name, 'sweep-a');
-  assert.deepEqual([toRecord(parent.data.tags)['exp.sweep'], toRecord(parent.data.tags)['exp.experiment']], ['sweep-a', 'synctest']);
+  assert.deepEqual([toRecord(parent.data.tags)['exp.sweep'], toRecord(parent.data.tags)['exp.experiment'], toRecord(parent.data.tags)['exp.sweep_uid']], ['sweep-a', 'synctest', readPoint(s.runs[0]!).sweep_uid]);
   assert.equal(parent.info.status, 'FAILED'); // every point ended, one failed
   assert.deepEqual(sweeps.map((x) => [x.parentRunId, x.status]), [[parent.info.run_id, 'FAILED']]);
 
@@ -159,7 +163,9 @@ test('a two-point sweep becomes one parent and two children with params, metrics
     assert.equal(tags['exp.key'], p.key);
     assert.equal(tags['exp.backend'], 'wasm');
     assert.equal(tags['mlflow.source.git.commit'], COMMIT);
-    assert.equal(tags['mlflow.source.name'], 'exp');
+    assert.equal(tags['mlflow.source.name'], join(root, 'exp.yaml'), 'the experiment file');
+    assert.equal(tags['exp.uid'], readPoint(s.runs[i]!).uid);
+    assert.equal(run.info.user_id, 'tester');
     assert.equal(tags['mlflow.user'], 'tester');
     assert.match(tags['mlflow.note.content']!, new RegExp(`^### ${p.dir}\\n`));
     assert.match(tags['mlflow.note.content']!, i === 0 ? /\*\*completed\*\*: all epochs done/ : /\*\*failed\*\*: out of memory/);
@@ -168,7 +174,9 @@ test('a two-point sweep becomes one parent and two children with params, metrics
 
     const params = toRecord(run.data.params);
     assert.equal(params['training.learning_rate'], String(p.params['training.learning_rate']));
-    assert.equal(params['sweep.training.learning_rate'], String(p.params['training.learning_rate']));
+    assert.equal(Object.keys(params).filter((k) => k.startsWith('sweep.')).length, 0, 'no swept value twice');
+    assert.equal(tags['exp.swept'], '["training.learning_rate"]');
+    assert.ok(!Object.values(params).includes('null'), 'no unset value as "null"');
     assert.equal(params['model.trainable_blocks'], '[5]');
     assert.equal(params['data.image_size'], '32');
     assert.equal(params['name'], 'synctest');
@@ -277,7 +285,7 @@ test('an outage: sync reports what is pending and loses nothing; after the resta
     console.log(`# sync against a stopped server took ${Date.now() - t} ms`);
     assert.deepEqual(down.runs.map((r) => [r.outcome, r.sent, r.pending]), [['failed', 0, 7], ['failed', 0, 3]]);
     assert.match(down.runs[0]!.error!, /cannot reach/);
-    assert.match(down.runs[1]!.error!, /did not answer earlier; not tried again/); // one dead server costs one wait
+    assert.match(down.runs[1]!.error!, /did not answer a moment ago/); // one dead server costs one wait: the circuit is open
     assert.deepEqual([readFileSync(join(s.runs[0]!, 'events.jsonl')), readFileSync(join(s.runs[1]!, 'events.jsonl'))], eventsBefore);
     const st = folderStatus(s.runs[0]!);
     assert.ok(st.tracking !== 'off');
@@ -286,7 +294,7 @@ test('an outage: sync reports what is pending and loses nothing; after the resta
     // The CLI says so too, with exit status 1. Folders go in name order: 0.0005 (run B) first.
     assert.equal(await main(['sync', s.dir], io), 1);
     assert.match(out.join(''), /rate=0\.0005-\w+ +failed: .*cannot reach.*\(3 events pending\)\n/);
-    assert.match(out.join(''), /rate=0\.001-\w+ +failed: .*did not answer earlier.*\(7 events pending\)\n/);
+    assert.match(out.join(''), /rate=0\.001-\w+ +failed: .*(did not answer a moment ago|cannot reach).*\(7 events pending\)\n/);
   } finally {
     await server.restart();
     console.log(`# mlflow server restarted in ${server.startMs} ms`);
@@ -332,7 +340,7 @@ test('a resumed run continues in the same MLflow run; a log without run_started 
   assert.equal(failed.outcome, 'sent');
   const run = await api.getRun(failed.runId!);
   assert.deepEqual([run.info.status, toRecord(run.data.tags)['exp.key'], toRecord(run.data.tags)['exp.reason']], ['FAILED', s.points[1]!.key, 'data: train_v2.csv is missing']);
-  assert.equal(toRecord(run.data.params)['sweep.training.learning_rate'], '0.0005');
+  assert.equal(toRecord(run.data.params)['training.learning_rate'], '0.0005');
   const { children } = await runsOf('sync-resume');
   assert.equal(children.length, 2);
 });
@@ -346,16 +354,16 @@ test('no tracking URI: sync is a no-op that says tracking is off', async () => {
   assert.deepEqual([res.outcome, res.sent], ['off', 0]);
   assert.equal(existsSync(join(runDir, '.mlflow.json')), false);
   assert.equal(folderStatus(runDir, {}).tracking, 'off');
-  assert.equal(readEvents(runDir).length, 1);
+  assert.equal(readEvents(runDir).events.length, 1);
 });
 
-test('params: JSON for non-strings, URLs without credentials, and nothing MLflow would refuse or truncate', () => {
+test('params: JSON for non-strings, URLs without credentials, no unset values, and nothing MLflow would refuse or truncate', () => {
   const { params, skipped } = paramsOf({
     'training.learning_rate': 0.001, 'model.trainable_blocks': [5], 'data.limit': null, 'augmentation.dihedral': true, name: 'x',
     'tracking.uri': 'https://alice:s3cret@mlflow.example:5000/', 'bad key!': 1, long: 'y'.repeat(6001),
   });
   assert.deepEqual(params, {
-    'training.learning_rate': '0.001', 'model.trainable_blocks': '[5]', 'data.limit': 'null', 'augmentation.dihedral': 'true', name: 'x',
+    'training.learning_rate': '0.001', 'model.trainable_blocks': '[5]', 'augmentation.dihedral': 'true', name: 'x',
     'tracking.uri': 'https://mlflow.example:5000/',
   });
   assert.equal(skipped.length, 2);

@@ -6,16 +6,16 @@
  * Keys and values are checked before sending (see mlflow-batch.ts); every failure is an
  * MlflowError with a `kind`; network errors, timeouts, 429 and 5xx are retried with backoff.
  */
-import { keyProblem, prepareBatch, splitBatch, tagProblems, throwProblems } from './mlflow-batch.js';
-import { MlflowError, send, type HttpOptions } from './mlflow-http.js';
+import { keyProblem, prepareBatch, splitBatch, tagProblems, throwProblems } from './batch.js';
+import { MlflowError, send, type HttpOptions } from './http.js';
 import {
-  metricValue, type ArtifactFile, type BatchInput, type Experiment, type Metric, type Run, type RunInfo,
+  metricValue, type ArtifactFile, type BatchInput, type DatasetInput, type Experiment, type Metric, type Run, type RunInfo,
   type RunTag, type SettableRunStatus, type ViewType,
-} from './mlflow-types.js';
+} from './types.js';
 
-export { MlflowError, type MlflowErrorKind } from './mlflow-http.js';
-export { LIMITS, keyProblem } from './mlflow-batch.js';
-export * from './mlflow-types.js';
+export { MlflowError, type MlflowErrorKind } from './http.js';
+export { LIMITS, keyProblem } from './batch.js';
+export * from './types.js';
 
 export interface MlflowClientOptions {
   /** http(s) URL of the tracking server; user:password in the URL becomes basic auth. */
@@ -31,11 +31,19 @@ export interface MlflowClientOptions {
   retries?: number;
   /** First retry delay (doubling, capped at 10 s); default 250 ms. */
   backoffMs?: number;
+  /**
+   * After a request gets no answer (network error or timeout), every request in the next
+   * `breakerMs` fails at once without being sent: a dead or hanging server costs one timeout,
+   * not one per request. Default 30 000 ms; 0 disables.
+   */
+  breakerMs?: number;
 }
 
 export interface CreateRunInput {
   experimentId: string;
   runName?: string;
+  /** Shown as the run's User; MLflow also reads the tag mlflow.user. */
+  userId?: string;
   /** Milliseconds since the epoch; default now. */
   startTime?: number;
   tags?: Readonly<Record<string, string>>;
@@ -73,6 +81,10 @@ export class MlflowClient {
   readonly uri: string;
   private readonly http: HttpOptions;
   private readonly artifactRoots = new Map<string, string>();
+  private readonly breakerMs: number;
+  /** Until when requests fail without being sent (the circuit is open). */
+  private openUntil = 0;
+  private openedBy = '';
 
   constructor(opts: MlflowClientOptions) {
     let url: URL;
@@ -92,32 +104,38 @@ export class MlflowClient {
     const authorization = username !== undefined && password !== undefined
       ? `Basic ${Buffer.from(`${username}:${password}`).toString('base64')}`
       : opts.token ? `Bearer ${opts.token}` : undefined;
+    this.breakerMs = opts.breakerMs ?? 30_000;
     this.http = {
       base: this.uri, authorization, timeoutMs: opts.timeoutMs ?? 30_000, retries: opts.retries ?? 4,
       backoffMs: opts.backoffMs ?? 250, maxBackoffMs: 10_000,
     };
   }
 
-  /**
-   * A client from MLflow's conventional variables, or null when no tracking URI is set.
-   * `uri` (e.g. from the experiment file) wins over MLFLOW_TRACKING_URI.
-   */
-  static fromEnv(uri?: string | null, env: NodeJS.ProcessEnv = process.env): MlflowClient | null {
-    const u = uri || env.MLFLOW_TRACKING_URI;
-    if (!u) return null;
-    return new MlflowClient({
-      uri: u,
-      username: env.MLFLOW_TRACKING_USERNAME || undefined,
-      password: env.MLFLOW_TRACKING_PASSWORD || undefined,
-      token: env.MLFLOW_TRACKING_TOKEN || undefined,
-    });
+  /** Sends through the circuit breaker (see MlflowClientOptions.breakerMs). */
+  private async send(init: Parameters<typeof send>[1]): Promise<Uint8Array> {
+    const now = Date.now();
+    if (now < this.openUntil) {
+      throw new MlflowError({
+        kind: 'network', route: init.path.replace(/^mlflow\//, ''),
+        message: `not sent: ${this.uri} did not answer a moment ago (${this.openedBy}); trying again in ${Math.ceil((this.openUntil - now) / 1000)} s`,
+      });
+    }
+    try {
+      return await send(this.http, init);
+    } catch (e) {
+      if (e instanceof MlflowError && (e.kind === 'network' || e.kind === 'timeout') && this.breakerMs > 0) {
+        this.openUntil = Date.now() + this.breakerMs;
+        this.openedBy = e.kind === 'timeout' ? 'no answer in time' : 'unreachable';
+      }
+      throw e;
+    }
   }
 
   private async call<T>(method: 'GET' | 'POST', route: string, payload: Record<string, unknown>): Promise<T> {
     const init = method === 'GET'
       ? { method, path: `mlflow/${route}`, query: payload as Record<string, string | number | undefined> }
       : { method, path: `mlflow/${route}`, json: payload };
-    const bytes = await send(this.http, init);
+    const bytes = await this.send(init);
     const text = Buffer.from(bytes).toString('utf8');
     try {
       return (text.trim() === '' ? {} : JSON.parse(text)) as T;
@@ -160,9 +178,38 @@ export class MlflowClient {
     throwProblems('runs/create', Object.entries(tags).flatMap(([k, v]) => tagProblems(k, v)));
     const r = await this.call<{ run: Run }>('POST', 'runs/create', {
       experiment_id: input.experimentId, run_name: input.runName, start_time: input.startTime ?? Date.now(),
+      ...(input.userId ? { user_id: input.userId } : {}),
       tags: Object.entries(tags).map(([key, value]) => ({ key, value })),
     });
     return r.run.info;
+  }
+
+  /** Records datasets the run used (runs/log-inputs); each input's tags say its context (train, validation). */
+  async logInputs(runId: string, datasets: readonly DatasetInput[]): Promise<void> {
+    throwProblems('runs/log-inputs', datasets.flatMap((d) => d.tags.flatMap((t) => tagProblems(t.key, t.value))));
+    await this.call('POST', 'runs/log-inputs', { run_id: runId, datasets });
+  }
+
+  /** Marks a run deleted (it can be restored in the UI until the server's garbage collection). */
+  async deleteRun(runId: string): Promise<void> {
+    await this.call('POST', 'runs/delete', { run_id: runId });
+  }
+
+  /** Sets a tag on an experiment. */
+  async setExperimentTag(experimentId: string, key: string, value: string): Promise<void> {
+    throwProblems('experiments/set-experiment-tag', tagProblems(key, value));
+    await this.call('POST', 'experiments/set-experiment-tag', { experiment_id: experimentId, key, value });
+  }
+
+  /** Registers a model version from a run's artifact path, creating the registered model when needed; returns the version. */
+  async registerModel(name: string, source: string, runId: string): Promise<string> {
+    try {
+      await this.call('POST', 'registered-models/create', { name });
+    } catch (e) {
+      if (!(e instanceof MlflowError && e.errorCode === 'RESOURCE_ALREADY_EXISTS')) throw e;
+    }
+    const r = await this.call<{ model_version: { version: string } }>('POST', 'model-versions/create', { name, source, run_id: runId });
+    return r.model_version.version;
   }
 
   /** Sets a run's status (and end time, for a finished, failed or killed run). */
@@ -258,12 +305,12 @@ export class MlflowClient {
   /** Uploads bytes to `<artifact root>/<relPath>` through the server's artifact proxy. */
   async uploadArtifact(target: string, relPath: string, bytes: Uint8Array | string): Promise<void> {
     const path = await this.artifactUrlPath(target, relPath);
-    await send(this.http, { method: 'PUT', path, bytes: typeof bytes === 'string' ? Buffer.from(bytes) : bytes });
+    await this.send({ method: 'PUT', path, bytes: typeof bytes === 'string' ? Buffer.from(bytes) : bytes });
   }
 
   /** Downloads one artifact's bytes. */
   async downloadArtifact(target: string, relPath: string): Promise<Uint8Array> {
-    return send(this.http, { method: 'GET', path: await this.artifactUrlPath(target, relPath) });
+    return this.send({ method: 'GET', path: await this.artifactUrlPath(target, relPath) });
   }
 
   /** Lists one directory of a run's artifacts (the root by default); paths are relative to the root. */
@@ -271,7 +318,7 @@ export class MlflowClient {
     const root = await this.artifactRoot(target);
     const dir = relDir.replace(/\/+$/, '');
     if (dir !== '') artifactPath(dir, 'mlflow-artifacts/artifacts'); // only to refuse '..' and the like
-    const bytes = await send(this.http, { method: 'GET', path: 'mlflow-artifacts/artifacts', query: { path: dir ? `${root}/${dir}` : root } });
+    const bytes = await this.send({ method: 'GET', path: 'mlflow-artifacts/artifacts', query: { path: dir ? `${root}/${dir}` : root } });
     const r = JSON.parse(Buffer.from(bytes).toString('utf8')) as { files?: { path: string; is_dir: boolean; file_size?: number }[] };
     return (r.files ?? []).map((f) => ({
       path: dir ? `${dir}/${f.path}` : f.path, isDir: f.is_dir, ...(f.file_size === undefined ? {} : { fileSize: Number(f.file_size) }),
@@ -279,14 +326,45 @@ export class MlflowClient {
   }
 }
 
-function normaliseRun(r: { info: RunInfo; data?: Partial<Run['data']> }): Run {
+function normaliseRun(r: { info: RunInfo; data?: Partial<Run['data']>; inputs?: Run['inputs'] }): Run {
   const d = r.data ?? {};
   return {
+    ...(r.inputs ? { inputs: r.inputs } : {}),
     info: r.info,
     data: {
       metrics: (d.metrics ?? []).map((m) => ({ ...m, value: metricValue(m.value) })),
       params: d.params ?? [],
       tags: (d.tags ?? []) as RunTag[],
     },
+  };
+}
+
+/** Per-request timing for a client: how long to wait for an answer, and how often to retry. */
+export interface ClientTuning { timeoutMs: number; retries: number; backoffMs: number; breakerMs?: number }
+
+/**
+ * The tuning of tracking: a sink waits for a slow server a bounded time (about 25 s per call
+ * at worst), and the client's circuit breaker makes every call after a timeout fail at once.
+ */
+export const SINK_TUNING: ClientTuning = { timeoutMs: 10_000, retries: 1, backoffMs: 500 };
+
+/** A client for `uri` with credentials from MLflow's conventional variables (MLFLOW_TRACKING_USERNAME/PASSWORD, MLFLOW_TRACKING_TOKEN). */
+export function clientFromEnv(uri: string, env: NodeJS.ProcessEnv = process.env, tuning: Partial<ClientTuning> = {}): MlflowClient {
+  return new MlflowClient({
+    uri, username: env.MLFLOW_TRACKING_USERNAME || undefined, password: env.MLFLOW_TRACKING_PASSWORD || undefined,
+    token: env.MLFLOW_TRACKING_TOKEN || undefined, ...tuning,
+  });
+}
+
+/** Makes (or reuses) the client for a tracking URI. */
+export type ClientFor = (uri: string) => MlflowClient;
+
+/** One client per URI (so a circuit breaker opened by one run holds for the next), from the environment's credentials. */
+export function clientsFromEnv(env: NodeJS.ProcessEnv = process.env, tuning: Partial<ClientTuning> = SINK_TUNING): ClientFor {
+  const cache = new Map<string, MlflowClient>();
+  return (uri) => {
+    let c = cache.get(uri);
+    if (!c) { c = clientFromEnv(uri, env, tuning); cache.set(uri, c); }
+    return c;
   };
 }

@@ -1,14 +1,14 @@
 /**
  * The MLflow client's HTTP behaviour against a tiny local server that records what it gets:
  * auth headers, retries, timeouts, the create race, and checks that refuse to send. No MLflow
- * needed; test/track/mlflow.test.ts runs the client against a real server.
+ * needed; test/mlflow/server.test.ts runs the client against a real server.
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createServer, type IncomingHttpHeaders, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { MlflowClient, MlflowError, LIMITS } from '../../src/track/mlflow.js';
-import { prepareBatch, splitBatch } from '../../src/track/mlflow-batch.js';
+import { clientFromEnv, MlflowClient, MlflowError, LIMITS } from '../../src/mlflow/client.js';
+import { prepareBatch, splitBatch } from '../../src/mlflow/batch.js';
 import { freePort } from '../helpers/mlflow-server.js';
 
 interface Seen { method: string; url: string; headers: IncomingHttpHeaders; body: string }
@@ -52,21 +52,18 @@ test('basic auth from username/password is sent on every request', async () => {
   assert.match(seen[0]!.url, /^\/api\/2\.0\/mlflow\/experiments\/get-by-name\?experiment_name=e$/);
 });
 
-test('fromEnv reads MLFLOW_TRACKING_* (bearer token; basic wins when both are set)', async () => {
-  assert.equal(MlflowClient.fromEnv(undefined, {}), null);
-  assert.equal(MlflowClient.fromEnv(null, { MLFLOW_TRACKING_URI: '' }), null);
+test('clientFromEnv reads MLFLOW_TRACKING_* credentials (bearer token; basic wins when both are set)', async () => {
   const seen = await withServer((_r, _n, res) => experimentOk(res), async (uri) => {
-    await MlflowClient.fromEnv(null, { MLFLOW_TRACKING_URI: uri, MLFLOW_TRACKING_TOKEN: 'tok-1' })!.getOrCreateExperiment('e');
-    await MlflowClient.fromEnv(null, { MLFLOW_TRACKING_URI: uri, MLFLOW_TRACKING_TOKEN: 't', MLFLOW_TRACKING_USERNAME: 'u', MLFLOW_TRACKING_PASSWORD: 'p' })!.getOrCreateExperiment('e');
-    // An explicit URI (from the experiment file) wins over the environment's.
-    await MlflowClient.fromEnv(uri, { MLFLOW_TRACKING_URI: 'http://127.0.0.1:1' })!.getOrCreateExperiment('e');
+    await clientFromEnv(uri, { MLFLOW_TRACKING_TOKEN: 'tok-1' }).getOrCreateExperiment('e');
+    await clientFromEnv(uri, { MLFLOW_TRACKING_TOKEN: 't', MLFLOW_TRACKING_USERNAME: 'u', MLFLOW_TRACKING_PASSWORD: 'p' }).getOrCreateExperiment('e');
+    await clientFromEnv(uri, {}).getOrCreateExperiment('e');
     // Credentials in the URI become basic auth (fetch itself refuses such URLs).
     await new MlflowClient({ uri: uri.replace('//', '//bob:pw%40x@') + '/' }).getOrCreateExperiment('e');
   });
   assert.deepEqual(seen.map((s) => s.headers.authorization), [
     'Bearer tok-1', `Basic ${Buffer.from('u:p').toString('base64')}`, undefined, `Basic ${Buffer.from('bob:pw@x').toString('base64')}`,
   ]);
-  assert.throws(() => MlflowClient.fromEnv('file:///tmp/mlruns', {}), (e: unknown) => e instanceof MlflowError && e.kind === 'config');
+  assert.throws(() => clientFromEnv('file:///tmp/mlruns', {}), (e: unknown) => e instanceof MlflowError && e.kind === 'config');
 });
 
 test('a 503 is retried with backoff until the server answers', async () => {

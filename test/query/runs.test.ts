@@ -6,17 +6,20 @@
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
-import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { stringify } from 'yaml';
 import { exp, tempDir } from '../helpers/cli.js';
-import { bestEpoch, listRuns, sortRows, sweepTable, type RunRow } from '../../src/track/query.js';
+import { bestEpoch, listRuns, sortRows, sweepTable, type RunRow } from '../../src/query/runs.js';
+import { normalise, runConfigOf } from '../../src/config/normalise.js';
+import type { ExperimentFile } from '../../src/config/types.gen.js';
+import { tryLock } from '../../src/store/lock.js';
 
 let tmp: string;
 let runs: string;
 
 const config = (name: string, lr: number, monitor = 'val_fbeta'): string =>
-  stringify({ name, data: { path: '/nowhere' }, training: { learning_rate: lr, epochs: 3 }, checkpoint: { monitor, mode: 'auto' }, backend: 'wasm' });
+  stringify(runConfigOf(normalise({ name, data: { path: '/nowhere' }, training: { learning_rate: lr, epochs: 3 }, checkpoint: { monitor, mode: 'auto' }, backend: 'wasm' } as ExperimentFile, '/x.yaml')));
+const locks: { release(): void }[] = [];
 
 interface Point { dir: string; lr: number; status?: string; epochs?: { val_loss: number; val_fbeta: number }[]; summary?: boolean; lock?: boolean }
 
@@ -31,7 +34,6 @@ function writeRun(sweepDir: string, p: Point, experiment = 'exp-a'): void {
   }));
   const lines = (p.epochs ?? []).map((m, i) => ({ epoch: i + 1, loss: m.val_loss + 0.1, fbeta: m.val_fbeta - 0.1, ...m, lr: p.lr, seconds: 10 }));
   writeFileSync(join(dir, 'metrics.jsonl'), lines.map((l) => JSON.stringify(l) + '\n').join(''));
-  if (p.lock) writeFileSync(join(dir, '.lock'), JSON.stringify({ pid: process.pid, host: hostname() }));
   if (p.summary) {
     const best = bestEpoch(lines, 'val_fbeta', 'max')!;
     writeFileSync(join(dir, 'summary.json'), JSON.stringify({
@@ -41,7 +43,7 @@ function writeRun(sweepDir: string, p: Point, experiment = 'exp-a'): void {
   }
 }
 
-before(() => {
+before(async () => {
   tmp = tempDir('exp-query-');
   runs = join(tmp, 'runs');
   const sweep = join(runs, 'exp-a', 'sweep-1');
@@ -54,18 +56,19 @@ before(() => {
   ];
   for (const p of points) writeRun(sweep, p);
   writeFileSync(join(sweep, 'index.json'), JSON.stringify({
-    experiment: 'exp-a', sweep: 'sweep-1', file: 'a.yaml', created: '2026-01-01T00:00:00.000Z',
+    experiment: 'exp-a', sweep: 'sweep-1', uid: 'u-sweep-1', file: 'a.yaml', created: '2026-01-01T00:00:00.000Z',
     points: points.map((p, index) => ({ index, key: `key-${p.dir}`, name: p.dir.slice(0, -5), params: { 'training.learning_rate': p.lr }, dir: p.dir })),
   }));
   writeRun(join(runs, 'exp-0', 'sweep-z'), { dir: 'only', lr: 1 }, 'exp-0'); // planned, no index.json
+  for (const p of points.filter((x) => x.lock)) locks.push((await tryLock(join(sweep, p.dir, '.lock')))!); // held by this (live) process
 });
 
-after(() => { if (tmp) rmSync(tmp, { recursive: true, force: true }); });
+after(() => { for (const l of locks) l.release(); if (tmp) rmSync(tmp, { recursive: true, force: true }); });
 
-test('listRuns: every folder, sorted by experiment, sweep and name, with status, epochs and the best epoch', () => {
+test('listRuns: every folder, by experiment, sweep and sweep order, with status, epochs and the best epoch', () => {
   const rows = listRuns(runs);
   assert.deepEqual(rows.map((r) => `${r.experiment}/${r.sweep}/${r.name}`), [
-    'exp-0/sweep-z/only', 'exp-a/sweep-1/lr=0.0001-dddd', 'exp-a/sweep-1/lr=0.001-cccc', 'exp-a/sweep-1/lr=0.01-bbbb', 'exp-a/sweep-1/lr=0.1-aaaa', 'exp-a/sweep-1/lr=0.5-eeee',
+    'exp-0/sweep-z/only', 'exp-a/sweep-1/lr=0.1-aaaa', 'exp-a/sweep-1/lr=0.01-bbbb', 'exp-a/sweep-1/lr=0.001-cccc', 'exp-a/sweep-1/lr=0.0001-dddd', 'exp-a/sweep-1/lr=0.5-eeee',
   ]);
   const by = (name: string): RunRow => rows.find((r) => r.name === name)!;
   assert.equal(by('only').status, 'planned');
@@ -105,7 +108,7 @@ test('exp runs prints the table and --json; exp compare ranks the sweep; a wrong
   assert.match(table.stdout, /^exp-a +sweep-1 +lr=0\.5-eeee .* interrupted +1\/3 /m);
   const json = JSON.parse(exp(['runs', '--json'], { env: { EXP_RUNS_DIR: runs } }).stdout) as RunRow[];
   assert.equal(json.length, 6);
-  assert.equal(json[4]!.best?.metrics.val_fbeta, 0.6);
+  assert.equal(json[1]!.best?.metrics.val_fbeta, 0.6);
 
   const cmp = exp(['compare', 'exp-a/sweep-1', '--runs-dir', runs]);
   assert.equal(cmp.code, 0, cmp.stderr);
@@ -119,7 +122,7 @@ test('exp runs prints the table and --json; exp compare ranks the sweep; a wrong
   assert.deepEqual(sorted.map((r) => r.params['training.learning_rate']), [0.001, 0.1, 0.01, 0.5, 0.0001]);
   assert.deepEqual(sorted.map((r) => r.best_epoch), [1, 2, 1, 1, null]);
   const bad = exp(['compare', 'sweep-1', '--runs-dir', runs, '--sort', 'nope']);
-  assert.equal(bad.code, 64);
-  assert.match(bad.stderr, /no point has a metric 'nope'; known: .*val_fbeta/);
-  assert.equal(exp(['compare', 'missing', '--runs-dir', runs]).code, 64);
+  assert.equal(bad.code, 2);
+  assert.match(bad.stderr, /no run has a metric 'nope'; known: .*val_fbeta/);
+  assert.equal(exp(['compare', 'missing', '--runs-dir', runs]).code, 2);
 });

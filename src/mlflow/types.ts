@@ -40,7 +40,24 @@ export interface RunTag { key: string; value: string }
 export interface Run {
   info: RunInfo;
   data: { metrics: Metric[]; params: Param[]; tags: RunTag[] };
+  /** Datasets logged with runs/log-inputs. */
+  inputs?: { dataset_inputs?: DatasetInput[] };
 }
+
+/** A dataset as MLflow records it (runs/log-inputs): the UI's Datasets column shows name and digest. */
+export interface Dataset {
+  name: string;
+  /** A short hash that identifies the data's content. */
+  digest: string;
+  source_type: string;
+  /** Where the data is, e.g. a path or URL, as MLflow stores it (JSON text). */
+  source: string;
+  /** Optional JSON text. */
+  schema?: string;
+  profile?: string;
+}
+
+export interface DatasetInput { dataset: Dataset; tags: RunTag[] }
 
 export interface ArtifactFile {
   /** Relative to the run's artifact root, '/'-separated. */

@@ -3,11 +3,19 @@ import { execFileSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { hostname, cpus, totalmem, userInfo } from 'node:os';
 import { createRequire } from 'node:module';
+import { join } from 'node:path';
 
 const require = createRequire(import.meta.url);
 
-function pkgVersion(name: string): string | null {
-  try { return (require(`${name}/package.json`) as { version: string }).version; } catch { return null; }
+/**
+ * An installed package's version, read from its package.json in the folders Node would search.
+ * (`require('<pkg>/package.json')` fails for packages whose exports map hides it, like h5wasm.)
+ */
+export function pkgVersion(name: string): string | null {
+  for (const dir of require.resolve.paths(name) ?? []) {
+    try { return (JSON.parse(readFileSync(join(dir, name, 'package.json'), 'utf8')) as { version: string }).version; } catch { /* not here */ }
+  }
+  return null;
 }
 
 function git(args: string[], cwd: string): string | null {
@@ -24,7 +32,7 @@ export interface RunEnvironment {
   cpu_model: string;
   memory_gb: number;
   packages: Record<string, string | null>;
-  git: { commit: string | null; dirty: boolean | null };
+  git: { commit: string | null; dirty: boolean | null; branch?: string | null; remote?: string | null };
 }
 
 const ROOT = new URL('../../', import.meta.url).pathname;
@@ -45,6 +53,11 @@ export function captureEnvironment(): RunEnvironment {
     cpu_model: cpus()[0]?.model ?? 'unknown',
     memory_gb: Math.round(totalmem() / 2 ** 30),
     packages: Object.fromEntries(['@tensorflow/tfjs', '@tensorflow/tfjs-backend-wasm', '@tensorflow/tfjs-node', '@tensorflow/tfjs-node-gpu', 'sharp', 'h5wasm'].map((n) => [n, pkgVersion(n)])),
-    git: { commit, dirty: status === null ? null : status.length > 0 },
+    git: {
+      commit, dirty: status === null ? null : status.length > 0,
+      branch: commit ? git(['rev-parse', '--abbrev-ref', 'HEAD'], ROOT) : null,
+      // The remote as a reader may see it: no credentials (https://user:token@host/...).
+      remote: commit ? git(['config', '--get', 'remote.origin.url'], ROOT)?.replace(/^([a-z][a-z0-9+.-]*:\/\/)[^/@\s]*@/i, '$1') ?? null : null,
+    },
   };
 }

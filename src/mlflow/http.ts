@@ -2,6 +2,7 @@
  * The HTTP layer of the MLflow client: one request with auth, a per-attempt timeout and
  * bounded retries, and typed errors. Built on Node's global fetch (no npm dependency).
  */
+import { ExpError, type MlflowErrorCode } from '../errors.js';
 
 /** What went wrong, so callers (the sync sink) can tell "try later" from "fix the input". */
 export type MlflowErrorKind =
@@ -9,10 +10,11 @@ export type MlflowErrorKind =
   | 'network' // no answer: connection refused or reset, DNS
   | 'timeout' // no answer within timeoutMs
   | 'validation' // refused by the client before sending (MLflow would reject or silently truncate it)
-  | 'config'; // the client cannot be used as configured (bad URI, artifact root not served by the proxy)
+  | 'config' // the client cannot be used as configured (bad URI, artifact root not served by the proxy)
+  | 'conflict'; // the server holds a record that disagrees with this one (a copied run folder)
 
 /** Every failure of the MLflow client. `errorCode` is MLflow's own (e.g. RESOURCE_ALREADY_EXISTS) for 'http'. */
-export class MlflowError extends Error {
+export class MlflowError extends ExpError<MlflowErrorCode> {
   override readonly name = 'MlflowError';
   readonly kind: MlflowErrorKind;
   /** HTTP status for kind 'http'; undefined otherwise. */
@@ -22,9 +24,14 @@ export class MlflowError extends Error {
   /** The route called, e.g. 'runs/log-batch' or 'mlflow-artifacts/artifacts/1/abc/artifacts/a.png'. */
   readonly route: string;
 
-  constructor(init: { kind: MlflowErrorKind; route: string; message: string; status?: number; errorCode?: string; cause?: unknown }) {
-    super(`MLflow ${init.route}: ${init.message}${init.status === undefined ? '' : ` (HTTP ${init.status}${init.errorCode ? ` ${init.errorCode}` : ''})`}`,
-      init.cause === undefined ? undefined : { cause: init.cause });
+  constructor(init: { kind: MlflowErrorKind; route: string; message: string; status?: number; errorCode?: string; cause?: unknown; fix?: string }) {
+    super({
+      code: `MLFLOW_${init.kind.toUpperCase()}` as MlflowErrorCode,
+      message: `MLflow ${init.route}: ${init.message}${init.status === undefined ? '' : ` (HTTP ${init.status}${init.errorCode ? ` ${init.errorCode}` : ''})`}`,
+      exit: init.kind === 'validation' || init.kind === 'config' ? 'invalid' : 'failed',
+      ...(init.fix ? { fix: init.fix } : {}),
+      cause: init.cause,
+    });
     this.kind = init.kind;
     this.route = init.route;
     this.status = init.status;

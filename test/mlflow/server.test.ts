@@ -5,7 +5,7 @@
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
-import { MlflowClient, MlflowError, toRecord, type RunInfo } from '../../src/track/mlflow.js';
+import { MlflowClient, MlflowError, toRecord, type RunInfo } from '../../src/mlflow/client.js';
 import { startMlflow, type MlflowServer } from '../helpers/mlflow-server.js';
 
 let server: MlflowServer;

@@ -6,8 +6,8 @@
  * corrected later. The client therefore refuses over-long values with a 'validation' error
  * (log such a value as an artifact instead) rather than truncating it.
  */
-import { MlflowError } from './mlflow-http.js';
-import type { BatchInput, Param, RunTag, WireBatch, WireMetric } from './mlflow-types.js';
+import { MlflowError } from './http.js';
+import type { BatchInput, Param, RunTag, WireBatch, WireMetric } from './types.js';
 
 /** MLflow's limits (mlflow/utils/validation.py, checked against MLflow 3.17). */
 export const LIMITS = {

@@ -1,0 +1,85 @@
+/**
+ * Median stopping for sweeps (sweep.early_stop): after `grace_epochs`, a point whose best
+ * metric so far at epoch e is worse than the median of the other points' bests at epoch e is
+ * pruned, once at least `min_points` others have reached e. The rule is pure; the curves of
+ * the other points come from the run store (local sweeps) or from Redis (queued sweeps).
+ */
+import { basename } from 'node:path';
+import type { ResolvedExperiment } from '../config/types.gen.js';
+import { readMetrics } from '../store/run.js';
+
+export type EarlyStopRule = NonNullable<NonNullable<ResolvedExperiment['sweep']>['early_stop']>;
+
+/** A point's metric per epoch (index 0 = epoch 1). */
+export type Curve = readonly number[];
+
+/** Where the other points' curves come from. */
+export interface Curves {
+  /** Every point's curve of `metric`, by point id. */
+  all(metric: string): Promise<Map<string, Curve>>;
+  /** Records a point's value at an epoch (a no-op where the curves are read from the points' own files). */
+  report(point: string, metric: string, epoch: number, value: number): Promise<void>;
+}
+
+/** The best value up to `epoch`; undefined for a point that has not reached it. */
+const bestSoFar = (c: Curve, epoch: number, mode: 'min' | 'max'): number | undefined => {
+  if (c.length < epoch) return undefined;
+  const vals = c.slice(0, epoch).filter(Number.isFinite);
+  if (vals.length === 0) return undefined;
+  return mode === 'min' ? Math.min(...vals) : Math.max(...vals);
+};
+
+export function median(xs: readonly number[]): number {
+  const s = [...xs].sort((a, b) => a - b);
+  const m = s.length >> 1;
+  return s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
+}
+
+export interface Verdict { prune: boolean; value?: number; median?: number; peers: number }
+
+/** The median rule for one point at `epoch`. */
+export function medianVerdict(self: Curve, others: readonly Curve[], epoch: number, rule: Pick<EarlyStopRule, 'grace_epochs' | 'min_points'>, mode: 'min' | 'max'): Verdict {
+  const peers = others.map((c) => bestSoFar(c, epoch, mode)).filter((v): v is number => v !== undefined);
+  const value = bestSoFar(self, epoch, mode);
+  if (epoch <= rule.grace_epochs || peers.length < rule.min_points || value === undefined) return { prune: false, peers: peers.length, ...(value === undefined ? {} : { value }) };
+  const med = median(peers);
+  return { prune: mode === 'min' ? value > med : value < med, value, median: med, peers: peers.length };
+}
+
+/** Decides, after each epoch a point reports, whether it should be pruned. */
+export class MedianPruner {
+  readonly metric: string;
+  readonly mode: 'min' | 'max';
+
+  constructor(private readonly rule: EarlyStopRule, monitor: string, private readonly curves: Curves) {
+    this.metric = rule.metric ?? monitor;
+    this.mode = rule.mode === 'auto' ? (this.metric.endsWith('loss') ? 'min' : 'max') : rule.mode;
+  }
+
+  /** The reason to prune `point` after `epoch`, or undefined to let it go on. */
+  async judge(point: string, epoch: number, metrics: Readonly<Record<string, number>>): Promise<string | undefined> {
+    const v = metrics[this.metric];
+    if (v !== undefined) await this.curves.report(point, this.metric, epoch, v);
+    const all = await this.curves.all(this.metric);
+    const self = all.get(point);
+    if (!self) return undefined;
+    const others = [...all].filter(([k]) => k !== point).map(([, c]) => c);
+    const verdict = medianVerdict(self, others, epoch, this.rule, this.mode);
+    if (!verdict.prune) return undefined;
+    return `pruned by median stopping: best ${this.metric} ${verdict.value!.toPrecision(4)} by epoch ${epoch} is worse than the median ${verdict.median!.toPrecision(4)} of ${verdict.peers} other points`;
+  }
+}
+
+/** Curves read from the run folders' metrics.jsonl (a local sweep: every point's folder is here). */
+export class StoreCurves implements Curves {
+  constructor(private readonly dirs: readonly string[]) {}
+
+  async all(metric: string): Promise<Map<string, Curve>> {
+    return new Map(this.dirs.map((d) => {
+      const lines = readMetrics(d).sort((a, b) => a.epoch - b.epoch);
+      return [basename(d), lines.map((l) => l[metric] ?? NaN)];
+    }));
+  }
+
+  async report(): Promise<void> { /* the point's own metrics.jsonl already holds it */ }
+}

@@ -1,0 +1,62 @@
+/**
+ * Where things live in the run store: the one place for file and folder names.
+ *
+ *   <runs>/<experiment>/<sweep>/            a sweep folder
+ *     sweep.yaml  index.json                the resolved experiment and its points
+ *     <name>-<key8>/                        a run folder: the unit of work
+ *       config.yaml  point.json  run.json   ...
+ */
+import { dirname, join } from 'node:path';
+
+export const DEFAULT_RUNS_DIR = 'runs';
+
+/** Files and folders of a run folder. */
+export const RUN_FILES = {
+  /** The resolved run config: all that training reads. */
+  config: 'config.yaml',
+  /** The point's identity and place in its sweep (uid, key, name, params), written with the folder. */
+  point: 'point.json',
+  /** Status, times, attempts, backend, environment. */
+  record: 'run.json',
+  /** Best epoch, final evaluation, baseline, throughput: written when the run ends. */
+  summary: 'summary.json',
+  metrics: 'metrics.jsonl',
+  /** The tracking log that sinks replay. */
+  events: 'events.jsonl',
+  log: 'train.log',
+  curves: 'curves.png',
+  tags: 'tags.txt',
+  split: 'split',
+  checkpoints: 'checkpoints',
+  /** Thresholds tuned per tag on the validation predictions. */
+  thresholds: 'thresholds.json',
+  /** Present in a reproduction: what it reproduces. */
+  reproduction: 'reproduction.json',
+  lock: '.lock',
+  /** The MLflow sink's cursor and run ids. */
+  sink: '.mlflow.json',
+  sinkLock: '.mlflow.lock',
+} as const;
+
+/** Files of a sweep folder. */
+export const SWEEP_FILES = {
+  experiment: 'sweep.yaml',
+  index: 'index.json',
+  sink: '.mlflow.json',
+  sinkLock: '.mlflow.lock',
+} as const;
+
+export type RunFile = keyof typeof RUN_FILES;
+export type SweepFile = keyof typeof SWEEP_FILES;
+
+export const runPath = (runDir: string, file: RunFile): string => join(runDir, RUN_FILES[file]);
+export const sweepPath = (sweepDir: string, file: SweepFile): string => join(sweepDir, SWEEP_FILES[file]);
+export const checkpointDir = (runDir: string, which: 'last' | 'best'): string => join(runDir, RUN_FILES.checkpoints, which);
+
+/** A run folder's sweep folder. */
+export const sweepDirOf = (runDir: string): string => dirname(runDir);
+
+/** The folder name of a point: its readable name and the first 8 characters of its key. */
+export const runDirName = (p: { name: string; key: string }): string => `${p.name}-${p.key.slice(0, 8)}`;
+
+export const sweepDirPath = (runsDir: string, experiment: string, sweep: string): string => join(runsDir, experiment, sweep);

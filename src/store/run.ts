@@ -1,0 +1,116 @@
+/**
+ * Reading and writing a run folder's records: run.json, point.json, summary.json,
+ * metrics.jsonl and config.yaml. Every write is atomic (temp file, then rename); every read
+ * of a record tolerates a missing file. config.yaml is checked against the resolved schema,
+ * so a hand-edited config gets the same file:line:col problems as `exp validate`.
+ */
+import { existsSync, readFileSync } from 'node:fs';
+import { basename } from 'node:path';
+import { randomUUID } from 'node:crypto';
+import { parseYaml } from '../config/load.js';
+import { ConfigError, type Problem } from '../config/problem.js';
+import { validateResolved } from '../config/resolved.js';
+import { runKey } from '../sweep/key.js';
+import type { RunConfig } from '../config/normalise.js';
+import { LockedError, StoreError } from '../errors.js';
+import { readFileBounded, readJson, writeFileAtomic, writeJsonAtomic } from '../util/fsx.js';
+import { runPath, sweepDirOf, sweepPath } from './layout.js';
+import { describeOwner, currentLock, tryLock, type Lock } from './lock.js';
+import type { EpochLine, PointMeta, RunRecord, RunSummary, SweepIndex } from './types.js';
+
+/** config.yaml is written by exp and small; a bigger one is not ours. */
+const MAX_CONFIG_BYTES = 1 << 20;
+
+export const isRunFolder = (dir: string): boolean => existsSync(runPath(dir, 'config'));
+
+export const readRunRecord = (dir: string): RunRecord | undefined => readJson<RunRecord>(runPath(dir, 'record'));
+export const writeRunRecord = (dir: string, rec: RunRecord): void => writeJsonAtomic(runPath(dir, 'record'), rec);
+
+export const readSummary = (dir: string): RunSummary | undefined => readJson<RunSummary>(runPath(dir, 'summary'));
+export const writeSummary = (dir: string, s: RunSummary): void => writeJsonAtomic(runPath(dir, 'summary'), s);
+
+export const writePoint = (dir: string, p: PointMeta): void => writeJsonAtomic(runPath(dir, 'point'), p);
+
+/**
+ * The folder's point.json. A folder written before point.json existed gets one made from its
+ * sweep's index.json, its run.json or its config (and a new uid), once.
+ */
+export function readPoint(dir: string): PointMeta {
+  const p = readJson<PointMeta>(runPath(dir, 'point'));
+  if (p?.uid && p.key) return p;
+  const sweepDir = sweepDirOf(dir);
+  const index = readJson<SweepIndex>(sweepPath(sweepDir, 'index'));
+  const entry = index?.points.find((e) => e.dir === basename(dir));
+  const rec = readRunRecord(dir);
+  let key = entry?.key ?? rec?.key;
+  if (!key) { try { key = runKey(readRunConfig(dir)); } catch { key = undefined; } }
+  if (!key) {
+    throw new StoreError({ code: 'NOT_A_RUN_FOLDER', message: `${dir} has no point.json and its sweep's index.json does not name it`, fix: 'run folders are written by `exp run FILE --dry-run`; plan the experiment again', file: dir });
+  }
+  const made: PointMeta = {
+    version: 1, uid: randomUUID(), key, name: entry?.name ?? basename(dir), index: entry?.index ?? 0, params: entry?.params ?? {},
+    experiment: index?.experiment ?? basename(sweepDirOf(sweepDir)), sweep: index?.sweep ?? basename(sweepDir),
+    sweep_uid: index?.uid ?? `legacy-${index?.sweep ?? basename(sweepDir)}`, created: rec?.created ?? new Date().toISOString(),
+  };
+  writePoint(dir, made);
+  return made;
+}
+
+export interface RunConfigResult {
+  config?: RunConfig;
+  problems: Problem[];
+  /** The file's text, for rendering problems. */
+  text?: string;
+}
+
+/** Reads and checks config.yaml against the resolved schema; problems carry file:line:col. */
+export function checkRunConfig(dir: string): RunConfigResult {
+  const file = runPath(dir, 'config');
+  let text: string;
+  try {
+    text = readFileBounded(file, MAX_CONFIG_BYTES, 'config.yaml').toString('utf8');
+  } catch (e) {
+    const message = existsSync(file) ? (e as Error).message : `${dir} has no config.yaml: it is not a run folder`;
+    return { problems: [{ code: 'FILE_NOT_FOUND', message: `${message}; run folders are written by 'exp run FILE' (add --dry-run to only write them)`, file, path: '', line: 0, col: 0 }] };
+  }
+  const parsed = parseYaml(file, text);
+  if (parsed.problems.length > 0) return { problems: parsed.problems, text };
+  const problems = validateResolved(parsed.value, parsed.sources, file);
+  return problems.length > 0 ? { problems, text } : { config: parsed.value as RunConfig, problems, text };
+}
+
+/** The run's resolved config; throws ConfigError (rendered like `exp validate`) when it is invalid. */
+export function readRunConfig(dir: string): RunConfig {
+  const r = checkRunConfig(dir);
+  if (!r.config) throw new ConfigError(r.problems, new Map(r.text === undefined ? [] : [[runPath(dir, 'config'), r.text]]));
+  return r.config;
+}
+
+/** Every epoch of metrics.jsonl (a torn last line after a crash is skipped). */
+export function readMetrics(dir: string): EpochLine[] {
+  let text: string;
+  try { text = readFileSync(runPath(dir, 'metrics'), 'utf8'); } catch { return []; }
+  return text.split('\n').flatMap((l) => {
+    try { return l.trim() ? [JSON.parse(l) as EpochLine] : []; } catch { return []; }
+  });
+}
+
+export const writeMetrics = (dir: string, lines: readonly EpochLine[]): void =>
+  writeFileAtomic(runPath(dir, 'metrics'), lines.map((l) => JSON.stringify(l)).join('\n') + (lines.length ? '\n' : ''));
+
+/**
+ * Takes the folder's training lock, so two processes never train the same folder; throws
+ * LockedError naming the live owner. The heartbeat runs in a thread of its own, so a holder
+ * busy in a long kernel is not taken for dead by another machine sharing the folder.
+ */
+export async function lockRunFolder(dir: string): Promise<Lock> {
+  const lock = await tryLock(runPath(dir, 'lock'), { heartbeat: 'thread' });
+  if (lock) return lock;
+  throw new LockedError(dir, describeOwner(currentLock(runPath(dir, 'lock'))?.owner));
+}
+
+/** Whether a live process holds the folder's training lock (a stale lock does not count). */
+export const runFolderBusy = (dir: string): { busy: false } | { busy: true; owner: string } => {
+  const cur = currentLock(runPath(dir, 'lock'));
+  return cur?.alive ? { busy: true, owner: describeOwner(cur.owner) } : { busy: false };
+};

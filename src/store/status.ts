@@ -1,0 +1,41 @@
+/**
+ * A run's status as readers should see it, and as a launcher records it when a training
+ * process ended without saying how (killed by a signal, the OOM killer, a power cut).
+ */
+import { hostname } from 'node:os';
+import { readRunRecord, runFolderBusy, writeRunRecord } from './run.js';
+import type { ProcessExit, RunRecord, RunStatus } from './types.js';
+
+/** The status to show: 'interrupted' when run.json says running but no live process holds the folder. */
+export function shownStatus(dir: string, rec: RunRecord | undefined): RunStatus | 'interrupted' {
+  const status = rec?.status ?? 'planned';
+  if (status !== 'running') return status;
+  return runFolderBusy(dir).busy ? 'running' : 'interrupted';
+}
+
+/** Exit status of `exp train` when another live process holds the folder (EX_TEMPFAIL): not a failure. */
+export const EXIT_BUSY = 75;
+
+/** Why a process ended, in words: "was killed by SIGKILL (out of memory?)", "exited with code 3". */
+export function describeExit(exit: ProcessExit, stopRequested: boolean): string {
+  if (exit.signal) {
+    const oom = exit.signal === 'SIGKILL' && !stopRequested ? ' (out of memory? nothing asked it to stop; see dmesg)' : '';
+    return `the training process was killed by ${exit.signal}${oom}`;
+  }
+  return `the training process exited with code ${exit.code ?? 'unknown'}`;
+}
+
+/**
+ * Records the end of a training process that could not record it itself (run.json still says
+ * running): killed when it was asked to stop, else failed, with the signal or exit code as
+ * the reason. Leaves a folder alone when another live process holds it. Returns the status.
+ */
+export function settleAfterExit(dir: string, exit: ProcessExit, stopRequested: boolean): RunStatus | 'busy' {
+  const rec = readRunRecord(dir);
+  if (!rec) return 'failed';
+  if (rec.status !== 'running') return rec.status;
+  if (runFolderBusy(dir).busy) return 'busy';
+  const status: RunStatus = stopRequested ? 'killed' : 'failed';
+  writeRunRecord(dir, { ...rec, status, reason: `${describeExit(exit, stopRequested)} before it recorded its end`, ended: new Date().toISOString(), exit, host: rec.host ?? hostname() });
+  return status;
+}

@@ -1,0 +1,110 @@
+/**
+ * Writing a plan into the run store: the sweep folder (sweep.yaml, index.json) and one folder
+ * per point (config.yaml, point.json). After this, training reads nothing but the run folder,
+ * so local runs, queue workers, resume and reproduce all reduce to "train this folder".
+ * Existing run folders keep their files (they may hold finished work).
+ */
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
+import { randomUUID } from 'node:crypto';
+import { stringify } from 'yaml';
+import type { Plan } from '../sweep/plan.js';
+import { hashOf } from '../sweep/key.js';
+import type { RunConfig } from '../config/normalise.js';
+import { UsageError } from '../errors.js';
+import { readJson, writeFileAtomic, writeJsonAtomic } from '../util/fsx.js';
+import { runDirName, runPath, sweepDirPath, sweepPath } from './layout.js';
+import { writePoint } from './run.js';
+import type { PointMeta, SweepIndex, SweepIndexEntry } from './types.js';
+
+/** A sweep id that is stable for the same resolved experiment, so re-running a file resumes its sweep. */
+export function defaultSweepId(plan: Plan): string {
+  const { description: _d, tracking: _t, ...rest } = plan.experiment;
+  return `sweep-${hashOf(rest, 8)}`;
+}
+
+const NAME = /^[A-Za-z0-9][A-Za-z0-9._-]*$/;
+
+/** Checks a sweep name given with --sweep as the schema checks `name`: a folder name, never a path. */
+export function checkSweepName(name: string): void {
+  if (name.length > 100 || !NAME.test(name) || name.includes('..')) {
+    throw new UsageError(`--sweep '${name.length > 40 ? `${name.slice(0, 40)}…` : name}' is not a valid sweep name`, 'BAD_OPTION_VALUE',
+      'use 1 to 100 letters, digits, \'.\', \'_\' and \'-\', starting with a letter or digit (a folder name, not a path)');
+  }
+}
+
+const header = (what: string): string => `# ${what}, written by exp. Train it with: exp train <this folder>\n`;
+
+export function configText(config: RunConfig): string {
+  return header('Resolved run config') + stringify(config, { lineWidth: 0 });
+}
+
+export const readSweepIndex = (sweepDir: string): SweepIndex | undefined => readJson<SweepIndex>(sweepPath(sweepDir, 'index'));
+
+/** What one point of a sweep needs to become a run folder anywhere (a queue job carries it). */
+export interface PointSpec {
+  experiment: string;
+  sweep: string;
+  sweepUid: string;
+  file: string;
+  /** sweep.yaml's text: the resolved experiment. */
+  experimentText: string;
+  entry: SweepIndexEntry;
+  uid: string;
+  configText: string;
+}
+
+/**
+ * Writes (or completes) one run folder from its spec, and its sweep folder's files when they
+ * are missing: what a queue worker does with a job on a machine that has not seen the sweep.
+ */
+export function materializePoint(runsDir: string, spec: PointSpec): string {
+  const dir = sweepDirPath(runsDir, spec.experiment, spec.sweep);
+  checkSweepName(spec.sweep);
+  if (!existsSync(sweepPath(dir, 'experiment'))) writeFileAtomic(sweepPath(dir, 'experiment'), spec.experimentText);
+  const index = readSweepIndex(dir) ?? { experiment: spec.experiment, sweep: spec.sweep, uid: spec.sweepUid, file: spec.file, created: new Date().toISOString(), points: [] };
+  if (!index.points.some((p) => p.dir === spec.entry.dir)) {
+    index.points = [...index.points, spec.entry].sort((a, b) => a.index - b.index);
+    writeJsonAtomic(sweepPath(dir, 'index'), index);
+  }
+  const runDir = join(dir, spec.entry.dir);
+  if (!existsSync(runPath(runDir, 'config'))) writeFileAtomic(runPath(runDir, 'config'), spec.configText);
+  if (!existsSync(runPath(runDir, 'point'))) {
+    writePoint(runDir, {
+      version: 1, uid: spec.uid, key: spec.entry.key, name: spec.entry.name, index: spec.entry.index, params: spec.entry.params,
+      experiment: spec.experiment, sweep: spec.sweep, sweep_uid: spec.sweepUid, created: new Date().toISOString(),
+    });
+  }
+  return runDir;
+}
+
+/**
+ * Writes the sweep folder and one folder per point. A run folder that exists keeps its files
+ * and its identity; only what is missing (config.yaml, point.json) is written.
+ */
+export function writePlan(runsDir: string, plan: Plan, sweepId = defaultSweepId(plan)): { dir: string; index: SweepIndex } {
+  checkSweepName(sweepId);
+  const dir = sweepDirPath(runsDir, plan.experiment.name, sweepId);
+  const previous = readSweepIndex(dir);
+  const index: SweepIndex = {
+    experiment: plan.experiment.name,
+    sweep: sweepId,
+    uid: previous?.uid ?? randomUUID(),
+    file: plan.file,
+    created: previous?.created ?? new Date().toISOString(),
+    points: plan.points.map((p) => ({ index: p.index, key: p.key, name: p.name, params: p.params, dir: runDirName(p) })),
+  };
+  writeFileAtomic(sweepPath(dir, 'experiment'), `# Resolved experiment (from ${plan.file}), written by exp\n` + stringify(plan.experiment, { lineWidth: 0 }));
+  for (const [i, p] of plan.points.entries()) {
+    const runDir = join(dir, index.points[i]!.dir);
+    if (!existsSync(runPath(runDir, 'config'))) writeFileAtomic(runPath(runDir, 'config'), configText(p.config));
+    if (!readJson<PointMeta>(runPath(runDir, 'point'))?.uid) {
+      writePoint(runDir, {
+        version: 1, uid: randomUUID(), key: p.key, name: p.name, index: p.index, params: p.params,
+        experiment: index.experiment, sweep: sweepId, sweep_uid: index.uid, created: new Date().toISOString(),
+      });
+    }
+  }
+  writeJsonAtomic(sweepPath(dir, 'index'), index);
+  return { dir, index };
+}

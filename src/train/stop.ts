@@ -1,0 +1,77 @@
+/**
+ * Why a training process should stop before it is done, gathered in one place that the loop
+ * polls between batches:
+ *  - Ctrl-C or SIGTERM: acknowledged at once, honoured at the next batch (the position is
+ *    saved, so nothing is lost); a second one aborts at once.
+ *  - the launching process is gone (its IPC channel closed, e.g. `exp run` killed with -9):
+ *    an orphan stops cleanly instead of training on unwatched.
+ *  - the launcher says to stop (a sweep's early-termination rule prunes the run).
+ *  - another process took the folder's lock (this one was presumed dead).
+ */
+import type { StopRequest } from './loop.js';
+import type { FromChild, ToChild } from '../exec/protocol.js';
+
+export interface StopOptions {
+  say: (line: string) => void;
+  /** Called on a second Ctrl-C/SIGTERM: record the end synchronously; the process then exits 130. */
+  abort: (reason: string) => void;
+  /** Whether this process still holds the folder's lock. */
+  stillHeld?: () => boolean;
+}
+
+export class StopControl {
+  private request: StopRequest | undefined;
+  private readonly cleanups: (() => void)[] = [];
+  private lockChecked = 0;
+
+  constructor(private readonly opts: StopOptions) {}
+
+  /** Starts listening for signals and for the launcher; returns this. */
+  install(): this {
+    const onSignal = (sig: NodeJS.Signals): void => {
+      if (this.request?.status === 'killed') {
+        this.opts.say(`\n${sig} again: stopping now\n`);
+        this.opts.abort(`aborted by a second ${sig}`);
+        process.exit(130);
+      }
+      this.request = { status: 'killed', reason: `stopped by ${sig}` };
+      this.opts.say(`\nstopping: finishing the current batch, press Ctrl-C again to abort\n`);
+    };
+    process.on('SIGINT', onSignal);
+    process.on('SIGTERM', onSignal);
+    this.cleanups.push(() => { process.off('SIGINT', onSignal); process.off('SIGTERM', onSignal); });
+    if (process.send !== undefined && process.connected) {
+      const onMessage = (m: unknown): void => {
+        const msg = m as Partial<ToChild>;
+        if ((msg.type === 'stop' || msg.type === 'prune') && typeof msg.reason === 'string') {
+          this.request ??= { status: msg.type === 'prune' ? 'pruned' : 'killed', reason: msg.reason };
+        }
+      };
+      const onGone = (): void => { this.request ??= { status: 'killed', reason: 'the process that launched it went away (killed?)' }; };
+      process.on('message', onMessage);
+      process.on('disconnect', onGone);
+      process.channel?.unref(); // the channel alone must not keep the process alive once training ends
+      this.cleanups.push(() => { process.off('message', onMessage); process.off('disconnect', onGone); });
+    }
+    return this;
+  }
+
+  /** The pending request, if any; polled by the loop between batches. */
+  get(): StopRequest | undefined {
+    if (!this.request && this.opts.stillHeld && Date.now() - this.lockChecked > 5_000) {
+      this.lockChecked = Date.now();
+      if (!this.opts.stillHeld()) this.request = { status: 'killed', reason: 'another process took over this run folder (this one was presumed dead)' };
+    }
+    return this.request;
+  }
+
+  uninstall(): void {
+    for (const c of this.cleanups.splice(0)) c();
+  }
+}
+
+/** Sends a message to the launcher, when there is one; never throws. */
+export function tellParent(msg: FromChild): void {
+  if (process.send === undefined || !process.connected) return;
+  try { process.send(msg); } catch { /* the launcher is gone: the disconnect handler stops the run */ }
+}
