@@ -13,6 +13,9 @@ import { SweepDisplay } from '../exec/display.js';
 import { MedianPruner, StoreCurves } from '../exec/prune.js';
 import { writePlan } from '../store/sweep.js';
 import { modeOf } from '../query/runs.js';
+import type { Plan } from '../sweep/plan.js';
+import type { SweepIndex } from '../store/types.js';
+import type { Io } from './io.js';
 
 /** Parses --gpus 0,1,3 into GPU ids. */
 export function parseGpus(spec: string | undefined): string[] | undefined {
@@ -51,6 +54,8 @@ export const runCommand = defineCommand({
     'retry-failed': { type: 'boolean', description: 'Also run points whose last attempt failed (from their last checkpoint).' },
     'only-failed': { type: 'boolean', description: 'Same as --retry-failed (kept for old scripts).' },
     'max-failures': { type: 'int', arg: 'N', min: 1, description: 'Start no new point after N failures.' },
+    queue: { type: 'string', arg: 'URL', description: 'Send the points to a queue (redis://HOST:PORT[/DB]) for `exp worker`s instead of training here.' },
+    detach: { type: 'boolean', description: 'With --queue: return once the points are queued instead of following them.' },
   },
   async run(files, flags, io) {
     const cwd = cwdOf(io);
@@ -67,6 +72,7 @@ export const runCommand = defineCommand({
       for (const p of index.points) io.stdout.write(`  ${p.dir}\n`);
       return EXIT.ok;
     }
+    if (flags.queue) return runOnQueue(flags.queue, plan, dir, index, flags.detach, io);
     const workers = flags.workers ?? (gpus?.length || 1);
     const monitor = plan.experiment.checkpoint.monitor;
     const display = new SweepDisplay(io.stdout, {
@@ -83,3 +89,27 @@ export const runCommand = defineCommand({
     return sweepExit(results);
   },
 });
+
+/** `exp run --queue`: enqueue the points, then follow them (or not, with --detach). */
+async function runOnQueue(url: string, plan: Plan, sweepDir: string, index: SweepIndex, detach: boolean, io: Io): Promise<number> {
+  // Loaded here: BullMQ and ioredis are only needed with --queue.
+  const { checkReachable, openQueue, parseQueueUrl } = await import('../exec/queue.js');
+  const { followSweep, submitSweep } = await import('../exec/submit.js');
+  const conn = parseQueueUrl(url);
+  await checkReachable(conn);
+  const queue = openQueue(conn);
+  try {
+    const s = await submitSweep(queue, plan, sweepDir, index, io.env);
+    io.stdout.write(`Queued ${s.added.length} point${s.added.length === 1 ? '' : 's'} on ${conn.shown}${s.existing.length ? ` (${s.existing.length} already queued)` : ''}${s.finishedHere.length ? `; ${s.finishedHere.length} finished here before, not queued` : ''}\n`);
+    if (detach) {
+      io.stdout.write(`Follow them with: exp queue status --queue ${conn.shown} --sweep ${index.sweep}\nStart workers with: exp worker --queue ${conn.shown}\n`);
+      return EXIT.ok;
+    }
+    const rows = await followSweep(queue, index.sweep, (l) => io.stdout.write(`${l}\n`));
+    const failed = rows.filter((r) => r.state === 'failed').length;
+    io.stdout.write(`\n${rows.length - failed} completed, ${failed} failed${failed ? ` (exp queue retry-failed --queue ${conn.shown} --sweep ${index.sweep} runs them again)` : ''}\n`);
+    return failed > 0 ? EXIT.failed : EXIT.ok;
+  } finally {
+    await queue.close();
+  }
+}

@@ -308,6 +308,15 @@ export class MlflowClient {
     await this.send({ method: 'PUT', path, bytes: typeof bytes === 'string' ? Buffer.from(bytes) : bytes });
   }
 
+  /** Deletes one artifact file (or folder) through the proxy; a missing one is not an error. */
+  async deleteArtifact(target: string, relPath: string): Promise<void> {
+    try {
+      await this.send({ method: 'DELETE', path: await this.artifactUrlPath(target, relPath) });
+    } catch (e) {
+      if (!(e instanceof MlflowError && (e.status === 404 || e.errorCode === 'RESOURCE_DOES_NOT_EXIST'))) throw e;
+    }
+  }
+
   /** Downloads one artifact's bytes. */
   async downloadArtifact(target: string, relPath: string): Promise<Uint8Array> {
     return this.send({ method: 'GET', path: await this.artifactUrlPath(target, relPath) });

@@ -25,6 +25,14 @@ export type TrackEvent =
   | { type: 'system'; step: number; metrics: Record<string, number> }
   | { type: 'dataset'; name: string; digest: string; source: string; split_hash: string; profile: Record<string, unknown> }
   | { type: 'artifact'; path: string }
+  /**
+   * A checkpoint staged for another worker to resume from (queued runs): `path` is a folder of
+   * hard links made right after the save, uploaded whole under takeover/<label>/ before the
+   * takeover/LATEST pointer names it, so a reader never sees half of one.
+   */
+  | { type: 'checkpoint'; path: string; label: string }
+  /** The run ended: the checkpoints uploaded for a takeover are not needed any more. */
+  | { type: 'checkpoint_done' }
   | { type: 'run_ended'; status: EndStatus; reason: string; summary?: Record<string, unknown> };
 
 export type LoggedEvent = TrackEvent & { seq: number; time: number };

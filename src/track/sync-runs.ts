@@ -88,3 +88,17 @@ export async function setParentStatus(sweepDir: string, client: MlflowClient, st
   await client.updateRun(state.parentRunId, status, endTime);
   writeSweepState(sweepDir, { ...state, status });
 }
+
+/**
+ * Sets the status of a sweep's parent run found by the sweep's uid, for sweeps whose points
+ * ran on queue workers (no one machine holds every point's folder). Returns the parent's id,
+ * or undefined when no point of the sweep reached the server.
+ */
+export async function settleParentByUid(client: MlflowClient, experiment: string, sweepUid: string, status: SweepSinkState['status']): Promise<string | undefined> {
+  const exp = await client.getExperimentByName(experiment);
+  if (!exp) return undefined;
+  const parents = (await client.searchAllRuns({ experimentIds: [exp.experiment_id], filter: tagEquals('exp.sweep_uid', sweepUid) }))
+    .filter((r) => toRecord(r.data.tags)['mlflow.parentRunId'] === undefined && toRecord(r.data.tags)['exp.duplicate_of'] === undefined);
+  for (const p of parents) if (p.info.status !== status) await client.updateRun(p.info.run_id, status);
+  return parents[0]?.info.run_id;
+}

@@ -20,7 +20,7 @@
  * A folder whose history disagrees with the MLflow run of the same uid (a copied folder that
  * trained on) is refused rather than merged.
  */
-import { existsSync, readdirSync, readFileSync, realpathSync, statSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, realpathSync, rmSync, statSync } from 'node:fs';
 import { hostname, userInfo } from 'node:os';
 import { basename, join } from 'node:path';
 import { clientsFromEnv, MlflowError, toRecord, type ClientFor, type Metric, type MlflowClient } from '../mlflow/client.js';
@@ -32,6 +32,9 @@ import { sinkLock } from './sink-state.js';
 import { RUN_FILES, sweepDirOf } from '../store/layout.js';
 import { readPoint, readRunConfig, readRunRecord } from '../store/run.js';
 import { flatten } from '../util/object.js';
+
+/** The artifact folder holding the checkpoint another worker resumes from (queued runs). */
+export const TAKEOVER = 'takeover';
 
 /** Where a run folder is tracked, and where that came from (printed by `exp sync` and `exp status`). */
 export interface Tracking { uri: string; experiment: string; source: 'config' | 'environment' | 'recorded' }
@@ -210,6 +213,9 @@ class RunSink {
       case 'result': return this.metrics(metricsOf(ev.metrics, 0, ev.time, 'results'), ev.seq);
       case 'dataset': return this.client.logInputs(this.state.runId!, datasetInputs(ev));
       case 'artifact': return this.artifact(ev.seq, ev.path);
+      // A newer checkpoint later in the log supersedes this one: only the newest is uploaded.
+      case 'checkpoint': return this.checkpoint(ev.seq, ev.path, ev.label, all.some((e) => (e.type === 'checkpoint' || e.type === 'checkpoint_done') && e.seq > ev.seq));
+      case 'checkpoint_done': return this.client.deleteArtifact(this.state.runId!, TAKEOVER);
       case 'run_ended': return this.end(ev, ev.time);
     }
   }
@@ -317,15 +323,38 @@ class RunSink {
   private async artifact(seq: number, rel: string): Promise<void> {
     const files = listFiles(this.dir, rel);
     if (files.length === 0) { this.warnings.push(`artifact ${rel}: not in the run folder any more; skipped`); return; }
+    await this.artifactFiles(seq, files, (f) => f);
+  }
+
+  /** Uploads files of the run folder (as `as` names them), remembering which are done should the event fail part-way. */
+  private async artifactFiles(seq: number, files: readonly string[], as: (f: string) => string): Promise<void> {
     const s = this.state;
     if (s.inFlight?.seq !== seq) s.inFlight = { seq, done: [] };
     for (const f of files) {
       if (s.inFlight.done.includes(f)) continue;
-      await this.client.uploadArtifact(s.runId!, f, readFileSync(join(this.dir, f)));
+      await this.client.uploadArtifact(s.runId!, as(f), readFileSync(join(this.dir, f)));
       s.inFlight.done.push(f);
-      if (!s.artifactsSent.includes(f)) s.artifactsSent.push(f);
+      if (as(f) === f && !s.artifactsSent.includes(f)) s.artifactsSent.push(f);
       this.save();
     }
+  }
+
+  /**
+   * Uploads a staged checkpoint for takeover: its files under takeover/<label>/, then the
+   * pointer takeover/LATEST, then removes older uploads (remote and staged) as best it can.
+   * A staging folder already gone was superseded by a newer checkpoint event: skipped.
+   */
+  private async checkpoint(seq: number, rel: string, label: string, superseded: boolean): Promise<void> {
+    const files = superseded ? [] : listFiles(this.dir, rel);
+    const runId = this.state.runId!;
+    if (files.length > 0) {
+      await this.artifactFiles(seq, files, (f) => `${TAKEOVER}/${label}/${f.slice(rel.length + 1)}`);
+      let previous: string | undefined;
+      try { previous = Buffer.from(await this.client.downloadArtifact(runId, `${TAKEOVER}/LATEST`)).toString('utf8').trim(); } catch { previous = undefined; }
+      await this.client.uploadArtifact(runId, `${TAKEOVER}/LATEST`, label);
+      if (previous && previous !== label && /^[\w.-]+$/.test(previous)) await this.client.deleteArtifact(runId, `${TAKEOVER}/${previous}`).catch(() => undefined);
+    }
+    rmSync(join(this.dir, rel), { recursive: true, force: true });
   }
 
   private async end(ev: EndEvent, time: number): Promise<void> {

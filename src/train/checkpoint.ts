@@ -11,7 +11,7 @@
  * finishing a swap that a crash interrupted.
  */
 import * as tf from '@tensorflow/tfjs';
-import { existsSync, writeFileSync } from 'node:fs';
+import { copyFileSync, existsSync, linkSync, mkdirSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { recoverSwap, replaceDirAtomic, readJson } from '../util/fsx.js';
 import { hasTensors, loadModelWeights, readTensors, saveModelWeights, writeTensors, type WeightSet } from '../model/tensors.js';
@@ -126,4 +126,23 @@ export async function resumePoint(candidates: readonly string[], model: tf.Layer
     }
   }
   return { dir: null, skipped };
+}
+
+/**
+ * Stages the checkpoint in `dir` for upload (queued runs): hard links to its files in a
+ * sibling folder `upload-<label>`, made at once, so the upload reads one consistent
+ * checkpoint however many saves follow before it runs. Returns the folder's name.
+ */
+export function stageForUpload(dir: string): string {
+  const label = `${Date.now()}`;
+  const parent = join(dir, '..');
+  // Only the newest staged checkpoint matters; older ones would keep old files alive while a
+  // tracking server is down. The sink skips an event whose folder is gone.
+  for (const f of readdirSync(parent)) if (f.startsWith('upload-')) rmSync(join(parent, f), { recursive: true, force: true });
+  const staged = join(parent, `upload-${label}`);
+  mkdirSync(staged, { recursive: true });
+  for (const f of readdirSync(dir)) {
+    try { linkSync(join(dir, f), join(staged, f)); } catch { copyFileSync(join(dir, f), join(staged, f)); }
+  }
+  return `upload-${label}`;
 }

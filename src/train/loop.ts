@@ -176,6 +176,9 @@ export async function trainLoop(model: tf.LayersModel, optimizer: tf.Optimizer, 
       return { status: req.status, reason: `${req.reason} (during epoch ${epoch}, after batch ${b} of ${batches.length}; it resumes from there)` };
     };
     for (let b = resume?.batch ?? 0; b < batches.length; b++) {
+      // Native kernels and resolved promises never give the event loop a turn inside an
+      // epoch; yield once per batch so signals and a closed launcher channel are seen here.
+      await new Promise((r) => setImmediate(r));
       const req = hooks.stopRequested?.();
       if (req) return stopAt(b, req);
       if (b > (resume?.batch ?? 0) && hooks.checkpointDue?.()) {
@@ -206,6 +209,7 @@ export async function trainLoop(model: tf.LayersModel, optimizer: tf.Optimizer, 
       seen += idx.length;
       hooks.onBatch?.({ epoch, batch: b + 1, batches: batches.length, images: seen, seconds: elapsed() });
     }
+    await new Promise((r) => setImmediate(r));
     const req = hooks.stopRequested?.();
     if (req) return stopAt(batches.length, req);
     const trainSeconds = elapsed();

@@ -8,7 +8,8 @@ export interface Out { write(s: string): unknown; isTTY?: boolean }
 
 export class Progress {
   private lastDraw = 0;
-  constructor(private readonly out: Out, private readonly epochs: number) {}
+  /** `line` receives the epoch lines (to the terminal and train.log); the bar goes to `out` only. */
+  constructor(private readonly out: Out, private readonly epochs: number, private readonly line: (s: string) => void = (s) => { out.write(s); }) {}
 
   batch({ epoch, batch, batches, images, seconds }: BatchProgress): void {
     if (!this.out.isTTY) return;
@@ -25,6 +26,6 @@ export class Progress {
   epoch(r: EpochRecord, monitor: string, improved: boolean): void {
     const m = r.metrics;
     const line = `epoch ${r.epoch}/${this.epochs}  loss ${m.loss!.toFixed(4)}  fbeta ${m.fbeta!.toFixed(4)}  val_loss ${m.val_loss!.toFixed(4)}  val_fbeta ${m.val_fbeta!.toFixed(4)}  ${r.trainImagesPerSecond.toFixed(1)} img/s  ${r.seconds.toFixed(1)}s${improved ? `  (best ${monitor})` : ''}`;
-    this.out.write(this.out.isTTY ? `\r\x1b[2K${line}\n` : `${line}\n`);
+    this.line(this.out.isTTY ? `\r\x1b[2K${line}\n` : `${line}\n`);
   }
 }

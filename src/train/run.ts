@@ -17,7 +17,7 @@ import { LiveSync } from '../track/live.js';
 import { selectBackend } from '../backend/select.js';
 import { loadDataset, describeReport } from '../data/planet.js';
 import { evaluate, initialState, makeOptimizer, metricsOf, trainLoop, type LoopState, type StopReason } from './loop.js';
-import { resumePoint, saveCheckpoint } from './checkpoint.js';
+import { resumePoint, saveCheckpoint, stageForUpload } from './checkpoint.js';
 import { buildWithBase, setDropoutStep, dropoutStep } from './model.js';
 import { ensureDataset, resolveSplit } from './data.js';
 import { checkpointArtifacts, END_ARTIFACTS, RunOutputs } from './outputs.js';
@@ -101,7 +101,7 @@ export async function trainRunFolder(dir: string, opts: TrainOptions): Promise<R
     const baseline = bestConstantBaseline(targetsOf(split.train), targetsOf(split.val), ds.tags.length, cfg.metrics.beta);
     const live = new LiveSync(dir, env);
     const system = new SystemSampler(events, cfg.tracking.system_metrics_seconds, backend);
-    const progress = new Progress({ write: opts.out.write.bind(opts.out), isTTY: opts.out.isTTY }, cfg.training.epochs);
+    const progress = new Progress({ write: opts.out.write.bind(opts.out), isTTY: opts.out.isTTY }, cfg.training.epochs, log);
     const tensorsAtStart = tf.memory().numTensors;
     const tensorCounts: number[] = [];
     const everyMs = (cfg.checkpoint.every_minutes ?? 0) * 60_000;
@@ -111,7 +111,12 @@ export async function trainRunFolder(dir: string, opts: TrainOptions): Promise<R
       st.dropoutStep = dropoutStep(model);
       await saveCheckpoint(lastDir, model, optimizer, st, base);
       lastSave = Date.now();
-      if (env.EXP_UPLOAD_CHECKPOINTS === '1') { events.append({ type: 'artifact', path: 'checkpoints/last' }); live.kick(); }
+      if (env.EXP_UPLOAD_CHECKPOINTS === '1') {
+        // A queued run: another worker may have to resume it from the tracking server.
+        const staged = stageForUpload(lastDir);
+        events.append({ type: 'checkpoint', path: `${RUN_FILES.checkpoints}/${staged}`, label: staged.replace(/^upload-/, '') });
+        live.kick();
+      }
     };
     tellParent({ type: 'started', backend: backend.name, epochs: cfg.training.epochs, done: state.epoch });
     system.start();
@@ -149,6 +154,7 @@ export async function trainRunFolder(dir: string, opts: TrainOptions): Promise<R
       tensors: { at_start: tensorsAtStart, after_each_epoch: tensorCounts }, params: counts, split, tags: ds.tags,
       peakRssMb: Math.round(process.resourceUsage().maxRSS / 1024),
     });
+    if (env.EXP_UPLOAD_CHECKPOINTS === '1' && (stopped.status === 'completed' || stopped.status === 'pruned')) events.append({ type: 'checkpoint_done' });
     outputs.ended(stopped.status, stopped.reason, summary, stopped.status === 'failed' ? [] : [...END_ARTIFACTS, ...checkpointArtifacts(dir, cfg.tracking.log_checkpoints)]);
     end(stopped.status, stopped.reason);
     await live.flush();

@@ -73,5 +73,7 @@ export class StopControl {
 /** Sends a message to the launcher, when there is one; never throws. */
 export function tellParent(msg: FromChild): void {
   if (process.send === undefined || !process.connected) return;
-  try { process.send(msg); } catch { /* the launcher is gone: the disconnect handler stops the run */ }
+  // With a callback, a broken channel (the launcher was killed) is reported here instead of as
+  // an 'error' event that would crash the process; the disconnect handler then stops the run.
+  try { process.send(msg, undefined, {}, () => undefined); } catch { /* the launcher is gone */ }
 }
