@@ -1,3 +1,6 @@
+import { statfsSync } from 'node:fs';
+import { dirname } from 'node:path';
+
 /**
  * The one error family of exp. Anything a user or a file can cause ends as an ExpError: a
  * stable code from the closed union below, what is wrong, where (a file, and a line and
@@ -170,10 +173,13 @@ export class ModelUseError extends ExpError<ModelUseErrorCode> {
 }
 
 /** Turns an operating-system error on `file` into a coded one when it is the user's to fix (a full disk, a missing path). */
-export function fromSystemError(e: unknown, file: string): ExpError | undefined {
+export function fromSystemError(e: unknown, fallbackFile = 'a file'): ExpError | undefined {
   const code = (e as NodeJS.ErrnoException | undefined)?.code;
+  const file = (e as NodeJS.ErrnoException | undefined)?.path ?? fallbackFile;
   if (code === 'ENOSPC' || code === 'EDQUOT') {
-    return new StoreError({ code: 'DISK_FULL', message: `no space left on the device while writing ${file}`, fix: 'free some disk space (or move EXP_RUNS_DIR / EXP_CACHE_DIR elsewhere), then run the same command again: finished work is kept', file, exit: 'failed', cause: e });
+    let free = '';
+    try { const st = statfsSync(dirname(file)); free = ` (${((st.bavail * st.bsize) / 2 ** 20).toFixed(1)} MiB free there)`; } catch { /* the folder is gone or special */ }
+    return new StoreError({ code: 'DISK_FULL', message: `no space left on the device while writing ${file}${free}`, fix: 'free some disk space (or move EXP_RUNS_DIR / EXP_CACHE_DIR elsewhere), then run the same command again: finished work is kept', file, exit: 'failed', cause: e });
   }
   if (code === 'ENAMETOOLONG') return new UsageError(`a path is too long for the file system: ${file.slice(0, 120)}…`, 'USAGE', 'use a shorter name');
   if (code === 'EACCES' || code === 'EPERM' || code === 'EROFS') {

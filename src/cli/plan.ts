@@ -1,5 +1,6 @@
+import { resolve } from 'node:path';
 import { defineCommand } from './command.js';
-import { EXIT } from './io.js';
+import { EXIT, cwdOf } from './io.js';
 import { JSON_FLAG, SET_FLAG } from './flags.js';
 import { planExperiment } from '../sweep/plan.js';
 import { formatValue, printProblems, table } from './report.js';
@@ -12,7 +13,7 @@ export const planCommand = defineCommand({
   positionals: { name: 'FILE', min: 1, max: 1 },
   flags: { set: SET_FLAG, json: JSON_FLAG },
   async run(files, flags, io) {
-    const result = planExperiment(files[0]!, { set: flags.set });
+    const result = planExperiment(resolve(cwdOf(io), files[0]!), { set: flags.set });
     if (!result.plan) { printProblems(io, result.problems, result.texts); return EXIT.invalid; }
     const { points, excluded, duplicates, experiment } = result.plan;
     if (flags.json) {

@@ -36,7 +36,7 @@ export function reportError(e: unknown, cmd: string, io: Io): number {
     printProblems(io, e.problems, e.texts);
     return EXIT.invalid;
   }
-  const known = e instanceof ExpError ? e : fromSystemError(e, (e as { path?: string })?.path ?? 'a file');
+  const known = e instanceof ExpError ? e : fromSystemError(e);
   if (known) {
     io.stderr.write(`exp ${cmd}: ${known.render()}\n`);
     return known.exit === 'invalid' ? EXIT.invalid : EXIT.failed;

@@ -1,4 +1,4 @@
-import { basename } from 'node:path';
+import { basename, resolve } from 'node:path';
 import { defineCommand } from './command.js';
 import { EXIT, cwdOf } from './io.js';
 import { displayPath, table } from './report.js';
@@ -59,7 +59,7 @@ export const runCommand = defineCommand({
   },
   async run(files, flags, io) {
     const cwd = cwdOf(io);
-    const result = planExperiment(files[0]!, { set: flags.set });
+    const result = planExperiment(resolve(cwdOf(io), files[0]!), { set: flags.set });
     if (!result.plan) throw new ConfigError(result.problems, result.texts);
     const plan = result.plan;
     const missing = await preflight(plan, result.sources, io.env);

@@ -77,7 +77,7 @@ export const syncCommand = defineCommand({
 });
 
 /** How long `exp run` waits for its final sync before leaving the rest to `exp sync`. */
-export const FINAL_SYNC_MS = 30_000;
+export const FINAL_SYNC_MS = 20_000;
 
 /**
  * `exp run`'s sync once its runs end: sends the sweep to MLflow, bounded in time, and prints
@@ -86,7 +86,9 @@ export const FINAL_SYNC_MS = 30_000;
 export async function syncAfterRun(dirs: readonly string[], sweepDir: string, io: Io): Promise<void> {
   const cwd = cwdOf(io);
   try {
-    const { runs, sweeps } = await syncFolders(dirs, clientsFromEnv(io.env), { env: io.env, deadline: Date.now() + FINAL_SYNC_MS });
+    // Short and without retries: a healthy server answers in milliseconds, and a sweep that just
+    // ended must not wait long on one that does not (exp sync retries, exp status shows what is left).
+    const { runs, sweeps } = await syncFolders(dirs, clientsFromEnv(io.env, { timeoutMs: 5_000, retries: 0, backoffMs: 250 }), { env: io.env, deadline: Date.now() + FINAL_SYNC_MS });
     const on = runs.filter((r) => r.outcome !== 'off');
     if (on.length === 0) return;
     const bad = on.filter((r) => r.outcome === 'failed' || r.outcome === 'busy' || r.outcome === 'pending');

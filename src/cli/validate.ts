@@ -1,5 +1,6 @@
+import { resolve } from 'node:path';
 import { defineCommand } from './command.js';
-import { EXIT } from './io.js';
+import { EXIT, cwdOf } from './io.js';
 import { planExperiment } from '../sweep/plan.js';
 import { printProblems, displayPath } from './report.js';
 import { SET_FLAG } from './flags.js';
@@ -22,7 +23,7 @@ export const validateCommand = defineCommand({
   async run(files, flags, io) {
     let ok = true;
     for (const file of files) {
-      const result = planExperiment(file, { set: flags.set });
+      const result = planExperiment(resolve(cwdOf(io), file), { set: flags.set });
       if (!result.plan) {
         ok = false;
         printProblems(io, result.problems, result.texts);

@@ -37,6 +37,7 @@ export interface LoadResult {
   problems: Problem[];
 }
 
+/** Reads a file's text; undefined when it does not exist; may throw an ExpError for a file that cannot be read (reported as a problem). */
 export type ReadText = (path: string) => string | undefined;
 
 /** Parses one YAML text, collecting syntax and duplicate-key problems with positions. */
@@ -75,8 +76,15 @@ export function parseYaml(file: string, text: string): { value: unknown; sources
       node.items.forEach((item, i) => walk(item as Node, [...path, i]));
     }
   };
-  walk(doc.contents as Node | null, []);
-  return { value: doc.toJS({ maxAliasCount: 100 }), sources, problems };
+  try {
+    walk(doc.contents as Node | null, []);
+    return { value: doc.toJS({ maxAliasCount: 100 }), sources, problems };
+  } catch (e) {
+    // An alias bomb (aliases of aliases, expanding exponentially) or nesting deeper than the
+    // stack: input a file can give, so a problem with a code, never a crash.
+    const message = e instanceof RangeError ? 'the document is nested too deeply' : `the document cannot be expanded: ${(e as Error).message.split('\n')[0]}`;
+    return { value: undefined, sources: new Map(), problems: [{ code: 'YAML_SYNTAX', message: `${message}; write it out plainly (no more than 100 aliases)`, file, path: '', line: 1, col: 1 }] };
+  }
 }
 
 const isPlainObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
@@ -120,12 +128,19 @@ export function loadExperiment(file: string, readText: ReadText): LoadResult {
   const problems: Problem[] = [];
 
   const loadChain = (path: string, chain: string[], from?: Location): { value: unknown; sources: SourceMap } | undefined => {
+    const where = from ? { file: from.file, path: 'extends', ...from.value } : { file: path, path: '', line: 0, col: 0 };
     if (chain.includes(path)) {
       const cycle = [...chain.slice(chain.indexOf(path)), path].join(' -> ');
       problems.push({ code: 'EXTENDS_CYCLE', message: `extends cycle: ${cycle}; remove one of the extends keys`, file: from?.file ?? path, path: 'extends', ...(from?.value ?? { line: 0, col: 0 }) });
       return undefined;
     }
-    const text = readText(path);
+    let text: string | undefined;
+    try {
+      text = readText(path);
+    } catch (e) {
+      problems.push({ code: from ? 'EXTENDS_MISSING' : 'FILE_NOT_FOUND', message: `${(e as Error).message}; ${from ? 'extends must name a regular YAML file' : 'give a regular YAML file'}`, ...where });
+      return undefined;
+    }
     if (text === undefined) {
       if (from) problems.push({ code: 'EXTENDS_MISSING', message: `extends names '${path}', which does not exist; fix the path (it is relative to the extending file)`, file: from.file, path: 'extends', ...from.value });
       else problems.push({ code: 'FILE_NOT_FOUND', message: `cannot read '${path}': no such file`, file: path, path: '', line: 0, col: 0 });
@@ -136,6 +151,10 @@ export function loadExperiment(file: string, readText: ReadText): LoadResult {
     problems.push(...parsed.problems);
     if (parsed.problems.length > 0) return undefined;
     const own = parsed.value ?? {};
+    if (from && !isPlainObject(own)) {
+      problems.push({ code: 'EXTENDS_MISSING', message: `extends names '${path}', whose top level is ${Array.isArray(own) ? 'a list' : `a ${typeof own}`}, not a mapping of settings; extends must name an experiment file`, ...where });
+      return undefined;
+    }
     if (isPlainObject(own) && typeof own.extends === 'string') {
       const basePath = resolve(dirname(path), own.extends);
       const base = loadChain(basePath, [...chain, path], parsed.sources.get(pathId(['extends'])));

@@ -2,13 +2,13 @@
  * `--set path=value` overrides. Values are YAML (so `true`, `0.01`, `[1e-3, 1e-4]` and
  * `{patience: 3}` mean what they would in the file). A list on a setting that is not itself
  * a list becomes a sweep axis; a single value on a swept path fixes it and removes it from
- * the sweep. Overrides apply to the merged document before validation, so they are checked
+ * the sweep; a mapping merges into the mapping that is there, as an extending file's would. Overrides apply to the merged document before validation, so they are checked
  * exactly like file values.
  */
 import { parse } from 'yaml';
 import { closest, type Problem } from './problem.js';
 import { allPaths, schemaAt } from './schema.js';
-import { isPlainObject, setPath } from '../util/object.js';
+import { flatten, getPath, isPlainObject, setPath } from '../util/object.js';
 import type { Location, SourceMap } from './load.js';
 import { pathId } from './load.js';
 
@@ -59,6 +59,13 @@ export function applyOverrides(doc: Record<string, unknown>, sources: SourceMap,
       grid[o.path] = o.value;
       sources.set(pathId(['sweep', 'grid', o.path]), { ...at, key: at.value });
       o.value.forEach((_v, i) => sources.set(pathId(['sweep', 'grid', o.path, i]), at));
+    } else if (isPlainObject(o.value) && isPlainObject(getPath(doc, o.path))) {
+      // `--set training={epochs: 2}` changes epochs and keeps the other training settings,
+      // as the same mapping in an extending file would.
+      for (const [path, v] of Object.entries(flatten(o.value, o.path))) {
+        setPath(doc, path, v);
+        sources.set(pathId(path.split('.')), { ...at, key: at.value });
+      }
     } else {
       setPath(doc, o.path, o.value);
       sources.set(pathId(o.path.split('.')), { ...at, key: at.value });

@@ -68,9 +68,12 @@ export function renderProblems(problems: readonly Problem[], sources: ReadonlyMa
     const head = `${where}  ${p.path || '(root)'}  ${p.message} [${p.code}]`;
     const text = sources.get(p.file);
     if (!text || p.line <= 0) return head;
-    const line = text.split(/\r?\n/)[p.line - 1] ?? '';
+    const full = text.split(/\r?\n/)[p.line - 1] ?? '';
+    // A long line (minified or generated YAML) is shown as a window around the column.
+    const from = full.length > 120 ? Math.max(0, Math.min(p.col - 60, full.length - 120)) : 0;
+    const line = `${from > 0 ? '…' : ''}${full.slice(from, from + 120)}${from + 120 < full.length ? '…' : ''}`;
     const gutter = String(p.line).padStart(4);
-    return `${head}\n${gutter} | ${line}\n${' '.repeat(gutter.length)} | ${' '.repeat(Math.max(0, p.col - 1))}^`;
+    return `${head}\n${gutter} | ${line}\n${' '.repeat(gutter.length)} | ${' '.repeat(Math.max(0, p.col - 1 - from + (from > 0 ? 1 : 0)))}^`;
   });
   const n = problems.length;
   return `${blocks.join('\n\n')}\n\n${n} problem${n === 1 ? '' : 's'} found.`;

@@ -46,7 +46,8 @@ export function schemaAt(dotted: string, root: JsonSchema = experimentSchema): J
   if (parts.length === 0 || NOT_SWEEPABLE.has(parts[0]!)) return undefined;
   let node: JsonSchema | undefined = root;
   for (const part of parts) {
-    node = node?.properties?.[part];
+    // Own properties only: `training.__proto__` is not a setting (it would reach Object.prototype).
+    node = node?.properties && Object.hasOwn(node.properties, part) ? node.properties[part] : undefined;
     if (!node) return undefined;
   }
   return node;

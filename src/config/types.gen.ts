@@ -61,7 +61,7 @@ split?: {
  */
 test_size?: number
 /**
- * Seed of the split's shuffle.
+ * Seed of the split's shuffle (0 to 2^32-1, as scikit-learn's random_state).
  */
 seed?: number
 }
@@ -465,7 +465,7 @@ split: {
  */
 test_size: number
 /**
- * Seed of the split's shuffle.
+ * Seed of the split's shuffle (0 to 2^32-1, as scikit-learn's random_state).
  */
 seed: number
 }

@@ -109,11 +109,13 @@ export async function send(o: HttpOptions, init: RequestInit): Promise<Uint8Arra
   if (init.json !== undefined) { headers['Content-Type'] = 'application/json'; body = JSON.stringify(init.json); }
   if (init.bytes !== undefined) { headers['Content-Type'] = 'application/octet-stream'; body = new Uint8Array(init.bytes); } // a copy fetch's types accept
 
+  // A large upload gets time for its bytes too (at 1 MB/s at worst), beyond the answer's timeout.
+  const timeoutMs = o.timeoutMs + (init.bytes ? Math.ceil(init.bytes.byteLength / 1000) : 0);
   for (let attempt = 0; ; attempt++) {
     let failure: MlflowError;
     let retryAfter: string | null = null;
     try {
-      const res = await fetch(url, { method: init.method, headers, body, signal: AbortSignal.timeout(o.timeoutMs) });
+      const res = await fetch(url, { method: init.method, headers, body, signal: AbortSignal.timeout(timeoutMs) });
       if (res.ok) return new Uint8Array(await res.arrayBuffer());
       retryAfter = res.headers.get('retry-after');
       failure = await errorFromResponse(res, route);
@@ -122,7 +124,7 @@ export async function send(o: HttpOptions, init: RequestInit): Promise<Uint8Arra
       const cause = e instanceof Error && e.cause instanceof Error ? e.cause : e;
       failure = new MlflowError({
         kind: timeout ? 'timeout' : 'network', route, cause: e,
-        message: timeout ? `no answer within ${o.timeoutMs} ms from ${o.base}` : `cannot reach ${o.base}: ${cause instanceof Error ? cause.message : String(cause)}`,
+        message: timeout ? `no answer within ${timeoutMs} ms from ${o.base}` : `cannot reach ${o.base}: ${cause instanceof Error ? cause.message : String(cause)}`,
       });
     }
     if (!failure.retryable || attempt >= o.retries) throw failure;

@@ -3,7 +3,8 @@
  * load -> overrides -> validate -> check sweep -> normalise -> expand. Problems from every
  * stage that can run are collected and returned together; nothing here writes or exits.
  */
-import { readFileSync } from 'node:fs';
+import { existsSync } from 'node:fs';
+import { readFileBounded } from '../util/fsx.js';
 import { loadExperiment, pathId, type ReadText, type SourceMap } from '../config/load.js';
 import { applyOverrides, parseOverrides } from '../config/overrides.js';
 import type { Problem } from '../config/problem.js';
@@ -13,7 +14,7 @@ import type { ExperimentFile, ResolvedExperiment } from '../config/types.gen.js'
 import { checkSweep } from './check.js';
 import { expand, pointCount, type SweepPoint } from './expand.js';
 import { getPath, isPlainObject, setPath } from '../util/object.js';
-import { dirname, isAbsolute, resolve } from 'node:path';
+import { dirname, isAbsolute, relative, resolve } from 'node:path';
 
 export interface Plan {
   file: string;
@@ -32,8 +33,16 @@ export interface PlanResult {
   sources: SourceMap;
 }
 
+/** Experiment files are small; a bigger one is not an experiment file (and is never read whole). */
+export const MAX_EXPERIMENT_BYTES = 1 << 20;
+
+/**
+ * Reads an experiment file: undefined when it does not exist; a folder, a FIFO, a device or
+ * a file over 1 MB is refused with a coded error (loadExperiment reports it where it was named).
+ */
 export const readTextFromDisk: ReadText = (path) => {
-  try { return readFileSync(path, 'utf8'); } catch { return undefined; }
+  if (!existsSync(path)) return undefined;
+  return readFileBounded(path, MAX_EXPERIMENT_BYTES, 'experiment file').toString('utf8');
 };
 
 export interface PlanOptions {
@@ -60,6 +69,7 @@ export function planExperiment(file: string, options: PlanOptions = {}): PlanRes
   // The sweep's own checks need only a schema-valid sweep section, so they run even when
   // other sections have problems: the user sees everything at once.
   if (!problems.some((p) => p.path === 'sweep' || p.path.startsWith('sweep.'))) problems.push(...checkSweep(written.sweep, loaded.sources));
+  problems.push(...checkDataPaths(doc, loaded.sources));
   if (problems.length > 0) return { problems, texts: loaded.texts, sources: loaded.sources };
 
   anchorPaths(doc, loaded.sources);
@@ -92,4 +102,28 @@ function anchorPaths(doc: Record<string, unknown>, sources: SourceMap): void {
     if (typeof value !== 'string' || !loc || isAbsolute(value) || value === 'imagenet' || value === 'none') continue;
     setPath(doc, dotted, loc.file.startsWith('--set') ? resolve(value) : resolve(dirname(loc.file), value));
   }
+}
+
+/**
+ * data.csv and data.images are relative to data.path and must stay inside it (an absolute
+ * path is taken as written): `data.csv: ../../../etc/shadow` is refused here, with its place,
+ * before anything reads it. Swept values are checked too.
+ */
+function checkDataPaths(doc: Record<string, unknown>, sources: SourceMap): Problem[] {
+  const problems: Problem[] = [];
+  const check = (value: unknown, at: (string | number)[], key: string): void => {
+    if (typeof value !== 'string' || isAbsolute(value)) return;
+    const back = relative('/data', resolve('/data', value));
+    if (back === '..' || back.startsWith('../')) {
+      problems.push({ code: 'PATH_ESCAPES', message: `${key} '${value}' points outside data.path; give it relative to data.path and inside it, or as an absolute path`, path: at.join('.'), ...locate(sources, at) });
+    }
+  };
+  for (const key of ['csv', 'images']) {
+    check(getPath(doc, `data.${key}`), ['data', key], `data.${key}`);
+    const sweep = isPlainObject(doc.sweep) ? doc.sweep : {};
+    const grid = isPlainObject(sweep.grid) ? sweep.grid : {};
+    const values = grid[`data.${key}`];
+    if (Array.isArray(values)) values.forEach((v, i) => check(v, ['sweep', 'grid', `data.${key}`, i], `data.${key}`));
+  }
+  return problems;
 }

@@ -9,9 +9,13 @@
  * next append. A damaged line anywhere else stops the sink for that run until the log is
  * rebuilt from the run's other files (`exp sync --rebuild-events`).
  */
-import { appendFileSync, closeSync, existsSync, fsyncSync, openSync, readFileSync, statSync, truncateSync } from 'node:fs';
+import { closeSync, existsSync, fsyncSync, openSync, readFileSync, statSync, truncateSync } from 'node:fs';
 import { createHash } from 'node:crypto';
 import { runPath } from '../store/layout.js';
+import { appendText, readFileBounded } from '../util/fsx.js';
+
+/** A run's log is a few kB per epoch; a bigger file is not one (and is never read whole). */
+const MAX_EVENTS_BYTES = 512 * 2 ** 20;
 import type { RunStatus } from '../store/types.js';
 
 export type EndStatus = Exclude<RunStatus, 'planned' | 'running'>;
@@ -74,7 +78,12 @@ function parseLine(text: string): LoggedEvent | string {
 export function readEvents(runDir: string): EventLogRead {
   const path = eventsPath(runDir);
   if (!existsSync(path)) return { events: [], damaged: [], torn: false };
-  const text = readFileSync(path, 'utf8');
+  let text: string;
+  try {
+    text = readFileBounded(path, MAX_EVENTS_BYTES, 'tracking log').toString('utf8');
+  } catch (e) {
+    return { events: [], damaged: [{ line: 0, reason: (e as Error).message }], torn: false };
+  }
   const lines = text.split('\n');
   const complete = text.endsWith('\n') || text === '';
   const events: LoggedEvent[] = [];
@@ -108,7 +117,7 @@ export class EventLog {
 
 /** Appends and fsyncs, so an event that returned is on disk. */
 export function appendDurably(path: string, text: string): void {
-  appendFileSync(path, text);
+  appendText(path, text);
   const fd = openSync(path, 'r+');
   try { fsyncSync(fd); } finally { closeSync(fd); }
 }

@@ -10,7 +10,7 @@ import { clientsFromEnv, type ClientFor } from '../mlflow/client.js';
 import { syncRun, trackingOf } from './sync.js';
 
 /** The longest a finishing run waits for its last events to reach the server. */
-export const FLUSH_MS = 5_000;
+export const FLUSH_MS = 2_000;
 
 export class LiveSync {
   private running: Promise<unknown> = Promise.resolve();

@@ -52,14 +52,10 @@ export function sourceTags(facts: RunFacts): Record<string, string> {
 
 /** Tags of a child run: names, source, the run key and uid, and the event's own exp.* tags. */
 export function childTags(ev: StartEvent, facts: RunFacts, uid: string): Record<string, string> {
-  const tags: Record<string, string> = {
-    'mlflow.runName': ev.name,
-    ...sourceTags(facts),
-    'exp.key': ev.key,
-    'exp.uid': uid,
-  };
+  const tags: Record<string, string> = {};
   for (const [k, v] of Object.entries(ev.tags)) if (!keyProblem(k)) tags[k] = tagValue(String(v));
-  return tags;
+  // The folder's identity as it is now wins over what an event logged before (a folder given a new identity).
+  return { ...tags, 'mlflow.runName': ev.name, ...sourceTags(facts), 'exp.key': ev.key, 'exp.uid': uid };
 }
 
 /** Tags of a sweep's parent run; the sink finds the parent again by exp.sweep_uid. */

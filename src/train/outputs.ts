@@ -4,7 +4,7 @@
  * orchestrates. Derived files are brought back in line with the checkpoint on a resume, so
  * every epoch appears once in metrics.jsonl and once in events.jsonl.
  */
-import { appendFileSync, existsSync, readdirSync } from 'node:fs';
+import { existsSync, readdirSync } from 'node:fs';
 import { basename, join } from 'node:path';
 import type { BackendInfo } from '../backend/types.js';
 import type { RunConfig } from '../config/normalise.js';
@@ -14,7 +14,7 @@ import { RUN_FILES, runPath } from '../store/layout.js';
 import { writeMetrics, writeSummary } from '../store/run.js';
 import type { EpochLine, Metrics, PointMeta, RunSummary } from '../store/types.js';
 import { flatten } from '../util/object.js';
-import { writeFileAtomic } from '../util/fsx.js';
+import { appendText, writeFileAtomic } from '../util/fsx.js';
 import { curvesPng } from './curves.js';
 import { resultMetrics } from '../track/results.js';
 import { monitorMode, type EpochRecord, type LoopState, type StopReason } from './loop.js';
@@ -57,7 +57,7 @@ export class RunOutputs {
 
   /** After each epoch (its checkpoints saved): metrics.jsonl, the epoch event, the curves. */
   async epoch(r: EpochRecord, state: LoopState): Promise<void> {
-    appendFileSync(runPath(this.dir, 'metrics'), JSON.stringify(lineOf(r)) + '\n');
+    appendText(runPath(this.dir, 'metrics'), JSON.stringify(lineOf(r)) + '\n');
     this.events.append({ type: 'epoch', epoch: r.epoch, metrics: r.metrics });
     const points = state.history.map((h) => ({ epoch: h.epoch, loss: h.metrics.loss!, val_loss: h.metrics.val_loss!, fbeta: h.metrics.fbeta!, val_fbeta: h.metrics.val_fbeta! }));
     writeFileAtomic(runPath(this.dir, 'curves'), await curvesPng(points, `${this.cfg.name} / ${basename(this.dir)}`, this.cfg.metrics.beta));

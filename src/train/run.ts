@@ -4,13 +4,14 @@
  * `exp run`, queue workers, resume and `exp reproduce` all end here, in an `exp train` child.
  */
 import * as tf from '@tensorflow/tfjs';
-import { appendFileSync, rmSync } from 'node:fs';
+import { rmSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { checkpointDir, RUN_FILES, runPath } from '../store/layout.js';
 import { lockRunFolder, readPoint, readRunConfig, readRunRecord, writeRunRecord } from '../store/run.js';
 import { captureEnvironment } from '../store/environment.js';
-import { writeFileAtomic } from '../util/fsx.js';
+import { appendText, writeFileAtomic } from '../util/fsx.js';
+import { ExpError, fromSystemError } from '../errors.js';
 import type { RunRecord } from '../store/types.js';
 import { EventLog } from '../track/events.js';
 import { LiveSync } from '../track/live.js';
@@ -40,7 +41,7 @@ export async function trainRunFolder(dir: string, opts: TrainOptions): Promise<R
   const cfg = readRunConfig(dir);
   const point = readPoint(dir);
   const lock = await lockRunFolder(dir);
-  const log = (s: string): void => { opts.out.write(s); appendFileSync(runPath(dir, 'log'), s.replaceAll('\r\x1b[2K', '')); };
+  const log = (s: string): void => { opts.out.write(s); appendText(runPath(dir, 'log'), s.replaceAll('\r\x1b[2K', '')); };
   const prev = readRunRecord(dir);
   if ((prev?.status === 'completed' || prev?.status === 'pruned') && !opts.force) { lock.release(); return prev; }
   if (opts.force) {
@@ -164,11 +165,14 @@ export async function trainRunFolder(dir: string, opts: TrainOptions): Promise<R
     optimizer.dispose();
     return record;
   } catch (e) {
-    // Record the failure in the folder and the tracking log before reporting it.
-    const reason = (e as Error).message;
-    end('failed', reason);
-    outputs.ended('failed', reason, null, []);
-    throw e;
+    // Record the failure in the folder, its log and the tracking log before reporting it; each
+    // step on its own, since a full disk may refuse some of them.
+    const err = e instanceof ExpError ? e : fromSystemError(e) ?? e;
+    const reason = (err as Error).message;
+    try { log(`failed: ${err instanceof ExpError ? err.render() : reason}\n`); } catch { /* the log itself cannot be written */ }
+    try { end('failed', reason); } catch { /* run.json cannot be written either */ }
+    try { outputs.ended('failed', reason, null, []); } catch { /* nor the event log */ }
+    throw err;
   } finally {
     stop.uninstall();
     lock.release();

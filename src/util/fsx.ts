@@ -2,7 +2,7 @@
  * File writes that never leave a half-written file behind: write to a temporary name in the
  * same folder, fsync, then rename (atomic on POSIX). Readers see the old or the new file.
  */
-import { closeSync, constants, fstatSync, fsyncSync, mkdirSync, openSync, readdirSync, readFileSync, readSync, renameSync, writeSync, existsSync, rmSync } from 'node:fs';
+import { appendFileSync, closeSync, constants, fstatSync, fsyncSync, mkdirSync, openSync, readdirSync, readFileSync, readSync, renameSync, writeSync, existsSync, rmSync } from 'node:fs';
 import { dirname, basename, join } from 'node:path';
 import { StoreError } from '../errors.js';
 
@@ -104,5 +104,15 @@ export function readFileBounded(path: string, maxBytes: number, what = 'file'): 
     return buf.subarray(0, n);
   } finally {
     closeSync(fd);
+  }
+}
+
+/** Appends text; an error names the file (Node's write errors do not), so "disk full" can say which. */
+export function appendText(path: string, text: string): void {
+  try {
+    appendFileSync(path, text);
+  } catch (e) {
+    if (e && typeof e === 'object' && !('path' in e)) Object.assign(e, { path });
+    throw e;
   }
 }
