@@ -4,7 +4,7 @@
  *
  *   npm run bench                          everything, ~5 min on 2 cores
  *   npm run bench -- --quick               fewer images, batch 8, one step each: a smoke check
- *   npm run bench -- --only data,overhead  some sections (data | model | torch | overhead)
+ *   npm run bench -- --only data,overhead  some sections (data | model | torch | overhead | store | sweep)
  *   npm run bench -- --json                rows as JSON on stdout (progress stays on stderr)
  *
  * Environment: EXP_BENCH_PYTHON picks the Python for numpy, Pillow and PyTorch (default: the
@@ -17,11 +17,13 @@ import { BENCH_BACKENDS, describeMachine, machineHeader, machineRow, type BenchB
 import { log, removeTempDirs, round } from './measure.js';
 import { addPeakShare, benchModel, MODEL_COLUMNS, PROFILE_COLUMNS, profileRows } from './model.js';
 import { OVERHEAD_COLUMNS, benchOverhead } from './overhead.js';
+import { STORE_COLUMNS, benchStore } from './store.js';
+import { SWEEP_COLUMNS, benchSweep } from './sweep.js';
 import { benchPeak, bestPeaks, machinePeak } from './peak.js';
 import { table, type Row } from './table.js';
 import { benchTorch, comparisonRows, TORCH_COLUMNS } from './torch.js';
 
-const SECTIONS = ['data', 'model', 'torch', 'overhead'] as const;
+const SECTIONS = ['data', 'model', 'torch', 'overhead', 'store', 'sweep'] as const;
 type Section = (typeof SECTIONS)[number];
 
 const USAGE = `usage: npm run bench -- [--quick] [--json] [--only ${SECTIONS.join('|')}[,...]]`;
@@ -56,6 +58,8 @@ function plan(quick: boolean, backends: BenchBackend[]) {
     convGrad: !quick,
     torch: { batch, imageSize: 128, trainSteps: quick ? 1 : 2, inferBatches: quick ? 1 : 2 },
     overhead: { reps: quick ? 1 : 3, epochs: 15 },
+    store: { sizes: quick ? [100, 1000] : [1000, 10000], reps: quick ? 1 : 3, gridSide: 100 },
+    sweep: { points: 4, epochs: quick ? 1 : 2 },
   };
 }
 
@@ -166,6 +170,22 @@ async function main(argv: readonly string[]): Promise<number> {
       const o = await benchOverhead({ ...p.overhead, ...(cache === undefined ? {} : { cache }) });
       rows.push(...o.rows);
       out(table('4. Overhead per sweep point outside training (each `exp train` is a fresh process)', OVERHEAD_COLUMNS, o.rows, o.notes));
+    });
+  }
+
+  if (args.only.has('store')) {
+    await section('store', async () => {
+      const s = await benchStore(p.store);
+      rows.push(...s.rows);
+      out(table('5. The run store at scale (whole processes)', STORE_COLUMNS, s.rows, s.notes));
+    });
+  }
+
+  if (args.only.has('sweep')) {
+    await section('sweep', async () => {
+      const s = await benchSweep(p.sweep);
+      rows.push(...s.rows);
+      out(table(`6. A ${p.sweep.points}-point sweep: local workers and the queue (tiny points: 32x32, ${p.sweep.epochs} epoch${p.sweep.epochs === 1 ? '' : 's'})`, SWEEP_COLUMNS, s.rows, s.notes));
     });
   }
 

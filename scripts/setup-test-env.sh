@@ -27,13 +27,19 @@ if [ "${EXP_SKIP_NATIVE:-}" != "1" ]; then
   bash scripts/build-native-backend.sh
 fi
 
-# Headless Chromium for test/e2e/mlflow-ui.test.ts (driven by playwright-core; the test skips
-# without it). Debian's package, so no browser download from a CDN.
-if [ -x /usr/bin/chromium ]; then
-  echo "setup-test-env: /usr/bin/chromium present ($(/usr/bin/chromium --version 2>/dev/null | head -n1))"
+# Debian packages: headless Chromium for test/e2e/mlflow-ui.test.ts (driven by playwright-core;
+# Debian's package, so no browser download from a CDN), and redis-server for the BullMQ queue
+# tests (test/exec/queue.test.ts starts its own on a free port). One apt-get for both.
+missing=()
+[ -x /usr/bin/chromium ] || missing+=(chromium)
+command -v redis-server >/dev/null 2>&1 || missing+=(redis-server)
+if [ ${#missing[@]} -eq 0 ]; then
+  echo "setup-test-env: chromium and redis-server present ($(/usr/bin/chromium --version 2>/dev/null | head -n1); $(redis-server --version | cut -d' ' -f3))"
 elif [ "$(id -u)" = "0" ] && command -v apt-get >/dev/null 2>&1; then
-  echo "setup-test-env: installing chromium with apt-get"
-  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium
+  echo "setup-test-env: installing ${missing[*]} with apt-get"
+  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}"
+  # The package starts a system-wide Redis on port 6379; the tests start their own.
+  if command -v systemctl >/dev/null 2>&1; then systemctl stop redis-server >/dev/null 2>&1 || true; fi
 else
-  echo "setup-test-env: /usr/bin/chromium is missing; the MLflow UI test will be skipped. Install it with: sudo apt-get install -y chromium" >&2
+  echo "setup-test-env: missing ${missing[*]}; install with: sudo apt-get install -y ${missing[*]}" >&2
 fi

@@ -6,9 +6,10 @@
 import * as tf from '@tensorflow/tfjs';
 import { rmSync } from 'node:fs';
 import { hostname } from 'node:os';
+import { randomUUID } from 'node:crypto';
 import { join } from 'node:path';
 import { checkpointDir, RUN_FILES, runPath } from '../store/layout.js';
-import { lockRunFolder, readPoint, readRunConfig, readRunRecord, writeRunRecord } from '../store/run.js';
+import { lockRunFolder, readPoint, readRunConfig, readRunRecord, writePoint, writeRunRecord } from '../store/run.js';
 import { captureEnvironment } from '../store/environment.js';
 import { appendText, writeFileAtomic } from '../util/fsx.js';
 import { ExpError, fromSystemError } from '../errors.js';
@@ -39,14 +40,17 @@ export interface TrainOptions {
 /** Trains the run folder `dir`; returns its final record. */
 export async function trainRunFolder(dir: string, opts: TrainOptions): Promise<RunRecord> {
   const cfg = readRunConfig(dir);
-  const point = readPoint(dir);
+  let point = readPoint(dir);
   const lock = await lockRunFolder(dir);
   const log = (s: string): void => { opts.out.write(s); appendText(runPath(dir, 'log'), s.replaceAll('\r\x1b[2K', '')); };
   const prev = readRunRecord(dir);
   if ((prev?.status === 'completed' || prev?.status === 'pruned') && !opts.force) { lock.release(); return prev; }
   if (opts.force) {
-    // Train from scratch: drop what the run produced, keep its config and split.
-    for (const f of [RUN_FILES.checkpoints, RUN_FILES.summary, RUN_FILES.curves, RUN_FILES.metrics]) rmSync(join(dir, f), { recursive: true, force: true });
+    // Train from scratch: drop what the run produced, keep its config and split. It is a new
+    // run, so it gets a new identity: its tracking record starts afresh (the old one stays).
+    for (const f of [RUN_FILES.checkpoints, RUN_FILES.summary, RUN_FILES.curves, RUN_FILES.metrics, RUN_FILES.events, RUN_FILES.sink]) rmSync(join(dir, f), { recursive: true, force: true });
+    point = { ...point, uid: randomUUID() };
+    writePoint(dir, point);
   }
   const env = opts.env ?? process.env;
   const record: RunRecord = {
