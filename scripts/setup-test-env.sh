@@ -21,6 +21,17 @@ else
   [ "$have" = "$MLFLOW_VERSION" ] || echo "setup-test-env: warning: tests are pinned to mlflow ${MLFLOW_VERSION}; rm -r .venv and rerun to match" >&2
 fi
 
+# TensorFlow/Keras in the same .venv: the tests check that `exp export --format keras-h5` opens
+# in Keras (keras.models.load_model) and predicts what exp predicts, and `npm run parity` trains
+# the recipe in Keras. The CPU wheel is enough. Pinned for the same reason as MLflow.
+TENSORFLOW_VERSION=2.20.0
+if ! .venv/bin/python -c "import tensorflow" >/dev/null 2>&1; then
+  echo "setup-test-env: installing tensorflow-cpu==${TENSORFLOW_VERSION} into .venv"
+  .venv/bin/pip install --quiet "tensorflow-cpu==${TENSORFLOW_VERSION}"
+else
+  echo "setup-test-env: .venv has tensorflow $(.venv/bin/python -c 'import tensorflow as t; print(t.__version__)' 2>/dev/null)"
+fi
+
 # The native TensorFlow backend (@tensorflow/tfjs-node) built from a PyPI wheel, so the
 # training tests also run on the binding GPU users run. Skipped in seconds when built.
 if [ "${EXP_SKIP_NATIVE:-}" != "1" ]; then

@@ -60,7 +60,8 @@ export const compareCommand = defineCommand({
       return EXIT.ok;
     }
     if (t.rows.length === 0) { io.stdout.write(`No points in ${displayPath(dir, cwd)}\n`); return EXIT.ok; }
-    const shown = ['val_loss', 'val_fbeta'];
+    // F-beta with the per-tag thresholds tuned after training, when the runs have them.
+    const shown = ['val_loss', 'val_fbeta', ...(t.rows.some((r) => r.final?.val_fbeta_tuned !== undefined) ? ['val_fbeta_tuned'] : [])];
     const extra = [...new Set([t.rows[0]!.monitor, t.metric])].filter((m) => !shown.includes(m) && m !== 'baseline' && m !== 'epoch');
     const headers = [...t.paths, 'key', 'status', 'best epoch', ...shown, ...extra, 'baseline'];
     const row = (r: RunRow): string[] => [

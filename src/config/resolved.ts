@@ -56,9 +56,13 @@ export function runConfigSchema(root: JsonSchema = experimentSchema): JsonSchema
 
 let runValidator: ValidateFunction | undefined;
 
-/** Checks a run config (e.g. a parsed config.yaml) against the resolved schema; all problems, with positions. */
+/**
+ * Checks a run config (e.g. a parsed config.yaml) against the resolved schema; all problems,
+ * with positions. A setting added to the schema after the folder was written takes its default
+ * (filled into `value`), so run folders of an older exp stay readable: every setting has one.
+ */
 export function validateResolved(value: unknown, sources: SourceMap, file: string): Problem[] {
   const schema = runConfigSchema();
-  runValidator ??= new Ajv2020({ allErrors: true, strict: false }).compile(schema);
+  runValidator ??= new Ajv2020({ allErrors: true, strict: false, useDefaults: true }).compile(schema);
   return validateWith(runValidator, schema, value, sources, file);
 }

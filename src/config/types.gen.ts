@@ -245,6 +245,19 @@ beta?: number
 threshold?: number
 }
 /**
+ * What the end of a run does with its best checkpoint besides evaluating it (the recipe's final step).
+ */
+evaluation?: {
+/**
+ * Search a threshold per tag on the validation predictions that maximises F-beta (saved in thresholds.json, used by exp predict and exports); the score is also reported on a held-out half.
+ */
+tune_thresholds?: boolean
+/**
+ * Also evaluate with test-time augmentation: the mean of the 8 flips and quarter turns of each image (8x the inference time).
+ */
+tta?: boolean
+}
+/**
  * Which epoch is 'best', and which checkpoints are kept.
  */
 checkpoint?: {
@@ -643,6 +656,19 @@ beta: number
  * Probability above which a tag is predicted.
  */
 threshold: number
+}
+/**
+ * What the end of a run does with its best checkpoint besides evaluating it (the recipe's final step).
+ */
+evaluation: {
+/**
+ * Search a threshold per tag on the validation predictions that maximises F-beta (saved in thresholds.json, used by exp predict and exports); the score is also reported on a held-out half.
+ */
+tune_thresholds: boolean
+/**
+ * Also evaluate with test-time augmentation: the mean of the 8 flips and quarter turns of each image (8x the inference time).
+ */
+tta: boolean
 }
 /**
  * Which epoch is 'best', and which checkpoints are kept.

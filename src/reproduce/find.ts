@@ -11,7 +11,7 @@ import { clientFromEnv, MlflowError, toRecord, type MlflowClient } from '../mlfl
 import { readEvents } from '../track/events.js';
 import { bestEpoch, modeOf } from '../query/runs.js';
 import { runKey } from '../sweep/key.js';
-import { listRunFolders } from '../store/list.js';
+import { findByKey } from '../store/find.js';
 import { RUN_FILES, runPath } from '../store/layout.js';
 import { isRunFolder, readPoint, readRunConfig, readRunRecord, readSummary } from '../store/run.js';
 import type { RunEnvironment } from '../store/environment.js';
@@ -56,8 +56,6 @@ export function startTags(dir: string): Record<string, string> {
   return started?.type === 'run_started' ? started.tags : {};
 }
 
-const isReproduction = (dir: string): boolean => existsSync(runPath(dir, 'reproduction'));
-
 /**
  * The original named by `spec`: a run folder; a run key or a prefix of one (at least 4 hex
  * digits), looked up under `runsDir`; or an MLflow run id (32 hex digits) on the server
@@ -97,24 +95,6 @@ export function fromFolder(dir: string): Original {
     environment: record?.environment ?? null, gitCommit: record?.environment?.git.commit ?? null,
     results: resultsOf(summary), notes: [],
   };
-}
-
-/** The original run folder for a run key or a prefix of one, preferring originals over reproductions. */
-export function findByKey(runsDir: string, prefix: string): string {
-  const all = listRunFolders(runsDir).map(({ dir, entry }) => {
-    let key = readRunRecord(dir)?.key ?? entry?.key;
-    if (!key) try { key = readPoint(dir).key; } catch { key = undefined; }
-    return { dir, key };
-  }).filter((c) => c.key?.startsWith(prefix));
-  if (all.length === 0) throw new ReproduceError('RUN_NOT_FOUND', `no run folder under ${runsDir} has a run key starting with '${prefix}'`, 'check the key with `exp runs`, or give the run folder');
-  const keys = [...new Set(all.map((c) => c.key))];
-  if (keys.length > 1) throw new ReproduceError('RUN_AMBIGUOUS', `'${prefix}' matches ${keys.length} run keys (${keys.join(', ')})`, 'give more of the key');
-  const originals = all.filter((c) => !isReproduction(c.dir));
-  const pool = originals.length > 0 ? originals : all;
-  const done = pool.filter((c) => readRunRecord(c.dir)?.status === 'completed');
-  const pick = done.length > 0 ? done : pool;
-  if (pick.length > 1) throw new ReproduceError('RUN_AMBIGUOUS', `run key ${keys[0]} is in ${pick.length} folders:\n${pick.map((c) => `  ${c.dir}`).join('\n')}`, 'give one of the folders');
-  return pick[0]!.dir;
 }
 
 /** The original from an MLflow run recorded by exp: its config.yaml artifact, tags, and summary.json (or metric history). */

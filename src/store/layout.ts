@@ -6,6 +6,7 @@
  *     <name>-<key8>/                        a run folder: the unit of work
  *       config.yaml  point.json  run.json   ...
  */
+import { existsSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 
 export const DEFAULT_RUNS_DIR = 'runs';
@@ -60,3 +61,7 @@ export const sweepDirOf = (runDir: string): string => dirname(runDir);
 export const runDirName = (p: { name: string; key: string }): string => `${p.name}-${p.key.slice(0, 8)}`;
 
 export const sweepDirPath = (runsDir: string, experiment: string, sweep: string): string => join(runsDir, experiment, sweep);
+
+/** What a run folder uploads when it ends: its config, metrics, summary and curves, its tag vocabulary and tuned thresholds (those it has). */
+export const endArtifacts = (dir: string): string[] =>
+  [RUN_FILES.config, RUN_FILES.metrics, RUN_FILES.summary, RUN_FILES.curves, RUN_FILES.tags, RUN_FILES.thresholds].filter((f) => existsSync(join(dir, f)));

@@ -5,9 +5,8 @@
  * run_ended from run.json. The sink's cursor is reset and every event marked for checking
  * against the server, so what is already in MLflow is not sent twice.
  */
-import { existsSync } from 'node:fs';
-import { basename, join } from 'node:path';
-import { RUN_FILES, runPath } from '../store/layout.js';
+import { basename } from 'node:path';
+import { endArtifacts, runPath } from '../store/layout.js';
 import { readMetrics, readPoint, readRunConfig, readRunRecord, readSummary } from '../store/run.js';
 import { flatten } from '../util/object.js';
 import { writeFileAtomic } from '../util/fsx.js';
@@ -30,7 +29,7 @@ export function rebuildEvents(dir: string): number {
   }
   const ended = rec && rec.status !== 'running' && rec.status !== 'planned';
   if (ended && summary) events.push({ type: 'result', metrics: resultMetrics(summary.best, summary.final, summary.baseline.val_fbeta) });
-  if (ended) for (const a of [RUN_FILES.config, RUN_FILES.metrics, RUN_FILES.summary, RUN_FILES.curves]) if (existsSync(join(dir, a))) events.push({ type: 'artifact', path: a });
+  if (ended) for (const a of endArtifacts(dir)) events.push({ type: 'artifact', path: a });
   if (ended) events.push({ type: 'run_ended', status: rec.status as Exclude<typeof rec.status, 'running' | 'planned'>, reason: rec.reason ?? '' });
   const now = Date.now();
   const logged = events.map((e, i): LoggedEvent => ({ ...e, seq: i + 1, time: now } as LoggedEvent));

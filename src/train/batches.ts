@@ -6,19 +6,20 @@ import * as tf from '@tensorflow/tfjs';
 import seedrandom from 'seedrandom';
 import type { Dataset } from '../data/planet.js';
 
+/** Packed uint8 RGB images [N, S, S, 3] -> float32 [n, S, S, 3] RGB 0-255 for the images `indices`. */
+export function pixelBatch(pixels: Uint8Array, size: number, indices: readonly number[]): tf.Tensor4D {
+  const frame = size * size * 3;
+  const px = new Float32Array(indices.length * frame);
+  indices.forEach((idx, i) => px.set(pixels.subarray(idx * frame, (idx + 1) * frame), i * frame));
+  return tf.tensor4d(px, [indices.length, size, size, 3]);
+}
+
 /** x: float32 [n, S, S, 3] RGB 0-255; y: float32 [n, T]. */
 export function makeBatch(ds: Dataset, indices: readonly number[]): { x: tf.Tensor4D; y: tf.Tensor2D } {
-  const s = ds.size;
-  const frame = s * s * 3;
   const t = ds.tags.length;
-  const px = new Float32Array(indices.length * frame);
   const ys = new Float32Array(indices.length * t);
-  indices.forEach((idx, i) => {
-    const src = ds.pixels.subarray(idx * frame, (idx + 1) * frame);
-    px.set(src, i * frame);
-    for (let k = 0; k < t; k++) ys[i * t + k] = ds.targets[idx * t + k]!;
-  });
-  return { x: tf.tensor4d(px, [indices.length, s, s, 3]), y: tf.tensor2d(ys, [indices.length, t]) };
+  indices.forEach((idx, i) => { for (let k = 0; k < t; k++) ys[i * t + k] = ds.targets[idx * t + k]!; });
+  return { x: pixelBatch(ds.pixels, ds.size, indices), y: tf.tensor2d(ys, [indices.length, t]) };
 }
 
 /** The order of the training images in an epoch, seeded by (seed, epoch) so resume replays it. */

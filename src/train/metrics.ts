@@ -28,14 +28,15 @@ export function fbetaOf(tp: number, fp: number, fn: number, beta: number): numbe
 
 /**
  * Adds a batch to the counts. probs and targets are [n, nTags] row-major; a tag is predicted
- * when its probability is above `threshold`.
+ * when its probability is above `threshold` (one for all tags, or one per tag).
  */
-export function accumulate(c: FbetaCounts, probs: ArrayLike<number>, targets: ArrayLike<number>, nTags: number, beta: number, threshold: number): void {
+export function accumulate(c: FbetaCounts, probs: ArrayLike<number>, targets: ArrayLike<number>, nTags: number, beta: number, threshold: number | readonly number[]): void {
   const n = probs.length / nTags;
+  const th = typeof threshold === 'number' ? Array.from({ length: nTags }, () => threshold) : threshold;
   for (let i = 0; i < n; i++) {
     let tp = 0, fp = 0, fn = 0;
     for (let t = 0; t < nTags; t++) {
-      const pred = probs[i * nTags + t]! > threshold;
+      const pred = probs[i * nTags + t]! > th[t]!;
       const truth = targets[i * nTags + t]! > 0.5;
       if (pred && truth) { tp++; c.tp[t]!++; } else if (pred) { fp++; c.fp[t]!++; } else if (truth) { fn++; c.fn[t]!++; }
     }

@@ -103,8 +103,6 @@ export class RunOutputs {
   }
 }
 
-/** What the run folder uploads when it ends (its config, metrics, summary and curves). */
-export const END_ARTIFACTS = [RUN_FILES.config, RUN_FILES.metrics, RUN_FILES.summary, RUN_FILES.curves] as const;
 
 /**
  * The checkpoint files a run uploads when it ends (tracking.log_checkpoints): none; 'model'

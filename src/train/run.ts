@@ -8,7 +8,7 @@ import { rmSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { randomUUID } from 'node:crypto';
 import { join } from 'node:path';
-import { checkpointDir, RUN_FILES, runPath } from '../store/layout.js';
+import { checkpointDir, endArtifacts, RUN_FILES, runPath } from '../store/layout.js';
 import { lockRunFolder, readPoint, readRunConfig, readRunRecord, writePoint, writeRunRecord } from '../store/run.js';
 import { captureEnvironment } from '../store/environment.js';
 import { appendText, writeFileAtomic } from '../util/fsx.js';
@@ -18,11 +18,12 @@ import { EventLog } from '../track/events.js';
 import { LiveSync } from '../track/live.js';
 import { selectBackend } from '../backend/select.js';
 import { loadDataset, describeReport } from '../data/planet.js';
-import { evaluate, initialState, makeOptimizer, metricsOf, trainLoop, type LoopState, type StopReason } from './loop.js';
+import { initialState, makeOptimizer, trainLoop, type LoopState, type StopReason } from './loop.js';
+import { finalEvaluation, targetsOf } from './final.js';
 import { resumePoint, saveCheckpoint, stageForUpload } from './checkpoint.js';
 import { buildWithBase, setDropoutStep, dropoutStep } from './model.js';
 import { ensureDataset, resolveSplit } from './data.js';
-import { checkpointArtifacts, END_ARTIFACTS, RunOutputs } from './outputs.js';
+import { checkpointArtifacts, RunOutputs } from './outputs.js';
 import { Progress, type Out } from './progress.js';
 import { StopControl, tellParent } from './stop.js';
 import { bestConstantBaseline } from './metrics.js';
@@ -102,8 +103,7 @@ export async function trainRunFolder(dir: string, opts: TrainOptions): Promise<R
     log(`model: VGG16 ${cfg.data.image_size}x${cfg.data.image_size}, trainable blocks [${cfg.model.trainable_blocks.join(', ')}], ${counts.trainable.toLocaleString('en')} of ${counts.total.toLocaleString('en')} parameters trainable\n`);
     outputs.started(state, resume.dir !== null, backend, ds, split);
 
-    const targetsOf = (idx: readonly number[]): Uint8Array => Uint8Array.from(idx.flatMap((i) => Array.from(ds.targets.subarray(i * ds.tags.length, (i + 1) * ds.tags.length))));
-    const baseline = bestConstantBaseline(targetsOf(split.train), targetsOf(split.val), ds.tags.length, cfg.metrics.beta);
+    const baseline = bestConstantBaseline(targetsOf(ds, split.train), targetsOf(ds, split.val), ds.tags.length, cfg.metrics.beta);
     const live = new LiveSync(dir, env);
     const system = new SystemSampler(events, cfg.tracking.system_metrics_seconds, backend);
     const progress = new Progress({ write: opts.out.write.bind(opts.out), isTTY: opts.out.isTTY }, cfg.training.epochs, log);
@@ -144,15 +144,12 @@ export async function trainRunFolder(dir: string, opts: TrainOptions): Promise<R
     });
     system.stop();
 
-    // The recipe's final step: reload the best checkpoint and evaluate it.
+    // The recipe's final step: reload the best checkpoint and evaluate it (and tune thresholds on it).
     let final: Record<string, number> | null = null;
     let evalIps: number | null = null;
     if ((stopped.status === 'completed' || stopped.status === 'pruned') && cfg.checkpoint.save_best && state.best) {
       await resumePoint([bestDir], model, optimizer, base);
-      const t0 = performance.now();
-      const ev = evaluate(model, ds, split.val, cfg);
-      evalIps = split.val.length / ((performance.now() - t0) / 1000);
-      final = metricsOf('val_', ev.loss, ev.fbeta);
+      ({ final, evalImagesPerSecond: evalIps } = await finalEvaluation(model, ds, split, cfg, dir));
     }
     const summary = outputs.summary({
       stop: stopped, state, backend, final, baseline, started: Date.parse(record.started!), evalImagesPerSecond: evalIps,
@@ -160,7 +157,7 @@ export async function trainRunFolder(dir: string, opts: TrainOptions): Promise<R
       peakRssMb: Math.round(process.resourceUsage().maxRSS / 1024),
     });
     if (env.EXP_UPLOAD_CHECKPOINTS === '1' && (stopped.status === 'completed' || stopped.status === 'pruned')) events.append({ type: 'checkpoint_done' });
-    outputs.ended(stopped.status, stopped.reason, summary, stopped.status === 'failed' ? [] : [...END_ARTIFACTS, ...checkpointArtifacts(dir, cfg.tracking.log_checkpoints)]);
+    outputs.ended(stopped.status, stopped.reason, summary, stopped.status === 'failed' ? [] : [...endArtifacts(dir), ...checkpointArtifacts(dir, cfg.tracking.log_checkpoints)]);
     end(stopped.status, stopped.reason);
     await live.flush();
     const best = summary.best;

@@ -1,0 +1,94 @@
+import { resolve } from 'node:path';
+import { defineCommand } from './command.js';
+import { EXIT, cwdOf } from './io.js';
+import { RUNS_DIR_FLAG } from './flags.js';
+import { displayPath } from './report.js';
+import { BACKEND_FLAG, type BackendChoice, modelFolder, progressLine, thresholdsFor, THRESHOLDS_FLAG, TTA_FLAG } from './model-use.js';
+import { DataError, UsageError } from '../errors.js';
+import { writeFileAtomic } from '../util/fsx.js';
+
+/** Images decoded and scored at a time: bounds memory (4,096 x 128 x 128 x 3 is 200 MB of pixels) for test sets of any size. */
+const CHUNK = 4096;
+
+export const predictCommand = defineCommand({
+  name: 'predict',
+  summary: 'Predict tags for a folder of images (or a sample-submission CSV) and write a Kaggle submission.',
+  usage: 'predict RUN IMAGES_DIR|CSV --out submission.csv [--probabilities probs.csv] [--tta] [--thresholds tuned|P] [--images DIR,...]',
+  details: [
+    'RUN is a run folder, a run key (or a prefix), or an ensemble folder made by `exp ensemble`. IMAGES_DIR: every image',
+    'with the run\'s extension (data.image_ext), in natural name order (test_2 before test_10). CSV: a file with an',
+    'image_name column, such as Kaggle\'s sample_submission_v2.csv, whose order the submission keeps; its images are looked',
+    'up in --images (default: test-jpg/ and test-jpg-additional/ beside the CSV). The output is Kaggle\'s format,',
+    '`image_name,tags` with the predicted tags separated by spaces (an image may have none). Images are prepared as in',
+    'training (size, resize, preprocessing). A missing or unreadable image stops the command (--on-bad-image error, the',
+    'run\'s data.on_bad_image by default), or with skip is written with no tags and empty probabilities and reported.',
+  ].join('\n'),
+  positionals: { name: 'RUN IMAGES', min: 2, max: 2 },
+  flags: {
+    out: { type: 'string', arg: 'FILE', description: 'Where to write the submission CSV (required).' },
+    probabilities: { type: 'string', arg: 'FILE', description: 'Also write every tag\'s probability: image_name,<tag>,... .' },
+    tta: TTA_FLAG,
+    thresholds: THRESHOLDS_FLAG,
+    images: { type: 'string', arg: 'DIR,...', description: 'Folders holding a CSV\'s images, searched in order.' },
+    'on-bad-image': { type: 'string', arg: 'POLICY', choices: ['error', 'skip'], description: 'What to do with a missing or unreadable image (default: the run\'s data.on_bad_image).' },
+    backend: BACKEND_FLAG,
+    'runs-dir': RUNS_DIR_FLAG,
+  },
+  async run(args, flags, io) {
+    const cwd = cwdOf(io);
+    if (!flags.out) throw new UsageError('exp predict needs --out FILE for the submission', 'USAGE', 'e.g. exp predict RUN test-jpg --out submission.csv');
+    thresholdsFor(flags.thresholds, []);
+    const { listImages } = await import('../infer/images.js');
+    const { dir, ensemble } = modelFolder(args[0]!, io, flags['runs-dir']);
+    const { loadPredictor } = await import('../infer/predictor.js');
+    const { decodeMany } = await import('../data/decode.js');
+    const { submissionLine, SUBMISSION_HEADER, probabilitiesHeader, probabilitiesLine } = await import('../infer/submission.js');
+    const model = await loadPredictor(dir, ensemble, flags.backend as BackendChoice);
+    try {
+      const { thresholds } = thresholdsFor(flags.thresholds, model.thresholds);
+      const d = model.cfg.data;
+      const list = listImages(resolve(cwd, args[1]!), d.image_ext, (flags.images ?? '').split(',').filter(Boolean).map((p) => resolve(cwd, p)));
+      const policy = flags['on-bad-image'] ?? d.on_bad_image;
+      const n = list.names.length;
+      const nTags = model.tags.length;
+      const sub = [SUBMISSION_HEADER];
+      const probLines = [probabilitiesHeader(model.tags)];
+      const bad: { name: string; reason: string }[] = [];
+      const progress = progressLine(io, `predicting ${n} images`);
+      const decode = (from: number): ReturnType<typeof decodeMany> =>
+        decodeMany(list.files.slice(from, from + CHUNK).map((f) => f || '/nonexistent'), d.image_size, d.resize, undefined, d.max_image_bytes);
+      const t0 = performance.now();
+      // Decoding the next chunk (sharp, on libuv's threads) overlaps scoring this one.
+      let next = n > 0 ? decode(0) : undefined;
+      for (let from = 0; from < n; from += CHUNK) {
+        const { pixels, failures } = await next!;
+        next = from + CHUNK < n ? decode(from + CHUNK) : undefined;
+        const count = Math.min(CHUNK, n - from);
+        for (const [i, reason] of failures) bad.push({ name: list.names[from + i]!, reason: list.files[from + i] ? reason : 'not found in the image folders' });
+        if (bad.length > 0 && policy === 'error') break;
+        const ok = Array.from({ length: count }, (_, i) => i).filter((i) => !failures.has(i));
+        const probs = await model.predict(pixels, ok, { tta: flags.tta, onBatch: (done) => progress(from + done + failures.size, n) });
+        const row = new Map(ok.map((i, j) => [i, probs.subarray(j * nTags, (j + 1) * nTags)]));
+        for (let i = 0; i < count; i++) {
+          const p = row.get(i);
+          sub.push(p ? submissionLine(list.names[from + i]!, p, model.tags, thresholds) : `${list.names[from + i]!},`);
+          probLines.push(probabilitiesLine(list.names[from + i]!, p ?? null, nTags));
+        }
+      }
+      if (bad.length > 0 && policy === 'error') {
+        const shown = bad.slice(0, 10).map((b) => `  ${b.name}: ${b.reason}`).join('\n');
+        throw new DataError('BAD_IMAGES', `${bad.length} image(s) could not be read:\n${shown}${bad.length > 10 ? `\n  ... and ${bad.length - 10} more` : ''}`, { fix: 'fix or remove them, or pass --on-bad-image skip to write them with no tags', file: args[1]! });
+      }
+      const seconds = (performance.now() - t0) / 1000;
+      const out = resolve(cwd, flags.out);
+      writeFileAtomic(out, `${sub.join('\n')}\n`);
+      if (flags.probabilities) writeFileAtomic(resolve(cwd, flags.probabilities), `${probLines.join('\n')}\n`);
+      for (const b of bad.slice(0, 10)) io.stderr.write(`skipped ${b.name}: ${b.reason}\n`);
+      if (bad.length > 10) io.stderr.write(`... and ${bad.length - 10} more skipped\n`);
+      io.stdout.write(`wrote ${displayPath(out, cwd)}: ${n} images${bad.length ? ` (${bad.length} unreadable, written with no tags)` : ''}, ${model.kind} ${displayPath(dir, cwd)}, ${flags.tta ? '8-way TTA, ' : ''}${model.backend.name}, ${seconds.toFixed(1)} s (${(n / seconds).toFixed(1)} img/s)\n`);
+      return EXIT.ok;
+    } finally {
+      model.dispose();
+    }
+  },
+});

@@ -1,0 +1,95 @@
+/**
+ * A model to score images with: one trained run, or an ensemble of runs (made by exp
+ * ensemble) whose probabilities are averaged. Either way it has the tag vocabulary, the
+ * thresholds, and how images must be prepared, so evaluate, predict and export treat both alike.
+ */
+import { join, resolve } from 'node:path';
+import type { RunConfig } from '../config/normalise.js';
+import { ModelUseError } from '../errors.js';
+import type { BackendInfo, BackendName } from '../backend/types.js';
+import { readJson } from '../util/fsx.js';
+import { predictProbs } from './predict.js';
+import { exportMetadata, restoreRun, type RestoredRun } from './restore.js';
+import type { ExportMetadata } from './metadata.js';
+
+/** ensemble.json: the runs an ensemble averages, and what was measured of it. */
+export interface EnsembleFile {
+  version: 1;
+  /** The run folders averaged, relative to the ensemble folder. */
+  members: string[];
+  tags: string[];
+  thresholds: number[];
+  split_hash: string;
+  image_size: number;
+  preprocessing: string;
+  beta: number;
+  /** Whether the scores below averaged the 8 dihedral views (exp predict/evaluate use --tta either way). */
+  tta: boolean;
+  /** On the shared validation split: each member (at metrics.threshold and its own tuned thresholds) and the average. */
+  scores: { members: { dir: string; val_fbeta: number; val_fbeta_tuned: number }[]; val_fbeta: number; val_fbeta_tuned: number; held_out: { at_threshold: number; tuned: number }; images: number };
+  created: string;
+}
+
+export interface Predictor {
+  /** The run folder, or the ensemble folder. */
+  dir: string;
+  kind: 'run' | 'ensemble';
+  runs: RestoredRun[];
+  /** The config whose data settings (image size, resize, extension) images are prepared with: the (first) run's. */
+  cfg: RunConfig;
+  tags: string[];
+  thresholds: number[];
+  thresholdsFrom: 'tuned' | 'config';
+  backend: BackendInfo;
+  /** Probabilities [indices.length, tags.length] for images of packed uint8 RGB `pixels`. */
+  predict(pixels: Uint8Array, indices: readonly number[], opts: { tta: boolean; onBatch?: (done: number, total: number) => void }): Promise<Float32Array>;
+  metadata(): ExportMetadata;
+  dispose(): void;
+}
+
+/** Whether runs can be averaged: the same tags (in order), image size, resize and preprocessing. */
+export function checkCompatible(runs: readonly Pick<RestoredRun, 'dir' | 'tags' | 'cfg'>[]): void {
+  const [a, ...rest] = runs;
+  if (!a) throw new ModelUseError('INCOMPATIBLE_RUNS', 'an ensemble needs at least one run');
+  for (const b of rest) {
+    const why = b.tags.join(' ') !== a.tags.join(' ') ? 'other tags'
+      : b.cfg.data.image_size !== a.cfg.data.image_size ? `image size ${b.cfg.data.image_size}, not ${a.cfg.data.image_size}`
+        : b.cfg.data.resize !== a.cfg.data.resize ? `resize ${b.cfg.data.resize}, not ${a.cfg.data.resize}`
+          : b.cfg.model.preprocessing !== a.cfg.model.preprocessing ? `preprocessing ${b.cfg.model.preprocessing}, not ${a.cfg.model.preprocessing}` : undefined;
+    if (why) throw new ModelUseError('INCOMPATIBLE_RUNS', `${b.dir} cannot be averaged with ${a.dir}: it has ${why}`, 'ensemble runs of one sweep over settings that keep the inputs and outputs the same');
+  }
+}
+
+function fromRuns(dir: string, kind: Predictor['kind'], runs: RestoredRun[], thresholds: number[], thresholdsFrom: 'tuned' | 'config'): Predictor {
+  const first = runs[0]!;
+  return {
+    dir, kind, runs, cfg: first.cfg, tags: first.tags, thresholds, thresholdsFrom, backend: first.backend,
+    async predict(pixels, indices, opts) {
+      const sum = new Float32Array(indices.length * first.tags.length);
+      for (const r of runs) {
+        const p = await predictProbs(r.model, pixels, r.cfg.data.image_size, indices, { preprocessing: r.cfg.model.preprocessing, batchSize: Math.max(r.cfg.training.batch_size, 32), tta: opts.tta, ...(opts.onBatch ? { onBatch: opts.onBatch } : {}) });
+        for (let i = 0; i < sum.length; i++) sum[i]! += p[i]! / runs.length;
+      }
+      return sum;
+    },
+    metadata: () => ({ ...exportMetadata({ ...first, thresholds, thresholdsFrom }), ...(kind === 'ensemble' ? { run: { key: 'ensemble', uid: '', name: dir.split('/').at(-1)!, experiment: first.point.experiment } } : {}) }),
+    dispose: () => { for (const r of runs) r.model.dispose(); },
+  };
+}
+
+/** Loads the run or ensemble folder `dir` on `backend`. */
+export async function loadPredictor(dir: string, ensemble: boolean, backend: 'auto' | BackendName): Promise<Predictor> {
+  if (!ensemble) {
+    const r = await restoreRun(dir, { backend });
+    return fromRuns(dir, 'run', [r], r.thresholds, r.thresholdsFrom);
+  }
+  const file = readJson<EnsembleFile>(join(dir, 'ensemble.json'));
+  if (!file?.members?.length) throw new ModelUseError('NO_MODEL', `${dir}/ensemble.json is missing or names no runs`, 'make it again with exp ensemble');
+  const runs: RestoredRun[] = [];
+  // Members are stored relative to the ensemble folder, so a runs folder moved with it still works.
+  for (const m of file.members) runs.push(await restoreRun(resolve(dir, m), { backend }));
+  checkCompatible(runs);
+  return fromRuns(dir, 'ensemble', runs, file.thresholds, 'tuned');
+}
+
+

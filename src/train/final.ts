@@ -1,0 +1,55 @@
+/**
+ * The end of a run, after its last epoch: the recipe's final step (reload the best checkpoint
+ * and evaluate it), then what exp adds on the same predictions: thresholds tuned per tag
+ * (saved in thresholds.json; exp predict and exports use them) with an honest held-out
+ * figure, and test-time augmentation when asked.
+ */
+import type * as tf from '@tensorflow/tfjs';
+import type { RunConfig } from '../config/normalise.js';
+import type { Dataset } from '../data/planet.js';
+import { runPath } from '../store/layout.js';
+import type { Metrics } from '../store/types.js';
+import { writeJsonAtomic } from '../util/fsx.js';
+import { fbetaAt, heldOutEstimate, tuneThresholds } from '../infer/thresholds.js';
+import { predictProbs } from '../infer/predict.js';
+import type { ThresholdsFile } from '../infer/restore.js';
+import { evaluate, metricsOf } from './loop.js';
+import type { Split } from './data.js';
+
+/** The targets of images `indices`, [n, nTags] row-major. */
+export function targetsOf(ds: Dataset, indices: readonly number[]): Uint8Array {
+  const t = ds.tags.length;
+  const out = new Uint8Array(indices.length * t);
+  indices.forEach((idx, i) => out.set(ds.targets.subarray(idx * t, (idx + 1) * t), i * t));
+  return out;
+}
+
+/** Evaluates the model (the best checkpoint, loaded by the caller) on the validation split; writes thresholds.json. */
+export async function finalEvaluation(model: tf.LayersModel, ds: Dataset, split: Split, cfg: RunConfig, dir: string): Promise<{ final: Metrics; evalImagesPerSecond: number }> {
+  const t0 = performance.now();
+  const ev = evaluate(model, ds, split.val, cfg);
+  const evalImagesPerSecond = split.val.length / ((performance.now() - t0) / 1000);
+  const final = metricsOf('val_', ev.loss, ev.fbeta);
+  const targets = targetsOf(ds, split.val);
+  const nTags = ds.tags.length;
+  const beta = cfg.metrics.beta;
+  let probs: Float32Array = ev.probs;
+  if (cfg.evaluation.tta) {
+    probs = await predictProbs(model, ds.pixels, ds.size, split.val, { preprocessing: cfg.model.preprocessing, batchSize: Math.max(cfg.training.batch_size, 32), tta: true });
+    final.val_fbeta_tta = fbetaAt({ probs, targets, nTags }, beta, ds.tags.map(() => cfg.metrics.threshold));
+  }
+  if (cfg.evaluation.tune_thresholds) {
+    const p = { probs, targets, nTags };
+    const tuned = tuneThresholds(p, beta, { start: ds.tags.map(() => cfg.metrics.threshold) });
+    const heldOut = heldOutEstimate(p, beta, cfg.metrics.threshold);
+    const file: ThresholdsFile = {
+      version: 1, tags: ds.tags, thresholds: tuned.thresholds, beta, tta: cfg.evaluation.tta,
+      fbeta_at_threshold: fbetaAt(p, beta, ds.tags.map(() => cfg.metrics.threshold)), fbeta_tuned: tuned.fbeta,
+      held_out: { at_threshold: heldOut.at_base, tuned: heldOut.tuned },
+    };
+    writeJsonAtomic(runPath(dir, 'thresholds'), file);
+    final.val_fbeta_tuned = tuned.fbeta;
+    final.val_fbeta_tuned_heldout = heldOut.tuned;
+  }
+  return { final, evalImagesPerSecond };
+}
