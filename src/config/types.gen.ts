@@ -299,9 +299,13 @@ uri?: (string | null)
  */
 experiment?: (string | null)
 /**
- * Which checkpoint files a run uploads when it ends: none; model (the best checkpoint's weights, without optimizer state); full (the best and last checkpoints with optimizer state, enough to resume elsewhere).
+ * What a run uploads of its weights when it ends: none; model (the best checkpoint as an MLflow model, a Keras HDF5 file without optimizer state that mlflow.pyfunc.load_model('runs:/<id>/model') opens); full (the model, plus the best and last checkpoints with optimizer state, enough to resume elsewhere).
  */
 log_checkpoints?: ("none" | "model" | "full")
+/**
+ * Register the sweep's best point's model in the MLflow model registry under this name, once every point has ended (needs log_checkpoints model or full).
+ */
+register_model?: (string | null)
 /**
  * Log CPU, memory (and GPU, on a GPU backend) use every this many seconds while training, as MLflow system metrics (system/...). 0 turns them off.
  */
@@ -712,9 +716,13 @@ uri: (string | null)
  */
 experiment: (string | null)
 /**
- * Which checkpoint files a run uploads when it ends: none; model (the best checkpoint's weights, without optimizer state); full (the best and last checkpoints with optimizer state, enough to resume elsewhere).
+ * What a run uploads of its weights when it ends: none; model (the best checkpoint as an MLflow model, a Keras HDF5 file without optimizer state that mlflow.pyfunc.load_model('runs:/<id>/model') opens); full (the model, plus the best and last checkpoints with optimizer state, enough to resume elsewhere).
  */
 log_checkpoints: ("none" | "model" | "full")
+/**
+ * Register the sweep's best point's model in the MLflow model registry under this name, once every point has ended (needs log_checkpoints model or full).
+ */
+register_model: (string | null)
 /**
  * Log CPU, memory (and GPU, on a GPU backend) use every this many seconds while training, as MLflow system metrics (system/...). 0 turns them off.
  */

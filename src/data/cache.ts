@@ -12,7 +12,7 @@ export const defaultCacheDir = (env: NodeJS.ProcessEnv = process.env): string =>
   env.EXP_CACHE_DIR ?? join(env.XDG_CACHE_HOME ?? join(homedir(), '.cache'), 'exp', 'decoded');
 
 export const cachePath = (dir: string, fingerprint: string, size: number, kernel: string): string =>
-  join(dir, `${fingerprint}-${size}-${kernel}.u8`);
+  join(dir, `${fingerprint}-${size}-${kernel}-v2.u8`);
 
 interface Sidecar { version: 1; count: number; size: number; names: string[]; failures: [number, string][] }
 

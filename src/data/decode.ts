@@ -13,8 +13,8 @@ import type { ResolvedExperiment } from '../config/types.gen.js';
 
 export type ResizeKernel = ResolvedExperiment['data']['resize'];
 
-/** Schema kernel names to libvips's. libvips's nearest picks pixel 2x+1 on a 2x reduction, like PIL. */
-const KERNELS: Record<ResizeKernel, keyof sharp.KernelEnum> = { nearest: 'nearest', bilinear: 'linear', bicubic: 'cubic', lanczos3: 'lanczos3' };
+/** Schema kernel names to libvips's (nearest is exp's own: see sampleNearest). */
+const KERNELS: Record<Exclude<ResizeKernel, 'nearest'>, keyof sharp.KernelEnum> = { bilinear: 'linear', bicubic: 'cubic', lanczos3: 'lanczos3' };
 
 // Per-image pipelines are tiny, so libvips's own threading only adds contention: run one
 // vips thread per image and keep several images in flight on libuv's pool instead.
@@ -23,17 +23,41 @@ sharp.concurrency(1);
 
 export type DecodeResult = { ok: true; pixels: Buffer } | { ok: false; reason: string };
 
+/**
+ * Nearest-neighbour as PIL (and so Keras's load_img) does it: output pixel i takes input pixel
+ * floor((i + 0.5) * in / out) on each axis (k*i + k/2 for a reduction by k), with PIL's
+ * rounding: the coordinate is accumulated step by step in doubles, so at a non-integer ratio
+ * a boundary can land one pixel lower (256->100: pixel 12 takes 31, not 32), as in PIL.
+ * libvips's own nearest cannot be used past a 2x reduction of a JPEG: it shrinks on load in
+ * the DCT (a box average) first, and at 256->32 no pixel matched PIL's.
+ */
+function nearestIndices(from: number, to: number): number[] {
+  const step = from / to;
+  const out: number[] = [];
+  for (let i = 0, v = step * 0.5; i < to; i++, v += step) out.push(Math.min(from - 1, Math.trunc(v)));
+  return out;
+}
+
+function sampleNearest(src: Buffer, width: number, height: number, size: number): Buffer {
+  const out = Buffer.alloc(size * size * 3);
+  const xs = nearestIndices(width, size);
+  const ys = nearestIndices(height, size);
+  for (let y = 0; y < size; y++) {
+    for (let x = 0; x < size; x++) src.copy(out, (y * size + x) * 3, (ys[y]! * width + xs[x]!) * 3, (ys[y]! * width + xs[x]!) * 3 + 3);
+  }
+  return out;
+}
+
 /** Decodes one encoded image into `size*size*3` RGB bytes. */
 export async function decodeImage(input: Buffer, size: number, kernel: ResizeKernel): Promise<DecodeResult> {
   try {
-    const { data, info } = await sharp(input, { failOn: 'warning' })
-      .resize(size, size, { kernel: KERNELS[kernel], fit: 'fill', fastShrinkOnLoad: false })
-      .removeAlpha()
-      .toColourspace('srgb')
-      .raw()
-      .toBuffer({ resolveWithObject: true });
-    if (info.channels !== 3 || data.length !== size * size * 3) return { ok: false, reason: `decoded to ${info.width}x${info.height}x${info.channels}, expected ${size}x${size}x3` };
-    return { ok: true, pixels: data };
+    const image = sharp(input, { failOn: 'warning' });
+    const resized = kernel === 'nearest' ? image : image.resize(size, size, { kernel: KERNELS[kernel], fit: 'fill', fastShrinkOnLoad: false });
+    const { data, info } = await resized.removeAlpha().toColourspace('srgb').raw().toBuffer({ resolveWithObject: true });
+    if (info.channels !== 3) return { ok: false, reason: `decoded to ${info.width}x${info.height}x${info.channels}, expected 3 channels` };
+    const pixels = kernel === 'nearest' ? sampleNearest(data, info.width, info.height, size) : data;
+    if (pixels.length !== size * size * 3) return { ok: false, reason: `decoded to ${info.width}x${info.height}x${info.channels}, expected ${size}x${size}x3` };
+    return { ok: true, pixels };
   } catch (e) {
     return { ok: false, reason: (e as Error).message.split('\n')[0] ?? 'decode failed' };
   }

@@ -9,7 +9,7 @@
 import { keyProblem, prepareBatch, splitBatch, tagProblems, throwProblems } from './batch.js';
 import { MlflowError, send, type HttpOptions } from './http.js';
 import {
-  metricValue, type ArtifactFile, type BatchInput, type DatasetInput, type Experiment, type Metric, type Run, type RunInfo,
+  metricValue, type ArtifactFile, type BatchInput, type DatasetInput, type Experiment, type LoggedModelInfo, type Metric, type Run, type RunInfo,
   type RunTag, type SettableRunStatus, type ViewType,
 } from './types.js';
 
@@ -131,7 +131,7 @@ export class MlflowClient {
     }
   }
 
-  private async call<T>(method: 'GET' | 'POST', route: string, payload: Record<string, unknown>): Promise<T> {
+  private async call<T>(method: 'GET' | 'POST' | 'PATCH', route: string, payload: Record<string, unknown>): Promise<T> {
     const init = method === 'GET'
       ? { method, path: `mlflow/${route}`, query: payload as Record<string, string | number | undefined> }
       : { method, path: `mlflow/${route}`, json: payload };
@@ -201,7 +201,7 @@ export class MlflowClient {
     await this.call('POST', 'experiments/set-experiment-tag', { experiment_id: experimentId, key, value });
   }
 
-  /** Registers a model version from a run's artifact path, creating the registered model when needed; returns the version. */
+  /** Registers a model version from `source` (e.g. models:/<model_id> or runs:/<run>/model), creating the registered model when needed; returns the version. */
   async registerModel(name: string, source: string, runId: string): Promise<string> {
     try {
       await this.call('POST', 'registered-models/create', { name });
@@ -210,6 +210,39 @@ export class MlflowClient {
     }
     const r = await this.call<{ model_version: { version: string } }>('POST', 'model-versions/create', { name, source, run_id: runId });
     return r.model_version.version;
+  }
+
+  /**
+   * Creates an MLflow 3 logged model (status PENDING) produced by `sourceRunId`; its files go to
+   * the returned artifact_uri, then finalizeLoggedModel makes it READY. `runs:/<run>/<name>` and
+   * the UI's "Logged models" find it by its name and source run.
+   */
+  async createLoggedModel(input: { experimentId: string; name: string; sourceRunId: string; modelType?: string; params?: Record<string, string>; tags?: Record<string, string> }): Promise<LoggedModelInfo> {
+    const pairs = (o: Record<string, string> = {}): { key: string; value: string }[] => Object.entries(o).map(([key, value]) => ({ key, value }));
+    const r = await this.call<{ model: { info: LoggedModelInfo } }>('POST', 'logged-models', {
+      experiment_id: input.experimentId, name: input.name, source_run_id: input.sourceRunId,
+      ...(input.modelType ? { model_type: input.modelType } : {}), params: pairs(input.params), tags: pairs(input.tags),
+    });
+    return r.model.info;
+  }
+
+  async finalizeLoggedModel(modelId: string, status: 'LOGGED_MODEL_READY' | 'LOGGED_MODEL_UPLOAD_FAILED'): Promise<LoggedModelInfo> {
+    const r = await this.call<{ model: { info: LoggedModelInfo } }>('PATCH', `logged-models/${encodeURIComponent(modelId)}`, { model_id: modelId, status });
+    return r.model.info;
+  }
+
+  async getLoggedModel(modelId: string): Promise<LoggedModelInfo | undefined> {
+    try {
+      return (await this.call<{ model: { info: LoggedModelInfo } }>('GET', `logged-models/${encodeURIComponent(modelId)}`, {})).model.info;
+    } catch (e) {
+      if (e instanceof MlflowError && (e.status === 404 || e.errorCode === 'RESOURCE_DOES_NOT_EXIST')) return undefined;
+      throw e;
+    }
+  }
+
+  /** Records models as outputs of a run (runs/outputs): the run page lists them. */
+  async logOutputs(runId: string, models: readonly { modelId: string; step?: number }[]): Promise<void> {
+    await this.call('POST', 'runs/outputs', { run_id: runId, models: models.map((m) => ({ model_id: m.modelId, step: m.step ?? 0 })) });
   }
 
   /** Sets a run's status (and end time, for a finished, failed or killed run). */

@@ -60,7 +60,7 @@ export interface HttpOptions {
 }
 
 export interface RequestInit {
-  method: 'GET' | 'POST' | 'PUT' | 'DELETE';
+  method: 'GET' | 'POST' | 'PUT' | 'PATCH' | 'DELETE';
   /** Path below /api/2.0/, e.g. 'mlflow/runs/get' or 'mlflow-artifacts/artifacts/1/x'; already URL-encoded. */
   path: string;
   query?: Record<string, string | number | undefined>;

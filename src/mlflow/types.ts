@@ -105,3 +105,13 @@ export function metricValue(v: unknown): number {
 export function toRecord(pairs: readonly { key: string; value: string }[]): Record<string, string> {
   return Object.fromEntries(pairs.map((p) => [p.key, p.value]));
 }
+
+/** An MLflow 3 logged model (LoggedModelInfo): files under artifact_uri, linked to its source run. */
+export interface LoggedModelInfo {
+  model_id: string;
+  experiment_id: string;
+  name: string;
+  artifact_uri: string;
+  status?: string;
+  source_run_id?: string;
+}

@@ -35,6 +35,13 @@ export type TrackEvent =
    * takeover/LATEST pointer names it, so a reader never sees half of one.
    */
   | { type: 'checkpoint'; path: string; label: string }
+  /**
+   * Log the run's best checkpoint as an MLflow model (an MLflow 3 logged model named 'model',
+   * source run = this run): built from the run folder when sent, so the folder keeps no copy.
+   */
+  | { type: 'model'; name: string; step: number }
+  /** Tags set on the run after it trained (exp tag). */
+  | { type: 'tags'; tags: Record<string, string> }
   /** The run ended: the checkpoints uploaded for a takeover are not needed any more. */
   | { type: 'checkpoint_done' }
   | { type: 'run_ended'; status: EndStatus; reason: string; summary?: Record<string, unknown> };

@@ -41,6 +41,8 @@ export interface RunSinkState extends SinkTarget {
   inFlight: { seq: number; done: string[] } | null;
   /** The folder this state was written for (host, real path, inode): a copy has another. */
   folder?: string;
+  /** The logged model made for the 'model' event (kept so a retry uploads into the same one). */
+  model?: { id: string; artifactUri: string; ready: boolean };
   /** Whether this folder's history was found to agree with the MLflow run's (see RunSink.checkAgreement). */
   agreed?: boolean;
 }
@@ -50,6 +52,10 @@ export interface SweepSinkState extends SinkTarget {
   parentRunId: string;
   /** The parent's status as last set by the sink. */
   status: 'RUNNING' | 'FINISHED' | 'FAILED' | 'KILLED';
+  /** A digest of the parent summary last sent (sweep-parent.ts): an unchanged one is not sent again. */
+  summary?: string;
+  /** The registry version made for tracking.register_model (once per sweep). */
+  registered?: { name: string; version: string; runId: string };
 }
 
 const sameTarget = (a: SinkTarget | undefined, b: SinkTarget): boolean =>

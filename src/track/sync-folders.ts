@@ -10,6 +10,7 @@ import { clientsFromEnv, MlflowClient, type ClientFor } from '../mlflow/client.j
 import { readEvents, type LoggedEvent } from './events.js';
 import { readRunState, readSweepState, type SinkTarget, type SweepSinkState } from './sink-state.js';
 import { setParentStatus } from './sync-runs.js';
+import { refreshParent } from './sweep-parent.js';
 import { syncRun, trackingOf, type SyncOptions, type SyncResult, type Tracking } from './sync.js';
 import { sweepDirOf } from '../store/layout.js';
 import { readRunConfig, readRunRecord } from '../store/run.js';
@@ -17,7 +18,7 @@ import { readSweepIndex } from '../store/sweep.js';
 import { shownStatus } from '../store/status.js';
 import type { RunRecord } from '../store/types.js';
 
-export interface SweepSyncResult { dir: string; parentRunId: string; status: SweepSinkState['status']; error?: string }
+export interface SweepSyncResult { dir: string; parentRunId: string; status: SweepSinkState['status']; error?: string; warnings?: string[] }
 
 export interface SyncFoldersResult { runs: SyncResult[]; sweeps: SweepSyncResult[] }
 
@@ -57,7 +58,8 @@ async function settleParent(sweepDir: string, client: MlflowClient, target: Sink
   const endTime = done ? Math.max(...records.map((r) => Date.parse(r?.ended ?? '') || 0)) || undefined : undefined;
   try {
     await setParentStatus(sweepDir, client, state, status, endTime);
-    return { dir: sweepDir, parentRunId: state.parentRunId, status };
+    const warnings = await refreshParent(sweepDir, client, target);
+    return { dir: sweepDir, parentRunId: state.parentRunId, status, ...(warnings.length ? { warnings } : {}) };
   } catch (e) {
     return { dir: sweepDir, parentRunId: state.parentRunId, status: state.status, error: e instanceof Error ? e.message : String(e) };
   }

@@ -85,11 +85,15 @@ export function metricsOf(values: Readonly<Record<string, number>>, step: number
 
 /** The dataset event as MLflow's logged inputs: one dataset, in the train and the validation context. */
 export function datasetInputs(ev: DatasetEvent): DatasetInput[] {
-  const dataset = {
-    name: ev.name, digest: ev.digest, source_type: 'local', source: JSON.stringify({ uri: ev.source }),
-    profile: JSON.stringify({ ...ev.profile, split_hash: ev.split_hash }),
-  };
-  return ['train', 'validation'].map((context) => ({ dataset, tags: [{ key: 'mlflow.data.context', value: context }] }));
+  // One dataset per part: MLflow keeps one input per (dataset, run), so a second context of the
+  // same dataset would be dropped. The digest is the data's fingerprint; the split hash says which part.
+  return (['train', 'validation'] as const).map((context) => ({
+    dataset: {
+      name: `${ev.name}/${context}`, digest: ev.digest, source_type: 'local', source: JSON.stringify({ uri: ev.source }),
+      profile: JSON.stringify({ ...ev.profile, split_hash: ev.split_hash, part: context }),
+    },
+    tags: [{ key: 'mlflow.data.context', value: context }],
+  }));
 }
 
 /** Our statuses as MLflow's: pruned and killed runs were both stopped before the end. */

@@ -76,17 +76,33 @@ export async function ensureParent(sweepDir: string, client: MlflowClient, targe
       })).run_id);
     const state: SweepSinkState = { ...target, experimentId, parentRunId: runId, status: 'RUNNING' };
     writeSweepState(sweepDir, state);
+    await describeExperiment(client, experimentId, info, index?.file);
     return state;
   } finally {
     release?.();
   }
 }
 
+/**
+ * Tags of the MLflow experiment, set once (a note the user wrote in the UI is kept): what it is
+ * and where it came from, so the experiment page says more than its name.
+ */
+async function describeExperiment(client: MlflowClient, experimentId: string, info: SweepInfo, file: string | undefined): Promise<void> {
+  const exp = await client.getExperimentByName(info.experiment);
+  const has = new Set((exp?.tags ?? []).map((t) => t.key));
+  const tags: Record<string, string> = {
+    'exp.experiment': info.experiment,
+    ...(file ? { 'exp.file': file } : {}),
+    ...(has.has('mlflow.note.content') ? {} : { 'mlflow.note.content': `Runs of the experiment file \`${file ?? info.experiment}\`, recorded by exp: one parent run per sweep, one child run per sweep point. Rank children with \`metrics.final_val_fbeta DESC\`.` }),
+  };
+  for (const [k, v] of Object.entries(tags)) if (!has.has(k) || k !== 'mlflow.note.content') await client.setExperimentTag(experimentId, k, v);
+}
+
 /** Sets the parent's status, remembering it so the same status is not sent again. */
 export async function setParentStatus(sweepDir: string, client: MlflowClient, state: SweepSinkState, status: SweepSinkState['status'], endTime?: number): Promise<void> {
   if (state.status === status) return;
   await client.updateRun(state.parentRunId, status, endTime);
-  writeSweepState(sweepDir, { ...state, status });
+  writeSweepState(sweepDir, { ...(readSweepState(sweepDir, state) ?? state), status }); // what a refresh added meanwhile stays
 }
 
 /**

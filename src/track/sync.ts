@@ -20,14 +20,15 @@
  * A folder whose history disagrees with the MLflow run of the same uid (a copied folder that
  * trained on) is refused rather than merged.
  */
-import { existsSync, readdirSync, readFileSync, realpathSync, rmSync, statSync } from 'node:fs';
-import { hostname, userInfo } from 'node:os';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, realpathSync, rmSync, statSync } from 'node:fs';
+import { hostname, tmpdir, userInfo } from 'node:os';
 import { basename, join } from 'node:path';
 import { clientsFromEnv, MlflowError, toRecord, type ClientFor, type Metric, type MlflowClient } from '../mlflow/client.js';
 import { readEvents, type LoggedEvent } from './events.js';
 import { childTags, datasetInputs, metricsOf, mlflowStatus, noteOf, paramsOf, tagValue, type EndEvent, type RunFacts, type StartEvent } from './sync-map.js';
 import { readAnyRunState, readRunState, writeRunState, type RunSinkState, type SinkTarget } from './sink-state.js';
 import { ensureParent, findOrCreateRun, setParentStatus, tagEquals } from './sync-runs.js';
+import { refreshParent } from './sweep-parent.js';
 import { sinkLock } from './sink-state.js';
 import { RUN_FILES, sweepDirOf } from '../store/layout.js';
 import { readPoint, readRunConfig, readRunRecord } from '../store/run.js';
@@ -142,6 +143,10 @@ export async function syncRun(runDir: string, clients: ClientFor = clientsFromEn
       sink.advance(ev.seq);
       res.sent++;
     }
+    // A point ended: the parent's summary (best child, progress, sweep table) follows.
+    if (todo.some((e) => e.type === 'run_ended')) {
+      try { res.warnings.push(...await refreshParent(sweepDirOf(runDir), client, target)); } catch (e) { res.warnings.push(`the sweep's parent run was not updated: ${errorText(e)}`); }
+    }
     return { ...res, ...sink.ids(), outcome: todo.length === 0 ? 'up-to-date' : 'sent' };
   } catch (e) { // the folder itself failed (unreadable config, disk full)
     return { ...res, ...sink.ids(), error: errorText(e), pending: unsent(sink.state.cursor).length };
@@ -216,6 +221,8 @@ class RunSink {
       // A newer checkpoint later in the log supersedes this one: only the newest is uploaded.
       case 'checkpoint': return this.checkpoint(ev.seq, ev.path, ev.label, all.some((e) => (e.type === 'checkpoint' || e.type === 'checkpoint_done') && e.seq > ev.seq));
       case 'checkpoint_done': return this.client.deleteArtifact(this.state.runId!, TAKEOVER);
+      case 'model': return this.model(ev.name, ev.step);
+      case 'tags': return this.client.logBatch(this.state.runId!, { tags: Object.fromEntries(Object.entries(ev.tags).map(([k, v]) => [k, tagValue(v)])) }).then(() => undefined);
       case 'run_ended': return this.end(ev, ev.time);
     }
   }
@@ -355,6 +362,37 @@ class RunSink {
       if (previous && previous !== label && /^[\w.-]+$/.test(previous)) await this.client.deleteArtifact(runId, `${TAKEOVER}/${previous}`).catch(() => undefined);
     }
     rmSync(join(this.dir, rel), { recursive: true, force: true });
+  }
+
+  /**
+   * Logs the best checkpoint as an MLflow model: a logged model (made once, remembered in the
+   * sink state), its files (built from the run folder into a scratch folder) uploaded to its
+   * artifact location, then READY and linked to the run as an output. A folder whose checkpoint
+   * is gone (exp gc) has nothing to log: a warning.
+   */
+  private async model(name: string, step: number): Promise<void> {
+    const s = this.state;
+    if (s.model?.ready) return;
+    if (!existsSync(join(this.dir, RUN_FILES.checkpoints, 'best', 'state.json'))) { this.warnings.push('model: the run folder has no best checkpoint any more; not logged'); return; }
+    if (!s.model) {
+      const point = readPoint(this.dir);
+      const info = await this.client.createLoggedModel({ experimentId: s.experimentId, name, sourceRunId: s.runId!, modelType: 'keras', tags: { 'exp.key': point.key, 'exp.uid': point.uid } });
+      s.model = { id: info.model_id, artifactUri: info.artifact_uri, ready: false };
+      this.save();
+    }
+    const scratch = mkdtempSync(join(tmpdir(), 'exp-model-'));
+    try {
+      // Loaded here: only a sink with a model to log needs TensorFlow.js and h5wasm.
+      const { writeMlflowModel } = await import('../infer/mlflow-model.js');
+      const files = await writeMlflowModel(this.dir, scratch, { runId: s.runId!, modelId: s.model.id });
+      for (const f of files) await this.client.uploadArtifact(s.model.artifactUri, f, readFileSync(join(scratch, f)));
+    } finally {
+      rmSync(scratch, { recursive: true, force: true });
+    }
+    await this.client.finalizeLoggedModel(s.model.id, 'LOGGED_MODEL_READY');
+    await this.client.logOutputs(s.runId!, [{ modelId: s.model.id, step }]);
+    s.model.ready = true;
+    this.save();
   }
 
   private async end(ev: EndEvent, time: number): Promise<void> {

@@ -4,13 +4,13 @@
  * orchestrates. Derived files are brought back in line with the checkpoint on a resume, so
  * every epoch appears once in metrics.jsonl and once in events.jsonl.
  */
-import { existsSync, readdirSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import { basename, join } from 'node:path';
 import type { BackendInfo } from '../backend/types.js';
 import type { RunConfig } from '../config/normalise.js';
 import type { Dataset } from '../data/planet.js';
 import { readEvents, type EndStatus, type EventLog } from '../track/events.js';
-import { RUN_FILES, runPath } from '../store/layout.js';
+import { runPath } from '../store/layout.js';
 import { writeMetrics, writeSummary } from '../store/run.js';
 import type { EpochLine, Metrics, PointMeta, RunSummary } from '../store/types.js';
 import { flatten } from '../util/object.js';
@@ -59,6 +59,8 @@ export class RunOutputs {
   async epoch(r: EpochRecord, state: LoopState): Promise<void> {
     appendText(runPath(this.dir, 'metrics'), JSON.stringify(lineOf(r)) + '\n');
     this.events.append({ type: 'epoch', epoch: r.epoch, metrics: r.metrics });
+    // Training speed per epoch, with the resource samples (MLflow's system metrics, step = epoch).
+    if (Number.isFinite(r.trainImagesPerSecond)) this.events.append({ type: 'system', step: r.epoch, metrics: { 'system/images_per_second': r.trainImagesPerSecond } });
     const points = state.history.map((h) => ({ epoch: h.epoch, loss: h.metrics.loss!, val_loss: h.metrics.val_loss!, fbeta: h.metrics.fbeta!, val_fbeta: h.metrics.val_fbeta! }));
     writeFileAtomic(runPath(this.dir, 'curves'), await curvesPng(points, `${this.cfg.name} / ${basename(this.dir)}`, this.cfg.metrics.beta));
   }
@@ -105,14 +107,8 @@ export class RunOutputs {
 
 
 /**
- * The checkpoint files a run uploads when it ends (tracking.log_checkpoints): none; 'model'
- * is the best checkpoint without its optimizer state (a third of the bytes with Adam);
- * 'full' is the best and last checkpoints whole, enough to resume on another machine.
+ * The checkpoint files a run uploads when it ends (tracking.log_checkpoints): 'full' uploads
+ * the best and last checkpoints whole, enough to resume on another machine. ('model' is the
+ * MLflow model event, which needs no files of the folder's own; 'none' uploads nothing.)
  */
-export function checkpointArtifacts(dir: string, which: 'none' | 'model' | 'full'): string[] {
-  if (which === 'none') return [];
-  if (which === 'full') return ['checkpoints/best', 'checkpoints/last'];
-  const best = join(dir, RUN_FILES.checkpoints, 'best');
-  if (!existsSync(best)) return [];
-  return readdirSync(best).filter((f) => !f.startsWith('optimizer') && !f.startsWith('.')).sort().map((f) => `checkpoints/best/${f}`);
-}
+export const checkpointArtifacts = (which: 'none' | 'model' | 'full'): string[] => (which === 'full' ? ['checkpoints/best', 'checkpoints/last'] : []);

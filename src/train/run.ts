@@ -157,7 +157,9 @@ export async function trainRunFolder(dir: string, opts: TrainOptions): Promise<R
       peakRssMb: Math.round(process.resourceUsage().maxRSS / 1024),
     });
     if (env.EXP_UPLOAD_CHECKPOINTS === '1' && (stopped.status === 'completed' || stopped.status === 'pruned')) events.append({ type: 'checkpoint_done' });
-    outputs.ended(stopped.status, stopped.reason, summary, stopped.status === 'failed' ? [] : [...endArtifacts(dir), ...checkpointArtifacts(dir, cfg.tracking.log_checkpoints)]);
+    const ok = stopped.status === 'completed' || stopped.status === 'pruned';
+    if (ok && state.best && cfg.checkpoint.save_best && cfg.tracking.log_checkpoints !== 'none') events.append({ type: 'model', name: 'model', step: state.best.epoch });
+    outputs.ended(stopped.status, stopped.reason, summary, stopped.status === 'failed' ? [] : [...endArtifacts(dir), ...checkpointArtifacts(cfg.tracking.log_checkpoints)]);
     end(stopped.status, stopped.reason);
     await live.flush();
     const best = summary.best;

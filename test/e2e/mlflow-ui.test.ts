@@ -1,6 +1,7 @@
 /**
  * The MLflow UI shows what exp records, seen through a real browser: a sweep's parent run
- * with two child runs (tagged as the sink tags them) and a val_loss history, logged with the
+ * with two child runs (tagged as the sink tags them), a val_loss history, the dataset and the
+ * logged model on a child's page, logged with the
  * REST client into a real server, then opened in headless Debian Chromium (playwright-core).
  * Screenshots land in test-artifacts/ for a person to look at. Also `exp ui`: it starts a
  * server over a project-local store, prints its URL, and stops on Ctrl-C.
@@ -18,6 +19,7 @@ import { chromium, type BrowserContext, type Page } from 'playwright-core';
 import { BIN, ROOT, exp, tempDir } from '../helpers/cli.js';
 import { MLFLOW_BIN, freePort, startMlflow, type MlflowServer } from '../helpers/mlflow-server.js';
 import { MlflowClient } from '../../src/mlflow/client.js';
+import { datasetInputs } from '../../src/track/sync-map.js';
 
 const CHROMIUM = '/usr/bin/chromium';
 const ARTIFACTS = join(ROOT, 'test-artifacts');
@@ -46,6 +48,12 @@ async function logSweep(): Promise<{ experimentId: string; children: { id: strin
       metrics: history.map((value, i) => ({ key: 'val_loss', value, step: i + 1 })),
       params: { 'training.learning_rate': name.split('=')[1]!.split('-')[0]! },
     });
+    // As the sink logs them: the dataset (logged inputs) and the model (an MLflow 3 logged model).
+    await api.logInputs(run.run_id, datasetInputs({ type: 'dataset', name: 'planet-synth', digest: 'f00dfeed', source: '/data/planet-synth', split_hash: 'abc123', profile: { images: 1000 } }));
+    const model = await api.createLoggedModel({ experimentId, name: 'model', sourceRunId: run.run_id, modelType: 'keras' });
+    await api.uploadArtifact(model.artifact_uri, 'MLmodel', 'artifact_path: model\nflavors:\n  python_function:\n    loader_module: exp_pyfunc\n');
+    await api.finalizeLoggedModel(model.model_id, 'LOGGED_MODEL_READY');
+    await api.logOutputs(run.run_id, [{ modelId: model.model_id, step: history.length }]);
     await api.updateRun(run.run_id, 'FINISHED');
     children.push({ id: run.run_id, name, history: [...history] });
   }
@@ -98,6 +106,14 @@ test('the MLflow UI lists the sweep with its children nested, and charts a child
     await card.first().getByText('Step', { exact: true }).waitFor();
     step('val_loss chart');
     await shot(page, '3-child-val_loss-chart');
+
+    // The child's overview names its dataset and its logged model.
+    await page.goto(`${server!.uri}/#/experiments/${experimentId}/runs/${child.id}`, { timeout: WAIT });
+    await page.getByText('planet-synth').first().waitFor();
+    step('dataset shown');
+    await page.getByRole('link', { name: 'model', exact: true }).first().waitFor();
+    step('logged model shown');
+    await shot(page, '4-child-dataset-and-model');
   } catch (e) {
     if (page) await shot(page, 'failure').catch(() => undefined);
     throw new Error(`${(e as Error).message}\nscreenshot: ${join(ARTIFACTS, 'mlflow-ui-failure.png')}\nmlflow log (tail):\n${server?.log().slice(-2000)}`, { cause: e });

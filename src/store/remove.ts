@@ -1,0 +1,51 @@
+/**
+ * Removing what the store holds, for exp rm and exp gc: whole run folders (and their entries in
+ * the sweep's index.json), or the files of a finished run that nothing needs any more. A folder
+ * that a live process trains is never touched.
+ */
+import { existsSync, readdirSync, rmSync, statSync } from 'node:fs';
+import { basename, join } from 'node:path';
+import { StoreError } from '../errors.js';
+import { checkpointDir, RUN_FILES, sweepDirOf, sweepPath } from './layout.js';
+import { readRunRecord, runFolderBusy } from './run.js';
+import { readSweepIndex } from './sweep.js';
+import { writeJsonAtomic } from '../util/fsx.js';
+
+/** Bytes under `path` (a file or a folder). */
+export function sizeOf(path: string): number {
+  if (!existsSync(path)) return 0;
+  const st = statSync(path);
+  if (!st.isDirectory()) return st.size;
+  return readdirSync(path).reduce((a, n) => a + sizeOf(join(path, n)), 0);
+}
+
+function refuseBusy(dir: string): void {
+  const busy = runFolderBusy(dir);
+  if (busy.busy) throw new StoreError({ code: 'LOCKED', message: `${dir} is being trained by ${busy.owner}`, fix: 'wait for it to end (or stop it), then run this again', file: dir, exit: 'failed' });
+}
+
+/** Removes a run folder and its entry in the sweep's index.json; returns the bytes freed. */
+export function removeRunFolder(dir: string): number {
+  refuseBusy(dir);
+  const bytes = sizeOf(dir);
+  const sweepDir = sweepDirOf(dir);
+  const index = readSweepIndex(sweepDir);
+  if (index) {
+    const points = index.points.filter((p) => p.dir !== basename(dir));
+    if (points.length !== index.points.length) writeJsonAtomic(sweepPath(sweepDir, 'index'), { ...index, points });
+  }
+  rmSync(dir, { recursive: true, force: true });
+  return bytes;
+}
+
+/** What exp gc may delete in a run folder that has ended: its last checkpoint (best stays: evaluate, predict and export use it), staged uploads, leftovers of interrupted writes. */
+export function collectable(dir: string): string[] {
+  const status = readRunRecord(dir)?.status;
+  if (status !== 'completed' && status !== 'pruned') return [];
+  if (runFolderBusy(dir).busy) return [];
+  const out: string[] = [];
+  const ckpts = join(dir, RUN_FILES.checkpoints);
+  if (existsSync(join(checkpointDir(dir, 'best'), 'state.json')) && existsSync(checkpointDir(dir, 'last'))) out.push(checkpointDir(dir, 'last'));
+  if (existsSync(ckpts)) for (const n of readdirSync(ckpts)) if (n.startsWith('upload-') || /\.(tmp|old)-\d+-\d+$/.test(n)) out.push(join(ckpts, n));
+  return out;
+}

@@ -1,0 +1,95 @@
+/**
+ * The sweep's parent run as a summary of the sweep, refreshed whenever a point ends and when a
+ * sweep is synced: what varies (params sweep.<path> with their values, tag exp.swept), how far
+ * it is (points_done, points_failed), which child is best by the sweep's ranking (tags
+ * exp.best_run_id and exp.best_run_name, metric sweep_best_<metric>), the sweep.yaml and
+ * index.json artifacts, and a Markdown note with the sweep table. Once every point has ended,
+ * tracking.register_model registers the best child's model.
+ */
+import { basename } from 'node:path';
+import { toRecord, type MlflowClient } from '../mlflow/client.js';
+import { metricOf, sweepTable, type RunRow } from '../query/runs.js';
+import { sweepPath } from '../store/layout.js';
+import { readRunConfig } from '../store/run.js';
+import { createHash } from 'node:crypto';
+import { existsSync, readFileSync } from 'node:fs';
+import { readRunState, readSweepState, sinkLock, writeSweepState, type SinkTarget, type SweepSinkState } from './sink-state.js';
+import { tagValue } from './sync-map.js';
+
+const ENDED = new Set(['completed', 'failed', 'killed', 'pruned']);
+
+const cell = (v: unknown): string => (v === undefined || v === null ? '' : typeof v === 'number' ? String(Number(v.toPrecision(6))) : typeof v === 'string' ? v : JSON.stringify(v));
+
+/** What the parent shows, from the sweep folder's points as they are now. */
+export function parentSummary(sweepDir: string, target: SinkTarget): {
+  params: Record<string, string>; tags: Record<string, string>; metrics: Record<string, number>; step: number; ended: boolean; best?: RunRow; bestRunId?: string;
+} {
+  const t = sweepTable(sweepDir);
+  const rows = t.rows;
+  const params: Record<string, string> = { 'sweep.points': String(rows.length) };
+  for (const p of t.paths) params[`sweep.${p}`] = tagValue([...new Set(rows.map((r) => cell(r.params[p])))].join(', '));
+  const done = rows.filter((r) => ENDED.has(r.status));
+  const best = rows.find((r) => r.best && metricOf(r, t.metric) !== undefined);
+  const bestRunId = best ? readRunState(best.dir, target)?.runId ?? undefined : undefined;
+  const metrics: Record<string, number> = { points_done: done.length, points_failed: rows.filter((r) => r.status === 'failed').length };
+  const shown = ['val_loss', 'val_fbeta', 'val_fbeta_tuned'];
+  if (best) metrics[`sweep_best_${t.metric}`] = metricOf(best, t.metric)!;
+  const header = [...t.paths, 'run', 'status', ...shown];
+  const lines = [
+    `Sweep \`${t.sweep}\` of experiment \`${t.experiment}\`: ${done.length} of ${rows.length} points ended, ranked by ${t.metric} (${t.mode === 'min' ? 'lowest' : 'highest'} first)${best ? `; best: \`${best.name}\`` : ''}.`,
+    '',
+    `| ${header.join(' | ')} |`,
+    `|${header.map(() => '---').join('|')}|`,
+    ...rows.map((r) => `| ${[...t.paths.map((p) => cell(r.params[p])), r.name, r.status, ...shown.map((m) => cell(metricOf(r, m)))].join(' | ')} |`),
+  ];
+  const tags: Record<string, string> = {
+    'exp.swept': JSON.stringify(t.paths), 'exp.rank_metric': t.metric,
+    'mlflow.note.content': tagValue(lines.join('\n')),
+    ...(best ? { 'exp.best_run_name': best.name } : {}), ...(bestRunId ? { 'exp.best_run_id': bestRunId } : {}),
+  };
+  return { params, tags, metrics, step: done.length, ended: rows.length > 0 && done.length === rows.length, ...(best ? { best } : {}), ...(bestRunId ? { bestRunId } : {}) };
+}
+
+/** Sends the parent's summary (params once, then tags, metrics and the two files); registers the best model once the sweep has ended. */
+export async function refreshParent(sweepDir: string, client: MlflowClient, target: SinkTarget): Promise<string[]> {
+  // One refresh at a time per sweep folder: points ending together must not register twice.
+  const release = await sinkLock(sweepDir, 60_000);
+  try {
+    const state = readSweepState(sweepDir, target);
+    return state ? await refresh(sweepDir, client, state, target) : [];
+  } finally {
+    release?.();
+  }
+}
+
+async function refresh(sweepDir: string, client: MlflowClient, state: SweepSinkState, target: SinkTarget): Promise<string[]> {
+  const warnings: string[] = [];
+  const s = parentSummary(sweepDir, target);
+  // Unchanged since the last refresh (a sync with nothing new): nothing is sent again.
+  const files = (['experiment', 'index'] as const).map((f) => sweepPath(sweepDir, f)).filter((f) => existsSync(f));
+  const digest = createHash('sha256').update(JSON.stringify([s.params, s.tags, s.metrics, files.map((f) => readFileSync(f, 'utf8'))])).digest('hex').slice(0, 16);
+  const wantsRegistry = s.ended && s.best !== undefined && readRunConfig(s.best.dir).tracking.register_model !== null && !state.registered;
+  if (state.summary === digest && !wantsRegistry) return warnings;
+  // What the server has already (a state file lost, another machine's refresh): only differences go.
+  const run = await client.getRun(state.parentRunId);
+  const has = { params: toRecord(run.data.params), tags: toRecord(run.data.tags), metrics: new Map(run.data.metrics.map((m) => [m.key, m])) };
+  const now = Date.now();
+  const params = Object.fromEntries(Object.entries(s.params).filter(([k]) => has.params[k] === undefined));
+  const tags = Object.fromEntries(Object.entries(s.tags).filter(([k, v]) => has.tags[k] !== v));
+  const metrics = Object.entries(s.metrics).filter(([k, v]) => { const m = has.metrics.get(k); return !m || m.value !== v || m.step !== s.step; })
+    .map(([key, value]) => ({ key, value, step: s.step, timestamp: now }));
+  if (Object.keys(params).length + Object.keys(tags).length + metrics.length > 0) await client.logBatch(state.parentRunId, { params, tags, metrics });
+  let next: SweepSinkState = { ...state, summary: digest };
+  for (const file of files) await client.uploadArtifact(state.parentRunId, basename(file), readFileSync(file));
+  const name = s.ended && s.best ? readRunConfig(s.best.dir).tracking.register_model : null;
+  if (name && !state.registered && s.best && s.bestRunId) {
+    const model = readRunState(s.best.dir, target)?.model;
+    if (model?.ready) {
+      const version = await client.registerModel(name, `models:/${model.id}`, s.bestRunId);
+      next = { ...next, registered: { name, version, runId: s.bestRunId } };
+      await client.setTag(state.parentRunId, 'exp.registered_model', `${name} v${version}`);
+    } else warnings.push(`register_model ${name}: the best point (${s.best.name}) has no logged model yet; exp sync registers it once it has`);
+  }
+  writeSweepState(sweepDir, next);
+  return warnings;
+}
