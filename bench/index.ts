@@ -6,6 +6,8 @@
  *   npm run bench -- --quick               fewer images, batch 8, one step each: a smoke check
  *   npm run bench -- --only data,overhead  some sections (data | model | torch | overhead | store | sweep)
  *   npm run bench -- --json                rows as JSON on stdout (progress stays on stderr)
+ *   npm run bench -- --only model,torch --batch 128 --backends tensorflow
+ *                                          the recipe's shape, exp native against PyTorch and Keras
  *
  * Environment: EXP_BENCH_PYTHON picks the Python for numpy, Pillow and PyTorch (default: the
  * first of .venv-bench/bin/python and python3 that has the module).
@@ -21,14 +23,14 @@ import { STORE_COLUMNS, benchStore } from './store.js';
 import { SWEEP_COLUMNS, benchSweep } from './sweep.js';
 import { benchPeak, bestPeaks, machinePeak } from './peak.js';
 import { table, type Row } from './table.js';
-import { benchTorch, comparisonRows, TORCH_COLUMNS } from './torch.js';
+import { benchKeras, benchTorch, comparisonRows, TORCH_COLUMNS } from './torch.js';
 
 const SECTIONS = ['data', 'model', 'torch', 'overhead', 'store', 'sweep'] as const;
 type Section = (typeof SECTIONS)[number];
 
-const USAGE = `usage: npm run bench -- [--quick] [--json] [--only ${SECTIONS.join('|')}[,...]]`;
+const USAGE = `usage: npm run bench -- [--quick] [--json] [--only ${SECTIONS.join('|')}[,...]] [--batch N] [--backends ${BENCH_BACKENDS.join('|')}[,...]]`;
 
-interface Args { quick: boolean; json: boolean; only: Set<Section> }
+interface Args { quick: boolean; json: boolean; only: Set<Section>; batch?: number; backends?: BenchBackend[] }
 
 function parseArgs(argv: readonly string[]): Args | string {
   const a: Args = { quick: false, json: false, only: new Set(SECTIONS) };
@@ -42,6 +44,15 @@ function parseArgs(argv: readonly string[]): Args | string {
       const bad = names.filter((n) => !(SECTIONS as readonly string[]).includes(n));
       if (names.length === 0 || bad.length > 0) return `--only takes ${SECTIONS.join(', ')} (comma-separated)${bad.length ? `; got ${bad.join(', ')}` : ''}`;
       a.only = new Set(names as Section[]);
+    } else if (arg === '--batch') {
+      const n = Number(argv[++i]);
+      if (!Number.isInteger(n) || n < 1) return '--batch takes a positive integer (the recipe uses 128)';
+      a.batch = n;
+    } else if (arg === '--backends') {
+      const names = (argv[++i] ?? '').split(',').filter(Boolean);
+      const bad = names.filter((n) => !(BENCH_BACKENDS as readonly string[]).includes(n));
+      if (names.length === 0 || bad.length > 0) return `--backends takes ${BENCH_BACKENDS.join(', ')} (comma-separated)`;
+      a.backends = names as BenchBackend[];
     } else if (arg === '--help' || arg === '-h') return '';
     else return `unknown option '${arg}'`;
   }
@@ -49,8 +60,8 @@ function parseArgs(argv: readonly string[]): Args | string {
 }
 
 /** Iterations: the full run keeps to ~5 minutes on 2 busy cores; --quick to well under one. */
-function plan(quick: boolean, backends: BenchBackend[]) {
-  const batch = quick ? 8 : 32;
+function plan(quick: boolean, backends: BenchBackend[], batchArg?: number) {
+  const batch = batchArg ?? (quick ? 8 : 32);
   return {
     data: { images: quick ? 200 : 1000, sequential: quick ? 50 : 300, poolSizes: quick ? [1] : [1, 2, 8], augmentReps: { tensorflow: quick ? 1 : 5, wasm: quick ? 1 : 3, cpu: 1 }, backends },
     peakReps: quick ? 1 : 3,
@@ -87,8 +98,8 @@ async function main(argv: readonly string[]): Promise<number> {
   const machine = await describeMachine();
   rows.push(machineRow(machine));
   out(machineHeader(machine));
-  const backends = BENCH_BACKENDS.filter((b) => machine.backends[b] !== undefined);
-  const p = plan(args.quick, backends);
+  const backends = BENCH_BACKENDS.filter((b) => machine.backends[b] !== undefined && (args.backends === undefined || args.backends.includes(b)));
+  const p = plan(args.quick, backends, args.batch);
   if (args.quick) out('--quick: fewer images, batch 8 and one step per backend; a smoke check, not figures to quote');
 
   let cache: { readMs: number; restMs: number } | undefined;
@@ -160,8 +171,18 @@ async function main(argv: readonly string[]): Promise<number> {
           notes.push(`The two ran at different moments of a shared machine (see cores). Per CPU-second instead: exp tensorflow / PyTorch = ${(et / tt).toFixed(2)} train, ${(ei / ti).toFixed(2)} inference (biased against PyTorch: its OpenMP threads spin while waiting, which counts as CPU time).`);
         }
       }
-      rows.push(...t.rows, ...cmp);
-      out(table(`3. PyTorch side by side (same workload, batch ${p.torch.batch})`, TORCH_COLUMNS, [...t.rows, ...cmp], notes));
+      // Keras, the recipe's own framework, on the same libtensorflow: exp / Keras per row.
+      const k = benchKeras(p.torch);
+      notes.push(...k.notes);
+      const kerasRow = k.rows[0];
+      if (kerasRow) {
+        for (const c of cmp) {
+          const r = (a: unknown, b: unknown): string => (typeof a === 'number' && typeof b === 'number' && b > 0 ? (a / b).toFixed(2) : '-');
+          c.note = `x keras: train ${r(c.train_img_s, kerasRow.train_img_s)}, infer ${r(c.infer_img_s, kerasRow.infer_img_s)}`;
+        }
+      }
+      rows.push(...t.rows, ...k.rows, ...cmp);
+      out(table(`3. PyTorch and Keras side by side (same workload, batch ${p.torch.batch})`, TORCH_COLUMNS, [...t.rows, ...k.rows, ...cmp], notes));
     });
   }
 

@@ -45,7 +45,7 @@ export const ROOT = new URL('..', import.meta.url).pathname;
  * when present, else python3; the first of those that imports `module`. undefined if none does.
  */
 export function findPython(module: string): string | undefined {
-  const candidates = [process.env.EXP_BENCH_PYTHON, join(ROOT, '.venv-bench', 'bin', 'python'), 'python3']
+  const candidates = [process.env.EXP_BENCH_PYTHON, join(ROOT, '.venv-bench', 'bin', 'python'), join(ROOT, '.venv', 'bin', 'python'), 'python3']
     .filter((p): p is string => p !== undefined && p !== '' && (!p.includes('/') || existsSync(p)));
   for (const py of [...new Set(candidates)]) {
     const r = spawnSync(py, ['-c', `import ${module}`], { stdio: 'ignore', timeout: 60_000 });

@@ -51,6 +51,30 @@ export function benchTorch(o: TorchOptions): { rows: Row[]; notes: string[] } {
   };
 }
 
+/**
+ * Keras (TensorFlow's own Python API: the same libtensorflow as exp's native backend, through
+ * compiled graphs) on the same workload, from bench/keras_vgg16.py in the Python that has it.
+ */
+export function benchKeras(o: TorchOptions): { rows: Row[]; notes: string[] } {
+  const py = findPython('tensorflow');
+  if (py === undefined) return { rows: [], notes: ['Keras skipped: no Python with tensorflow (npm run test:ci puts TensorFlow 2.20 CPU in .venv).'] };
+  const threads = availableParallelism();
+  log(`keras: ${py}, ${threads} threads, 1 warm-up + ${o.trainSteps} train steps, ${o.inferBatches} inference batches of ${o.batch}`);
+  const r = runPythonJson<TorchResult>(py, [join(ROOT, 'bench', 'keras_vgg16.py'), '--threads', String(threads), '--batch', String(o.batch),
+    '--size', String(o.imageSize), '--train-steps', String(o.trainSteps), '--infer-batches', String(o.inferBatches)], {}, 600_000);
+  if (!r.ok) return { rows: [], notes: [`Keras run failed (${py}): ${r.error}`] };
+  const v = r.value;
+  return {
+    rows: [{
+      section: 'torch', name: `${v.torch} cpu, ${v.threads} threads`, backend: 'keras', python: py, batch: v.batch, threads: v.threads,
+      train_img_s: round(v.train_img_s, 3), infer_img_s: round(v.infer_img_s, 3), train_step_s: v.train_step_s.map((s) => round(s, 2)),
+      infer_batch_s: v.infer_batch_s.map((s) => round(s, 2)), train_cores: round(v.train_cpu_util, 2), infer_cores: round(v.infer_cpu_util, 2),
+      note: 'NHWC, compiled graph (train_on_batch)',
+    }],
+    notes: [],
+  };
+}
+
 /** exp's model rows beside PyTorch's, with exp / PyTorch for train and inference (same batch only). */
 export function comparisonRows(modelRows: readonly Row[], torch: Row): Row[] {
   const ratio = (a: unknown, b: unknown): number | null => (typeof a === 'number' && typeof b === 'number' && b > 0 ? round(a / b, 3) : null);

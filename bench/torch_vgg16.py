@@ -48,12 +48,16 @@ def main() -> None:
     ap.add_argument("--size", type=int, default=128)
     ap.add_argument("--train-steps", type=int, default=3)
     ap.add_argument("--infer-batches", type=int, default=2)
+    ap.add_argument("--device", default="cpu", help="cpu or cuda")
     a = ap.parse_args()
     torch.set_num_threads(a.threads)
     torch.manual_seed(0)
-    model = build(a.size, 17, {5})
-    x = torch.rand(a.batch, 3, a.size, a.size) * 255 - 120
-    y = (torch.rand(a.batch, 17) < 0.3).float()
+    dev = torch.device(a.device)
+    model = build(a.size, 17, {5}).to(dev)
+    x = (torch.rand(a.batch, 3, a.size, a.size) * 255 - 120).to(dev)
+    y = (torch.rand(a.batch, 17) < 0.3).float().to(dev)
+    # CUDA runs asynchronously: time to the end of the work, not of its launch.
+    sync = torch.cuda.synchronize if dev.type == "cuda" else (lambda: None)
     opt = torch.optim.Adam([p for p in model.parameters() if p.requires_grad], lr=1e-3, betas=(0.9, 0.999), eps=1e-7)
     loss_fn = nn.BCELoss(reduction="mean")
 
@@ -62,6 +66,7 @@ def main() -> None:
         loss = loss_fn(model(x), y)
         loss.backward()
         opt.step()
+        sync()
 
     model.train()
     step()  # warm-up: allocation, oneDNN primitive creation
@@ -81,11 +86,14 @@ def main() -> None:
         for _ in range(a.infer_batches):
             t0 = time.perf_counter()
             model(x)
+            sync()
             infer_times.append(time.perf_counter() - t0)
         infer_cpu = cpu_s() - c0
 
     print(json.dumps({
         "torch": torch.__version__,
+        "device": torch.cuda.get_device_name(0) if dev.type == "cuda" else "cpu",
+        "gpu_peak_mb": torch.cuda.max_memory_allocated() / 2**20 if dev.type == "cuda" else None,
         "threads": torch.get_num_threads(),
         "mkldnn": torch.backends.mkldnn.is_available(),
         "batch": a.batch,

@@ -9,23 +9,32 @@
 # (node_modules/@tensorflow/tfjs-node/deps/{include,lib}) and compile the addon
 # with node-gyp against the local Node headers.
 #
-# Usage (from the repo root, after `npm ci`):
-#   bash scripts/build-native-backend.sh [--force]
+# Usage (from the repo root, after `npm ci`, which runs it for you unless EXP_NATIVE=0):
+#   bash scripts/build-native-backend.sh [--force] [--gpu]
 #
+# --gpu builds @tensorflow/tfjs-node-gpu from TensorFlow's CUDA-enabled wheel instead (see
+# GPU_TF_VERSION); without a visible GPU the same build runs on the CPU.
 # Idempotent: when the addon is already built from the pinned wheel it only
 # re-runs the smoke test (about a second). --force (or NATIVE_FORCE=1) rebuilds.
-# Cache: .cache/native/ (git-ignored) keeps the downloaded wheel.
+# Cache: $EXP_NATIVE_CACHE (default ~/.cache/exp/native) keeps the downloaded wheels.
 # See docs/native-backend.md.
 
 set -euo pipefail
 
 # ---- pinned versions -------------------------------------------------------
 TFJS_NODE_VERSION="4.22.0"
-TF_VERSION="2.13.1"   # smallest cp311 tensorflow-cpu wheel that works (178 MB)
-TF_WHEEL="tensorflow_cpu-${TF_VERSION}-cp311-cp311-manylinux_2_17_x86_64.manylinux2014_x86_64.whl"
-TF_WHEEL_SHA256="87be6e61314b2c0fa062f71e26e41d6a17e162ffe4da72c820fe8f1fc94d97fe"
 # The binding's install.js treats this file as "libtensorflow already present".
 LEGACY_LIB_VERSION="2.9.1"
+
+# CPU (default): the smallest cp311 tensorflow-cpu wheel that works (178 MB).
+CPU_TF_DIST="tensorflow_cpu"; CPU_TF_VERSION="2.13.1"
+CPU_TF_SHA256="87be6e61314b2c0fa062f71e26e41d6a17e162ffe4da72c820fe8f1fc94d97fe"
+# GPU (--gpu): TensorFlow 2.20's Linux wheel is CUDA-enabled (CUDA 12.5, cuDNN 9.3; kernels for
+# sm_60, sm_70, sm_80, sm_89 and compute_90 PTX, so A100 (sm_80) runs native kernels and H100/H200
+# (sm_90) JIT-compile the compute_90 PTX once). Its CUDA runtime comes as nvidia-*-cu12 wheels
+# (no system CUDA toolkit), installed next to the library when a GPU is visible (or EXP_CUDA_LIBS=1).
+GPU_TF_DIST="tensorflow"; GPU_TF_VERSION="2.20.0"
+GPU_TF_SHA256="481499fd0f824583de8945be61d5e827898cdaa4f5ea1bc2cc28ca2ccff8229e"   # 620 MB
 
 # TensorFlow C API functions referenced by tfjs-node 4.22.0's binding/*.cc
 # (= the TF_*/TFE_* undefined symbols of the built tfjs_binding.node).
@@ -46,12 +55,14 @@ REQUIRED_SYMBOLS=(
   TF_TensorType TF_Version
 )
 
-# Headers the binding includes (transitively) for this TF version.
+# Headers the binding includes (transitively): 2.13 and 2.20 keep tsl in different places.
 HEADER_GLOBS=(
   "tensorflow/include/tensorflow/c/*"
   "tensorflow/include/tensorflow/core/platform/ctstring*"
   "tensorflow/include/tensorflow/tsl/c/*"
   "tensorflow/include/tensorflow/tsl/platform/ctstring*"
+  "tensorflow/include/tsl/platform/ctstring*"
+  "tensorflow/include/xla/tsl/c/*"
 )
 
 # ---- helpers ----------------------------------------------------------------
@@ -60,10 +71,12 @@ die()  { printf '[native-backend] ERROR: %s\n' "$*" >&2; exit 1; }
 step() { printf '[native-backend] ==> %s (t=%ss)\n' "$*" "$SECONDS"; }
 
 FORCE="${NATIVE_FORCE:-0}"
+GPU=0
 for arg in "$@"; do
   case "$arg" in
     --force) FORCE=1 ;;
-    -h|--help) sed -n '2,19p' "$0"; exit 0 ;;
+    --gpu) GPU=1 ;;
+    -h|--help) sed -n '2,22p' "$0"; exit 0 ;;
     *) die "unknown argument: $arg" ;;
   esac
 done
@@ -72,8 +85,16 @@ SCRIPT_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 ROOT="$(cd "$SCRIPT_DIR/.." && pwd)"
 cd "$ROOT"
 
-CACHE_DIR="$ROOT/.cache/native"
-PKG_DIR="$ROOT/node_modules/@tensorflow/tfjs-node"
+if [ "$GPU" = 1 ]; then
+  PKG="@tensorflow/tfjs-node-gpu"; TF_DIST="$GPU_TF_DIST"; TF_VERSION="$GPU_TF_VERSION"; TF_WHEEL_SHA256="$GPU_TF_SHA256"
+else
+  PKG="@tensorflow/tfjs-node"; TF_DIST="$CPU_TF_DIST"; TF_VERSION="$CPU_TF_VERSION"; TF_WHEEL_SHA256="$CPU_TF_SHA256"
+fi
+TF_WHEEL="${TF_DIST}-${TF_VERSION}-cp311-cp311-manylinux_2_17_x86_64.manylinux2014_x86_64.whl"
+
+# Outside the clone: a second clone (or a clean CI checkout) reuses the downloaded wheel.
+CACHE_DIR="${EXP_NATIVE_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/exp/native}"
+PKG_DIR="$ROOT/node_modules/$PKG"
 DEPS_DIR="$PKG_DIR/deps"
 STAMP_FILE="$DEPS_DIR/.exp-native-backend"
 
@@ -87,18 +108,19 @@ done
 [ -d node_modules ] || die "node_modules/ missing: run 'npm ci' first"
 
 NODE_ABI="$(node -p 'process.versions.modules + "-napi" + process.versions.napi')"
-STAMP_WANT="tfjs-node=$TFJS_NODE_VERSION tf=$TF_VERSION sha256=$TF_WHEEL_SHA256 node-abi=$NODE_ABI"
+STAMP_WANT="$PKG=$TFJS_NODE_VERSION $TF_DIST=$TF_VERSION sha256=$TF_WHEEL_SHA256 node-abi=$NODE_ABI"
 
 smoke_test() {
   # Loads the addon and runs a real op on the TensorFlow backend.
-  ( cd "$ROOT" && TF_CPP_MIN_LOG_LEVEL="${TF_CPP_MIN_LOG_LEVEL:-2}" node -e '
-    const tf = require("@tensorflow/tfjs-node");
+  ( cd "$ROOT" && EXP_PKG="$PKG" TF_CPP_MIN_LOG_LEVEL="${TF_CPP_MIN_LOG_LEVEL:-2}" node -e '
+    const tf = require(process.env.EXP_PKG);
     if (tf.getBackend() !== "tensorflow") throw new Error("backend is " + tf.getBackend());
     const v = tf.matMul(tf.tensor2d([[1, 2], [3, 4]]), tf.tensor2d([[5], [6]])).dataSync();
     if (v[0] !== 17 || v[1] !== 39) throw new Error("wrong matMul result " + Array.from(v));
     console.log("[native-backend] OK: backend=" + tf.getBackend() +
       " libtensorflow=" + tf.backend().binding.TF_Version +
-      " tfjs-node=" + tf.version["tfjs-node"]);
+      " devices=" + (tf.backend().isUsingGpuDevice ? "gpu" : "cpu only") +
+      " " + process.env.EXP_PKG + "=" + tf.version["tfjs-node"]);
   ' )
 }
 
@@ -108,13 +130,13 @@ installed_version() {
     "$PKG_DIR/package.json" 2>/dev/null || true
 }
 if [ "$(installed_version)" != "$TFJS_NODE_VERSION" ]; then
-  step "installing @tensorflow/tfjs-node@$TFJS_NODE_VERSION (scripts disabled)"
+  step "installing $PKG@$TFJS_NODE_VERSION (scripts disabled)"
   # --ignore-scripts: its install script would try to download libtensorflow.
   npm install --no-save --ignore-scripts --no-audit --no-fund \
-    "@tensorflow/tfjs-node@$TFJS_NODE_VERSION" \
-    || die "npm install @tensorflow/tfjs-node@$TFJS_NODE_VERSION failed"
+    "$PKG@$TFJS_NODE_VERSION" \
+    || die "npm install $PKG@$TFJS_NODE_VERSION failed"
   [ "$(installed_version)" = "$TFJS_NODE_VERSION" ] \
-    || die "@tensorflow/tfjs-node@$TFJS_NODE_VERSION still not in node_modules after npm install"
+    || die "$PKG@$TFJS_NODE_VERSION still not in node_modules after npm install"
   FORCE=1
 fi
 
@@ -130,21 +152,25 @@ fi
 command -v python3 >/dev/null 2>&1 || die "python3 (with pip) is needed to download the TensorFlow wheel"
 mkdir -p "$CACHE_DIR/wheels"
 WHEEL_PATH="$CACHE_DIR/wheels/$TF_WHEEL"
-sha_ok() { [ -f "$1" ] && [ "$(sha256sum "$1" | cut -d' ' -f1)" = "$TF_WHEEL_SHA256" ]; }
+sha_ok() { [ -f "$1" ] && { [ -z "$TF_WHEEL_SHA256" ] || [ "$(sha256sum "$1" | cut -d' ' -f1)" = "$TF_WHEEL_SHA256" ]; }; }
 if sha_ok "$WHEEL_PATH"; then
   log "using cached wheel $WHEEL_PATH"
 else
   rm -f "$WHEEL_PATH"
-  step "downloading $TF_WHEEL from PyPI (~178 MB)"
+  step "downloading $TF_WHEEL from PyPI"
   REQ="$CACHE_DIR/requirements.txt"
-  printf 'tensorflow-cpu==%s --hash=sha256:%s\n' "$TF_VERSION" "$TF_WHEEL_SHA256" > "$REQ"
+  if [ -n "$TF_WHEEL_SHA256" ]; then
+    printf '%s==%s --hash=sha256:%s\n' "${TF_DIST//_/-}" "$TF_VERSION" "$TF_WHEEL_SHA256" > "$REQ"; HASHES=(--require-hashes)
+  else
+    printf '%s==%s\n' "${TF_DIST//_/-}" "$TF_VERSION" > "$REQ"; HASHES=()
+  fi
   # Platform/ABI flags make this independent of the local Python version:
   # only the C++ shared libraries are used, never the Python package.
-  python3 -m pip download --quiet --no-deps --only-binary=:all: --require-hashes \
+  python3 -m pip download --quiet --no-deps --only-binary=:all: "${HASHES[@]}" \
       --platform manylinux2014_x86_64 --python-version 3.11 \
       --implementation cp --abi cp311 \
       -r "$REQ" -d "$CACHE_DIR/wheels" \
-    || die "pip download of tensorflow-cpu==$TF_VERSION failed"
+    || die "pip download of ${TF_DIST//_/-}==$TF_VERSION failed"
   sha_ok "$WHEEL_PATH" || die "sha256 mismatch or missing file: $WHEEL_PATH"
 fi
 
@@ -200,6 +226,39 @@ fi
   ln -sf libtensorflow_cc.so.2 "libtensorflow.so.$LEGACY_LIB_VERSION"
   ln -sf libtensorflow_framework.so.2 "libtensorflow_framework.so.$LEGACY_LIB_VERSION"
 )
+
+# ---- 3b. GPU: the CUDA runtime from nvidia-*-cu12 wheels ---------------------------
+# The GPU wheel's libraries look for CUDA in $ORIGIN/../nvidia/<lib>/lib (how pip lays out
+# tensorflow[and-cuda]); deps/nvidia points at the wheels installed in the cache, with the
+# exact versions the TensorFlow wheel asks for in its and-cuda extra.
+if [ "$GPU" = 1 ]; then
+  if { command -v nvidia-smi >/dev/null 2>&1 && nvidia-smi -L >/dev/null 2>&1; } || [ "${EXP_CUDA_LIBS:-0}" = 1 ]; then
+    CUDA_DIR="$CACHE_DIR/cuda-$TF_VERSION"
+    if [ ! -f "$CUDA_DIR/.complete" ]; then
+      step "installing the CUDA runtime wheels (nvidia-*-cu12, ~3 GB) into $CUDA_DIR"
+      mapfile -t CUDA_SPECS < <(python3 - "$WHEEL_PATH" <<'PY'
+import re, sys, zipfile
+z = zipfile.ZipFile(sys.argv[1])
+meta = next(n for n in z.namelist() if n.endswith(".dist-info/METADATA"))
+for line in z.read(meta).decode().splitlines():
+    m = re.match(r'Requires-Dist: (nvidia-[^;]+);\s*extra == "and-cuda"', line)
+    if m:
+        print(m.group(1).replace(" ", ""))
+PY
+)
+      [ ${#CUDA_SPECS[@]} -gt 0 ] || die "no nvidia-* requirements found in the wheel's and-cuda extra"
+      rm -rf "$CUDA_DIR"
+      python3 -m pip install --quiet --no-deps --only-binary=:all: --platform manylinux2014_x86_64 \
+          --python-version 3.11 --implementation cp --abi cp311 --target "$CUDA_DIR" "${CUDA_SPECS[@]}" \
+        || die "pip install of the CUDA runtime wheels failed"
+      touch "$CUDA_DIR/.complete"
+    fi
+    ln -sfn "$CUDA_DIR/nvidia" "$DEPS_DIR/nvidia"
+    log "CUDA runtime: $(ls "$CUDA_DIR/nvidia" | tr '\n' ' ')"
+  else
+    log "no GPU visible (nvidia-smi): CUDA runtime wheels not installed (EXP_CUDA_LIBS=1 installs them anyway); this build runs on the CPU"
+  fi
+fi
 
 # ---- 4. symbol check ---------------------------------------------------------------
 step "checking ${#REQUIRED_SYMBOLS[@]} C API symbols with nm -D"

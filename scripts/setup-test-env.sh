@@ -36,6 +36,9 @@ fi
 # training tests also run on the binding GPU users run. Skipped in seconds when built.
 if [ "${EXP_SKIP_NATIVE:-}" != "1" ]; then
   bash scripts/build-native-backend.sh
+  # The GPU build too (TensorFlow's CUDA wheel, 620 MB, cached in ~/.cache/exp/native; ~30 s to
+  # build): test/backend/gpu-build.test.ts trains one epoch with it on the CPU.
+  bash scripts/build-native-backend.sh --gpu
 fi
 
 # Debian packages: headless Chromium for test/e2e/mlflow-ui.test.ts (driven by playwright-core;

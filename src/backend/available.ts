@@ -4,6 +4,7 @@
  * --preflight`) can check a config's backend. The trainer still checks for real (a smoke
  * test on the backend) when it starts.
  */
+import { spawnSync } from 'node:child_process';
 import { existsSync, readdirSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
@@ -41,3 +42,19 @@ export function backendMissing(name: BackendName | 'auto'): string | undefined {
     case 'tensorflow-gpu': return nativeBuilt('@tensorflow/tfjs-node-gpu');
   }
 }
+
+let visible: boolean | undefined;
+
+/** Whether the NVIDIA driver shows a GPU (nvidia-smi -L lists one); CUDA_VISIBLE_DEVICES='' or -1 hides them all. */
+export function gpuVisible(env: NodeJS.ProcessEnv = process.env): boolean {
+  const cvd = env.CUDA_VISIBLE_DEVICES;
+  if (cvd !== undefined && (cvd.trim() === '' || cvd.trim() === '-1')) return false;
+  visible ??= (() => {
+    const r = spawnSync('nvidia-smi', ['-L'], { encoding: 'utf8', timeout: 10_000 });
+    return r.status === 0 && /^GPU \d+/m.test(r.stdout);
+  })();
+  return visible;
+}
+
+/** Whether this native package's addon is built (and its libtensorflow beside it). */
+export const nativePackageBuilt = (pkg: '@tensorflow/tfjs-node' | '@tensorflow/tfjs-node-gpu'): boolean => nativeBuilt(pkg) === undefined;

@@ -10,9 +10,10 @@ import * as tf from '@tensorflow/tfjs';
 import { spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { createRequire } from 'node:module';
-import { availableParallelism } from 'node:os';
+import { availableParallelism, cpus } from 'node:os';
 import { dirname, join, sep } from 'node:path';
 import { ensureWasmGradients } from './conv2d-grad.js';
+import { gpuVisible, nativePackageBuilt } from './available.js';
 import { BACKEND_FIX, BACKEND_ORDER, type BackendInfo, type BackendName } from './types.js';
 import { ExpError } from '../errors.js';
 
@@ -25,6 +26,19 @@ export interface BackendProbe {
   reason?: string;
   fix?: string;
   device?: string;
+  version?: string;
+  /** What it computes on: the CPU (with its threads), or each GPU TensorFlow uses (name, memory). */
+  devices?: { type: 'cpu' | 'gpu' | 'wasm'; name: string; memory_mb?: number; threads?: number }[];
+  note?: string;
+}
+
+/** The devices a backend runs on, as `exp backends --json` reports them. */
+function devicesOf(info: BackendInfo): NonNullable<BackendProbe['devices']> {
+  if (info.tfBackend === 'wasm') return [{ type: 'wasm', name: info.device, threads: info.threads }];
+  if (info.device === 'cpu') return [{ type: 'cpu', name: cpus()[0]?.model.trim() ?? 'cpu', threads: info.threads }];
+  const r = spawnSync('nvidia-smi', ['--query-gpu=name,memory.total', '--format=csv,noheader,nounits'], { encoding: 'utf8', timeout: 5000 });
+  const gpus = r.status === 0 ? r.stdout.trim().split('\n').filter(Boolean).map((l) => { const [n, mem] = l.split(',').map((x) => x.trim()); return { type: 'gpu' as const, name: n ?? 'gpu', memory_mb: Number(mem) }; }) : [];
+  return gpus.length > 0 ? gpus : [{ type: 'gpu', name: info.device }];
 }
 
 /** A backend that was asked for by name cannot be used; `fix` says how to make it usable. */
@@ -57,6 +71,12 @@ export async function selectBackend(wanted: 'auto' | BackendName, opts: { thread
   const previous = tf.getBackend() as string | null;
   const failures: string[] = [];
   for (const name of wanted === 'auto' ? BACKEND_ORDER : [wanted]) {
+    // auto: the GPU build without a visible GPU is the CPU build's equal at best; the CPU build
+    // (when there is one) is taken instead, and only one libtensorflow can be loaded per process.
+    if (wanted === 'auto' && name === 'tensorflow-gpu' && !gpuVisible() && native === undefined && nativePackageBuilt(PACKAGE.tensorflow)) {
+      failures.push('tensorflow-gpu: no GPU visible; the CPU build is used');
+      continue;
+    }
     const a = await attempt(name, opts.threads);
     if (a.ok) return a.info;
     if (wanted !== 'auto') {
@@ -81,7 +101,7 @@ export async function probeBackends(): Promise<BackendProbe[]> {
     const a = await attempt(name);
     if (a.ok) {
       best ??= name;
-      rows.push({ name, available: true, device: a.info.device });
+      rows.push({ name, available: true, device: a.info.device, version: a.info.version, devices: devicesOf(a.info), ...(a.info.note ? { note: a.info.note } : {}) });
     } else {
       rows.push({ name, available: false, reason: a.reason, fix: a.fix });
     }
@@ -192,7 +212,8 @@ async function attemptNative(name: 'tensorflow-gpu' | 'tensorflow', threads?: nu
   if (native === undefined) {
     if (threads !== undefined) process.env.TF_NUM_INTRAOP_THREADS = String(threads);
     // libtensorflow logs a few INFO lines (oneDNN, CPU features) on load; keep warnings and errors.
-    process.env.TF_CPP_MIN_LOG_LEVEL ??= '1';
+    // The GPU build with no GPU to find logs a cuInit error that is not one: exp says it instead.
+    process.env.TF_CPP_MIN_LOG_LEVEL ??= pkg === PACKAGE['tensorflow-gpu'] && !gpuVisible() ? '3' : '1';
     let mod: { version?: Record<string, string>; default?: { version?: Record<string, string> } };
     try {
       mod = (await import(pkg)) as typeof mod;
@@ -218,15 +239,15 @@ async function attemptNative(name: 'tensorflow-gpu' | 'tensorflow', threads?: nu
   }
   const be = tf.backend() as unknown as NativeBackend;
   const gpu = be.isUsingGpuDevice === true;
-  if (name === 'tensorflow-gpu' && !gpu) {
-    return fail(name, 'TensorFlow found no usable CUDA GPU (driver, CUDA 11.2 and cuDNN 8.1 libraries must all load)');
-  }
   const lib = be.binding?.TF_Version;
   return {
     ok: true,
     info: {
+      // The GPU build without a visible GPU runs on the CPU: it says so (device 'cpu', and a
+      // note), and training.require_gpu turns that into an error.
       name, tfBackend: 'tensorflow', device: gpu ? gpuName() : 'cpu', threads: native.threads,
       version: `tfjs ${tf.version.tfjs}, ${native.pkg} ${native.version}${lib ? `, libtensorflow ${lib}` : ''}`,
+      ...(name === 'tensorflow-gpu' && !gpu ? { note: 'built, no GPU visible (running on CPU)' } : {}),
     },
   };
 }

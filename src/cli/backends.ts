@@ -15,11 +15,14 @@ export const backendsCommand = defineCommand({
     const { probeBackends } = await import('../backend/select.js');
     const rows = await probeBackends();
     if (flags.json) { io.stdout.write(JSON.stringify(rows, null, 2) + '\n'); return EXIT.ok; }
-    io.stdout.write(table(['backend', 'available', 'device / reason'], rows.map((r) => [r.name, r.available ? 'yes' : 'no', r.available ? r.device ?? '' : r.reason ?? ''])));
+    io.stdout.write(table(['backend', 'available', 'device / reason'], rows.map((r) => [r.name, r.available ? 'yes' : 'no', r.available ? (r.note ? `${r.device ?? ''}: ${r.note}` : r.device ?? '') : r.reason ?? ''])));
     const missing = rows.filter((r) => !r.available && r.fix);
     if (missing.length) io.stdout.write('\nTo get:\n' + missing.map((r) => `  ${r.name}: ${r.fix}`).join('\n') + '\n');
-    const chosen = rows.find((r) => r.available);
-    io.stdout.write(`\nbackend: auto uses ${chosen?.name ?? 'none'}\n`);
+    // As selectBackend('auto') decides: the GPU build without a GPU gives way to the CPU build.
+    const { gpuVisible, nativePackageBuilt } = await import('../backend/available.js');
+    const skipGpu = !gpuVisible() && nativePackageBuilt('@tensorflow/tfjs-node');
+    const chosen = rows.find((r) => r.available && !(skipGpu && r.name === 'tensorflow-gpu'));
+    io.stdout.write(`\nbackend: auto uses ${chosen?.name ?? 'none'}${skipGpu && rows[0]?.available ? ' (tensorflow-gpu sees no GPU here)' : ''}\n`);
     return EXIT.ok;
   },
 });

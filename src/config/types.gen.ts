@@ -201,6 +201,10 @@ epochs?: number
  */
 seed?: number
 /**
+ * Fail at the start (code NO_GPU) unless the backend runs on a GPU; without it, a GPU backend that finds no GPU trains on the CPU and says so (run.json device: cpu).
+ */
+require_gpu?: boolean
+/**
  * Stop when checkpoint.monitor has not improved for `patience` epochs. null disables.
  */
 early_stopping?: ({
@@ -617,6 +621,10 @@ epochs: number
  * Seed for weight init, data order and augmentation.
  */
 seed: number
+/**
+ * Fail at the start (code NO_GPU) unless the backend runs on a GPU; without it, a GPU backend that finds no GPU trains on the CPU and says so (run.json device: cpu).
+ */
+require_gpu: boolean
 /**
  * Stop when checkpoint.monitor has not improved for `patience` epochs. null disables.
  */

@@ -79,6 +79,13 @@ export async function trainRunFolder(dir: string, opts: TrainOptions): Promise<R
     record.environment = captureEnvironment();
     writeRunRecord(dir, record);
     log(`run ${point.name} (key ${point.key}) on ${backend.name} (${backend.device}, ${backend.threads} thread${backend.threads === 1 ? '' : 's'})\n`);
+    if (backend.note) log(`note: ${backend.name}: ${backend.note}\n`);
+    if (cfg.training.require_gpu && (backend.device === 'cpu' || backend.device.startsWith('wasm'))) {
+      throw new ExpError({
+        code: 'NO_GPU', message: `training.require_gpu is set but ${backend.name} runs on the ${backend.device === 'cpu' ? 'CPU' : 'wasm runtime'} here${backend.note ? ` (${backend.note})` : ''}`,
+        fix: 'run it where an NVIDIA GPU is visible, with the GPU build (bash scripts/build-native-backend.sh --gpu), or set training.require_gpu: false', exit: 'failed',
+      });
+    }
 
     const ds = await loadDataset(cfg.data, { cacheDir: opts.cacheDir, onProgress: (m) => log(`data: ${m}\n`) });
     for (const line of describeReport(ds.report)) log(`${line}\n`);
