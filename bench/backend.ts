@@ -25,13 +25,19 @@ export interface Row {
 
 const flops = (n: number, h: number, w: number, c: number, co: number): number => 2 * n * h * w * 9 * c * co;
 
-interface Timing { ms: number; cpuMs: number }
+interface Timing {
+  ms: number;
+  cpuMs: number;
+}
 
 function time(reps: number, warm: boolean, f: () => tf.Tensor, keepLast = false): Timing & { out?: tf.Tensor } {
   if (warm) f().dispose();
-  let ms = Infinity, cpuMs = Infinity, out: tf.Tensor | undefined;
+  let ms = Infinity,
+    cpuMs = Infinity,
+    out: tf.Tensor | undefined;
   for (let r = 0; r < reps; r++) {
-    const c0 = process.cpuUsage(), t0 = performance.now();
+    const c0 = process.cpuUsage(),
+      t0 = performance.now();
     out = f();
     out.dataSync(); // wasm is synchronous, but read anyway so that no backend can cheat
     const c = process.cpuUsage(c0);
@@ -45,9 +51,15 @@ function time(reps: number, warm: boolean, f: () => tf.Tensor, keepLast = false)
 /** The textbook version: im2col with tf ops, then im2col^T · dy. wasm runs a transposed matmul
  * in a scalar loop, and its Slice/Concat copy row by row, hence the contrast. */
 function naiveFilterGrad(x: tf.Tensor4D, dy: tf.Tensor4D): tf.Tensor4D {
-  const [n, h, w, c] = x.shape, co = dy.shape[3];
+  const [n, h, w, c] = x.shape,
+    co = dy.shape[3];
   return tf.tidy(() => {
-    const xp = tf.pad(x, [[0, 0], [1, 1], [1, 1], [0, 0]]);
+    const xp = tf.pad(x, [
+      [0, 0],
+      [1, 1],
+      [1, 1],
+      [0, 0],
+    ]);
     const taps: tf.Tensor4D[] = [];
     for (let i = 0; i < 3; i++) for (let j = 0; j < 3; j++) taps.push(tf.slice(xp, [0, i, j, 0], [n, h, w, c]));
     const cols = tf.reshape(tf.concat(taps, 3), [n * h * w, 9 * c]);
@@ -74,22 +86,54 @@ export async function benchConvGrad(): Promise<Row[]> {
   const filter = tf.randomNormal([3, 3, c, co], 0, 0.05, 'float32', 3) as tf.Tensor4D;
   const rows: Row[] = [];
   const add = (name: string, rowShape: string, fl: number, reps: number, t: Timing, note?: string): void => {
-    rows.push({ name, shape: rowShape, ms: Math.round(t.ms), cpuMs: Math.round(t.cpuMs), gflops: +(fl / t.ms / 1e6).toFixed(2), reps, ...(note ? { note } : {}) });
+    rows.push({
+      name,
+      shape: rowShape,
+      ms: Math.round(t.ms),
+      cpuMs: Math.round(t.cpuMs),
+      gflops: +(fl / t.ms / 1e6).toFixed(2),
+      reps,
+      ...(note ? { note } : {}),
+    });
   };
   try {
     // A fresh filter per call, as in training: XNNPACK packs the weights each time they change.
-    add('conv2d forward (wasm XNNPACK)', shape, f, 3, time(3, true, () => tf.tidy(() => tf.conv2d(x, tf.mul(filter, 1) as tf.Tensor4D, 1, 'same'))));
-    add('filter grad: exp im2col + matmul', shape, f, 3, time(3, true, () => conv2dFilterGrad(x, dy, [3, 3, c, co], 1, 'same')));
+    add(
+      'conv2d forward (wasm XNNPACK)',
+      shape,
+      f,
+      3,
+      time(3, true, () => tf.tidy(() => tf.conv2d(x, tf.mul(filter, 1) as tf.Tensor4D, 1, 'same'))),
+    );
+    add(
+      'filter grad: exp im2col + matmul',
+      shape,
+      f,
+      3,
+      time(3, true, () => conv2dFilterGrad(x, dy, [3, 3, c, co], 1, 'same')),
+    );
     const naive = time(1, false, () => naiveFilterGrad(x, dy), true);
     const ours = conv2dFilterGrad(x, dy, [3, 3, c, co], 1, 'same');
     const diff = tf.tidy(() => tf.div(tf.max(tf.abs(tf.sub(naive.out!, ours))), tf.max(tf.abs(naive.out!))).dataSync()[0]!);
     tf.dispose([ours, naive.out!]);
     add('filter grad: naive im2col^T (transposeA matmul)', shape, f, 1, naive, `max rel diff vs exp ${diff.toExponential(1)}`);
-    add('input grad: exp (conv2d of flipped filter)', shape, f, 3, time(3, true, () => conv2dInputGrad([n, h, w, c], dy, filter, 1, 'same')));
+    add(
+      'input grad: exp (conv2d of flipped filter)',
+      shape,
+      f,
+      3,
+      time(3, true, () => conv2dInputGrad([n, h, w, c], dy, filter, 1, 'same')),
+    );
     // Stock dx is a scalar loop at ~0.7 GFLOP/s: batch 8 keeps it to a few seconds.
     const dy8 = tf.slice(dy, [0, 0, 0, 0], [8, -1, -1, -1]);
-    add('input grad: stock wasm kernel', `[8,${h},${w},${c}] -> ${co}`, flops(8, h, w, c, co), 1,
-      time(1, false, () => stockInputGrad(dy8, filter, [8, h, w, c])), 'batch 8 to bound its time');
+    add(
+      'input grad: stock wasm kernel',
+      `[8,${h},${w},${c}] -> ${co}`,
+      flops(8, h, w, c, co),
+      1,
+      time(1, false, () => stockInputGrad(dy8, filter, [8, h, w, c])),
+      'batch 8 to bound its time',
+    );
     dy8.dispose();
   } finally {
     tf.dispose([x, dy, filter]);

@@ -18,7 +18,9 @@ export interface Flops {
 }
 
 export function countFlops(model: tf.LayersModel): Flops {
-  let forward = 0, backward = 0, upstreamTrainable = false;
+  let forward = 0,
+    backward = 0,
+    upstreamTrainable = false;
   for (const layer of model.layers) {
     const kernel = layer.weights[0]?.shape;
     const out = layer.outputShape as (number | null)[];

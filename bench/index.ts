@@ -30,7 +30,13 @@ type Section = (typeof SECTIONS)[number];
 
 const USAGE = `usage: npm run bench -- [--quick] [--json] [--only ${SECTIONS.join('|')}[,...]] [--batch N] [--backends ${BENCH_BACKENDS.join('|')}[,...]]`;
 
-interface Args { quick: boolean; json: boolean; only: Set<Section>; batch?: number; backends?: BenchBackend[] }
+interface Args {
+  quick: boolean;
+  json: boolean;
+  only: Set<Section>;
+  batch?: number;
+  backends?: BenchBackend[];
+}
 
 function parseArgs(argv: readonly string[]): Args | string {
   const a: Args = { quick: false, json: false, only: new Set(SECTIONS) };
@@ -63,9 +69,22 @@ function parseArgs(argv: readonly string[]): Args | string {
 function plan(quick: boolean, backends: BenchBackend[], batchArg?: number) {
   const batch = batchArg ?? (quick ? 8 : 32);
   return {
-    data: { images: quick ? 200 : 1000, sequential: quick ? 50 : 300, poolSizes: quick ? [1] : [1, 2, 8], augmentReps: { tensorflow: quick ? 1 : 5, wasm: quick ? 1 : 3, cpu: 1 }, backends },
+    data: {
+      images: quick ? 200 : 1000,
+      sequential: quick ? 50 : 300,
+      poolSizes: quick ? [1] : [1, 2, 8],
+      augmentReps: { tensorflow: quick ? 1 : 5, wasm: quick ? 1 : 3, cpu: 1 },
+      backends,
+    },
     peakReps: quick ? 1 : 3,
-    model: { batch, imageSize: 128, trainSteps: { tensorflow: quick ? 1 : 2, wasm: 1, cpu: 0 }, inferBatches: { tensorflow: quick ? 1 : 2, wasm: 1, cpu: 1 }, cpuInferImages: quick ? 1 : 2, backends },
+    model: {
+      batch,
+      imageSize: 128,
+      trainSteps: { tensorflow: quick ? 1 : 2, wasm: 1, cpu: 0 },
+      inferBatches: { tensorflow: quick ? 1 : 2, wasm: 1, cpu: 1 },
+      cpuInferImages: quick ? 1 : 2,
+      backends,
+    },
     convGrad: !quick,
     torch: { batch, imageSize: 128, trainSteps: quick ? 1 : 2, inferBatches: quick ? 1 : 2 },
     overhead: { reps: quick ? 1 : 3, epochs: 15 },
@@ -81,7 +100,9 @@ async function main(argv: readonly string[]): Promise<number> {
     return args ? 2 : 0;
   }
   const t0 = performance.now();
-  const out = (s: string): void => { if (!args.json) process.stdout.write(`${s}\n`); };
+  const out = (s: string): void => {
+    if (!args.json) process.stdout.write(`${s}\n`);
+  };
   const rows: Row[] = [];
   const section = async (name: string, f: () => Promise<void>): Promise<void> => {
     try {
@@ -108,7 +129,8 @@ async function main(argv: readonly string[]): Promise<number> {
       const d = await benchData(p.data);
       rows.push(...d.rows);
       const ms = (name: string): unknown => d.rows.find((r) => r.name === name)?.ms_per_img;
-      const read = ms('of which: read the pixel file'), rest = ms('of which: CSV, list, stat + hash each file');
+      const read = ms('of which: read the pixel file'),
+        rest = ms('of which: CSV, list, stat + hash each file');
       if (typeof read === 'number' && typeof rest === 'number') cache = { readMs: read, restMs: rest };
       out(table(`1. Data pipeline: ${p.data.images} synthetic 256x256 JPEGs -> 128x128 RGB (nearest)`, DATA_COLUMNS, d.rows, d.notes));
     });
@@ -131,26 +153,52 @@ async function main(argv: readonly string[]): Promise<number> {
         `FLOP per image from our own count of the model's Conv2D and Dense layers: ${(m.flops.forward / 1e9).toFixed(2)} GFLOP forward, ${(m.flops.train / 1e9).toFixed(2)} per training image (FACTS: ~10.0 and ~11.6).`,
         peak ? `% peak: of ${peak.gflop_s} GFLOP/s, the best matmul measured in this run, ${peak.from}.` : 'no matmul peak measured: % peak left out.',
         'train: optimizer.minimize(bceSum) over the trainable variables after 1 warm-up step (no augmentation or batch assembly: see section 1); infer: model.predict. cores = CPU time / wall time.',
-        ...m.rows.map((r) => `${r.backend}: ${r.train_step_s ? `train steps ${JSON.stringify(r.train_step_s)} s (the last one profiled, warm-up ${r.warmup_s} s), ` : ''}inference batches ${JSON.stringify(r.infer_batch_s)} s`),
+        ...m.rows.map(
+          (r) =>
+            `${r.backend}: ${r.train_step_s ? `train steps ${JSON.stringify(r.train_step_s)} s (the last one profiled, warm-up ${r.warmup_s} s), ` : ''}inference batches ${JSON.stringify(r.infer_batch_s)} s`,
+        ),
       ];
-      out(table('2a. Matmul peak (float32, 2048x2048x2048)', [
-        { key: 'name', title: 'kernel', align: 'left' }, { key: 'backend', title: 'library', align: 'left' }, { key: 'threads', title: 'threads' }, { key: 'gflop_s', title: 'GFLOP/s', digits: 1 }, { key: 'note', title: 'note', align: 'left' },
-      ], peakRows));
+      out(
+        table(
+          '2a. Matmul peak (float32, 2048x2048x2048)',
+          [
+            { key: 'name', title: 'kernel', align: 'left' },
+            { key: 'backend', title: 'library', align: 'left' },
+            { key: 'threads', title: 'threads' },
+            { key: 'gflop_s', title: 'GFLOP/s', digits: 1 },
+            { key: 'note', title: 'note', align: 'left' },
+          ],
+          peakRows,
+        ),
+      );
       out(table(`2b. Model: VGG16 at ${p.model.imageSize}, batch ${p.model.batch}, blocks 1-4 frozen, Adam`, MODEL_COLUMNS, m.rows, notes));
       const prof = profileRows(m.profiles, 8);
       rows.push(...prof);
-      out(table('2c. Where a training step goes (tf.profile of the last timed step)', PROFILE_COLUMNS, prof, [
-        'Indented: kernels run inside the kernel above (exp\'s wasm conv gradients are built from other kernels; Identity = inputs saved for the backward pass).',
-        'Top-level times add up to the step\'s kernel time; "outside kernels" is the rest of the wall time.',
-      ]));
+      out(
+        table('2c. Where a training step goes (tf.profile of the last timed step)', PROFILE_COLUMNS, prof, [
+          "Indented: kernels run inside the kernel above (exp's wasm conv gradients are built from other kernels; Identity = inputs saved for the backward pass).",
+          'Top-level times add up to the step\'s kernel time; "outside kernels" is the rest of the wall time.',
+        ]),
+      );
       if (p.convGrad && backends.includes('wasm')) {
         log('model: wasm conv2d gradients at block5 size (bench/backend.ts)');
         const cg = (await benchConvGrad()).map((r): Row => ({ ...r, section: 'convgrad' }));
         rows.push(...cg);
-        out(table('2d. wasm Conv2D gradients at block5 size (one op, 9.66 GFLOP; best of reps)', [
-          { key: 'name', title: 'op', align: 'left' }, { key: 'shape', title: 'shape', align: 'left' }, { key: 'ms', title: 'ms', digits: 0 }, { key: 'cpuMs', title: 'CPU ms', digits: 0 },
-          { key: 'gflops', title: 'GFLOP/s', digits: 2 }, { key: 'reps', title: 'reps' }, { key: 'note', title: 'note', align: 'left' },
-        ], cg));
+        out(
+          table(
+            '2d. wasm Conv2D gradients at block5 size (one op, 9.66 GFLOP; best of reps)',
+            [
+              { key: 'name', title: 'op', align: 'left' },
+              { key: 'shape', title: 'shape', align: 'left' },
+              { key: 'ms', title: 'ms', digits: 0 },
+              { key: 'cpuMs', title: 'CPU ms', digits: 0 },
+              { key: 'gflops', title: 'GFLOP/s', digits: 2 },
+              { key: 'reps', title: 'reps' },
+              { key: 'note', title: 'note', align: 'left' },
+            ],
+            cg,
+          ),
+        );
       }
     });
   }
@@ -163,12 +211,22 @@ async function main(argv: readonly string[]): Promise<number> {
       const cmp = torchRow ? comparisonRows(modelRows, torchRow) : [];
       if (torchRow && cmp.length === 0) notes.push('no exp rows to compare with: run the model section too (--only model,torch).');
       if (torchRow) {
-        notes.push('x torch = exp img/s / PyTorch img/s (1 = as fast). FACTS, measured earlier on this machine: PyTorch 1.13 trained 7.6 img/s and inferred 8.3 img/s.');
+        notes.push(
+          'x torch = exp img/s / PyTorch img/s (1 = as fast). FACTS, measured earlier on this machine: PyTorch 1.13 trained 7.6 img/s and inferred 8.3 img/s.',
+        );
         const native = cmp.find((r) => r.backend === 'tensorflow');
-        const perCore = (img: unknown, cores: unknown): number | undefined => (typeof img === 'number' && typeof cores === 'number' && cores > 0 ? img / cores : undefined);
-        const [et, tt, ei, ti] = [perCore(native?.train_img_s, native?.train_cores), perCore(torchRow.train_img_s, torchRow.train_cores), perCore(native?.infer_img_s, native?.infer_cores), perCore(torchRow.infer_img_s, torchRow.infer_cores)];
+        const perCore = (img: unknown, cores: unknown): number | undefined =>
+          typeof img === 'number' && typeof cores === 'number' && cores > 0 ? img / cores : undefined;
+        const [et, tt, ei, ti] = [
+          perCore(native?.train_img_s, native?.train_cores),
+          perCore(torchRow.train_img_s, torchRow.train_cores),
+          perCore(native?.infer_img_s, native?.infer_cores),
+          perCore(torchRow.infer_img_s, torchRow.infer_cores),
+        ];
         if (et && tt && ei && ti) {
-          notes.push(`The two ran at different moments of a shared machine (see cores). Per CPU-second instead: exp tensorflow / PyTorch = ${(et / tt).toFixed(2)} train, ${(ei / ti).toFixed(2)} inference (biased against PyTorch: its OpenMP threads spin while waiting, which counts as CPU time).`);
+          notes.push(
+            `The two ran at different moments of a shared machine (see cores). Per CPU-second instead: exp tensorflow / PyTorch = ${(et / tt).toFixed(2)} train, ${(ei / ti).toFixed(2)} inference (biased against PyTorch: its OpenMP threads spin while waiting, which counts as CPU time).`,
+          );
         }
       }
       // Keras, the recipe's own framework, on the same libtensorflow: exp / Keras per row.
@@ -206,7 +264,14 @@ async function main(argv: readonly string[]): Promise<number> {
     await section('sweep', async () => {
       const s = await benchSweep(p.sweep);
       rows.push(...s.rows);
-      out(table(`6. A ${p.sweep.points}-point sweep: local workers and the queue (tiny points: 32x32, ${p.sweep.epochs} epoch${p.sweep.epochs === 1 ? '' : 's'})`, SWEEP_COLUMNS, s.rows, s.notes));
+      out(
+        table(
+          `6. A ${p.sweep.points}-point sweep: local workers and the queue (tiny points: 32x32, ${p.sweep.epochs} epoch${p.sweep.epochs === 1 ? '' : 's'})`,
+          SWEEP_COLUMNS,
+          s.rows,
+          s.notes,
+        ),
+      );
     });
   }
 

@@ -30,7 +30,9 @@ function cpuModel(): string {
     const info = readFileSync('/proc/cpuinfo', 'utf8');
     const field = (k: string): string | undefined => new RegExp(`^${k}\\s*:\\s*(.+)$`, 'm').exec(info)?.[1]?.trim();
     const flags = field('flags')?.split(' ') ?? [];
-    const isa = [flags.includes('avx512f') ? 'AVX-512' : flags.includes('avx2') ? 'AVX2' : undefined, flags.includes('amx_tile') ? 'AMX' : undefined].filter(Boolean);
+    const isa = [flags.includes('avx512f') ? 'AVX-512' : flags.includes('avx2') ? 'AVX2' : undefined, flags.includes('amx_tile') ? 'AMX' : undefined].filter(
+      Boolean,
+    );
     return `${field('model name') ?? 'unknown CPU'} (family ${field('cpu family') ?? '?'}, model ${field('model') ?? '?'})${isa.length ? `, ${isa.join(', ')}` : ''}`;
   } catch {
     return 'unknown CPU';
@@ -49,9 +51,14 @@ export async function describeMachine(): Promise<Machine> {
     }
   }
   return {
-    cpu: cpuModel(), cores: availableParallelism(), memGiB: Math.round(totalmem() / 2 ** 30), node: process.version,
-    load: loadavg().map((l) => +l.toFixed(2)), sharp: `sharp ${sharp.versions.sharp}, libvips ${sharp.versions.vips}`,
-    backends, unavailable,
+    cpu: cpuModel(),
+    cores: availableParallelism(),
+    memGiB: Math.round(totalmem() / 2 ** 30),
+    node: process.version,
+    load: loadavg().map((l) => +l.toFixed(2)),
+    sharp: `sharp ${sharp.versions.sharp}, libvips ${sharp.versions.vips}`,
+    backends,
+    unavailable,
   };
 }
 
@@ -62,14 +69,30 @@ export function machineHeader(m: Machine): string {
   ];
   for (const name of BENCH_BACKENDS) {
     const b = m.backends[name];
-    lines.push(b ? `backend ${name}: ${b.device}, ${b.threads} thread${b.threads === 1 ? '' : 's'}, ${b.version}` : `backend ${name}: unavailable (${m.unavailable[name]})`);
+    lines.push(
+      b
+        ? `backend ${name}: ${b.device}, ${b.threads} thread${b.threads === 1 ? '' : 's'}, ${b.version}`
+        : `backend ${name}: unavailable (${m.unavailable[name]})`,
+    );
   }
   return lines.join('\n');
 }
 
 export function machineRow(m: Machine): Row {
   return {
-    section: 'machine', name: 'machine', cpu: m.cpu, cores: m.cores, mem_gib: m.memGiB, node: m.node, load_start: m.load, sharp: m.sharp,
-    backends: Object.fromEntries(BENCH_BACKENDS.map((n) => [n, m.backends[n] ? `${m.backends[n]!.device}; ${m.backends[n]!.threads} threads; ${m.backends[n]!.version}` : `unavailable: ${m.unavailable[n]}`])),
+    section: 'machine',
+    name: 'machine',
+    cpu: m.cpu,
+    cores: m.cores,
+    mem_gib: m.memGiB,
+    node: m.node,
+    load_start: m.load,
+    sharp: m.sharp,
+    backends: Object.fromEntries(
+      BENCH_BACKENDS.map((n) => [
+        n,
+        m.backends[n] ? `${m.backends[n]!.device}; ${m.backends[n]!.threads} threads; ${m.backends[n]!.version}` : `unavailable: ${m.unavailable[n]}`,
+      ]),
+    ),
   };
 }

@@ -19,7 +19,9 @@ export interface Span {
 
 /** Starts a span; call the result to end it. */
 export function startSpan(): () => Span {
-  const t0 = performance.now(), c0 = process.cpuUsage(), e0 = performance.eventLoopUtilization();
+  const t0 = performance.now(),
+    c0 = process.cpuUsage(),
+    e0 = performance.eventLoopUtilization();
   return () => {
     const c = process.cpuUsage(c0);
     return { ms: performance.now() - t0, cpuMs: (c.user + c.system) / 1000, mainMs: performance.eventLoopUtilization(e0).active };
@@ -33,7 +35,9 @@ export async function timed<T>(f: () => Promise<T> | T): Promise<{ span: Span; v
 }
 
 /** Progress goes to stderr, so `--json` output on stdout stays clean. */
-export const log = (s: string): void => { process.stderr.write(`[bench] ${s}\n`); };
+export const log = (s: string): void => {
+  process.stderr.write(`[bench] ${s}\n`);
+};
 
 export const round = (v: number, digits = 3): number => +v.toFixed(digits);
 
@@ -45,8 +49,9 @@ export const ROOT = new URL('..', import.meta.url).pathname;
  * when present, else python3; the first of those that imports `module`. undefined if none does.
  */
 export function findPython(module: string): string | undefined {
-  const candidates = [process.env.EXP_BENCH_PYTHON, join(ROOT, '.venv-bench', 'bin', 'python'), join(ROOT, '.venv', 'bin', 'python'), 'python3']
-    .filter((p): p is string => p !== undefined && p !== '' && (!p.includes('/') || existsSync(p)));
+  const candidates = [process.env.EXP_BENCH_PYTHON, join(ROOT, '.venv-bench', 'bin', 'python'), join(ROOT, '.venv', 'bin', 'python'), 'python3'].filter(
+    (p): p is string => p !== undefined && p !== '' && (!p.includes('/') || existsSync(p)),
+  );
   for (const py of [...new Set(candidates)]) {
     const r = spawnSync(py, ['-c', `import ${module}`], { stdio: 'ignore', timeout: 60_000 });
     if (r.status === 0) return py;
@@ -55,7 +60,12 @@ export function findPython(module: string): string | undefined {
 }
 
 /** Runs a Python script that prints one JSON object last on stdout. */
-export function runPythonJson<T>(python: string, args: readonly string[], env: NodeJS.ProcessEnv = {}, timeoutMs = 300_000): { ok: true; value: T } | { ok: false; error: string } {
+export function runPythonJson<T>(
+  python: string,
+  args: readonly string[],
+  env: NodeJS.ProcessEnv = {},
+  timeoutMs = 300_000,
+): { ok: true; value: T } | { ok: false; error: string } {
   const r = spawnSync(python, args, { encoding: 'utf8', env: { ...process.env, ...env }, timeout: timeoutMs, maxBuffer: 1 << 24 });
   const last = r.stdout?.trim().split('\n').at(-1) ?? '';
   if (r.status !== 0 || !last.startsWith('{')) {

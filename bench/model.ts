@@ -66,19 +66,34 @@ export async function benchModel(o: ModelOptions): Promise<ModelResult> {
     const x = tf.randomUniform([n, o.imageSize, o.imageSize, 3], -124, 152, 'float32', 1) as tf.Tensor4D;
     const y = tf.tidy(() => tf.cast(tf.less(tf.randomUniform([n, NTAGS], 0, 1, 'float32', 2), 0.3), 'float32')) as tf.Tensor2D;
     const step = (): tf.Scalar => optimizer.minimize(() => tf.div(bceSum(model.apply(x, { training: true }) as tf.Tensor2D, y), n) as tf.Scalar, true, vars)!;
-    const r: Row = { section: 'model', name: `vgg16-${o.imageSize}-block5 ${b}`, backend: b, device: info.device, threads: info.threads, batch: n, gflop_forward: round(flops.forward / 1e9, 2), gflop_train: round(flops.train / 1e9, 2) };
+    const r: Row = {
+      section: 'model',
+      name: `vgg16-${o.imageSize}-block5 ${b}`,
+      backend: b,
+      device: info.device,
+      threads: info.threads,
+      batch: n,
+      gflop_forward: round(flops.forward / 1e9, 2),
+      gflop_train: round(flops.train / 1e9, 2),
+    };
 
     const steps = o.trainSteps[b];
     if (steps > 0) {
       log(`model: ${b}: training, 1 warm-up + ${steps} timed steps of ${n}`);
       const warm = startSpan();
-      const c0 = step(); c0.dataSync(); c0.dispose();
+      const c0 = step();
+      c0.dataSync();
+      c0.dispose();
       r.warmup_s = round(warm().ms / 1000, 2);
       const spans: Span[] = [];
       for (let s = 0; s < steps; s++) {
         const end = startSpan();
         if (s === steps - 1) profiles.push({ backend: b, profile: await profileStep(step), batch: n });
-        else { const c = step(); c.dataSync(); c.dispose(); }
+        else {
+          const c = step();
+          c.dataSync();
+          c.dispose();
+        }
         spans.push(end());
         log(`model: ${b}: step ${s + 1}/${steps}: ${(spans.at(-1)!.ms / 1000).toFixed(1)} s`);
       }
@@ -93,12 +108,24 @@ export async function benchModel(o: ModelOptions): Promise<ModelResult> {
 
     const imgs = b === 'cpu' ? Math.min(o.cpuInferImages, n) : n;
     const xi = imgs === n ? x : tf.slice(x, [0, 0, 0, 0], [imgs, -1, -1, -1]);
-    const predict = (t: tf.Tensor4D): void => { const p = model.predict(t, { batchSize: n }) as tf.Tensor; p.dataSync(); p.dispose(); };
+    const predict = (t: tf.Tensor4D): void => {
+      const p = model.predict(t, { batchSize: n }) as tf.Tensor;
+      p.dataSync();
+      p.dispose();
+    };
     const batches = o.inferBatches[b];
     log(`model: ${b}: inference, ${batches} batch${batches === 1 ? '' : 'es'} of ${imgs}`);
-    if (b !== 'cpu') { const w = tf.slice(x, [0, 0, 0, 0], [2, -1, -1, -1]); predict(w); w.dispose(); }
+    if (b !== 'cpu') {
+      const w = tf.slice(x, [0, 0, 0, 0], [2, -1, -1, -1]);
+      predict(w);
+      w.dispose();
+    }
     const spans: Span[] = [];
-    for (let i = 0; i < batches; i++) { const end = startSpan(); predict(xi); spans.push(end()); }
+    for (let i = 0; i < batches; i++) {
+      const end = startSpan();
+      predict(xi);
+      spans.push(end());
+    }
     const ms = spans.reduce((a, s) => a + s.ms, 0);
     r.infer_images = imgs;
     r.infer_batch_s = spans.map((s) => round(s.ms / 1000, 2));
@@ -148,8 +175,25 @@ export function profileRows(profiles: ModelResult['profiles'], top: number): Row
       }
     }
     const rest = outer.slice(top);
-    rows.push({ section: 'profile', backend, name: `${rest.length} other kernels`, calls: rest.reduce((a, k) => a + k.calls, 0), ms: round(rest.reduce((a, k) => a + k.ms, 0), 1), pct: pct(rest.reduce((a, k) => a + k.ms, 0)) });
-    rows.push({ section: 'profile', backend, name: 'outside kernels (JS, tape, Adam bookkeeping)', calls: null, ms: round(p.wallMs - p.kernelMs, 1), pct: pct(p.wallMs - p.kernelMs) });
+    rows.push({
+      section: 'profile',
+      backend,
+      name: `${rest.length} other kernels`,
+      calls: rest.reduce((a, k) => a + k.calls, 0),
+      ms: round(
+        rest.reduce((a, k) => a + k.ms, 0),
+        1,
+      ),
+      pct: pct(rest.reduce((a, k) => a + k.ms, 0)),
+    });
+    rows.push({
+      section: 'profile',
+      backend,
+      name: 'outside kernels (JS, tape, Adam bookkeeping)',
+      calls: null,
+      ms: round(p.wallMs - p.kernelMs, 1),
+      pct: pct(p.wallMs - p.kernelMs),
+    });
   }
   return rows;
 }

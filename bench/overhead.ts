@@ -32,7 +32,18 @@ export const OVERHEAD_COLUMNS: Column[] = [
 
 const TARGET_S = 5;
 
-interface Child { import_ms: number; backend_ms: number; backend: string; build_ms: number; h5_ms: number; h5_layers: number; ckpt_ms: number; ckpt_bytes: number; track_ms: number; events: number }
+interface Child {
+  import_ms: number;
+  backend_ms: number;
+  backend: string;
+  build_ms: number;
+  h5_ms: number;
+  h5_layers: number;
+  ckpt_ms: number;
+  ckpt_bytes: number;
+  track_ms: number;
+  events: number;
+}
 
 /** Best wall time of `reps` runs of a command, in ms. */
 function bestRun(args: readonly string[], reps: number): number {
@@ -50,7 +61,14 @@ export async function benchOverhead(o: OverheadOptions): Promise<{ rows: Row[]; 
   const rows: Row[] = [];
   const notes: string[] = [];
   const add = (label: string, ms: number, inTotal: boolean, note?: string): void => {
-    rows.push({ section: 'overhead', name: label.trim(), ...(label.startsWith('  ') ? { sub: true } : {}), seconds: round(ms / 1000, 3), in_total: inTotal ? 'yes' : 'no', ...(note ? { note } : {}) });
+    rows.push({
+      section: 'overhead',
+      name: label.trim(),
+      ...(label.startsWith('  ') ? { sub: true } : {}),
+      seconds: round(ms / 1000, 3),
+      in_total: inTotal ? 'yes' : 'no',
+      ...(note ? { note } : {}),
+    });
   };
   if (!existsSync(join(ROOT, 'dist', 'cli', 'main.js'))) {
     return { rows, notes: ['overhead skipped: dist/ is not built (npm run build); exp runs from dist/, so that is what is timed.'] };
@@ -66,7 +84,11 @@ export async function benchOverhead(o: OverheadOptions): Promise<{ rows: Row[]; 
   add('write full-size Keras .h5 (setup)', end().ms, false, `${(statSync(h5).size / 1e6).toFixed(1)} MB, test writer`);
 
   log('overhead: a fresh `exp train`-like process (import, backend, build, .h5, checkpoint, tracking)');
-  const r = spawnSync(process.execPath, [join(ROOT, 'bench', 'overhead-child.mjs'), h5, join(dir, 'run'), String(o.epochs)], { cwd: ROOT, encoding: 'utf8', timeout: 300_000 });
+  const r = spawnSync(process.execPath, [join(ROOT, 'bench', 'overhead-child.mjs'), h5, join(dir, 'run'), String(o.epochs)], {
+    cwd: ROOT,
+    encoding: 'utf8',
+    timeout: 300_000,
+  });
   const last = r.stdout?.trim().split('\n').at(-1) ?? '';
   if (r.status !== 0 || !last.startsWith('{')) {
     notes.push(`overhead child failed: ${r.stderr?.trim().split('\n').slice(-3).join(' | ') ?? r.error?.message}`);
@@ -85,16 +107,32 @@ export async function benchOverhead(o: OverheadOptions): Promise<{ rows: Row[]; 
       cache = { readMs: c.read.ms / 200, restMs: (c.hit.ms - c.read.ms) / 200 };
     }
     const planet = PLANET_IMAGES.toLocaleString('en-US');
-    add('dataset: read the decoded cache (Planet size)', cache.readMs * PLANET_IMAGES, true,
-      `extrapolated: ${planet} x ${cache.readMs.toFixed(3)} ms, ${(PLANET_IMAGES * 128 * 128 * 3 / 1e9).toFixed(1)} GB from the page cache`);
+    add(
+      'dataset: read the decoded cache (Planet size)',
+      cache.readMs * PLANET_IMAGES,
+      true,
+      `extrapolated: ${planet} x ${cache.readMs.toFixed(3)} ms, ${((PLANET_IMAGES * 128 * 128 * 3) / 1e9).toFixed(1)} GB from the page cache`,
+    );
     add('dataset: CSV, stat + hash every image (fingerprint)', cache.restMs * PLANET_IMAGES, true, `extrapolated: ${planet} x ${cache.restMs.toFixed(3)} ms`);
     add('checkpoint save (model + Adam)', c.ckpt_ms, true, `${(c.ckpt_bytes / 1e6).toFixed(0)} MB, once`);
     add(`tracking (${c.events} events, fsync each)`, c.track_ms, true, `${o.epochs} epochs`);
     const fixed = rows.filter((x) => x.in_total === 'yes').reduce((a, x) => a + (x.seconds as number), 0);
-    rows.push({ section: 'overhead', name: 'total per sweep point', seconds: round(fixed, 2), in_total: '', note: `target < ${TARGET_S} s: ${fixed < TARGET_S ? 'met' : 'missed'}` });
+    rows.push({
+      section: 'overhead',
+      name: 'total per sweep point',
+      seconds: round(fixed, 2),
+      in_total: '',
+      note: `target < ${TARGET_S} s: ${fixed < TARGET_S ? 'met' : 'missed'}`,
+    });
     const more = 2 * o.epochs - 1;
-    rows.push({ section: 'overhead', name: `+ checkpoints of ${o.epochs} epochs`, sub: true, seconds: round((more * c.ckpt_ms) / 1000, 2), in_total: '',
-      note: `up to ${more} more saves (last every epoch, best when improved)` });
+    rows.push({
+      section: 'overhead',
+      name: `+ checkpoints of ${o.epochs} epochs`,
+      sub: true,
+      seconds: round((more * c.ckpt_ms) / 1000, 2),
+      in_total: '',
+      note: `up to ${more} more saves (last every epoch, best when improved)`,
+    });
   }
   return { rows, notes };
 }

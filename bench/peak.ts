@@ -42,9 +42,17 @@ export async function benchPeak(backends: readonly BenchBackend[], reps: number)
       log(`peak: numpy sgemm ${N}, ${t} thread${t === 1 ? '' : 's'} (${py})`);
       const env = { OPENBLAS_NUM_THREADS: String(t), OMP_NUM_THREADS: String(t), MKL_NUM_THREADS: String(t) };
       const r = runPythonJson<{ numpy: string; blas: string; s: number }>(py, ['-c', NUMPY.replace('REPS', String(reps))], env);
-      rows.push(r.ok
-        ? { section: 'peak', name: `numpy sgemm ${N}`, backend: `numpy ${r.value.numpy}, ${r.value.blas}`, threads: t, gflop_s: round(FLOP / r.value.s / 1e9, 1) }
-        : { section: 'peak', name: `numpy sgemm ${N}`, backend: 'numpy', threads: t, gflop_s: null, note: r.error });
+      rows.push(
+        r.ok
+          ? {
+              section: 'peak',
+              name: `numpy sgemm ${N}`,
+              backend: `numpy ${r.value.numpy}, ${r.value.blas}`,
+              threads: t,
+              gflop_s: round(FLOP / r.value.s / 1e9, 1),
+            }
+          : { section: 'peak', name: `numpy sgemm ${N}`, backend: 'numpy', threads: t, gflop_s: null, note: r.error },
+      );
     }
   }
   for (const b of backends) {
@@ -52,7 +60,13 @@ export async function benchPeak(backends: readonly BenchBackend[], reps: number)
     const info = await selectBackend(b);
     log(`peak: tf.matMul ${N} on ${b}`);
     const [x, y] = [tf.randomUniform([N, N]), tf.randomUniform([N, N])];
-    const once = (): number => { const end = startSpan(); const z = tf.matMul(x, y); z.dataSync(); z.dispose(); return end().ms; };
+    const once = (): number => {
+      const end = startSpan();
+      const z = tf.matMul(x, y);
+      z.dataSync();
+      z.dispose();
+      return end().ms;
+    };
     once();
     const ms = Math.min(...Array.from({ length: reps }, once));
     tf.dispose([x, y]);
@@ -73,7 +87,8 @@ export function machinePeak(rows: readonly Row[]): { gflop_s: number; from: stri
 export function bestPeaks(a: readonly Row[], b: readonly Row[]): Row[] {
   return a.map((r, i) => {
     const o = b[i];
-    const x = typeof r.gflop_s === 'number' ? r.gflop_s : -1, y = typeof o?.gflop_s === 'number' ? o.gflop_s : -1;
+    const x = typeof r.gflop_s === 'number' ? r.gflop_s : -1,
+      y = typeof o?.gflop_s === 'number' ? o.gflop_s : -1;
     const best = y > x ? o! : r;
     return x > 0 && y > 0 ? { ...best, note: `best of before (${x}) and after (${y}) the model rows` } : best;
   });

@@ -25,8 +25,13 @@ export interface StepProfile {
 }
 
 /** What tf.profile records per kernel, and the engine state we read while it records. */
-interface Recorded { name: string; kernelTimeMs: number | { error: string } }
-interface EngineState { state: { kernelDepth: number; activeProfile: { kernels: Recorded[] } } }
+interface Recorded {
+  name: string;
+  kernelTimeMs: number | { error: string };
+}
+interface EngineState {
+  state: { kernelDepth: number; activeProfile: { kernels: Recorded[] } };
+}
 
 /** Runs `step` under tf.profile. `step` returns the tensor to wait for (e.g. the loss). */
 export async function profileStep(step: () => tf.Tensor): Promise<StepProfile> {
@@ -38,7 +43,10 @@ export async function profileStep(step: () => tf.Tensor): Promise<StepProfile> {
     // (it adds a kernel after the kernel returns, when kernelDepth is back to the caller's).
     const list = engine.state.activeProfile.kernels;
     const push = list.push.bind(list);
-    list.push = (...ks: Recorded[]): number => { for (let i = 0; i < ks.length; i++) depths.push(engine.state.kernelDepth); return push(...ks); };
+    list.push = (...ks: Recorded[]): number => {
+      for (let i = 0; i < ks.length; i++) depths.push(engine.state.kernelDepth);
+      return push(...ks);
+    };
     const out = step();
     out.dataSync();
     return out;

@@ -43,7 +43,11 @@ export function table(title: string, columns: readonly Column[], rows: readonly 
   const cells = rows.map((r) => columns.map((c) => (c.key === 'name' && r.sub ? '  ' : '') + fmt(r[c.key] as Cell, c.digits)));
   const width = columns.map((c, i) => Math.max(c.title.length, ...cells.map((row) => row[i]!.length)));
   const left = columns.map((c) => c.align === 'left' || (c.align === undefined && rows.every((r) => typeof r[c.key] !== 'number')));
-  const line = (vals: readonly string[]): string => vals.map((v, i) => (left[i] ? v.padEnd(width[i]!) : v.padStart(width[i]!))).join('  ').trimEnd();
+  const line = (vals: readonly string[]): string =>
+    vals
+      .map((v, i) => (left[i] ? v.padEnd(width[i]!) : v.padStart(width[i]!)))
+      .join('  ')
+      .trimEnd();
   const out = [`\n## ${title}`, line(columns.map((c) => c.title)), width.map((w) => '-'.repeat(w)).join('  '), ...cells.map(line)];
   for (const n of notes) out.push(`  ${n}`);
   return out.join('\n');

@@ -8,12 +8,25 @@ import { join } from 'node:path';
 import { findPython, log, ROOT, round, runPythonJson } from './measure.js';
 import type { Column, Row } from './table.js';
 
-export interface TorchOptions { batch: number; imageSize: number; trainSteps: number; inferBatches: number }
+export interface TorchOptions {
+  batch: number;
+  imageSize: number;
+  trainSteps: number;
+  inferBatches: number;
+}
 
 interface TorchResult {
-  torch: string; threads: number; mkldnn: boolean; batch: number; size: number;
-  train_img_s: number; infer_img_s: number; train_step_s: number[]; infer_batch_s: number[];
-  train_cpu_util: number; infer_cpu_util: number;
+  torch: string;
+  threads: number;
+  mkldnn: boolean;
+  batch: number;
+  size: number;
+  train_img_s: number;
+  infer_img_s: number;
+  train_step_s: number[];
+  infer_batch_s: number[];
+  train_cpu_util: number;
+  infer_cpu_util: number;
 }
 
 export const TORCH_COLUMNS: Column[] = [
@@ -28,25 +41,53 @@ export const TORCH_COLUMNS: Column[] = [
   { key: 'note', title: 'note', align: 'left' },
 ];
 
-export const HOW_TO_GET_TORCH = 'no Python with torch found: `python3 -m venv .venv-bench && .venv-bench/bin/pip install torch==2.13.0` '
-  + '(CPU build, on this machine\'s disk for Python 3.11), or `apt-get install python3-torch`; or point EXP_BENCH_PYTHON at a Python that has it';
+export const HOW_TO_GET_TORCH =
+  'no Python with torch found: `python3 -m venv .venv-bench && .venv-bench/bin/pip install torch==2.13.0` ' +
+  "(CPU build, on this machine's disk for Python 3.11), or `apt-get install python3-torch`; or point EXP_BENCH_PYTHON at a Python that has it";
 
 export function benchTorch(o: TorchOptions): { rows: Row[]; notes: string[] } {
   const py = findPython('torch');
   if (py === undefined) return { rows: [], notes: [`PyTorch skipped: ${HOW_TO_GET_TORCH}.`] };
   const threads = availableParallelism();
   log(`torch: ${py}, ${threads} threads, 1 warm-up + ${o.trainSteps} train steps, ${o.inferBatches} inference batches of ${o.batch}`);
-  const r = runPythonJson<TorchResult>(py, [join(ROOT, 'bench', 'torch_vgg16.py'), '--threads', String(threads), '--batch', String(o.batch),
-    '--size', String(o.imageSize), '--train-steps', String(o.trainSteps), '--infer-batches', String(o.inferBatches)], {}, 600_000);
+  const r = runPythonJson<TorchResult>(
+    py,
+    [
+      join(ROOT, 'bench', 'torch_vgg16.py'),
+      '--threads',
+      String(threads),
+      '--batch',
+      String(o.batch),
+      '--size',
+      String(o.imageSize),
+      '--train-steps',
+      String(o.trainSteps),
+      '--infer-batches',
+      String(o.inferBatches),
+    ],
+    {},
+    600_000,
+  );
   if (!r.ok) return { rows: [], notes: [`PyTorch run failed (${py}): ${r.error}`] };
   const v = r.value;
   return {
-    rows: [{
-      section: 'torch', name: `pytorch ${v.torch} cpu, ${v.threads} threads`, backend: 'pytorch', python: py, batch: v.batch, threads: v.threads,
-      train_img_s: round(v.train_img_s, 3), infer_img_s: round(v.infer_img_s, 3), train_step_s: v.train_step_s.map((s) => round(s, 2)),
-      infer_batch_s: v.infer_batch_s.map((s) => round(s, 2)), train_cores: round(v.train_cpu_util, 2), infer_cores: round(v.infer_cpu_util, 2),
-      note: `NCHW, oneDNN ${v.mkldnn ? 'on' : 'off'}`,
-    }],
+    rows: [
+      {
+        section: 'torch',
+        name: `pytorch ${v.torch} cpu, ${v.threads} threads`,
+        backend: 'pytorch',
+        python: py,
+        batch: v.batch,
+        threads: v.threads,
+        train_img_s: round(v.train_img_s, 3),
+        infer_img_s: round(v.infer_img_s, 3),
+        train_step_s: v.train_step_s.map((s) => round(s, 2)),
+        infer_batch_s: v.infer_batch_s.map((s) => round(s, 2)),
+        train_cores: round(v.train_cpu_util, 2),
+        infer_cores: round(v.infer_cpu_util, 2),
+        note: `NCHW, oneDNN ${v.mkldnn ? 'on' : 'off'}`,
+      },
+    ],
     notes: [],
   };
 }
@@ -60,17 +101,44 @@ export function benchKeras(o: TorchOptions): { rows: Row[]; notes: string[] } {
   if (py === undefined) return { rows: [], notes: ['Keras skipped: no Python with tensorflow (npm run test:ci puts TensorFlow 2.20 CPU in .venv).'] };
   const threads = availableParallelism();
   log(`keras: ${py}, ${threads} threads, 1 warm-up + ${o.trainSteps} train steps, ${o.inferBatches} inference batches of ${o.batch}`);
-  const r = runPythonJson<TorchResult>(py, [join(ROOT, 'bench', 'keras_vgg16.py'), '--threads', String(threads), '--batch', String(o.batch),
-    '--size', String(o.imageSize), '--train-steps', String(o.trainSteps), '--infer-batches', String(o.inferBatches)], {}, 600_000);
+  const r = runPythonJson<TorchResult>(
+    py,
+    [
+      join(ROOT, 'bench', 'keras_vgg16.py'),
+      '--threads',
+      String(threads),
+      '--batch',
+      String(o.batch),
+      '--size',
+      String(o.imageSize),
+      '--train-steps',
+      String(o.trainSteps),
+      '--infer-batches',
+      String(o.inferBatches),
+    ],
+    {},
+    600_000,
+  );
   if (!r.ok) return { rows: [], notes: [`Keras run failed (${py}): ${r.error}`] };
   const v = r.value;
   return {
-    rows: [{
-      section: 'torch', name: `${v.torch} cpu, ${v.threads} threads`, backend: 'keras', python: py, batch: v.batch, threads: v.threads,
-      train_img_s: round(v.train_img_s, 3), infer_img_s: round(v.infer_img_s, 3), train_step_s: v.train_step_s.map((s) => round(s, 2)),
-      infer_batch_s: v.infer_batch_s.map((s) => round(s, 2)), train_cores: round(v.train_cpu_util, 2), infer_cores: round(v.infer_cpu_util, 2),
-      note: 'NHWC, compiled graph (train_on_batch)',
-    }],
+    rows: [
+      {
+        section: 'torch',
+        name: `${v.torch} cpu, ${v.threads} threads`,
+        backend: 'keras',
+        python: py,
+        batch: v.batch,
+        threads: v.threads,
+        train_img_s: round(v.train_img_s, 3),
+        infer_img_s: round(v.infer_img_s, 3),
+        train_step_s: v.train_step_s.map((s) => round(s, 2)),
+        infer_batch_s: v.infer_batch_s.map((s) => round(s, 2)),
+        train_cores: round(v.train_cpu_util, 2),
+        infer_cores: round(v.infer_cpu_util, 2),
+        note: 'NHWC, compiled graph (train_on_batch)',
+      },
+    ],
     notes: [],
   };
 }
@@ -78,9 +146,18 @@ export function benchKeras(o: TorchOptions): { rows: Row[]; notes: string[] } {
 /** exp's model rows beside PyTorch's, with exp / PyTorch for train and inference (same batch only). */
 export function comparisonRows(modelRows: readonly Row[], torch: Row): Row[] {
   const ratio = (a: unknown, b: unknown): number | null => (typeof a === 'number' && typeof b === 'number' && b > 0 ? round(a / b, 3) : null);
-  return modelRows.filter((m) => m.batch === torch.batch).map((m) => ({
-    section: 'torch', name: `exp, ${m.backend}`, backend: m.backend as string, batch: m.batch as number,
-    train_img_s: m.train_img_s as number | null, train_cores: m.train_cores as number | null, train_vs_torch: ratio(m.train_img_s, torch.train_img_s),
-    infer_img_s: m.infer_img_s as number | null, infer_cores: m.infer_cores as number | null, infer_vs_torch: ratio(m.infer_img_s, torch.infer_img_s),
-  }));
+  return modelRows
+    .filter((m) => m.batch === torch.batch)
+    .map((m) => ({
+      section: 'torch',
+      name: `exp, ${m.backend}`,
+      backend: m.backend as string,
+      batch: m.batch as number,
+      train_img_s: m.train_img_s as number | null,
+      train_cores: m.train_cores as number | null,
+      train_vs_torch: ratio(m.train_img_s, torch.train_img_s),
+      infer_img_s: m.infer_img_s as number | null,
+      infer_cores: m.infer_cores as number | null,
+      infer_vs_torch: ratio(m.infer_img_s, torch.infer_img_s),
+    }));
 }

@@ -29,16 +29,26 @@ const pkg = gpu ? '@tensorflow/tfjs-node-gpu' : '@tensorflow/tfjs-node';
 
 /** Loads the binding in a child and runs one op; returns its one-line report, or undefined. */
 function works() {
-  const r = spawnSync(process.execPath, ['-e', `
+  const r = spawnSync(
+    process.execPath,
+    [
+      '-e',
+      `
     const tf = require(${JSON.stringify(pkg)});
     const v = tf.matMul(tf.tensor2d([[1, 2], [3, 4]]), tf.tensor2d([[5], [6]])).dataSync();
     if (v[0] !== 17 || v[1] !== 39) process.exit(1);
-    console.log(tf.backend().binding.TF_Version);`], { cwd: root, encoding: 'utf8', timeout: 120_000, env: { ...process.env, TF_CPP_MIN_LOG_LEVEL: '2' } });
+    console.log(tf.backend().binding.TF_Version);`,
+    ],
+    { cwd: root, encoding: 'utf8', timeout: 120_000, env: { ...process.env, TF_CPP_MIN_LOG_LEVEL: '2' } },
+  );
   return r.status === 0 ? r.stdout.trim().split('\n').at(-1) : undefined;
 }
 
 const already = works();
-if (already) { say(`native TensorFlow backend ready (${pkg}, libtensorflow ${already})`); process.exit(0); }
+if (already) {
+  say(`native TensorFlow backend ready (${pkg}, libtensorflow ${already})`);
+  process.exit(0);
+}
 
 mkdirSync(cache, { recursive: true });
 const log = join(cache, 'setup.log');
@@ -49,18 +59,41 @@ const own = join(root, 'node_modules', pkg, 'scripts', 'install.js');
 if (!gpu && existsSync(own)) {
   const r = spawnSync(process.execPath, [own], { cwd: join(root, 'node_modules', pkg), encoding: 'utf8', timeout: 180_000 });
   const v = r.status === 0 ? works() : undefined;
-  if (v) { say(`native TensorFlow backend ready (${pkg}'s own download, libtensorflow ${v}, ${((Date.now() - t0) / 1000).toFixed(0)} s)`); process.exit(0); }
+  if (v) {
+    say(`native TensorFlow backend ready (${pkg}'s own download, libtensorflow ${v}, ${((Date.now() - t0) / 1000).toFixed(0)} s)`);
+    process.exit(0);
+  }
 }
 
 // 2. The build from the PyPI wheel.
-say(`setting up native TensorFlow from the ${gpu ? 'tensorflow GPU' : 'tensorflow-cpu'} wheel on PyPI (first time: a download and a compile, 1-3 min; EXP_NATIVE=0 skips; log: ${log})`);
+say(
+  `setting up native TensorFlow from the ${gpu ? 'tensorflow GPU' : 'tensorflow-cpu'} wheel on PyPI (first time: a download and a compile, 1-3 min; EXP_NATIVE=0 skips; log: ${log})`,
+);
 const r = spawnSync('bash', [join(root, 'scripts', 'build-native-backend.sh'), ...(gpu ? ['--gpu'] : [])], {
-  cwd: root, encoding: 'utf8', timeout: 1_800_000, env: { ...process.env, EXP_NATIVE_CACHE: cache }, maxBuffer: 64 * 2 ** 20,
+  cwd: root,
+  encoding: 'utf8',
+  timeout: 1_800_000,
+  env: { ...process.env, EXP_NATIVE_CACHE: cache },
+  maxBuffer: 64 * 2 ** 20,
 });
 const out = `${r.stdout ?? ''}${r.stderr ?? ''}`;
-try { writeFileSync(log, out); } catch { /* the log is a convenience */ }
+try {
+  writeFileSync(log, out);
+} catch {
+  /* the log is a convenience */
+}
 const v = r.status === 0 ? works() : undefined;
-if (v) { say(`native TensorFlow backend ready (${pkg}, libtensorflow ${v}, built in ${((Date.now() - t0) / 1000).toFixed(0)} s)`); process.exit(0); }
-const why = r.error ? r.error.message : (out.split('\n').reverse().find((l) => /ERROR|error|failed/.test(l)) ?? `exit ${r.status}`).replace(/^\[native-backend\] /, '');
+if (v) {
+  say(`native TensorFlow backend ready (${pkg}, libtensorflow ${v}, built in ${((Date.now() - t0) / 1000).toFixed(0)} s)`);
+  process.exit(0);
+}
+const why = r.error
+  ? r.error.message
+  : (
+      out
+        .split('\n')
+        .reverse()
+        .find((l) => /ERROR|error|failed/.test(l)) ?? `exit ${r.status}`
+    ).replace(/^\[native-backend\] /, '');
 say(`native TensorFlow not set up (${why.trim()}); ${FALLBACK}`);
 process.exit(0);

@@ -8,19 +8,37 @@ import { join, relative } from 'node:path';
 import { spawnSync } from 'node:child_process';
 
 const root = new URL('..', import.meta.url).pathname;
-const find = (dir) => readdirSync(dir).flatMap((n) => {
-  const p = join(dir, n);
-  if (n === 'node_modules' || n === 'fixtures') return [];
-  return statSync(p).isDirectory() ? find(p) : n.endsWith('.test.ts') ? [p] : [];
-});
+const find = (dir) =>
+  readdirSync(dir).flatMap((n) => {
+    const p = join(dir, n);
+    if (n === 'node_modules' || n === 'fixtures') return [];
+    return statSync(p).isDirectory() ? find(p) : n.endsWith('.test.ts') ? [p] : [];
+  });
 const filters = process.argv.slice(2);
-const files = find(join(root, 'test')).map((f) => relative(root, f)).sort()
+const files = find(join(root, 'test'))
+  .map((f) => relative(root, f))
+  .sort()
   .filter((f) => filters.length === 0 || filters.some((w) => f.includes(w)));
-if (files.length === 0) { console.error('no test files match'); process.exit(1); }
+if (files.length === 0) {
+  console.error('no test files match');
+  process.exit(1);
+}
 const tap = join(tmpdir(), `exp-test-${process.pid}.tap`);
-const res = spawnSync(process.execPath, ['--import', 'tsx', '--test', '--test-concurrency=1',
-  '--test-reporter=spec', '--test-reporter-destination=stdout', '--test-reporter=tap', `--test-reporter-destination=${tap}`, ...files],
-{ cwd: root, stdio: 'inherit', env: { ...process.env, EXP_TEST: '1' } });
+const res = spawnSync(
+  process.execPath,
+  [
+    '--import',
+    'tsx',
+    '--test',
+    '--test-concurrency=1',
+    '--test-reporter=spec',
+    '--test-reporter-destination=stdout',
+    '--test-reporter=tap',
+    `--test-reporter-destination=${tap}`,
+    ...files,
+  ],
+  { cwd: root, stdio: 'inherit', env: { ...process.env, EXP_TEST: '1' } },
+);
 // One plain closing line that any CI log reader understands.
 const text = existsSync(tap) ? readFileSync(tap, 'utf8') : '';
 const count = (k) => Number((text.match(new RegExp(`^# ${k} (\\d+)$`, 'm')) ?? [])[1] ?? 0);

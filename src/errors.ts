@@ -150,8 +150,17 @@ export class StoreError extends ExpError<StoreErrorCode> {
 
 /** A run folder is being trained by another live process. */
 export class LockedError extends ExpError<'LOCKED'> {
-  constructor(readonly dir: string, readonly owner: string) {
-    super({ code: 'LOCKED', message: `run folder ${dir} is being trained by ${owner}`, fix: 'wait for it to finish, or stop that process', file: dir, exit: 'failed' });
+  constructor(
+    readonly dir: string,
+    readonly owner: string,
+  ) {
+    super({
+      code: 'LOCKED',
+      message: `run folder ${dir} is being trained by ${owner}`,
+      fix: 'wait for it to finish, or stop that process',
+      file: dir,
+      exit: 'failed',
+    });
     this.name = 'LockedError';
   }
 }
@@ -178,12 +187,31 @@ export function fromSystemError(e: unknown, fallbackFile = 'a file'): ExpError |
   const file = (e as NodeJS.ErrnoException | undefined)?.path ?? fallbackFile;
   if (code === 'ENOSPC' || code === 'EDQUOT') {
     let free = '';
-    try { const st = statfsSync(dirname(file)); free = ` (${((st.bavail * st.bsize) / 2 ** 20).toFixed(1)} MiB free there)`; } catch { /* the folder is gone or special */ }
-    return new StoreError({ code: 'DISK_FULL', message: `no space left on the device while writing ${file}${free}`, fix: 'free some disk space (or move EXP_RUNS_DIR / EXP_CACHE_DIR elsewhere), then run the same command again: finished work is kept', file, exit: 'failed', cause: e });
+    try {
+      const st = statfsSync(dirname(file));
+      free = ` (${((st.bavail * st.bsize) / 2 ** 20).toFixed(1)} MiB free there)`;
+    } catch {
+      /* the folder is gone or special */
+    }
+    return new StoreError({
+      code: 'DISK_FULL',
+      message: `no space left on the device while writing ${file}${free}`,
+      fix: 'free some disk space (or move EXP_RUNS_DIR / EXP_CACHE_DIR elsewhere), then run the same command again: finished work is kept',
+      file,
+      exit: 'failed',
+      cause: e,
+    });
   }
   if (code === 'ENAMETOOLONG') return new UsageError(`a path is too long for the file system: ${file.slice(0, 120)}…`, 'USAGE', 'use a shorter name');
   if (code === 'EACCES' || code === 'EPERM' || code === 'EROFS') {
-    return new StoreError({ code: 'PERMISSION_DENIED', message: `permission denied writing ${file}`, fix: 'check the folder\'s permissions, or use another --runs-dir', file, exit: 'failed', cause: e });
+    return new StoreError({
+      code: 'PERMISSION_DENIED',
+      message: `permission denied writing ${file}`,
+      fix: "check the folder's permissions, or use another --runs-dir",
+      file,
+      exit: 'failed',
+      cause: e,
+    });
   }
   return undefined;
 }

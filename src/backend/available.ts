@@ -13,7 +13,11 @@ import type { BackendName } from './types.js';
 const require = createRequire(import.meta.url);
 
 const packageDir = (name: string): string | undefined => {
-  try { return dirname(require.resolve(`${name}/package.json`)); } catch { return undefined; }
+  try {
+    return dirname(require.resolve(`${name}/package.json`));
+  } catch {
+    return undefined;
+  }
 };
 
 /** A native package is usable when its addon was built and libtensorflow sits beside it. */
@@ -38,8 +42,14 @@ export function backendMissing(name: BackendName | 'auto'): string | undefined {
       const dir = packageDir('@tensorflow/tfjs-backend-wasm');
       return dir && existsSync(join(dir, 'dist', 'tfjs-backend-wasm.wasm')) ? undefined : '@tensorflow/tfjs-backend-wasm or its .wasm files are missing';
     }
-    case 'tensorflow': return nativeBuilt('@tensorflow/tfjs-node') === undefined ? undefined : nativeBuilt('@tensorflow/tfjs-node-gpu') === undefined ? undefined : nativeBuilt('@tensorflow/tfjs-node');
-    case 'tensorflow-gpu': return nativeBuilt('@tensorflow/tfjs-node-gpu');
+    case 'tensorflow':
+      return nativeBuilt('@tensorflow/tfjs-node') === undefined
+        ? undefined
+        : nativeBuilt('@tensorflow/tfjs-node-gpu') === undefined
+          ? undefined
+          : nativeBuilt('@tensorflow/tfjs-node');
+    case 'tensorflow-gpu':
+      return nativeBuilt('@tensorflow/tfjs-node-gpu');
   }
 }
 

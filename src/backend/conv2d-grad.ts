@@ -38,8 +38,12 @@ const COLS_BUDGET = 1 << 24;
  * @returns dW [kh, kw, inC, outC]
  */
 export function conv2dFilterGrad(
-  x: tf.Tensor4D, dy: tf.Tensor4D, filterShape: Shape4,
-  strides: number | [number, number], pad: Pad, dimRoundingMode?: Rounding,
+  x: tf.Tensor4D,
+  dy: tf.Tensor4D,
+  filterShape: Shape4,
+  strides: number | [number, number],
+  pad: Pad,
+  dimRoundingMode?: Rounding,
   opts: { colsBudget?: number } = {},
 ): tf.Tensor4D {
   const g = convGeometry(x.shape, filterShape, strides, pad, dimRoundingMode);
@@ -98,8 +102,12 @@ function columns(xt: tf.Tensor4D, n: number, g: ConvGeometry, shape: [number, nu
  * @returns dx [N, H, W, inC]
  */
 export function conv2dInputGrad(
-  inputShape: Shape4, dy: tf.Tensor4D, filter: tf.Tensor4D,
-  strides: number | [number, number], pad: Pad, dimRoundingMode?: Rounding,
+  inputShape: Shape4,
+  dy: tf.Tensor4D,
+  filter: tf.Tensor4D,
+  strides: number | [number, number],
+  pad: Pad,
+  dimRoundingMode?: Rounding,
 ): tf.Tensor4D {
   const g = convGeometry(inputShape, filter.shape, strides, pad, dimRoundingMode);
   const [n, h, w] = inputShape;
@@ -108,16 +116,29 @@ export function conv2dInputGrad(
     let d: tf.Tensor4D = dy;
     if (g.sh > 1 || g.sw > 1) {
       // Put stride-1 zeros between dy's rows and columns, so the strided conv becomes a unit one.
-      const spread = tf.pad(tf.reshape(dy, [n, g.outH, 1, g.outW, 1, outC]),
-        [[0, 0], [0, 0], [0, g.sh - 1], [0, 0], [0, g.sw - 1], [0, 0]]);
+      const spread = tf.pad(tf.reshape(dy, [n, g.outH, 1, g.outW, 1, outC]), [
+        [0, 0],
+        [0, 0],
+        [0, g.sh - 1],
+        [0, 0],
+        [0, g.sw - 1],
+        [0, 0],
+      ]);
       d = tf.reshape(spread, [n, g.outH * g.sh, g.outW * g.sw, outC]);
     }
     // dx[y] = sum_i' P[y + i'] · Wflip[i'] with P = dy shifted down by kh-1-top: pad or crop
     // dy so it is exactly H+kh-1 rows (W+kw-1 columns) tall, then a 'valid' conv gives H x W.
-    const t = g.kh - 1 - g.top, l = g.kw - 1 - g.left;
-    const bottom = h + g.kh - 1 - t - d.shape[1], right = w + g.kw - 1 - l - d.shape[2];
+    const t = g.kh - 1 - g.top,
+      l = g.kw - 1 - g.left;
+    const bottom = h + g.kh - 1 - t - d.shape[1],
+      right = w + g.kw - 1 - l - d.shape[2];
     if (t > 0 || l > 0 || bottom > 0 || right > 0) {
-      d = tf.pad(d, [[0, 0], [Math.max(t, 0), Math.max(bottom, 0)], [Math.max(l, 0), Math.max(right, 0)], [0, 0]]);
+      d = tf.pad(d, [
+        [0, 0],
+        [Math.max(t, 0), Math.max(bottom, 0)],
+        [Math.max(l, 0), Math.max(right, 0)],
+        [0, 0],
+      ]);
     }
     if (t < 0 || l < 0 || bottom < 0 || right < 0) {
       d = tf.slice(d, [0, Math.max(-t, 0), Math.max(-l, 0), 0], [n, h + g.kh - 1, w + g.kw - 1, outC]);
@@ -140,16 +161,17 @@ const filterGradKernel: KernelFunc = ({ inputs, attrs }) => {
   const a = attrs as unknown as Conv2DBackpropFilterAttrs;
   return tf.tidy(() => {
     const nchw = a.dataFormat === 'NCHW';
-    const x = asTensor4D(inputs.x), dy = asTensor4D(inputs.dy);
-    return conv2dFilterGrad(nchw ? toNHWC(x) : x, nchw ? toNHWC(dy) : dy,
-      a.filterShape, a.strides, a.pad, a.dimRoundingMode);
+    const x = asTensor4D(inputs.x),
+      dy = asTensor4D(inputs.dy);
+    return conv2dFilterGrad(nchw ? toNHWC(x) : x, nchw ? toNHWC(dy) : dy, a.filterShape, a.strides, a.pad, a.dimRoundingMode);
   });
 };
 
 const inputGradKernel: KernelFunc = ({ inputs, attrs }) => {
   const a = attrs as unknown as Conv2DBackpropInputAttrs;
   return tf.tidy(() => {
-    const dy = asTensor4D(inputs.dy), filter = asTensor4D(inputs.filter);
+    const dy = asTensor4D(inputs.dy),
+      filter = asTensor4D(inputs.filter);
     if (a.dataFormat !== 'NCHW') return conv2dInputGrad(a.inputShape, dy, filter, a.strides, a.pad, a.dimRoundingMode);
     const [n, c, h, w] = a.inputShape;
     const dx = conv2dInputGrad([n, h, w, c], toNHWC(dy), filter, a.strides, a.pad, a.dimRoundingMode);

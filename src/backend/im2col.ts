@@ -10,12 +10,18 @@ import * as tf from '@tensorflow/tfjs';
 
 /** Everything the column builder needs to know about one NHWC convolution. */
 export interface ConvGeometry {
-  inH: number; inW: number; inC: number;
-  kh: number; kw: number;
-  sh: number; sw: number;
+  inH: number;
+  inW: number;
+  inC: number;
+  kh: number;
+  kw: number;
+  sh: number;
+  sw: number;
   /** Zero rows/columns added before the first input row/column. */
-  top: number; left: number;
-  outH: number; outW: number;
+  top: number;
+  left: number;
+  outH: number;
+  outW: number;
 }
 
 /**
@@ -29,14 +35,19 @@ export function convGeometry(
   pad: tf.backend_util.ExplicitPadding | 'same' | 'valid' | number,
   dimRoundingMode?: 'floor' | 'round' | 'ceil',
 ): ConvGeometry {
-  const info = tf.backend_util.computeConv2DInfo(
-    [...xShape], [...filterShape], strides, 1, pad, dimRoundingMode, false, 'channelsLast');
+  const info = tf.backend_util.computeConv2DInfo([...xShape], [...filterShape], strides, 1, pad, dimRoundingMode, false, 'channelsLast');
   return {
-    inH: info.inHeight, inW: info.inWidth, inC: info.inChannels,
-    kh: info.filterHeight, kw: info.filterWidth,
-    sh: info.strideHeight, sw: info.strideWidth,
-    top: info.padInfo.top, left: info.padInfo.left,
-    outH: info.outHeight, outW: info.outWidth,
+    inH: info.inHeight,
+    inW: info.inWidth,
+    inC: info.inChannels,
+    kh: info.filterHeight,
+    kw: info.filterWidth,
+    sh: info.strideHeight,
+    sw: info.strideWidth,
+    top: info.padInfo.top,
+    left: info.padInfo.left,
+    outH: info.outHeight,
+    outW: info.outWidth,
   };
 }
 

@@ -37,13 +37,27 @@ function devicesOf(info: BackendInfo): NonNullable<BackendProbe['devices']> {
   if (info.tfBackend === 'wasm') return [{ type: 'wasm', name: info.device, threads: info.threads }];
   if (info.device === 'cpu') return [{ type: 'cpu', name: cpus()[0]?.model.trim() ?? 'cpu', threads: info.threads }];
   const r = spawnSync('nvidia-smi', ['--query-gpu=name,memory.total', '--format=csv,noheader,nounits'], { encoding: 'utf8', timeout: 5000 });
-  const gpus = r.status === 0 ? r.stdout.trim().split('\n').filter(Boolean).map((l) => { const [n, mem] = l.split(',').map((x) => x.trim()); return { type: 'gpu' as const, name: n ?? 'gpu', memory_mb: Number(mem) }; }) : [];
+  const gpus =
+    r.status === 0
+      ? r.stdout
+          .trim()
+          .split('\n')
+          .filter(Boolean)
+          .map((l) => {
+            const [n, mem] = l.split(',').map((x) => x.trim());
+            return { type: 'gpu' as const, name: n ?? 'gpu', memory_mb: Number(mem) };
+          })
+      : [];
   return gpus.length > 0 ? gpus : [{ type: 'gpu', name: info.device }];
 }
 
 /** A backend that was asked for by name cannot be used; `fix` says how to make it usable. */
 export class BackendUnavailableError extends ExpError<'BACKEND_UNAVAILABLE'> {
-  constructor(readonly backend: BackendName, readonly reason: string, fix: string) {
+  constructor(
+    readonly backend: BackendName,
+    readonly reason: string,
+    fix: string,
+  ) {
     super({ code: 'BACKEND_UNAVAILABLE', message: `backend '${backend}' is unavailable: ${reason}`, fix, exit: 'failed' });
     this.name = 'BackendUnavailableError';
   }
@@ -101,7 +115,14 @@ export async function probeBackends(): Promise<BackendProbe[]> {
     const a = await attempt(name);
     if (a.ok) {
       best ??= name;
-      rows.push({ name, available: true, device: a.info.device, version: a.info.version, devices: devicesOf(a.info), ...(a.info.note ? { note: a.info.note } : {}) });
+      rows.push({
+        name,
+        available: true,
+        device: a.info.device,
+        version: a.info.version,
+        devices: devicesOf(a.info),
+        ...(a.info.note ? { note: a.info.note } : {}),
+      });
     } else {
       rows.push({ name, available: false, reason: a.reason, fix: a.fix });
     }
@@ -113,16 +134,29 @@ export async function probeBackends(): Promise<BackendProbe[]> {
 async function attempt(name: BackendName, threads?: number): Promise<Attempt> {
   switch (name) {
     case 'tensorflow-gpu':
-    case 'tensorflow': return attemptNative(name, threads);
-    case 'wasm': return attemptWasm();
-    case 'cpu': return attemptCpu();
+    case 'tensorflow':
+      return attemptNative(name, threads);
+    case 'wasm':
+      return attemptWasm();
+    case 'cpu':
+      return attemptCpu();
   }
 }
 
 /** A 2x2 by 2x1 product: catches backends that initialise but compute garbage or throw. */
 function smoke(): string | undefined {
   try {
-    const v = tf.tidy(() => tf.matMul(tf.tensor2d([[1, 2], [3, 4]]), tf.tensor2d([[5], [6]])).dataSync());
+    const v = tf.tidy(() =>
+      tf
+        .matMul(
+          tf.tensor2d([
+            [1, 2],
+            [3, 4],
+          ]),
+          tf.tensor2d([[5], [6]]),
+        )
+        .dataSync(),
+    );
     return v[0] === 17 && v[1] === 39 ? undefined : `smoke test computed [${Array.from(v).join(', ')}], expected [17, 39]`;
   } catch (e) {
     return `smoke test failed: ${message(e)}`;
@@ -169,7 +203,10 @@ async function attemptWasm(): Promise<Attempt> {
   return {
     ok: true,
     info: {
-      name: 'wasm', tfBackend: 'wasm', device: simd ? 'wasm simd' : 'wasm', simd,
+      name: 'wasm',
+      tfBackend: 'wasm',
+      device: simd ? 'wasm simd' : 'wasm',
+      simd,
       // Node gets the single-threaded build (tfjs disables wasm threads under Node).
       threads: mod.getThreadsCount(),
       version: `tfjs ${tf.version.tfjs}, tfjs-backend-wasm ${mod.version_wasm}`,
@@ -229,7 +266,11 @@ async function attemptNative(name: 'tensorflow-gpu' | 'tensorflow', threads?: nu
   }
   if (tf.findBackendFactory('tensorflow') === null) {
     // Its @tensorflow/tfjs is a different copy from ours, so it registered with another engine.
-    return fail(name, `${pkg} registered its backend with a different copy of @tensorflow/tfjs`, 'run `npm dedupe` so that a single @tensorflow/tfjs (4.22.0) is installed');
+    return fail(
+      name,
+      `${pkg} registered its backend with a different copy of @tensorflow/tfjs`,
+      'run `npm dedupe` so that a single @tensorflow/tfjs (4.22.0) is installed',
+    );
   }
   if (!(await tf.setBackend('tensorflow'))) return fail(name, `${pkg} loaded but its backend did not initialise`);
   const bad = smoke();
@@ -245,7 +286,10 @@ async function attemptNative(name: 'tensorflow-gpu' | 'tensorflow', threads?: nu
     info: {
       // The GPU build without a visible GPU runs on the CPU: it says so (device 'cpu', and a
       // note), and training.require_gpu turns that into an error.
-      name, tfBackend: 'tensorflow', device: gpu ? gpuName() : 'cpu', threads: native.threads,
+      name,
+      tfBackend: 'tensorflow',
+      device: gpu ? gpuName() : 'cpu',
+      threads: native.threads,
       version: `tfjs ${tf.version.tfjs}, ${native.pkg} ${native.version}${lib ? `, libtensorflow ${lib}` : ''}`,
       ...(name === 'tensorflow-gpu' && !gpu ? { note: 'built, no GPU visible (running on CPU)' } : {}),
     },

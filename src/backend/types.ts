@@ -25,7 +25,8 @@ export interface BackendInfo {
 
 /** How to get each backend where it is missing. */
 export const BACKEND_FIX: Record<BackendName, string> = {
-  'tensorflow-gpu': 'on Linux with an NVIDIA GPU, CUDA 11.2 and cuDNN 8.1 (on LD_LIBRARY_PATH) and internet: `npm install-scripts approve @tensorflow/tfjs-node-gpu && npm rebuild @tensorflow/tfjs-node-gpu` (downloads libtensorflow-gpu 2.9.1)',
+  'tensorflow-gpu':
+    'on Linux with an NVIDIA GPU, CUDA 11.2 and cuDNN 8.1 (on LD_LIBRARY_PATH) and internet: `npm install-scripts approve @tensorflow/tfjs-node-gpu && npm rebuild @tensorflow/tfjs-node-gpu` (downloads libtensorflow-gpu 2.9.1)',
   tensorflow: 'offline: `bash scripts/build-native-backend.sh`; online: `npm install @tensorflow/tfjs-node` (downloads libtensorflow 2.9.1)',
   wasm: 'reinstall dependencies (`npm ci`); the .wasm files must be in node_modules/@tensorflow/tfjs-backend-wasm/dist',
   cpu: 'reinstall dependencies (`npm ci`)',

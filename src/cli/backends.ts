@@ -7,15 +7,23 @@ export const backendsCommand = defineCommand({
   name: 'backends',
   summary: 'List the TensorFlow.js backends, whether each works here, and how to get the ones that do not.',
   usage: 'backends [--json]',
-  details: "`backend: auto` takes the first available one, in this order.",
+  details: '`backend: auto` takes the first available one, in this order.',
   positionals: { name: 'argument', max: 0 },
   flags: { json: JSON_FLAG },
   async run(_args, flags, io) {
     // Loaded here: probing loads TensorFlow.js, which only this command (and exp train) needs.
     const { probeBackends } = await import('../backend/select.js');
     const rows = await probeBackends();
-    if (flags.json) { io.stdout.write(JSON.stringify(rows, null, 2) + '\n'); return EXIT.ok; }
-    io.stdout.write(table(['backend', 'available', 'device / reason'], rows.map((r) => [r.name, r.available ? 'yes' : 'no', r.available ? (r.note ? `${r.device ?? ''}: ${r.note}` : r.device ?? '') : r.reason ?? ''])));
+    if (flags.json) {
+      io.stdout.write(JSON.stringify(rows, null, 2) + '\n');
+      return EXIT.ok;
+    }
+    io.stdout.write(
+      table(
+        ['backend', 'available', 'device / reason'],
+        rows.map((r) => [r.name, r.available ? 'yes' : 'no', r.available ? (r.note ? `${r.device ?? ''}: ${r.note}` : (r.device ?? '')) : (r.reason ?? '')]),
+      ),
+    );
     const missing = rows.filter((r) => !r.available && r.fix);
     if (missing.length) io.stdout.write('\nTo get:\n' + missing.map((r) => `  ${r.name}: ${r.fix}`).join('\n') + '\n');
     // As selectBackend('auto') decides: the GPU build without a GPU gives way to the CPU build.

@@ -124,7 +124,11 @@ export function parseCommandArgs(cmd: Command, argv: readonly string[]): { posit
   const specs: Record<string, FlagSpec> = { ...cmd.flags, help: HELP };
   const options: Record<string, { type: 'string' | 'boolean'; short?: string; multiple?: boolean }> = {};
   for (const [name, f] of Object.entries(specs)) {
-    options[name] = { type: f.type === 'boolean' ? 'boolean' : 'string', ...(f.short ? { short: f.short } : {}), ...(f.type === 'list' ? { multiple: true } : {}) };
+    options[name] = {
+      type: f.type === 'boolean' ? 'boolean' : 'string',
+      ...(f.short ? { short: f.short } : {}),
+      ...(f.type === 'list' ? { multiple: true } : {}),
+    };
   }
   for (const a of argv) {
     if (a === '--') break;
@@ -132,7 +136,11 @@ export function parseCommandArgs(cmd: Command, argv: readonly string[]): { posit
     const name = a.slice(2).split('=')[0]!;
     if (!(name in specs)) {
       const guess = closest(name, Object.keys(specs));
-      throw new UsageError(`unknown option '--${name}'${guess ? `; did you mean '--${guess}'?` : ''}`, 'UNKNOWN_OPTION', `run 'exp ${cmd.name} --help' for the options`);
+      throw new UsageError(
+        `unknown option '--${name}'${guess ? `; did you mean '--${guess}'?` : ''}`,
+        'UNKNOWN_OPTION',
+        `run 'exp ${cmd.name} --help' for the options`,
+      );
     }
   }
   let parsed: { values: Record<string, unknown>; positionals: string[] };

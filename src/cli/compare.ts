@@ -23,28 +23,39 @@ export function findSweepDir(spec: string, cwd: string, runsDir: string): string
   const experiments = isDir(runs) ? readdirSync(runs).filter((e) => !e.startsWith('.') && isDir(join(runs, e))) : [];
   const matches = experiments.filter((e) => isDir(join(runs, e, spec)));
   if (matches.length === 1) return join(runs, matches[0]!, spec);
-  const known = experiments.flatMap((e) => readdirSync(join(runs, e)).filter((s) => isDir(join(runs, e, s))).map((s) => `${e}/${s}`));
-  const hint = matches.length > 1 ? `it is in ${matches.length} experiments (${matches.join(', ')}); give EXPERIMENT/${spec}`
-    : known.length > 0 ? `sweeps under ${runsDir}: ${known.slice(0, 10).join(', ')}${known.length > 10 ? ', ...' : ''}` : `${runsDir} holds no sweeps`;
+  const known = experiments.flatMap((e) =>
+    readdirSync(join(runs, e))
+      .filter((s) => isDir(join(runs, e, s)))
+      .map((s) => `${e}/${s}`),
+  );
+  const hint =
+    matches.length > 1
+      ? `it is in ${matches.length} experiments (${matches.join(', ')}); give EXPERIMENT/${spec}`
+      : known.length > 0
+        ? `sweeps under ${runsDir}: ${known.slice(0, 10).join(', ')}${known.length > 10 ? ', ...' : ''}`
+        : `${runsDir} holds no sweeps`;
   throw new UsageError(`no sweep folder '${spec}' (looked for it as a folder and under ${runsDir})`, 'PATH_NOT_FOUND', hint);
 }
 
 export const compareCommand = defineCommand({
   name: 'compare',
-  summary: 'Compare the points of one sweep: the values that vary, and each point\'s best epoch, best first.',
+  summary: "Compare the points of one sweep: the values that vary, and each point's best epoch, best first.",
   usage: 'compare SWEEP [--sort METRIC] [--json]',
   details: [
     'SWEEP is a sweep folder, or EXPERIMENT/SWEEP (or SWEEP) under the runs folder (default runs/, or $EXP_RUNS_DIR).',
     'Rows are ranked by the monitored metric (checkpoint.monitor, in its direction), or by --sort METRIC (losses ascending,',
-    'the rest descending); points without it come last, in sweep order. A metric is the point\'s result: its best checkpoint',
+    "the rest descending); points without it come last, in sweep order. A metric is the point's result: its best checkpoint",
     'evaluated again at the end (final_<m> in MLflow, so `mlflow.search_runs(order_by=["metrics.final_val_fbeta DESC"])`',
-    'ranks the same way), else its best epoch\'s value. baseline is the val_fbeta of always predicting the most frequent tags.',
+    "ranks the same way), else its best epoch's value. baseline is the val_fbeta of always predicting the most frequent tags.",
   ].join('\n'),
   positionals: { name: 'SWEEP', min: 1, max: 1 },
   flags: {
     sort: { type: 'string', arg: 'METRIC', description: 'Rank by this metric instead of the monitored one.' },
     'runs-dir': RUNS_DIR_FLAG,
-    json: { type: 'boolean', description: 'Print the ranked rows as JSON: [{dir, name, key, params, status, epochs_done, best_epoch, best, final, baseline}].' },
+    json: {
+      type: 'boolean',
+      description: 'Print the ranked rows as JSON: [{dir, name, key, params, status, epochs_done, best_epoch, best, final, baseline}].',
+    },
   },
   async run(args, flags, io) {
     const cwd = cwdOf(io);
@@ -53,23 +64,46 @@ export const compareCommand = defineCommand({
     const t = sweepTable(dir, sort);
     if (sort !== undefined) checkSortMetric(t.rows, sort);
     if (flags.json) {
-      io.stdout.write(JSON.stringify(t.rows.map((r) => ({
-        dir: r.dir, name: r.name, key: r.key, params: r.params, status: r.status, epochs_done: r.epochs_done,
-        best_epoch: r.best?.epoch ?? null, best: r.best?.metrics ?? null, final: r.final, baseline: r.baseline,
-      })), null, 2) + '\n');
+      io.stdout.write(
+        JSON.stringify(
+          t.rows.map((r) => ({
+            dir: r.dir,
+            name: r.name,
+            key: r.key,
+            params: r.params,
+            status: r.status,
+            epochs_done: r.epochs_done,
+            best_epoch: r.best?.epoch ?? null,
+            best: r.best?.metrics ?? null,
+            final: r.final,
+            baseline: r.baseline,
+          })),
+          null,
+          2,
+        ) + '\n',
+      );
       return EXIT.ok;
     }
-    if (t.rows.length === 0) { io.stdout.write(`No points in ${displayPath(dir, cwd)}\n`); return EXIT.ok; }
+    if (t.rows.length === 0) {
+      io.stdout.write(`No points in ${displayPath(dir, cwd)}\n`);
+      return EXIT.ok;
+    }
     // F-beta with the per-tag thresholds tuned after training, when the runs have them.
     const shown = ['val_loss', 'val_fbeta', ...(t.rows.some((r) => r.final?.val_fbeta_tuned !== undefined) ? ['val_fbeta_tuned'] : [])];
     const extra = [...new Set([t.rows[0]!.monitor, t.metric])].filter((m) => !shown.includes(m) && m !== 'baseline' && m !== 'epoch');
     const headers = [...t.paths, 'key', 'status', 'best epoch', ...shown, ...extra, 'baseline'];
     const row = (r: RunRow): string[] => [
-      ...t.paths.map((p) => (p in r.params ? formatValue(r.params[p]) : '')), r.key ?? '', r.status, r.best ? String(r.best.epoch) : '',
-      ...[...shown, ...extra].map((m) => metricCell(metricOf(r, m))), metricCell(r.baseline),
+      ...t.paths.map((p) => (p in r.params ? formatValue(r.params[p]) : '')),
+      r.key ?? '',
+      r.status,
+      r.best ? String(r.best.epoch) : '',
+      ...[...shown, ...extra].map((m) => metricCell(metricOf(r, m))),
+      metricCell(r.baseline),
     ];
     const n = t.rows.length;
-    io.stdout.write(`${t.experiment} / ${basename(dir)}: ${n} point${n === 1 ? '' : 's'}, best first by ${t.metric} (${t.mode === 'min' ? 'lowest' : 'highest'})\n\n`);
+    io.stdout.write(
+      `${t.experiment} / ${basename(dir)}: ${n} point${n === 1 ? '' : 's'}, best first by ${t.metric} (${t.mode === 'min' ? 'lowest' : 'highest'})\n\n`,
+    );
     io.stdout.write(table(headers, t.rows.map(row)));
     return EXIT.ok;
   },

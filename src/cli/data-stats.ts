@@ -9,15 +9,27 @@ const pct = (f: number): string => `${(100 * f).toFixed(1)}%`;
 
 function render(s: DatasetStats, cwd: string | undefined): string {
   const out: string[] = [`${displayPath(s.csv, cwd)}: ${s.images} image${s.images === 1 ? '' : 's'}\n\n`];
-  out.push(table(['tag', 'images', 'share', 'real share'],
-    s.tags.map((t) => [t.tag, String(t.count), pct(t.fraction), t.realFraction === null ? 'unknown tag' : pct(t.realFraction)])));
+  out.push(
+    table(
+      ['tag', 'images', 'share', 'real share'],
+      s.tags.map((t) => [t.tag, String(t.count), pct(t.fraction), t.realFraction === null ? 'unknown tag' : pct(t.realFraction)]),
+    ),
+  );
   out.push('\nMost common pairs\n');
-  out.push(table(['pair', 'images', 'share'], s.pairs.map((p) => [p.tags.join(' + '), String(p.count), pct(p.fraction)])));
+  out.push(
+    table(
+      ['pair', 'images', 'share'],
+      s.pairs.map((p) => [p.tags.join(' + '), String(p.count), pct(p.fraction)]),
+    ),
+  );
   out.push('\nRule checks\n');
   const checks: RuleCheck[] = [...s.checks, ...(s.missingImages ? [s.missingImages] : [])];
-  out.push(table(['rule', 'broken by', 'first examples'], checks.map((c) => [
-    c.rule, String(c.count), c.examples.map((e) => `${e.name} (line ${e.line}: ${e.tags.join(' ') || 'no tags'})`).join(', '),
-  ])));
+  out.push(
+    table(
+      ['rule', 'broken by', 'first examples'],
+      checks.map((c) => [c.rule, String(c.count), c.examples.map((e) => `${e.name} (line ${e.line}: ${e.tags.join(' ') || 'no tags'})`).join(', ')]),
+    ),
+  );
   if (!s.missingImages) out.push('(image folder not found, so image files were not checked)\n');
   if (s.problems.length > 0) {
     out.push(`\n${s.problems.length} CSV problem${s.problems.length === 1 ? '' : 's'}\n`);
@@ -52,7 +64,9 @@ export const dataStatsCommand = defineCommand({
     } catch (e) {
       const err = e as NodeJS.ErrnoException;
       if (!['ENOENT', 'ENOTDIR', 'EISDIR', 'EACCES'].includes(err.code ?? '')) throw e;
-      io.stderr.write(`exp data stats: cannot read ${displayPath(err.path ?? dir, io.cwd)} (${err.code}); DIR must hold ${flags.csv} (generate one with: exp data synth --out DIR)\n`);
+      io.stderr.write(
+        `exp data stats: cannot read ${displayPath(err.path ?? dir, io.cwd)} (${err.code}); DIR must hold ${flags.csv} (generate one with: exp data synth --out DIR)\n`,
+      );
       return EXIT.invalid;
     }
     const missing = stats.problems.find((p) => p.code === 'MISSING_COLUMN' || p.code === 'EMPTY_FILE');

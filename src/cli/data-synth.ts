@@ -31,21 +31,31 @@ export const dataSynthCommand = defineCommand({
     const shown = displayPath(outDir, io.cwd);
     // Never write over a real dataset by mistake: train_0.jpg is a real Planet file name too.
     const imgDir = join(outDir, 'train-jpg');
-    if (existsSync(outDir) && !statSync(outDir).isDirectory()) throw new UsageError(`--out ${shown} is a file, not a folder`, 'BAD_OPTION_VALUE', 'give a folder to write the dataset into (it is created if missing)');
+    if (existsSync(outDir) && !statSync(outDir).isDirectory())
+      throw new UsageError(`--out ${shown} is a file, not a folder`, 'BAD_OPTION_VALUE', 'give a folder to write the dataset into (it is created if missing)');
     if (!flags.force && (existsSync(join(outDir, 'train_v2.csv')) || (existsSync(imgDir) && readdirSync(imgDir).length > 0))) {
-      throw new UsageError(`${shown} already holds a dataset (train_v2.csv or train-jpg/)`, 'BAD_OPTION_VALUE', 'choose another --out, or add --force to overwrite it');
+      throw new UsageError(
+        `${shown} already holds a dataset (train_v2.csv or train-jpg/)`,
+        'BAD_OPTION_VALUE',
+        'choose another --out, or add --force to overwrite it',
+      );
     }
     const t0 = performance.now();
     let shownAt = 0;
     const progress = io.stderr.isTTY
       ? (done: number, total: number): void => {
-        if (done === total || performance.now() - shownAt > 250) { shownAt = performance.now(); io.stderr.write(`\r  ${done}/${total} images`); }
-      }
+          if (done === total || performance.now() - shownAt > 250) {
+            shownAt = performance.now();
+            io.stderr.write(`\r  ${done}/${total} images`);
+          }
+        }
       : undefined;
     const result = await synthesize({ outDir, count, seed, size, overwrite: flags.force, ...(progress ? { onProgress: progress } : {}) });
     if (progress) io.stderr.write('\n');
     const seconds = (performance.now() - t0) / 1000;
-    io.stdout.write(`Wrote ${result.count} images (${size}x${size} JPEG, seed ${seed}) and train_v2.csv to ${shown} in ${seconds.toFixed(1)} s (${Math.round(result.count / seconds)} img/s)\n\n`);
+    io.stdout.write(
+      `Wrote ${result.count} images (${size}x${size} JPEG, seed ${seed}) and train_v2.csv to ${shown} in ${seconds.toFixed(1)} s (${Math.round(result.count / seconds)} img/s)\n\n`,
+    );
     const rows = TAGS.map((t) => [t, String(result.tagCounts[t]), `${(100 * (result.tagCounts[t] / result.count)).toFixed(1)}%`]); // as data stats rounds
     io.stdout.write(table(['tag', 'images', 'share'], rows));
     io.stdout.write(`\nCheck it with: exp data stats ${shown}\n`);

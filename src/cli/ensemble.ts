@@ -21,7 +21,7 @@ export const ensembleCommand = defineCommand({
     'The members are scored alone and averaged on their shared validation split (runs with different splits, tags, image',
     'sizes or preprocessing are refused); thresholds are tuned per tag on the average, with a held-out estimate. DIR gets',
     'ensemble.json (members relative to DIR, thresholds, scores), which exp evaluate, predict and export accept as RUN.',
-    'With a sweep folder, the --top K completed points by the sweep\'s ranking (as exp compare shows it, or --sort) are used.',
+    "With a sweep folder, the --top K completed points by the sweep's ranking (as exp compare shows it, or --sort) are used.",
   ].join('\n'),
   positionals: { name: 'RUN', min: 1 },
   flags: {
@@ -44,21 +44,32 @@ export const ensembleCommand = defineCommand({
     const one = resolve(cwd, args[0]!);
     if (args.length === 1 && !(existsSync(one) && isRunFolder(one))) {
       const t = sweepTable(findSweepDir(args[0]!, cwd, runsDir), flags.sort);
-      dirs = t.rows.filter((r) => r.status === 'completed' && r.best).slice(0, flags.top ?? 3).map((r) => r.dir);
+      dirs = t.rows
+        .filter((r) => r.status === 'completed' && r.best)
+        .slice(0, flags.top ?? 3)
+        .map((r) => r.dir);
       io.stderr.write(`top ${dirs.length} of ${t.rows.length} points of ${displayPath(t.dir, cwd)} by ${t.metric}\n`);
     } else {
-      if (flags.top !== undefined) throw new UsageError('--top needs a sweep folder, not run folders', 'USAGE', 'give one sweep folder with --top K, or the runs themselves');
+      if (flags.top !== undefined)
+        throw new UsageError('--top needs a sweep folder, not run folders', 'USAGE', 'give one sweep folder with --top K, or the runs themselves');
       dirs = args.map((a) => findRunFolder(a, cwd, runsDir));
     }
     const { makeEnsemble } = await import('../infer/ensemble.js');
     const file = await makeEnsemble(dirs, out, { tta: flags.tta, backend: flags.backend as BackendChoice, onProgress: (m) => io.stderr.write(`${m}\n`) });
     const s = file.scores;
     const b = file.beta;
-    io.stdout.write(table(['model', `val F${b} (run threshold)`, `val F${b} (tuned)`], [
-      ...s.members.map((m) => [displayPath(resolve(out, m.dir), cwd), f4(m.val_fbeta), f4(m.val_fbeta_tuned)]),
-      ['(ensemble)', f4(s.val_fbeta), f4(s.val_fbeta_tuned)],
-    ]));
-    io.stdout.write(`\nwrote ${displayPath(resolve(out, 'ensemble.json'), cwd)}: ${dirs.length} runs on ${s.images} validation images${file.tta ? ' with TTA' : ''}; thresholds tuned on one half and scored on the other: ${f4(s.held_out.tuned)} (vs ${f4(s.held_out.at_threshold)} at the run's threshold)\n`);
+    io.stdout.write(
+      table(
+        ['model', `val F${b} (run threshold)`, `val F${b} (tuned)`],
+        [
+          ...s.members.map((m) => [displayPath(resolve(out, m.dir), cwd), f4(m.val_fbeta), f4(m.val_fbeta_tuned)]),
+          ['(ensemble)', f4(s.val_fbeta), f4(s.val_fbeta_tuned)],
+        ],
+      ),
+    );
+    io.stdout.write(
+      `\nwrote ${displayPath(resolve(out, 'ensemble.json'), cwd)}: ${dirs.length} runs on ${s.images} validation images${file.tta ? ' with TTA' : ''}; thresholds tuned on one half and scored on the other: ${f4(s.held_out.tuned)} (vs ${f4(s.held_out.at_threshold)} at the run's threshold)\n`,
+    );
     return EXIT.ok;
   },
 });

@@ -10,9 +10,11 @@ import { UsageError } from '../errors.js';
 /** A folder --out may replace: missing, empty, or an earlier TensorFlow.js export (never an unrelated folder). */
 function checkTfjsTarget(out: string): void {
   if (!existsSync(out)) return;
-  if (!statSync(out).isDirectory()) throw new UsageError(`${out} is a file; --format tfjs writes a folder`, 'BAD_OPTION_VALUE', 'give a new folder, e.g. --out model-tfjs');
+  if (!statSync(out).isDirectory())
+    throw new UsageError(`${out} is a file; --format tfjs writes a folder`, 'BAD_OPTION_VALUE', 'give a new folder, e.g. --out model-tfjs');
   const files = readdirSync(out);
-  if (files.length > 0 && !files.includes('model.json')) throw new UsageError(`${out} is a folder that is not a TensorFlow.js export; exp will not replace it`, 'BAD_OPTION_VALUE', 'give a new or empty folder');
+  if (files.length > 0 && !files.includes('model.json'))
+    throw new UsageError(`${out} is a folder that is not a TensorFlow.js export; exp will not replace it`, 'BAD_OPTION_VALUE', 'give a new or empty folder');
 }
 
 export const exportCommand = defineCommand({
@@ -20,13 +22,13 @@ export const exportCommand = defineCommand({
   summary: 'Write a trained run (or an ensemble) as a Keras HDF5 model file or a TensorFlow.js model.',
   usage: 'export RUN --format keras-h5|tfjs --out PATH [--backend NAME]',
   details: [
-    'keras-h5: one file in Keras\'s HDF5 layout (architecture and weights) that Python opens with',
+    "keras-h5: one file in Keras's HDF5 layout (architecture and weights) that Python opens with",
     '  keras.models.load_model(PATH); Keras 2 and 3 read it. The input is image_size x image_size x 3, already',
     '  preprocessed (caffe: RGB to BGR minus the ImageNet mean); the output is one sigmoid probability per tag.',
     'tfjs: a folder with model.json and weight shards that tf.loadLayersModel("file://PATH/model.json") loads.',
     'Both carry the tag vocabulary, the thresholds, the image size, the resize and the preprocessing (exp_metadata, a JSON',
     'attribute of the HDF5 file; userDefinedMetadata.exp in model.json), so a consumer needs nothing else. An ensemble',
-    'exports as one model that averages its members\' outputs.',
+    "exports as one model that averages its members' outputs.",
   ].join('\n'),
   positionals: { name: 'RUN', min: 1, max: 1 },
   flags: {
@@ -37,11 +39,13 @@ export const exportCommand = defineCommand({
   },
   async run(args, flags, io) {
     const cwd = cwdOf(io);
-    if (!flags.format || !flags.out) throw new UsageError('exp export needs --format and --out', 'USAGE', 'e.g. exp export RUN --format keras-h5 --out model.h5');
+    if (!flags.format || !flags.out)
+      throw new UsageError('exp export needs --format and --out', 'USAGE', 'e.g. exp export RUN --format keras-h5 --out model.h5');
     const out = resolve(cwd, flags.out);
     if (!existsSync(dirname(out))) throw new UsageError(`the folder of ${flags.out} does not exist`, 'PATH_NOT_FOUND', `create ${dirname(out)} first`);
     if (flags.format === 'tfjs') checkTfjsTarget(out);
-    else if (existsSync(out) && statSync(out).isDirectory()) throw new UsageError(`${flags.out} is a folder; --format keras-h5 writes a file`, 'BAD_OPTION_VALUE', 'e.g. --out model.h5');
+    else if (existsSync(out) && statSync(out).isDirectory())
+      throw new UsageError(`${flags.out} is a folder; --format keras-h5 writes a file`, 'BAD_OPTION_VALUE', 'e.g. --out model.h5');
     const { dir, ensemble } = modelFolder(args[0]!, io, flags['runs-dir']);
     const { loadPredictor } = await import('../infer/predictor.js');
     const model = await loadPredictor(dir, ensemble, flags.backend as BackendChoice);
@@ -55,15 +59,21 @@ export const exportCommand = defineCommand({
         try {
           await writeKerasModel(net, tmp, meta);
           renameSync(tmp, out);
-        } finally { rmSync(tmp, { force: true }); }
+        } finally {
+          rmSync(tmp, { force: true });
+        }
       } else {
         const { writeTfjsModel } = await import('../infer/tfjs-export.js');
         const { replaceDirAtomic } = await import('../util/fsx.js');
-        await replaceDirAtomic(out, async (tmp) => { await writeTfjsModel(net, tmp, meta); });
+        await replaceDirAtomic(out, async (tmp) => {
+          await writeTfjsModel(net, tmp, meta);
+        });
       }
       if (net !== model.runs[0]!.model) net.dispose();
       const bytes = flags.format === 'tfjs' ? readdirSync(out).reduce((a, f) => a + statSync(join(out, f)).size, 0) : statSync(out).size;
-      io.stdout.write(`wrote ${displayPath(out, cwd)} (${flags.format}, ${(bytes / 2 ** 20).toFixed(1)} MiB): ${model.kind} ${displayPath(dir, cwd)}, ${model.tags.length} tags, ${model.cfg.data.image_size}x${model.cfg.data.image_size} input, preprocessing ${model.cfg.model.preprocessing}, thresholds ${model.thresholdsFrom}\n`);
+      io.stdout.write(
+        `wrote ${displayPath(out, cwd)} (${flags.format}, ${(bytes / 2 ** 20).toFixed(1)} MiB): ${model.kind} ${displayPath(dir, cwd)}, ${model.tags.length} tags, ${model.cfg.data.image_size}x${model.cfg.data.image_size} input, preprocessing ${model.cfg.model.preprocessing}, thresholds ${model.thresholdsFrom}\n`,
+      );
       return EXIT.ok;
     } finally {
       model.dispose();

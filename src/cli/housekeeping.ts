@@ -22,7 +22,8 @@ export const tagCommand = defineCommand({
   name: 'tag',
   summary: 'Label a run with key=value tags, kept in its run.json and sent to MLflow (exp runs --filter "tags.KEY = \'V\'").',
   usage: 'tag RUN key=value... [--remove KEY]',
-  details: 'RUN is a run folder or a run key (or a prefix). A tag set again takes the new value. Tags are sent to the run\'s MLflow run at once when tracking is on (exp sync retries otherwise).',
+  details:
+    "RUN is a run folder or a run key (or a prefix). A tag set again takes the new value. Tags are sent to the run's MLflow run at once when tracking is on (exp sync retries otherwise).",
   positionals: { name: 'RUN key=value', min: 1 },
   flags: {
     remove: { type: 'list', arg: 'KEY', description: 'Remove this tag from run.json (MLflow keeps what it has; remove it there in the UI).' },
@@ -35,7 +36,12 @@ export const tagCommand = defineCommand({
       if (at <= 0) throw new UsageError(`'${a}' is not key=value`, 'BAD_OPTION_VALUE', 'e.g. exp tag RUN team=vision');
       const key = a.slice(0, at);
       const problem = keyProblem(key);
-      if (problem || key.startsWith('mlflow.') || key.startsWith('exp.')) throw new UsageError(`tag key '${key}': ${problem ?? 'the mlflow. and exp. prefixes are reserved'}`, 'BAD_OPTION_VALUE', 'use letters, digits, _ - . / and space');
+      if (problem || key.startsWith('mlflow.') || key.startsWith('exp.'))
+        throw new UsageError(
+          `tag key '${key}': ${problem ?? 'the mlflow. and exp. prefixes are reserved'}`,
+          'BAD_OPTION_VALUE',
+          'use letters, digits, _ - . / and space',
+        );
       return [key, a.slice(at + 1)] as const;
     });
     if (pairs.length === 0 && flags.remove.length === 0) throw new UsageError('give at least one key=value (or --remove KEY)', 'USAGE');
@@ -48,8 +54,15 @@ export const tagCommand = defineCommand({
     writeRunRecord(dir, { ...rec, tags });
     if (pairs.length > 0) new EventLog(dir).append({ type: 'tags', tags: Object.fromEntries(pairs) });
     const sync = pairs.length > 0 ? await syncRun(dir, clientsFromEnv(io.env), { env: io.env }) : undefined;
-    const where = !sync || sync.outcome === 'off' ? '' : sync.error ? `; MLflow not updated (${sync.error}); exp sync retries` : `; sent to MLflow run ${sync.runId}`;
-    io.stdout.write(`${displayPath(dir, cwdOf(io))}: ${Object.entries(tags).map(([k, v]) => `${k}=${v}`).join(' ') || '(no tags)'}${where}\n`);
+    const where =
+      !sync || sync.outcome === 'off' ? '' : sync.error ? `; MLflow not updated (${sync.error}); exp sync retries` : `; sent to MLflow run ${sync.runId}`;
+    io.stdout.write(
+      `${displayPath(dir, cwdOf(io))}: ${
+        Object.entries(tags)
+          .map(([k, v]) => `${k}=${v}`)
+          .join(' ') || '(no tags)'
+      }${where}\n`,
+    );
     return EXIT.ok;
   },
 });
@@ -61,7 +74,7 @@ export const rmCommand = defineCommand({
   details: [
     'RUN is a run folder or a run key (or a prefix); SWEEP a sweep folder (all its runs, and its parent run in MLflow).',
     'Without --yes it only lists what would go. A folder being trained is refused. MLflow runs are marked deleted',
-    '(restorable in the UI until the server\'s garbage collection); when the server cannot be reached, the folder is still',
+    "(restorable in the UI until the server's garbage collection); when the server cannot be reached, the folder is still",
     'removed and the run ids to delete by hand are printed.',
   ].join('\n'),
   positionals: { name: 'RUN', min: 1 },
@@ -75,7 +88,8 @@ export const rmCommand = defineCommand({
     });
     const runs = targets.flatMap((t) => (t.kind === 'run' ? [t.dir] : t.runs));
     const busy = runs.filter((d) => runFolderBusy(d).busy);
-    if (busy.length > 0) throw new UsageError(`being trained now: ${busy.map((d) => displayPath(d, cwd)).join(', ')}`, 'USAGE', 'wait for them to end (or stop them) first');
+    if (busy.length > 0)
+      throw new UsageError(`being trained now: ${busy.map((d) => displayPath(d, cwd)).join(', ')}`, 'USAGE', 'wait for them to end (or stop them) first');
     const bytes = targets.reduce((a, t) => a + sizeOf(t.dir), 0);
     if (!flags.yes) {
       for (const t of targets) io.stdout.write(`would remove ${t.kind} ${displayPath(t.dir, cwd)}${t.kind === 'sweep' ? ` (${t.runs.length} runs)` : ''}\n`);
@@ -130,17 +144,21 @@ export const gcCommand = defineCommand({
           removeRunFolder(d);
           io.stdout.write(`removed ${status} run ${displayPath(d, cwd)} (${mib(bytes)}; ${tracked})\n`);
         } else io.stdout.write(`would remove ${status} run ${displayPath(d, cwd)} (${mib(bytes)})\n`);
-        freed += bytes; count++;
+        freed += bytes;
+        count++;
         continue;
       }
       for (const p of collectable(d)) {
         const bytes = sizeOf(p);
         if (!flags['dry-run']) rmSync(p, { recursive: true, force: true });
         io.stdout.write(`${flags['dry-run'] ? 'would remove' : 'removed'} ${displayPath(p, cwd)} (${mib(bytes)})\n`);
-        freed += bytes; count++;
+        freed += bytes;
+        count++;
       }
     }
-    io.stdout.write(`${flags['dry-run'] ? 'would free' : 'freed'} ${mib(freed)} (${count} item${count === 1 ? '' : 's'} in ${dirs.length} run folder${dirs.length === 1 ? '' : 's'})\n`);
+    io.stdout.write(
+      `${flags['dry-run'] ? 'would free' : 'freed'} ${mib(freed)} (${count} item${count === 1 ? '' : 's'} in ${dirs.length} run folder${dirs.length === 1 ? '' : 's'})\n`,
+    );
     return EXIT.ok;
   },
 });

@@ -61,12 +61,18 @@ export async function main(argv: string[], io: Io): Promise<number> {
     io.stdout.write(await mainHelp());
     return name ? EXIT.ok : EXIT.invalid;
   }
-  if (name === '--version' || name === '-V' || name === 'version') { io.stdout.write(`exp ${version()}\n`); return EXIT.ok; }
+  if (name === '--version' || name === '-V' || name === 'version') {
+    io.stdout.write(`exp ${version()}\n`);
+    return EXIT.ok;
+  }
   // Subcommand groups (e.g. `exp data synth`) are registered as "data synth".
   const entry = COMMANDS.find((c) => c.name === `${name} ${rest[0] ?? ''}`.trim()) ?? COMMANDS.find((c) => c.name === name);
   if (!entry) {
     const group = COMMANDS.filter((c) => c.name.startsWith(`${name} `)).map((c) => `exp ${c.name}`);
-    if (group.length) { io.stderr.write(`exp ${name}: use one of ${group.join(', ')} [USAGE]\n`); return EXIT.invalid; }
+    if (group.length) {
+      io.stderr.write(`exp ${name}: use one of ${group.join(', ')} [USAGE]\n`);
+      return EXIT.invalid;
+    }
     const guess = closest(name, [...new Set(COMMANDS.map((c) => c.name.split(' ')[0]!))]);
     io.stderr.write(`exp: unknown command '${name}'${guess ? `; did you mean '${guess}'?` : ''} Run 'exp --help' for the list. [UNKNOWN_COMMAND]\n`);
     return EXIT.invalid;
@@ -75,7 +81,10 @@ export async function main(argv: string[], io: Io): Promise<number> {
   const args = cmd.name.includes(' ') ? rest.slice(1) : rest;
   try {
     const { positionals, flags, help } = parseCommandArgs(cmd, args);
-    if (help) { io.stdout.write(helpText(cmd)); return EXIT.ok; }
+    if (help) {
+      io.stdout.write(helpText(cmd));
+      return EXIT.ok;
+    }
     return await cmd.run(positionals, flags, io);
   } catch (e) {
     return reportError(e, cmd.name, io);

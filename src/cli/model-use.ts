@@ -6,13 +6,25 @@ import { runsDirOf } from './flags.js';
 import { UsageError } from '../errors.js';
 import { findRunFolder } from '../store/find.js';
 
-export const BACKEND_FLAG = { type: 'string', arg: 'NAME', default: 'auto', choices: ['auto', 'tensorflow-gpu', 'tensorflow', 'wasm', 'cpu'], description: 'Backend to run the model on.' } as const;
+export const BACKEND_FLAG = {
+  type: 'string',
+  arg: 'NAME',
+  default: 'auto',
+  choices: ['auto', 'tensorflow-gpu', 'tensorflow', 'wasm', 'cpu'],
+  description: 'Backend to run the model on.',
+} as const;
 /** The values BACKEND_FLAG allows (the parser has checked them). */
 export type BackendChoice = (typeof BACKEND_FLAG.choices)[number];
-export const TTA_FLAG = { type: 'boolean', description: 'Test-time augmentation: average the probabilities over the 8 rotations and flips of each image (8x the compute).' } as const;
+export const TTA_FLAG = {
+  type: 'boolean',
+  description: 'Test-time augmentation: average the probabilities over the 8 rotations and flips of each image (8x the compute).',
+} as const;
 export const THRESHOLDS_FLAG = {
-  type: 'string', arg: 'tuned|P', default: 'tuned',
-  description: "Per-tag thresholds tuned after training (the run's thresholds.json; the run's metrics.threshold when it has none), or one probability P for every tag.",
+  type: 'string',
+  arg: 'tuned|P',
+  default: 'tuned',
+  description:
+    "Per-tag thresholds tuned after training (the run's thresholds.json; the run's metrics.threshold when it has none), or one probability P for every tag.",
 } as const;
 
 /** The folder RUN names: an ensemble folder (made by exp ensemble), a run folder, or a run key. */
@@ -24,9 +36,10 @@ export function modelFolder(spec: string, io: Io, runsDir?: string): { dir: stri
 
 /** --thresholds: 'tuned' keeps the model's own; a number in (0, 1) is used for every tag. */
 export function thresholdsFor(flag: string, own: readonly number[]): { thresholds: number[]; from: string } {
-  if (flag === 'tuned') return { thresholds: [...own], from: 'the model\'s own' };
+  if (flag === 'tuned') return { thresholds: [...own], from: "the model's own" };
   const p = Number(flag);
-  if (!(p > 0 && p < 1)) throw new UsageError(`--thresholds must be 'tuned' or a probability between 0 and 1, not '${flag}'`, 'BAD_OPTION_VALUE', 'e.g. --thresholds 0.5');
+  if (!(p > 0 && p < 1))
+    throw new UsageError(`--thresholds must be 'tuned' or a probability between 0 and 1, not '${flag}'`, 'BAD_OPTION_VALUE', 'e.g. --thresholds 0.5');
   return { thresholds: own.map(() => p), from: `${p} for every tag` };
 }
 
@@ -36,6 +49,9 @@ export function progressLine(io: Io, what: string): (done: number, total: number
   return (done, total) => {
     const pct = total === 0 ? 100 : Math.floor((100 * done) / total);
     if (io.stderr.isTTY) io.stderr.write(`\r${what}: ${done}/${total} (${pct}%)${done >= total ? '\n' : ''}`);
-    else if (Math.floor(pct / 10) > shown) { shown = Math.floor(pct / 10); io.stderr.write(`${what}: ${done}/${total} (${pct}%)\n`); }
+    else if (Math.floor(pct / 10) > shown) {
+      shown = Math.floor(pct / 10);
+      io.stderr.write(`${what}: ${done}/${total} (${pct}%)\n`);
+    }
   };
 }

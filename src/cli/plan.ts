@@ -14,17 +14,28 @@ export const planCommand = defineCommand({
   flags: { set: SET_FLAG, json: JSON_FLAG },
   async run(files, flags, io) {
     const result = planExperiment(resolve(cwdOf(io), files[0]!), { set: flags.set });
-    if (!result.plan) { printProblems(io, result.problems, result.texts); return EXIT.invalid; }
+    if (!result.plan) {
+      printProblems(io, result.problems, result.texts);
+      return EXIT.invalid;
+    }
     const { points, excluded, duplicates, experiment } = result.plan;
     if (flags.json) {
-      io.stdout.write(JSON.stringify(points.map(({ key, name, params, config }) => ({ key, name, params, config })), null, 2) + '\n');
+      io.stdout.write(
+        JSON.stringify(
+          points.map(({ key, name, params, config }) => ({ key, name, params, config })),
+          null,
+          2,
+        ) + '\n',
+      );
       return EXIT.ok;
     }
     const paths = [...new Set(points.flatMap((p) => Object.keys(p.params)))];
     const rows = points.map((p) => [String(p.index + 1), p.key, p.name, ...paths.map((k) => (k in p.params ? formatValue(p.params[k]) : ''))]);
     io.stdout.write(`Experiment ${experiment.name}${experiment.description ? ` - ${experiment.description}` : ''}\n\n`);
     io.stdout.write(table(['#', 'key', 'name', ...paths], rows));
-    const notes = [excluded ? `${excluded} excluded` : '', duplicates ? `${duplicates} duplicate${duplicates === 1 ? '' : 's'} removed` : ''].filter(Boolean).join(', ');
+    const notes = [excluded ? `${excluded} excluded` : '', duplicates ? `${duplicates} duplicate${duplicates === 1 ? '' : 's'} removed` : '']
+      .filter(Boolean)
+      .join(', ');
     io.stdout.write(`\n${points.length} run${points.length === 1 ? '' : 's'}${notes ? ` (${notes})` : ''}\n`);
     return EXIT.ok;
   },

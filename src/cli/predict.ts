@@ -16,21 +16,26 @@ export const predictCommand = defineCommand({
   usage: 'predict RUN IMAGES_DIR|CSV --out submission.csv [--probabilities probs.csv] [--tta] [--thresholds tuned|P] [--images DIR,...]',
   details: [
     'RUN is a run folder, a run key (or a prefix), or an ensemble folder made by `exp ensemble`. IMAGES_DIR: every image',
-    'with the run\'s extension (data.image_ext), in natural name order (test_2 before test_10). CSV: a file with an',
-    'image_name column, such as Kaggle\'s sample_submission_v2.csv, whose order the submission keeps; its images are looked',
-    'up in --images (default: test-jpg/ and test-jpg-additional/ beside the CSV). The output is Kaggle\'s format,',
+    "with the run's extension (data.image_ext), in natural name order (test_2 before test_10). CSV: a file with an",
+    "image_name column, such as Kaggle's sample_submission_v2.csv, whose order the submission keeps; its images are looked",
+    "up in --images (default: test-jpg/ and test-jpg-additional/ beside the CSV). The output is Kaggle's format,",
     '`image_name,tags` with the predicted tags separated by spaces (an image may have none). Images are prepared as in',
     'training (size, resize, preprocessing). A missing or unreadable image stops the command (--on-bad-image error, the',
-    'run\'s data.on_bad_image by default), or with skip is written with no tags and empty probabilities and reported.',
+    "run's data.on_bad_image by default), or with skip is written with no tags and empty probabilities and reported.",
   ].join('\n'),
   positionals: { name: 'RUN IMAGES', min: 2, max: 2 },
   flags: {
     out: { type: 'string', arg: 'FILE', description: 'Where to write the submission CSV (required).' },
-    probabilities: { type: 'string', arg: 'FILE', description: 'Also write every tag\'s probability: image_name,<tag>,... .' },
+    probabilities: { type: 'string', arg: 'FILE', description: "Also write every tag's probability: image_name,<tag>,... ." },
     tta: TTA_FLAG,
     thresholds: THRESHOLDS_FLAG,
-    images: { type: 'string', arg: 'DIR,...', description: 'Folders holding a CSV\'s images, searched in order.' },
-    'on-bad-image': { type: 'string', arg: 'POLICY', choices: ['error', 'skip'], description: 'What to do with a missing or unreadable image (default: the run\'s data.on_bad_image).' },
+    images: { type: 'string', arg: 'DIR,...', description: "Folders holding a CSV's images, searched in order." },
+    'on-bad-image': {
+      type: 'string',
+      arg: 'POLICY',
+      choices: ['error', 'skip'],
+      description: "What to do with a missing or unreadable image (default: the run's data.on_bad_image).",
+    },
     backend: BACKEND_FLAG,
     'runs-dir': RUNS_DIR_FLAG,
   },
@@ -47,7 +52,14 @@ export const predictCommand = defineCommand({
     try {
       const { thresholds } = thresholdsFor(flags.thresholds, model.thresholds);
       const d = model.cfg.data;
-      const list = listImages(resolve(cwd, args[1]!), d.image_ext, (flags.images ?? '').split(',').filter(Boolean).map((p) => resolve(cwd, p)));
+      const list = listImages(
+        resolve(cwd, args[1]!),
+        d.image_ext,
+        (flags.images ?? '')
+          .split(',')
+          .filter(Boolean)
+          .map((p) => resolve(cwd, p)),
+      );
       const policy = flags['on-bad-image'] ?? d.on_bad_image;
       const n = list.names.length;
       const nTags = model.tags.length;
@@ -56,7 +68,13 @@ export const predictCommand = defineCommand({
       const bad: { name: string; reason: string }[] = [];
       const progress = progressLine(io, `predicting ${n} images`);
       const decode = (from: number): ReturnType<typeof decodeMany> =>
-        decodeMany(list.files.slice(from, from + CHUNK).map((f) => f || '/nonexistent'), d.image_size, d.resize, undefined, d.max_image_bytes);
+        decodeMany(
+          list.files.slice(from, from + CHUNK).map((f) => f || '/nonexistent'),
+          d.image_size,
+          d.resize,
+          undefined,
+          d.max_image_bytes,
+        );
       const t0 = performance.now();
       // Decoding the next chunk (sharp, on libuv's threads) overlaps scoring this one.
       let next = n > 0 ? decode(0) : undefined;
@@ -76,8 +94,15 @@ export const predictCommand = defineCommand({
         }
       }
       if (bad.length > 0 && policy === 'error') {
-        const shown = bad.slice(0, 10).map((b) => `  ${b.name}: ${b.reason}`).join('\n');
-        throw new DataError('BAD_IMAGES', `${bad.length} image(s) could not be read:\n${shown}${bad.length > 10 ? `\n  ... and ${bad.length - 10} more` : ''}`, { fix: 'fix or remove them, or pass --on-bad-image skip to write them with no tags', file: args[1]! });
+        const shown = bad
+          .slice(0, 10)
+          .map((b) => `  ${b.name}: ${b.reason}`)
+          .join('\n');
+        throw new DataError(
+          'BAD_IMAGES',
+          `${bad.length} image(s) could not be read:\n${shown}${bad.length > 10 ? `\n  ... and ${bad.length - 10} more` : ''}`,
+          { fix: 'fix or remove them, or pass --on-bad-image skip to write them with no tags', file: args[1]! },
+        );
       }
       const seconds = (performance.now() - t0) / 1000;
       const out = resolve(cwd, flags.out);
@@ -85,7 +110,9 @@ export const predictCommand = defineCommand({
       if (flags.probabilities) writeFileAtomic(resolve(cwd, flags.probabilities), `${probLines.join('\n')}\n`);
       for (const b of bad.slice(0, 10)) io.stderr.write(`skipped ${b.name}: ${b.reason}\n`);
       if (bad.length > 10) io.stderr.write(`... and ${bad.length - 10} more skipped\n`);
-      io.stdout.write(`wrote ${displayPath(out, cwd)}: ${n} images${bad.length ? ` (${bad.length} unreadable, written with no tags)` : ''}, ${model.kind} ${displayPath(dir, cwd)}, ${flags.tta ? '8-way TTA, ' : ''}${model.backend.name}, ${seconds.toFixed(1)} s (${(n / seconds).toFixed(1)} img/s)\n`);
+      io.stdout.write(
+        `wrote ${displayPath(out, cwd)}: ${n} images${bad.length ? ` (${bad.length} unreadable, written with no tags)` : ''}, ${model.kind} ${displayPath(dir, cwd)}, ${flags.tta ? '8-way TTA, ' : ''}${model.backend.name}, ${seconds.toFixed(1)} s (${(n / seconds).toFixed(1)} img/s)\n`,
+      );
       return EXIT.ok;
     } finally {
       model.dispose();

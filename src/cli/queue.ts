@@ -30,16 +30,38 @@ export const queueStatusCommand = defineCommand({
   usage: 'queue status --queue URL [--sweep NAME] [--json]',
   details: 'States are BullMQ\'s: waiting, active, delayed, completed, failed; "stalled" counts how often a dead worker\'s point was handed over.',
   positionals: { name: 'argument', max: 0 },
-  flags: { queue: QUEUE_FLAG, sweep: { type: 'string', arg: 'NAME', description: 'Only this sweep\'s points.' }, json: JSON_FLAG },
+  flags: { queue: QUEUE_FLAG, sweep: { type: 'string', arg: 'NAME', description: "Only this sweep's points." }, json: JSON_FLAG },
   async run(_args, flags, io) {
     return withQueue(flags.queue, async (queue) => {
       const rows = await listJobs(queue, flags.sweep);
-      if (flags.json) { io.stdout.write(JSON.stringify(rows, null, 2) + '\n'); return EXIT.ok; }
+      if (flags.json) {
+        io.stdout.write(JSON.stringify(rows, null, 2) + '\n');
+        return EXIT.ok;
+      }
       const counts = rows.reduce<Record<string, number>>((c, r) => ({ ...c, [r.state]: (c[r.state] ?? 0) + 1 }), {});
-      io.stdout.write(`${parseQueueUrl(flags.queue!).shown}: ${Object.entries(counts).map(([s, n]) => `${n} ${s}`).join(', ') || 'empty'}; ${rows.reduce((a, r) => a + r.stalled, 0)} stalled handovers\n\n`);
+      io.stdout.write(
+        `${parseQueueUrl(flags.queue!).shown}: ${
+          Object.entries(counts)
+            .map(([s, n]) => `${n} ${s}`)
+            .join(', ') || 'empty'
+        }; ${rows.reduce((a, r) => a + r.stalled, 0)} stalled handovers\n\n`,
+      );
       if (rows.length > 0) {
-        io.stdout.write(table(['sweep', 'run', 'state', 'worker', 'progress', 'attempts', 'stalled', 'reason'],
-          rows.map((r) => [r.sweep, r.name, r.state, r.worker ?? '', describeProgress(r.progress), String(r.attempts), String(r.stalled), (r.reason ?? '').split('\n')[0]!.slice(0, 80)])));
+        io.stdout.write(
+          table(
+            ['sweep', 'run', 'state', 'worker', 'progress', 'attempts', 'stalled', 'reason'],
+            rows.map((r) => [
+              r.sweep,
+              r.name,
+              r.state,
+              r.worker ?? '',
+              describeProgress(r.progress),
+              String(r.attempts),
+              String(r.stalled),
+              (r.reason ?? '').split('\n')[0]!.slice(0, 80),
+            ]),
+          ),
+        );
       }
       return EXIT.ok;
     });
@@ -48,15 +70,17 @@ export const queueStatusCommand = defineCommand({
 
 export const queueRetryCommand = defineCommand({
   name: 'queue retry-failed',
-  summary: 'Put the queue\'s failed points back to waiting, so workers run them again (from their last checkpoint).',
+  summary: "Put the queue's failed points back to waiting, so workers run them again (from their last checkpoint).",
   usage: 'queue retry-failed --queue URL [--sweep NAME]',
   positionals: { name: 'argument', max: 0 },
-  flags: { queue: QUEUE_FLAG, sweep: { type: 'string', arg: 'NAME', description: 'Only this sweep\'s points.' } },
+  flags: { queue: QUEUE_FLAG, sweep: { type: 'string', arg: 'NAME', description: "Only this sweep's points." } },
   async run(_args, flags, io) {
     return withQueue(flags.queue, async (queue) => {
       const failed = (await queue.getFailed()).filter((j) => !flags.sweep || j.data?.spec?.sweep === flags.sweep);
       for (const j of failed) await j.retry('failed');
-      io.stdout.write(`${failed.length} failed point${failed.length === 1 ? '' : 's'} back to waiting${failed.length ? `: ${failed.map((j) => j.name).join(', ')}` : ''}\n`);
+      io.stdout.write(
+        `${failed.length} failed point${failed.length === 1 ? '' : 's'} back to waiting${failed.length ? `: ${failed.map((j) => j.name).join(', ')}` : ''}\n`,
+      );
       return EXIT.ok;
     });
   },

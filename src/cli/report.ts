@@ -20,7 +20,11 @@ export function printProblems(io: Io, problems: readonly Problem[], texts: Reado
 /** A plain aligned text table (no colours, so it pipes cleanly). */
 export function table(headers: string[], rows: string[][]): string {
   const widths = headers.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)));
-  const line = (cells: string[]): string => cells.map((c, i) => c.padEnd(widths[i]!)).join('  ').trimEnd();
+  const line = (cells: string[]): string =>
+    cells
+      .map((c, i) => c.padEnd(widths[i]!))
+      .join('  ')
+      .trimEnd();
   return [line(headers), line(widths.map((w) => '-'.repeat(w))), ...rows.map(line)].join('\n') + '\n';
 }
 
@@ -41,6 +45,8 @@ export function reportError(e: unknown, cmd: string, io: Io): number {
     io.stderr.write(`exp ${cmd}: ${known.render()}\n`);
     return known.exit === 'invalid' ? EXIT.invalid : EXIT.failed;
   }
-  io.stderr.write(`exp ${cmd}: internal error: ${(e as Error)?.stack ?? String(e)}\nThis is a bug in exp; please report it with the command you ran and the output above.\n`);
+  io.stderr.write(
+    `exp ${cmd}: internal error: ${(e as Error)?.stack ?? String(e)}\nThis is a bug in exp; please report it with the command you ran and the output above.\n`,
+  );
   return EXIT.bug;
 }

@@ -16,11 +16,13 @@ const DEFAULT_TOLERANCE = 1e-6;
 function printChecks(io: Io, title: string, checks: readonly Check[]): void {
   if (checks.length === 0) return;
   io.stdout.write(`${title}\n`);
-  for (const c of checks) io.stdout.write(`  ${c.topic.padEnd(12)} ${(c.same === true ? 'same' : c.same === false ? 'DIFFERS' : '?').padEnd(8)} ${c.message}\n`);
+  for (const c of checks)
+    io.stdout.write(`  ${c.topic.padEnd(12)} ${(c.same === true ? 'same' : c.same === false ? 'DIFFERS' : '?').padEnd(8)} ${c.message}\n`);
 }
 
 const num = (v: number | null): string => (v === null ? '-' : Number.isInteger(v) ? String(v) : String(Number(v.toPrecision(8))));
-const diff = (r: MetricRow): string => (r.difference === null ? '-' : r.difference === 0 ? '0' : `${r.difference > 0 ? '+' : ''}${r.difference.toExponential(2)}`);
+const diff = (r: MetricRow): string =>
+  r.difference === null ? '-' : r.difference === 0 ? '0' : `${r.difference > 0 ? '+' : ''}${r.difference.toExponential(2)}`;
 
 /** Whether both runs have the row and it agrees within the relative tolerance (the best epoch exactly). */
 const within = (r: MetricRow, tol: number): boolean | null => (r.relative === null ? null : r.metric === 'best epoch' ? r.relative === 0 : r.relative <= tol);
@@ -48,7 +50,7 @@ export const reproduceCommand = defineCommand({
     'MLflow run recorded by exp on the server $MLFLOW_TRACKING_URI names (its config.yaml artifact is downloaded).',
     'The reproduction is a new folder <experiment>/<sweep>-repro-<n>/<run>/ beside the original sweep, with the original',
     'config.yaml and saved split. Differences in code (git commit), data (fingerprint, split), environment (node, packages)',
-    'and backend are reported; then both runs\' metrics side by side. On the same backend they should agree within',
+    "and backend are reported; then both runs' metrics side by side. On the same backend they should agree within",
     `--tolerance (relative, default ${DEFAULT_TOLERANCE.toExponential()}). Exit status: 0 when the reproduction trained, 1 when it failed.`,
   ].join('\n'),
   positionals: { name: 'RUN', min: 1, max: 1 },
@@ -63,18 +65,26 @@ export const reproduceCommand = defineCommand({
     const runsDir = runsDirOf(flags['runs-dir'], io);
     const original: Original = await findOriginal(args[0]!, { cwd, runsDir, env: io.env });
     const shown = original.dir ? displayPath(original.dir, cwd) : original.from;
-    io.stdout.write(`Reproducing ${shown} (key ${original.key}, status ${original.status ?? 'unknown'}${original.backend ? `, backend ${original.backend.name}` : ''})\n`);
+    io.stdout.write(
+      `Reproducing ${shown} (key ${original.key}, status ${original.status ?? 'unknown'}${original.backend ? `, backend ${original.backend.name}` : ''})\n`,
+    );
     for (const n of original.notes) io.stderr.write(`warning: ${n}\n`);
     const dir = prepareReproduction(original, runsDir);
     io.stdout.write(`New run folder: ${displayPath(dir, cwd)} (config.yaml${original.splitDir ? ' and split/' : ''} from the original)\n\n`);
     printChecks(io, 'Before training, compared with the original:', checksBefore(original, captureEnvironment()));
     if (flags['dry-run']) {
-      io.stdout.write(`\nNothing trained (--dry-run). Train it with: exp train ${displayPath(dir, cwd)}\n(the original's results are in its reproduction.json)\n`);
+      io.stdout.write(
+        `\nNothing trained (--dry-run). Train it with: exp train ${displayPath(dir, cwd)}\n(the original's results are in its reproduction.json)\n`,
+      );
       return EXIT.ok;
     }
 
     io.stdout.write('\n');
-    const [result] = await runFolders([dir], { env: io.env, childOutput: 'inherit', display: new SweepDisplay(io.stdout, { mode: 'ends', metric: original.config.checkpoint.monitor, direction: 'min' }) });
+    const [result] = await runFolders([dir], {
+      env: io.env,
+      childOutput: 'inherit',
+      display: new SweepDisplay(io.stdout, { mode: 'ends', metric: original.config.checkpoint.monitor, direction: 'min' }),
+    });
     if (result!.status !== 'completed') {
       io.stderr.write(`exp reproduce: the reproduction ${result!.status}; see ${displayPath(dir, cwd)}/train.log\n`);
       return result!.status === 'killed' ? EXIT.interrupted : EXIT.failed;
@@ -86,10 +96,22 @@ export const reproduceCommand = defineCommand({
     printChecks(io, 'After training, compared with the original:', checksAfter(original, repro));
     const rows = compareResults(original.results, repro.results);
     io.stdout.write(`\nMetrics (original: ${shown}; reproduction: ${displayPath(dir, cwd)}):\n`);
-    io.stdout.write(table(['metric', 'original', 'reproduction', 'difference', 'relative', 'match'], rows.map((r) => {
-      const ok = within(r, tol);
-      return [r.metric, num(r.original), num(r.reproduction), diff(r), r.relative === null ? '-' : r.relative === 0 ? '0' : r.relative.toExponential(2), ok === null ? '-' : ok ? 'yes' : 'no'];
-    })));
+    io.stdout.write(
+      table(
+        ['metric', 'original', 'reproduction', 'difference', 'relative', 'match'],
+        rows.map((r) => {
+          const ok = within(r, tol);
+          return [
+            r.metric,
+            num(r.original),
+            num(r.reproduction),
+            diff(r),
+            r.relative === null ? '-' : r.relative === 0 ? '0' : r.relative.toExponential(2),
+            ok === null ? '-' : ok ? 'yes' : 'no',
+          ];
+        }),
+      ),
+    );
     io.stdout.write(`\n${verdict(original, rows, sameBackend(original.backend, repro.backend), repro.backend?.name ?? 'unknown', tol)}\n`);
     return EXIT.ok;
   },

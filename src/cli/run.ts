@@ -20,8 +20,12 @@ import type { Io } from './io.js';
 /** Parses --gpus 0,1,3 into GPU ids. */
 export function parseGpus(spec: string | undefined): string[] | undefined {
   if (spec === undefined) return undefined;
-  const ids = spec.split(',').map((s) => s.trim()).filter(Boolean);
-  if (ids.length === 0 || ids.some((g) => !/^\d+$/.test(g))) throw new UsageError(`--gpus '${spec}' is not a list of GPU numbers`, 'BAD_OPTION_VALUE', 'write them as nvidia-smi numbers them, e.g. --gpus 0,1');
+  const ids = spec
+    .split(',')
+    .map((s) => s.trim())
+    .filter(Boolean);
+  if (ids.length === 0 || ids.some((g) => !/^\d+$/.test(g)))
+    throw new UsageError(`--gpus '${spec}' is not a list of GPU numbers`, 'BAD_OPTION_VALUE', 'write them as nvidia-smi numbers them, e.g. --gpus 0,1');
   return ids;
 }
 
@@ -76,16 +80,30 @@ export const runCommand = defineCommand({
     const workers = flags.workers ?? (gpus?.length || 1);
     const monitor = plan.experiment.checkpoint.monitor;
     const display = new SweepDisplay(io.stdout, {
-      mode: workers === 1 ? 'ends' : io.stdout.isTTY ? 'live' : 'lines', metric: monitor, direction: modeOf(monitor, plan.experiment.checkpoint.mode),
+      mode: workers === 1 ? 'ends' : io.stdout.isTTY ? 'live' : 'lines',
+      metric: monitor,
+      direction: modeOf(monitor, plan.experiment.checkpoint.mode),
     });
     const rule = plan.experiment.sweep?.early_stop;
     const results = await runFolders(dirs, {
-      workers, gpus, force: flags.force, retryFailed: flags['retry-failed'] || flags['only-failed'], maxFailures: flags['max-failures'],
-      env: io.env, display, childOutput: workers === 1 ? 'inherit' : 'quiet', metric: monitor,
+      workers,
+      gpus,
+      force: flags.force,
+      retryFailed: flags['retry-failed'] || flags['only-failed'],
+      maxFailures: flags['max-failures'],
+      env: io.env,
+      display,
+      childOutput: workers === 1 ? 'inherit' : 'quiet',
+      metric: monitor,
       ...(rule ? { pruner: new MedianPruner(rule, monitor, new StoreCurves(dirs)) } : {}),
     });
     await syncAfterRun(dirs, dir, io);
-    io.stdout.write(`\n${table(['run', 'status', 'seconds', 'note'], results.map((r) => [basename(r.dir), r.status, r.seconds ? r.seconds.toFixed(1) : '', r.note ?? '']))}`);
+    io.stdout.write(
+      `\n${table(
+        ['run', 'status', 'seconds', 'note'],
+        results.map((r) => [basename(r.dir), r.status, r.seconds ? r.seconds.toFixed(1) : '', r.note ?? '']),
+      )}`,
+    );
     return sweepExit(results);
   },
 });
@@ -100,14 +118,20 @@ async function runOnQueue(url: string, plan: Plan, sweepDir: string, index: Swee
   const queue = openQueue(conn);
   try {
     const s = await submitSweep(queue, plan, sweepDir, index, io.env);
-    io.stdout.write(`Queued ${s.added.length} point${s.added.length === 1 ? '' : 's'} on ${conn.shown}${s.existing.length ? ` (${s.existing.length} already queued)` : ''}${s.finishedHere.length ? `; ${s.finishedHere.length} finished here before, not queued` : ''}\n`);
+    io.stdout.write(
+      `Queued ${s.added.length} point${s.added.length === 1 ? '' : 's'} on ${conn.shown}${s.existing.length ? ` (${s.existing.length} already queued)` : ''}${s.finishedHere.length ? `; ${s.finishedHere.length} finished here before, not queued` : ''}\n`,
+    );
     if (detach) {
-      io.stdout.write(`Follow them with: exp queue status --queue ${conn.shown} --sweep ${index.sweep}\nStart workers with: exp worker --queue ${conn.shown}\n`);
+      io.stdout.write(
+        `Follow them with: exp queue status --queue ${conn.shown} --sweep ${index.sweep}\nStart workers with: exp worker --queue ${conn.shown}\n`,
+      );
       return EXIT.ok;
     }
     const rows = await followSweep(queue, index.sweep, (l) => io.stdout.write(`${l}\n`));
     const failed = rows.filter((r) => r.state === 'failed').length;
-    io.stdout.write(`\n${rows.length - failed} completed, ${failed} failed${failed ? ` (exp queue retry-failed --queue ${conn.shown} --sweep ${index.sweep} runs them again)` : ''}\n`);
+    io.stdout.write(
+      `\n${rows.length - failed} completed, ${failed} failed${failed ? ` (exp queue retry-failed --queue ${conn.shown} --sweep ${index.sweep} runs them again)` : ''}\n`,
+    );
     return failed > 0 ? EXIT.failed : EXIT.ok;
   } finally {
     await queue.close();

@@ -24,17 +24,31 @@ export const metricCell = (v: number | null | undefined): string => (v === null 
 export function checkSortMetric(rows: readonly RunRow[], sort: string): void {
   if (rows.length === 0 || rows.some((r) => metricOf(r, sort) !== undefined)) return;
   const known = [...new Set(rows.flatMap((r) => [...Object.keys(r.best?.metrics ?? {}), ...Object.keys(r.final ?? {}).map((k) => `final_${k}`)]))];
-  throw new UsageError(`no run has a metric '${sort}'${known.length ? `; known: ${[...known.filter((k) => !k.includes('.')).slice(0, 20), 'baseline', 'best_epoch'].join(', ')}` : ' (no run has finished an epoch yet)'}`, 'BAD_OPTION_VALUE');
+  throw new UsageError(
+    `no run has a metric '${sort}'${known.length ? `; known: ${[...known.filter((k) => !k.includes('.')).slice(0, 20), 'baseline', 'best_epoch'].join(', ')}` : ' (no run has finished an epoch yet)'}`,
+    'BAD_OPTION_VALUE',
+  );
 }
 
 function cells(r: RunRow, extra: readonly Field[]): string[] {
   const best = r.best;
   return [
-    r.experiment, r.sweep, r.name, r.key ?? '', r.error ? `${r.status} (unreadable)` : r.status,
+    r.experiment,
+    r.sweep,
+    r.name,
+    r.key ?? '',
+    r.error ? `${r.status} (unreadable)` : r.status,
     `${r.epochs_done}/${r.epochs_planned ?? '?'}`,
-    best ? String(best.epoch) : '', best ? `${r.monitor}=${metricCell(metricOf(r, r.monitor))}` : '',
-    metricCell(metricOf(r, 'val_loss')), metricCell(metricOf(r, 'val_fbeta')), r.backend ?? '', formatDuration(r.duration_s),
-    ...extra.map((f) => { const v = fieldValue(r, f, paramOf); return v === undefined || v === null ? '' : formatValue(v); }),
+    best ? String(best.epoch) : '',
+    best ? `${r.monitor}=${metricCell(metricOf(r, r.monitor))}` : '',
+    metricCell(metricOf(r, 'val_loss')),
+    metricCell(metricOf(r, 'val_fbeta')),
+    r.backend ?? '',
+    formatDuration(r.duration_s),
+    ...extra.map((f) => {
+      const v = fieldValue(r, f, paramOf);
+      return v === undefined || v === null ? '' : formatValue(v);
+    }),
   ];
 }
 
@@ -45,8 +59,8 @@ export const runsCommand = defineCommand({
   details: [
     'PATH is the runs folder (default runs/, or $EXP_RUNS_DIR), an experiment, sweep or run folder. Reads only local files.',
     'Runs are listed by experiment, sweep, then sweep order; --sort ranks them by a metric, best first (losses ascending).',
-    'A metric is the run\'s result: its best checkpoint evaluated again at the end (final_<m> in MLflow), else its best',
-    'epoch\'s value; best_<m>, final_<m>, baseline and best_epoch name one explicitly.',
+    "A metric is the run's result: its best checkpoint evaluated again at the end (final_<m> in MLflow), else its best",
+    "epoch's value; best_<m>, final_<m>, baseline and best_epoch name one explicitly.",
     "--filter takes MLflow's search syntax: metrics.val_fbeta > 0.8 and params.training.optimizer = 'adam' and tags.k = 'v'.",
     '--columns adds columns by the same names: params.training.learning_rate,metrics.val_micro_fbeta,tags.note.',
   ].join('\n'),
@@ -60,24 +74,60 @@ export const runsCommand = defineCommand({
   async run(paths, flags, io) {
     const cwd = cwdOf(io);
     const root = paths[0] ? resolve(cwd, paths[0]) : runsDirOf(undefined, io);
-    if (paths[0] && !existsSync(root)) throw new UsageError(`${paths[0]} does not exist`, 'PATH_NOT_FOUND', 'give the runs folder or an experiment, sweep or run folder');
+    if (paths[0] && !existsSync(root))
+      throw new UsageError(`${paths[0]} does not exist`, 'PATH_NOT_FOUND', 'give the runs folder or an experiment, sweep or run folder');
     const clauses = flags.filter ? parseFilter(flags.filter) : [];
-    const extra = (flags.columns ?? '').split(',').map((c) => c.trim()).filter(Boolean).map((c) => {
-      const f = parseField(c);
-      if (!f) throw new UsageError(`--columns: '${c}' is not params.X, metrics.X, tags.X or attributes.X`, 'BAD_OPTION_VALUE');
-      return f;
-    });
+    const extra = (flags.columns ?? '')
+      .split(',')
+      .map((c) => c.trim())
+      .filter(Boolean)
+      .map((c) => {
+        const f = parseField(c);
+        if (!f) throw new UsageError(`--columns: '${c}' is not params.X, metrics.X, tags.X or attributes.X`, 'BAD_OPTION_VALUE');
+        return f;
+      });
     let rows = listRuns(root).filter((r) => matches(r, clauses, paramOf));
     if (flags.sort) {
       checkSortMetric(rows, flags.sort);
       rows = sortRows(rows, flags.sort, rankMode(flags.sort));
     }
     if (flags.json) {
-      io.stdout.write(JSON.stringify(rows.map((r) => ({ ...r, ...(extra.length ? { columns: Object.fromEntries(extra.map((f) => [`${f.entity}.${f.name}`, fieldValue(r, f, paramOf) ?? null])) } : {}) })), null, 2) + '\n');
+      io.stdout.write(
+        JSON.stringify(
+          rows.map((r) => ({
+            ...r,
+            ...(extra.length ? { columns: Object.fromEntries(extra.map((f) => [`${f.entity}.${f.name}`, fieldValue(r, f, paramOf) ?? null])) } : {}),
+          })),
+          null,
+          2,
+        ) + '\n',
+      );
       return EXIT.ok;
     }
-    if (rows.length === 0) { io.stdout.write(`No run folders under ${displayPath(root, cwd)}${clauses.length ? ' match the filter' : ''}\n`); return EXIT.ok; }
-    io.stdout.write(table(['experiment', 'sweep', 'run', 'key', 'status', 'epochs', 'best epoch', 'monitored', 'val_loss', 'val_fbeta', 'backend', 'duration', ...extra.map((f) => `${f.entity}.${f.name}`)], rows.map((r) => cells(r, extra))));
+    if (rows.length === 0) {
+      io.stdout.write(`No run folders under ${displayPath(root, cwd)}${clauses.length ? ' match the filter' : ''}\n`);
+      return EXIT.ok;
+    }
+    io.stdout.write(
+      table(
+        [
+          'experiment',
+          'sweep',
+          'run',
+          'key',
+          'status',
+          'epochs',
+          'best epoch',
+          'monitored',
+          'val_loss',
+          'val_fbeta',
+          'backend',
+          'duration',
+          ...extra.map((f) => `${f.entity}.${f.name}`),
+        ],
+        rows.map((r) => cells(r, extra)),
+      ),
+    );
     for (const r of rows.filter((x) => x.error)) io.stderr.write(`warning: ${displayPath(r.dir, cwd)}: ${r.error}\n`);
     return EXIT.ok;
   },

@@ -12,7 +12,9 @@ function describeTracking(s: FolderStatus): string {
   if (s.tracking === 'off') return 'tracking off';
   const n = s.tracking.unsent.length;
   if (n === 0) return s.tracking.runId ? 'synced' : 'nothing recorded yet';
-  return `${n} event${n === 1 ? '' : 's'} unsent (${Object.entries(countTypes(s.tracking.unsent)).map(([t, c]) => `${c} ${t}`).join(', ')})`;
+  return `${n} event${n === 1 ? '' : 's'} unsent (${Object.entries(countTypes(s.tracking.unsent))
+    .map(([t, c]) => `${c} ${t}`)
+    .join(', ')})`;
 }
 
 function countTypes(events: readonly { type: string }[]): Record<string, number> {
@@ -23,7 +25,7 @@ function countTypes(events: readonly { type: string }[]): Record<string, number>
 
 export const statusCommand = defineCommand({
   name: 'status',
-  summary: 'Show each run folder\'s status, epochs done, and what has not been sent to MLflow yet.',
+  summary: "Show each run folder's status, epochs done, and what has not been sent to MLflow yet.",
   usage: 'status [PATH...] [--json]',
   details: [
     'PATH is a run folder, a sweep folder, an experiment folder or the runs folder (default runs/, or $EXP_RUNS_DIR). Reads only',
@@ -35,25 +37,49 @@ export const statusCommand = defineCommand({
   async run(paths, flags, io) {
     const statuses = runFoldersUnder(paths, io).map((d) => folderStatus(d, io.env));
     if (flags.json) {
-      io.stdout.write(JSON.stringify(statuses.map((s) => ({
-        dir: s.dir, status: s.status, epochs_done: s.epochsDone, epochs_planned: s.epochsPlanned, damaged_event_lines: s.damaged,
-        tracking: s.tracking === 'off' ? 'off' : {
-          uri: s.tracking.uri, from: s.tracking.source, experiment: s.tracking.experiment, run_id: s.tracking.runId, synced_seq: s.tracking.synced,
-          unsent: s.tracking.unsent.length, unsent_types: countTypes(s.tracking.unsent),
-        },
-        ...(s.error ? { error: s.error } : {}),
-      })), null, 2) + '\n');
+      io.stdout.write(
+        JSON.stringify(
+          statuses.map((s) => ({
+            dir: s.dir,
+            status: s.status,
+            epochs_done: s.epochsDone,
+            epochs_planned: s.epochsPlanned,
+            damaged_event_lines: s.damaged,
+            tracking:
+              s.tracking === 'off'
+                ? 'off'
+                : {
+                    uri: s.tracking.uri,
+                    from: s.tracking.source,
+                    experiment: s.tracking.experiment,
+                    run_id: s.tracking.runId,
+                    synced_seq: s.tracking.synced,
+                    unsent: s.tracking.unsent.length,
+                    unsent_types: countTypes(s.tracking.unsent),
+                  },
+            ...(s.error ? { error: s.error } : {}),
+          })),
+          null,
+          2,
+        ) + '\n',
+      );
       return EXIT.ok;
     }
-    if (statuses.length === 0) { io.stdout.write('No run folders found\n'); return EXIT.ok; }
+    if (statuses.length === 0) {
+      io.stdout.write('No run folders found\n');
+      return EXIT.ok;
+    }
     const cwd = cwdOf(io);
     const servers = new Map<string, string>();
     for (const s of statuses) if (s.tracking !== 'off') servers.set(s.tracking.uri, describeSource(s.tracking.source));
     for (const [uri, from] of servers) io.stdout.write(`MLflow server ${uri} (from ${from})\n`);
     if (servers.size > 0) io.stdout.write('\n');
-    io.stdout.write(table(['run', 'status', 'epochs', 'mlflow'], statuses.map((s) => [
-      displayPath(s.dir, cwd), s.status, `${s.epochsDone}/${s.epochsPlanned ?? '?'}`, describeTracking(s),
-    ])));
+    io.stdout.write(
+      table(
+        ['run', 'status', 'epochs', 'mlflow'],
+        statuses.map((s) => [displayPath(s.dir, cwd), s.status, `${s.epochsDone}/${s.epochsPlanned ?? '?'}`, describeTracking(s)]),
+      ),
+    );
     return EXIT.ok;
   },
 });

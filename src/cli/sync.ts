@@ -13,18 +13,30 @@ import { readPoint, writePoint } from '../store/run.js';
 
 /** Says where the server came from, once per sync: the config, the environment, or what the run recorded. */
 export const describeSource = (s: Tracking['source'] | undefined): string =>
-  s === 'config' ? 'tracking.uri of the run' : s === 'environment' ? '$MLFLOW_TRACKING_URI' : s === 'recorded' ? 'the server the run was sent to before (no tracking.uri, no $MLFLOW_TRACKING_URI)' : '';
+  s === 'config'
+    ? 'tracking.uri of the run'
+    : s === 'environment'
+      ? '$MLFLOW_TRACKING_URI'
+      : s === 'recorded'
+        ? 'the server the run was sent to before (no tracking.uri, no $MLFLOW_TRACKING_URI)'
+        : '';
 
 /** One line of `exp sync`'s report, after the folder's path. */
 export function describeSync(r: SyncResult): string {
   const events = (n: number): string => `${n} event${n === 1 ? '' : 's'}`;
   switch (r.outcome) {
-    case 'sent': return `sent ${events(r.sent)}`;
-    case 'up-to-date': return 'up to date';
-    case 'off': return 'tracking off (no tracking.uri in config.yaml, no MLFLOW_TRACKING_URI, and never sent)';
-    case 'pending': return `sent ${events(r.sent)}; ${events(r.pending)} left for the next sync`;
-    case 'busy': return `busy: another sync is sending this run (${events(r.pending)} pending)`;
-    case 'failed': return `failed: ${r.error ?? 'unknown error'} (${[r.sent ? `sent ${events(r.sent)}` : '', `${events(r.pending)} pending`].filter(Boolean).join(', ')})${r.fix ? `\n    fix: ${r.fix}` : ''}`;
+    case 'sent':
+      return `sent ${events(r.sent)}`;
+    case 'up-to-date':
+      return 'up to date';
+    case 'off':
+      return 'tracking off (no tracking.uri in config.yaml, no MLFLOW_TRACKING_URI, and never sent)';
+    case 'pending':
+      return `sent ${events(r.sent)}; ${events(r.pending)} left for the next sync`;
+    case 'busy':
+      return `busy: another sync is sending this run (${events(r.pending)} pending)`;
+    case 'failed':
+      return `failed: ${r.error ?? 'unknown error'} (${[r.sent ? `sent ${events(r.sent)}` : '', `${events(r.pending)} pending`].filter(Boolean).join(', ')})${r.fix ? `\n    fix: ${r.fix}` : ''}`;
   }
 }
 
@@ -34,19 +46,25 @@ export const syncCommand = defineCommand({
   usage: 'sync [PATH...] [--rebuild-events] [--new-identity]',
   details: [
     'PATH is a run folder, a sweep folder, an experiment folder or the runs folder (default runs/, or $EXP_RUNS_DIR).',
-    'The server is tracking.uri from each run\'s config.yaml, else $MLFLOW_TRACKING_URI, else the server the run was sent',
-    'to before; the experiment is tracking.experiment, else $MLFLOW_EXPERIMENT_NAME, else the experiment\'s name. Each sweep',
+    "The server is tracking.uri from each run's config.yaml, else $MLFLOW_TRACKING_URI, else the server the run was sent",
+    "to before; the experiment is tracking.experiment, else $MLFLOW_EXPERIMENT_NAME, else the experiment's name. Each sweep",
     'is a parent run, each run folder a child run. Syncing again sends nothing twice, so run it after an outage or for runs',
     'trained offline. Exit status: 0 when every run is synced (or has tracking off), 1 when any failed.',
   ].join('\n'),
   positionals: { name: 'PATH' },
   flags: {
-    'rebuild-events': { type: 'boolean', description: 'First rebuild each run\'s events.jsonl from its other files (for a log damaged on disk).' },
-    'new-identity': { type: 'boolean', description: 'Give each run folder a new identity first, so it becomes an MLflow run of its own (for a copied folder).' },
+    'rebuild-events': { type: 'boolean', description: "First rebuild each run's events.jsonl from its other files (for a log damaged on disk)." },
+    'new-identity': {
+      type: 'boolean',
+      description: 'Give each run folder a new identity first, so it becomes an MLflow run of its own (for a copied folder).',
+    },
   },
   async run(paths, flags, io) {
     const dirs = runFoldersUnder(paths, io);
-    if (dirs.length === 0) { io.stdout.write(`No run folders under ${paths.join(', ') || io.env.EXP_RUNS_DIR || 'runs/'}\n`); return EXIT.ok; }
+    if (dirs.length === 0) {
+      io.stdout.write(`No run folders under ${paths.join(', ') || io.env.EXP_RUNS_DIR || 'runs/'}\n`);
+      return EXIT.ok;
+    }
     const cwd = cwdOf(io);
     for (const dir of dirs) {
       if (flags['new-identity']) {
@@ -71,7 +89,8 @@ export const syncCommand = defineCommand({
     });
     for (const s of sweeps.filter((x) => x.error)) io.stdout.write(`${displayPath(s.dir, cwd)}  failed to set the sweep's parent run status: ${s.error}\n`);
     const failed = runs.filter((r) => r.outcome === 'failed').length + sweeps.filter((s) => s.error).length;
-    if (failed > 0) io.stderr.write(`exp sync: ${failed} failed; nothing is lost: run 'exp sync' again when the server is reachable (or apply the fix shown)\n`);
+    if (failed > 0)
+      io.stderr.write(`exp sync: ${failed} failed; nothing is lost: run 'exp sync' again when the server is reachable (or apply the fix shown)\n`);
     return failed > 0 ? EXIT.failed : EXIT.ok;
   },
 });
@@ -88,7 +107,10 @@ export async function syncAfterRun(dirs: readonly string[], sweepDir: string, io
   try {
     // Short and without retries: a healthy server answers in milliseconds, and a sweep that just
     // ended must not wait long on one that does not (exp sync retries, exp status shows what is left).
-    const { runs, sweeps } = await syncFolders(dirs, clientsFromEnv(io.env, { timeoutMs: 5_000, retries: 0, backoffMs: 250 }), { env: io.env, deadline: Date.now() + FINAL_SYNC_MS });
+    const { runs, sweeps } = await syncFolders(dirs, clientsFromEnv(io.env, { timeoutMs: 5_000, retries: 0, backoffMs: 250 }), {
+      env: io.env,
+      deadline: Date.now() + FINAL_SYNC_MS,
+    });
     const on = runs.filter((r) => r.outcome !== 'off');
     if (on.length === 0) return;
     const bad = on.filter((r) => r.outcome === 'failed' || r.outcome === 'busy' || r.outcome === 'pending');
@@ -96,9 +118,13 @@ export async function syncAfterRun(dirs: readonly string[], sweepDir: string, io
     for (const s of sweeps.filter((x) => x.error)) io.stderr.write(`warning: MLflow: could not set the sweep's parent run status: ${s.error}\n`);
     const sweep = sweeps[0];
     const where = `${on[0]!.uri} (experiment ${on[0]!.experiment}${sweep ? `, parent run ${sweep.parentRunId}` : ''})`;
-    if (bad.length > 0 || sweeps.some((s) => s.error)) io.stderr.write(`warning: MLflow: not everything reached ${where}; nothing is lost: 'exp status ${displayPath(sweepDir, cwd)}' shows what is pending, 'exp sync ${displayPath(sweepDir, cwd)}' sends it\n`);
+    if (bad.length > 0 || sweeps.some((s) => s.error))
+      io.stderr.write(
+        `warning: MLflow: not everything reached ${where}; nothing is lost: 'exp status ${displayPath(sweepDir, cwd)}' shows what is pending, 'exp sync ${displayPath(sweepDir, cwd)}' sends it\n`,
+      );
     else io.stdout.write(`MLflow: ${on.length} run${on.length === 1 ? '' : 's'} synced to ${where}\n`);
-  } catch (e) { // syncFolders does not throw; this only guards the run's exit status
+  } catch (e) {
+    // syncFolders does not throw; this only guards the run's exit status
     io.stderr.write(`warning: MLflow sync failed: ${e instanceof Error ? e.message : String(e)}; 'exp sync ${displayPath(sweepDir, cwd)}' will retry\n`);
   }
 }

@@ -21,17 +21,28 @@ export const trainCommand = defineCommand({
   flags: { force: { type: 'boolean', description: 'Train from scratch even if the folder has trained before (drops its checkpoints and results).' } },
   async run(dirs, flags, io) {
     const dir = resolve(io.cwd ?? process.cwd(), dirs[0]!);
-    if (!isRunFolder(dir)) throw new UsageError(`${dir} is not a run folder (it has no config.yaml)`, 'PATH_NOT_FOUND', "run folders are written by 'exp run FILE' (add --dry-run to only write them)");
+    if (!isRunFolder(dir))
+      throw new UsageError(
+        `${dir} is not a run folder (it has no config.yaml)`,
+        'PATH_NOT_FOUND',
+        "run folders are written by 'exp run FILE' (add --dry-run to only write them)",
+      );
     // Loaded here, not at the top: only this command needs TensorFlow.js.
     const { trainRunFolder } = await import('../train/run.js');
     try {
       const rec = await trainRunFolder(dir, { out: io.stdout, force: flags.force, env: io.env });
       return rec.status === 'completed' || rec.status === 'pruned' ? EXIT.ok : rec.status === 'killed' ? EXIT.interrupted : EXIT.failed;
     } catch (e) {
-      if (e instanceof LockedError) { io.stderr.write(`exp train: ${e.render()}\n`); return EXIT_BUSY; }
+      if (e instanceof LockedError) {
+        io.stderr.write(`exp train: ${e.render()}\n`);
+        return EXIT_BUSY;
+      }
       if (e instanceof ConfigError) return reportError(e, 'train', io);
       // The run recorded its failure (run.json, events); the user gets the reason and the fix.
-      if (e instanceof ExpError) { io.stderr.write(`exp train: ${e.render()}\n`); return EXIT.failed; }
+      if (e instanceof ExpError) {
+        io.stderr.write(`exp train: ${e.render()}\n`);
+        return EXIT.failed;
+      }
       throw e;
     }
   },

@@ -11,13 +11,24 @@ const DEFAULT_STORE = '.exp/mlflow';
 const DEFAULT_PORT = 5000;
 const INSTALL = 'python3 -m venv .venv && .venv/bin/pip install mlflow==3.17.2   (or: bash scripts/setup-test-env.sh)';
 
-const executable = (p: string): boolean => { try { accessSync(p, constants.X_OK); return true; } catch { return false; } };
+const executable = (p: string): boolean => {
+  try {
+    accessSync(p, constants.X_OK);
+    return true;
+  } catch {
+    return false;
+  }
+};
 
 /** The project's .venv/bin/mlflow, else the first mlflow on PATH. */
 export function findMlflow(cwd: string, env: NodeJS.ProcessEnv): string | undefined {
   const local = join(cwd, '.venv', 'bin', 'mlflow');
   if (executable(local)) return local;
-  return (env.PATH ?? '').split(delimiter).filter(Boolean).map((d) => join(d, 'mlflow')).find(executable);
+  return (env.PATH ?? '')
+    .split(delimiter)
+    .filter(Boolean)
+    .map((d) => join(d, 'mlflow'))
+    .find(executable);
 }
 
 /** Resolves when `port` on `host` can be bound (and releases it), rejects with the reason when not. */
@@ -31,7 +42,14 @@ function checkPort(host: string, port: number): Promise<void> {
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
-const groupAlive = (pid: number): boolean => { try { process.kill(-pid, 0); return true; } catch { return false; } };
+const groupAlive = (pid: number): boolean => {
+  try {
+    process.kill(-pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+};
 
 export const uiCommand = defineCommand({
   name: 'ui',
@@ -53,9 +71,22 @@ export const uiCommand = defineCommand({
     const cwd = io.cwd ?? process.cwd();
     const { port, host } = flags;
     const bin = findMlflow(cwd, io.env);
-    if (!bin) throw new ExpError({ code: 'MLFLOW_CONFIG', message: `MLflow is not installed: no .venv/bin/mlflow in ${cwd} and no mlflow on PATH`, fix: `install it with: ${INSTALL}`, exit: 'failed' });
-    try { await checkPort(host, port); } catch (e) {
-      throw new ExpError({ code: 'MLFLOW_CONFIG', message: `cannot listen on ${host}:${port} (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`, fix: 'is another server using it? Pick another port with --port', exit: 'failed' });
+    if (!bin)
+      throw new ExpError({
+        code: 'MLFLOW_CONFIG',
+        message: `MLflow is not installed: no .venv/bin/mlflow in ${cwd} and no mlflow on PATH`,
+        fix: `install it with: ${INSTALL}`,
+        exit: 'failed',
+      });
+    try {
+      await checkPort(host, port);
+    } catch (e) {
+      throw new ExpError({
+        code: 'MLFLOW_CONFIG',
+        message: `cannot listen on ${host}:${port} (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`,
+        fix: 'is another server using it? Pick another port with --port',
+        exit: 'failed',
+      });
     }
     const store = resolve(cwd, flags.store);
     mkdirSync(join(store, 'artifacts'), { recursive: true });
@@ -67,28 +98,55 @@ async function serve(io: Io, bin: string, store: string, host: string, port: num
   const logPath = join(store, 'server.log');
   const log = (): string => (existsSync(logPath) ? readFileSync(logPath, 'utf8').slice(-3000) : '');
   const fd = openSync(logPath, 'a');
-  const child = spawn(bin, [
-    'server', '--backend-store-uri', `sqlite:///${join(store, 'mlflow.db')}`, '--artifacts-destination', join(store, 'artifacts'),
-    '--host', host, '--port', String(port), '--workers', '1',
-    // Reachable by its address, not only as localhost, when it listens beyond loopback.
-    ...(host === '127.0.0.1' || host === 'localhost' ? [] : ['--allowed-hosts', '*']),
-  ], {
-    cwd: store, // MLflow must not write ./mlruns into the project
-    detached: true, // its own process group, so stopping reaches uvicorn too
-    stdio: ['ignore', fd, fd],
-    // The GenAI job runner adds several processes that exp never uses.
-    env: { ...io.env, MLFLOW_SERVER_ENABLE_JOB_EXECUTION: io.env.MLFLOW_SERVER_ENABLE_JOB_EXECUTION ?? 'false', PYTHONUNBUFFERED: '1' },
-  });
+  const child = spawn(
+    bin,
+    [
+      'server',
+      '--backend-store-uri',
+      `sqlite:///${join(store, 'mlflow.db')}`,
+      '--artifacts-destination',
+      join(store, 'artifacts'),
+      '--host',
+      host,
+      '--port',
+      String(port),
+      '--workers',
+      '1',
+      // Reachable by its address, not only as localhost, when it listens beyond loopback.
+      ...(host === '127.0.0.1' || host === 'localhost' ? [] : ['--allowed-hosts', '*']),
+    ],
+    {
+      cwd: store, // MLflow must not write ./mlruns into the project
+      detached: true, // its own process group, so stopping reaches uvicorn too
+      stdio: ['ignore', fd, fd],
+      // The GenAI job runner adds several processes that exp never uses.
+      env: { ...io.env, MLFLOW_SERVER_ENABLE_JOB_EXECUTION: io.env.MLFLOW_SERVER_ENABLE_JOB_EXECUTION ?? 'false', PYTHONUNBUFFERED: '1' },
+    },
+  );
   closeSync(fd);
   const pid = child.pid!;
-  const killGroup = (sig: NodeJS.Signals): void => { try { process.kill(-pid, sig); } catch { /* gone */ } };
+  const killGroup = (sig: NodeJS.Signals): void => {
+    try {
+      process.kill(-pid, sig);
+    } catch {
+      /* gone */
+    }
+  };
   const onExit = (): void => killGroup('SIGKILL'); // never leave a server behind
   process.once('exit', onExit);
   let exitCode: number | null | undefined;
-  const exited = new Promise<void>((r) => child.once('exit', (c, sig) => { exitCode = c ?? (sig ? 128 : null); r(); }));
+  const exited = new Promise<void>((r) =>
+    child.once('exit', (c, sig) => {
+      exitCode = c ?? (sig ? 128 : null);
+      r();
+    }),
+  );
   let stopping = false;
   let wake: () => void = () => {};
-  const onSignal = (): void => { stopping = true; wake(); };
+  const onSignal = (): void => {
+    stopping = true;
+    wake();
+  };
   process.on('SIGINT', onSignal);
   process.on('SIGTERM', onSignal);
   const url = `http://${host === '0.0.0.0' ? '127.0.0.1' : host.includes(':') ? `[${host}]` : host}:${port}`;
@@ -96,10 +154,18 @@ async function serve(io: Io, bin: string, store: string, host: string, port: num
     const deadline = Date.now() + 120_000;
     let up = false;
     while (!up && !stopping && exitCode === undefined && Date.now() < deadline) {
-      try { const r = await fetch(`${url}/health`, { signal: AbortSignal.timeout(2000) }); await r.text(); up = r.ok; } catch { await sleep(250); }
+      try {
+        const r = await fetch(`${url}/health`, { signal: AbortSignal.timeout(2000) });
+        await r.text();
+        up = r.ok;
+      } catch {
+        await sleep(250);
+      }
     }
     if (!up && !stopping) {
-      io.stderr.write(`exp ui: mlflow server ${exitCode === undefined ? 'did not answer within 120 s' : `exited (status ${exitCode})`}; its log (${logPath}):\n${log()}\n`);
+      io.stderr.write(
+        `exp ui: mlflow server ${exitCode === undefined ? 'did not answer within 120 s' : `exited (status ${exitCode})`}; its log (${logPath}):\n${log()}\n`,
+      );
       return EXIT.failed;
     }
     if (up) {
@@ -107,7 +173,13 @@ async function serve(io: Io, bin: string, store: string, host: string, port: num
       if (printEnv) io.stdout.write(`export MLFLOW_TRACKING_URI=${url}\n`);
       io.stdout.write('Press Ctrl-C to stop.\n');
     }
-    await Promise.race([exited, new Promise<void>((r) => { wake = r; if (stopping) r(); })]);
+    await Promise.race([
+      exited,
+      new Promise<void>((r) => {
+        wake = r;
+        if (stopping) r();
+      }),
+    ]);
     if (!stopping) {
       io.stderr.write(`exp ui: mlflow server exited (status ${exitCode}); its log (${logPath}):\n${log()}\n`);
       return EXIT.failed;

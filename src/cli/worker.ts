@@ -14,10 +14,10 @@ export const workerCommand = defineCommand({
   usage: 'worker --queue redis://HOST:PORT[/DB] [--runs-dir DIR] [--concurrency N] [--gpus 0,1] [--exit-when-idle]',
   details: [
     'Run any number of workers on any number of machines. Each writes the points it takes under its own runs folder and',
-    'trains them in `exp train` children. When a worker dies, another takes its point over after the queue\'s stalled-job',
+    "trains them in `exp train` children. When a worker dies, another takes its point over after the queue's stalled-job",
     'check (about 30 s) and resumes it from the last checkpoint: from the run folder when the runs folder is shared (NFS),',
     'else from the tracking server, where queued runs upload their checkpoints. All workers send to the same MLflow server',
-    'and experiment, as the submitter resolved them (credentials come from each worker\'s own MLFLOW_TRACKING_* variables).',
+    "and experiment, as the submitter resolved them (credentials come from each worker's own MLFLOW_TRACKING_* variables).",
     'Ctrl-C stops the running points at their next batch and puts them back in the queue; a second Ctrl-C aborts.',
   ].join('\n'),
   positionals: { name: 'argument', max: 0 },
@@ -27,18 +27,38 @@ export const workerCommand = defineCommand({
     concurrency: { type: 'int', arg: 'N', min: 1, max: 256, description: 'Points trained at once (default 1, or one per GPU with --gpus).' },
     gpus: { type: 'string', arg: 'IDS', description: 'GPUs to use, e.g. 0,1: each point gets one (CUDA_VISIBLE_DEVICES).' },
     'exit-when-idle': { type: 'boolean', description: 'Exit once the queue has nothing left to do (for batch jobs and tests).' },
-    name: { type: 'string', arg: 'NAME', description: 'This worker\'s name in `exp queue status` (default host:pid).' },
-    'lock-seconds': { type: 'int', arg: 'S', default: 30, min: 2, max: 3600, description: 'How long a job stays owned without a renewal (BullMQ lockDuration).' },
-    'stalled-seconds': { type: 'int', arg: 'S', default: 30, min: 1, max: 3600, description: 'How often stalled jobs of dead workers are looked for (BullMQ stalledInterval).' },
+    name: { type: 'string', arg: 'NAME', description: "This worker's name in `exp queue status` (default host:pid)." },
+    'lock-seconds': {
+      type: 'int',
+      arg: 'S',
+      default: 30,
+      min: 2,
+      max: 3600,
+      description: 'How long a job stays owned without a renewal (BullMQ lockDuration).',
+    },
+    'stalled-seconds': {
+      type: 'int',
+      arg: 'S',
+      default: 30,
+      min: 1,
+      max: 3600,
+      description: 'How often stalled jobs of dead workers are looked for (BullMQ stalledInterval).',
+    },
   },
   async run(_args, flags, io) {
     if (!flags.queue) throw new UsageError('give the queue with --queue redis://HOST:PORT', 'USAGE');
     const gpus = parseGpus(flags.gpus);
     const counts = await runWorker({
-      conn: parseQueueUrl(flags.queue), runsDir: runsDirOf(flags['runs-dir'], io), concurrency: flags.concurrency ?? (gpus?.length || 1),
-      ...(gpus ? { gpus } : {}), env: io.env, say: (l) => io.stdout.write(`${new Date().toISOString().slice(11, 19)} ${l}\n`),
-      ...(flags.name ? { name: flags.name } : {}), exitWhenIdle: flags['exit-when-idle'],
-      lockMs: flags['lock-seconds'] * 1000, stalledMs: flags['stalled-seconds'] * 1000,
+      conn: parseQueueUrl(flags.queue),
+      runsDir: runsDirOf(flags['runs-dir'], io),
+      concurrency: flags.concurrency ?? (gpus?.length || 1),
+      ...(gpus ? { gpus } : {}),
+      env: io.env,
+      say: (l) => io.stdout.write(`${new Date().toISOString().slice(11, 19)} ${l}\n`),
+      ...(flags.name ? { name: flags.name } : {}),
+      exitWhenIdle: flags['exit-when-idle'],
+      lockMs: flags['lock-seconds'] * 1000,
+      stalledMs: flags['stalled-seconds'] * 1000,
     });
     io.stdout.write(`worker done: ${counts.completed} completed, ${counts.failed} failed, ${counts.requeued} put back in the queue\n`);
     return EXIT.ok;

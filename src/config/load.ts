@@ -21,13 +21,6 @@ export type PathSegments = readonly (string | number)[];
 export type SourceMap = Map<string, Location>;
 export const pathId = (segments: PathSegments): string => segments.join('\u0000');
 
-export interface LoadedFile {
-  file: string;
-  text: string;
-  value: unknown;
-  sources: SourceMap;
-}
-
 export interface LoadResult {
   /** The merged document (base files first, this file's keys winning). */
   value: unknown;
@@ -52,9 +45,10 @@ export function parseYaml(file: string, text: string): { value: unknown; sources
   for (const err of doc.errors) {
     const code = err.code === 'DUPLICATE_KEY' ? 'DUPLICATE_KEY' : 'YAML_SYNTAX';
     const pos = at(err.pos[0]);
-    const message = code === 'DUPLICATE_KEY'
-      ? 'duplicate key: this key is already set earlier in the same mapping; remove one of them'
-      : `YAML syntax error: ${err.message.split('\n')[0]}`;
+    const message =
+      code === 'DUPLICATE_KEY'
+        ? 'duplicate key: this key is already set earlier in the same mapping; remove one of them'
+        : `YAML syntax error: ${err.message.split('\n')[0]}`;
     problems.push({ code, message, file, path: '', ...pos });
   }
   if (problems.length > 0) return { value: undefined, sources: new Map(), problems };
@@ -83,7 +77,11 @@ export function parseYaml(file: string, text: string): { value: unknown; sources
     // An alias bomb (aliases of aliases, expanding exponentially) or nesting deeper than the
     // stack: input a file can give, so a problem with a code, never a crash.
     const message = e instanceof RangeError ? 'the document is nested too deeply' : `the document cannot be expanded: ${(e as Error).message.split('\n')[0]}`;
-    return { value: undefined, sources: new Map(), problems: [{ code: 'YAML_SYNTAX', message: `${message}; write it out plainly (no more than 100 aliases)`, file, path: '', line: 1, col: 1 }] };
+    return {
+      value: undefined,
+      sources: new Map(),
+      problems: [{ code: 'YAML_SYNTAX', message: `${message}; write it out plainly (no more than 100 aliases)`, file, path: '', line: 1, col: 1 }],
+    };
   }
 }
 
@@ -131,18 +129,35 @@ export function loadExperiment(file: string, readText: ReadText): LoadResult {
     const where = from ? { file: from.file, path: 'extends', ...from.value } : { file: path, path: '', line: 0, col: 0 };
     if (chain.includes(path)) {
       const cycle = [...chain.slice(chain.indexOf(path)), path].join(' -> ');
-      problems.push({ code: 'EXTENDS_CYCLE', message: `extends cycle: ${cycle}; remove one of the extends keys`, file: from?.file ?? path, path: 'extends', ...(from?.value ?? { line: 0, col: 0 }) });
+      problems.push({
+        code: 'EXTENDS_CYCLE',
+        message: `extends cycle: ${cycle}; remove one of the extends keys`,
+        file: from?.file ?? path,
+        path: 'extends',
+        ...(from?.value ?? { line: 0, col: 0 }),
+      });
       return undefined;
     }
     let text: string | undefined;
     try {
       text = readText(path);
     } catch (e) {
-      problems.push({ code: from ? 'EXTENDS_MISSING' : 'FILE_NOT_FOUND', message: `${(e as Error).message}; ${from ? 'extends must name a regular YAML file' : 'give a regular YAML file'}`, ...where });
+      problems.push({
+        code: from ? 'EXTENDS_MISSING' : 'FILE_NOT_FOUND',
+        message: `${(e as Error).message}; ${from ? 'extends must name a regular YAML file' : 'give a regular YAML file'}`,
+        ...where,
+      });
       return undefined;
     }
     if (text === undefined) {
-      if (from) problems.push({ code: 'EXTENDS_MISSING', message: `extends names '${path}', which does not exist; fix the path (it is relative to the extending file)`, file: from.file, path: 'extends', ...from.value });
+      if (from)
+        problems.push({
+          code: 'EXTENDS_MISSING',
+          message: `extends names '${path}', which does not exist; fix the path (it is relative to the extending file)`,
+          file: from.file,
+          path: 'extends',
+          ...from.value,
+        });
       else problems.push({ code: 'FILE_NOT_FOUND', message: `cannot read '${path}': no such file`, file: path, path: '', line: 0, col: 0 });
       return undefined;
     }
@@ -152,7 +167,11 @@ export function loadExperiment(file: string, readText: ReadText): LoadResult {
     if (parsed.problems.length > 0) return undefined;
     const own = parsed.value ?? {};
     if (from && !isPlainObject(own)) {
-      problems.push({ code: 'EXTENDS_MISSING', message: `extends names '${path}', whose top level is ${Array.isArray(own) ? 'a list' : `a ${typeof own}`}, not a mapping of settings; extends must name an experiment file`, ...where });
+      problems.push({
+        code: 'EXTENDS_MISSING',
+        message: `extends names '${path}', whose top level is ${Array.isArray(own) ? 'a list' : `a ${typeof own}`}, not a mapping of settings; extends must name an experiment file`,
+        ...where,
+      });
       return undefined;
     }
     if (isPlainObject(own) && typeof own.extends === 'string') {

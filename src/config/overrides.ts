@@ -26,8 +26,13 @@ export function parseOverrides(flags: readonly string[]): { overrides: Override[
     const source = `--set ${flag}`;
     const eq = flag.indexOf('=');
     const path = eq > 0 ? flag.slice(0, eq).trim() : '';
-    const fail = (message: string): void => { problems.push({ code: 'OVERRIDE_SYNTAX', message, file: source, path, line: 0, col: 0 }); };
-    if (!path) { fail(`expected path=value, e.g. --set training.learning_rate=0.01`); continue; }
+    const fail = (message: string): void => {
+      problems.push({ code: 'OVERRIDE_SYNTAX', message, file: source, path, line: 0, col: 0 });
+    };
+    if (!path) {
+      fail(`expected path=value, e.g. --set training.learning_rate=0.01`);
+      continue;
+    }
     if (!schemaAt(path)) {
       const guess = closest(path, allPaths());
       fail(`'${path}' is not a setting${guess ? `; did you mean '${guess}'?` : ''}`);

@@ -50,7 +50,10 @@ export interface Problem extends Position {
 
 /** Thrown only to carry problems across a pure stage boundary; callers catch and render. */
 export class ConfigError extends ExpError<'CONFIG_INVALID'> {
-  constructor(readonly problems: Problem[], readonly texts: ReadonlyMap<string, string> = new Map()) {
+  constructor(
+    readonly problems: Problem[],
+    readonly texts: ReadonlyMap<string, string> = new Map(),
+  ) {
     super({ code: 'CONFIG_INVALID', message: problems.map((p) => `${p.file}:${p.line}:${p.col} ${p.code} ${p.message}`).join('\n') });
     this.name = 'ConfigError';
   }
@@ -100,7 +103,10 @@ export function closest(word: string, candidates: Iterable<string>): string | un
   let bestD = Infinity;
   for (const c of candidates) {
     const d = editDistance(word.toLowerCase(), c.toLowerCase());
-    if (d < bestD) { bestD = d; best = c; }
+    if (d < bestD) {
+      bestD = d;
+      best = c;
+    }
   }
   return best !== undefined && bestD <= Math.max(2, Math.floor(word.length / 3)) ? best : undefined;
 }

@@ -27,7 +27,9 @@ function resolve(node: JsonSchema): JsonSchema {
       delete props[k]['x-resolved'];
     }
     out.properties = props;
-    const withDefault = Object.entries(props).filter(([, v]) => 'default' in v).map(([k]) => k);
+    const withDefault = Object.entries(props)
+      .filter(([, v]) => 'default' in v)
+      .map(([k]) => k);
     out.required = [...new Set([...(node.required ?? []).filter((k) => k in props), ...withDefault])];
   }
   for (const key of ['items', 'additionalProperties'] as const) {

@@ -19,7 +19,11 @@ export function describe(value: unknown): string {
 
 function segmentsOf(instancePath: string): (string | number)[] {
   if (!instancePath) return [];
-  return instancePath.slice(1).split('/').map((s) => s.replace(/~1/g, '/').replace(/~0/g, '~')).map((s) => (/^\d+$/.test(s) ? Number(s) : s));
+  return instancePath
+    .slice(1)
+    .split('/')
+    .map((s) => s.replace(/~1/g, '/').replace(/~0/g, '~'))
+    .map((s) => (/^\d+$/.test(s) ? Number(s) : s));
 }
 
 function valueAt(root: unknown, segments: PathSegments): unknown {
@@ -71,7 +75,10 @@ function toProblem(err: ErrorObject, value: unknown, sources: SourceMap, fallbac
       code = 'TYPE';
       message = `expected ${String(p.type).replace(',', ' or ')}, found ${describe(found)}`;
       break;
-    case 'minimum': case 'maximum': case 'exclusiveMinimum': case 'exclusiveMaximum': {
+    case 'minimum':
+    case 'maximum':
+    case 'exclusiveMinimum':
+    case 'exclusiveMaximum': {
       code = 'RANGE';
       const op = { minimum: '>=', maximum: '<=', exclusiveMinimum: '>', exclusiveMaximum: '<' }[err.keyword];
       message = `expected a number ${op} ${String(p.limit)}, found ${describe(found)}`;
@@ -79,14 +86,16 @@ function toProblem(err: ErrorObject, value: unknown, sources: SourceMap, fallbac
     }
     case 'enum':
       code = 'ENUM';
-      message = `expected one of ${(p.allowedValues as unknown[]).map((v) => JSON.stringify(v)).join(', ')}, found ${describe(found)}` +
+      message =
+        `expected one of ${(p.allowedValues as unknown[]).map((v) => JSON.stringify(v)).join(', ')}, found ${describe(found)}` +
         (typeof found === 'string' ? ((g) => (g ? `; did you mean '${g}'?` : ''))(closest(found, (p.allowedValues as unknown[]).map(String))) : '');
       break;
     case 'pattern':
       code = 'PATTERN';
       message = `${describe(found)} does not match the required form ${String(p.pattern)}`;
       break;
-    case 'minItems': case 'minProperties':
+    case 'minItems':
+    case 'minProperties':
       code = inSweep ? 'EMPTY_SWEEP' : 'INVALID';
       message = inSweep ? `empty sweep ${err.keyword === 'minItems' ? 'list' : 'section'}: give at least one value, or remove the key` : `must not be empty`;
       break;
@@ -114,7 +123,10 @@ export function validateWith(validate: ValidateFunction, schema: JsonSchema, val
     // `type: [object, null]` sections report both a type and a property error; keep the clearer one.
     const problem = toProblem(err, value, sources, file, schema);
     const id = `${problem.path}|${problem.code}|${problem.line}|${problem.col}`;
-    if (!seen.has(id)) { seen.add(id); problems.push(problem); }
+    if (!seen.has(id)) {
+      seen.add(id);
+      problems.push(problem);
+    }
   }
   return problems;
 }

@@ -1,6 +1,6 @@
 /**
- * The Planet tag vocabulary, as the competition spelled it (see shared/FACTS.md, "Planet
- * dataset"). The order is alphabetical because that is the label order the model's 17
+ * The Planet tag vocabulary, as the competition spelled it (the counts below are those of the
+ * real train_v2.csv). The order is alphabetical because that is the label order the model's 17
  * outputs use; keep it so, or every trained model's outputs change meaning.
  */
 
@@ -31,9 +31,6 @@ export type Tag = (typeof TAGS)[number];
 export const WEATHER_TAGS = ['clear', 'cloudy', 'haze', 'partly_cloudy'] as const satisfies readonly Tag[];
 
 export type WeatherTag = (typeof WEATHER_TAGS)[number];
-
-/** The 13 tags that describe the ground rather than the atmosphere. */
-export const LAND_TAGS: readonly Tag[] = TAGS.filter((t) => !(WEATHER_TAGS as readonly string[]).includes(t));
 
 /** Number of chips in the real `train_v2.csv`. */
 export const REAL_IMAGE_COUNT = 40_479;

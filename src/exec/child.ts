@@ -33,20 +33,41 @@ export interface TrainChild {
 
 export function spawnTrain(dir: string, opts: ChildOptions): TrainChild {
   const sub = execa(process.execPath, [BIN, 'train', dir, ...(opts.force ? ['--force'] : [])], {
-    env: opts.env, extendEnv: false, ipc: true, serialization: 'json', detached: true, cleanup: true, reject: false,
-    stdin: 'ignore', stdout: opts.output === 'inherit' ? 'inherit' : 'ignore', stderr: opts.output === 'inherit' ? 'inherit' : 'ignore',
+    env: opts.env,
+    extendEnv: false,
+    ipc: true,
+    serialization: 'json',
+    detached: true,
+    cleanup: true,
+    reject: false,
+    stdin: 'ignore',
+    stdout: opts.output === 'inherit' ? 'inherit' : 'ignore',
+    stderr: opts.output === 'inherit' ? 'inherit' : 'ignore',
   });
   void (async () => {
     try {
       for await (const m of sub.getEachMessage()) opts.onMessage?.(m as FromChild);
-    } catch { /* the channel closed with the child */ }
+    } catch {
+      /* the channel closed with the child */
+    }
   })();
-  const exited = sub.then((r) => ({ code: r.exitCode ?? null, signal: r.signal ?? null }), () => ({ code: null, signal: null }));
+  const exited = sub.then(
+    (r) => ({ code: r.exitCode ?? null, signal: r.signal ?? null }),
+    () => ({ code: null, signal: null }),
+  );
   return {
     dir,
     pid: sub.pid,
-    interrupt: () => { try { sub.kill('SIGINT'); } catch { /* already gone */ } },
-    prune: (reason) => { void sub.sendMessage({ type: 'prune', reason } satisfies ToChild).catch(() => undefined); },
+    interrupt: () => {
+      try {
+        sub.kill('SIGINT');
+      } catch {
+        /* already gone */
+      }
+    },
+    prune: (reason) => {
+      void sub.sendMessage({ type: 'prune', reason } satisfies ToChild).catch(() => undefined);
+    },
     exited,
   };
 }

@@ -34,7 +34,10 @@ export class SweepDisplay {
   private lastDraw = 0;
   private best: { name: string; value: number } | undefined;
 
-  constructor(private readonly out: { write(s: string): unknown }, private readonly opts: DisplayOptions) {}
+  constructor(
+    private readonly out: { write(s: string): unknown },
+    private readonly opts: DisplayOptions,
+  ) {}
 
   add(name: string, state: PointState = 'queued'): void {
     this.points.set(name, { name, state });
@@ -44,11 +47,17 @@ export class SweepDisplay {
     const c: Partial<Record<PointState, number>> = {};
     for (const p of this.points.values()) c[p.state] = (c[p.state] ?? 0) + 1;
     const order: PointState[] = ['completed', 'running', 'failed', 'killed', 'pruned', 'queued', 'skipped', 'busy'];
-    return order.filter((s) => c[s]).map((s) => `${c[s]} ${s === 'completed' ? 'done' : s}`).join(', ');
+    return order
+      .filter((s) => c[s])
+      .map((s) => `${c[s]} ${s === 'completed' ? 'done' : s}`)
+      .join(', ');
   }
 
   private line(text: string): void {
-    if (this.opts.mode !== 'live') { this.out.write(`${text}\n`); return; }
+    if (this.opts.mode !== 'live') {
+      this.out.write(`${text}\n`);
+      return;
+    }
     this.clear();
     this.out.write(`${text}\n`);
     this.draw(true);
@@ -78,7 +87,10 @@ export class SweepDisplay {
       if (better(value, this.best?.value)) this.best = { name, value };
     }
     if (this.opts.mode === 'ends') return;
-    if (this.opts.mode === 'lines') this.line(`epoch ${epoch}  ${name}  ${this.opts.metric} ${fmt(value)}  (best so far: ${this.best ? `${fmt(this.best.value)} by ${this.best.name}` : '-'})`);
+    if (this.opts.mode === 'lines')
+      this.line(
+        `epoch ${epoch}  ${name}  ${this.opts.metric} ${fmt(value)}  (best so far: ${this.best ? `${fmt(this.best.value)} by ${this.best.name}` : '-'})`,
+      );
     else this.draw(true);
   }
 
@@ -104,7 +116,9 @@ export class SweepDisplay {
     const lines = [`sweep: ${this.counts()}; best ${this.opts.metric} so far: ${this.best ? `${fmt(this.best.value)} (${this.best.name})` : '-'}`];
     for (const p of running) {
       const at = p.epoch !== undefined ? `epoch ${p.epoch}${p.epochs ? `/${p.epochs}` : ''}${p.batches ? ` batch ${p.batch}/${p.batches}` : ''}` : 'starting';
-      lines.push(`  ${p.name}${p.where ? ` [${p.where}]` : ''}: ${at}${p.ips ? `  ${p.ips.toFixed(1)} img/s` : ''}${p.best !== undefined ? `  best ${fmt(p.best)}` : ''}`);
+      lines.push(
+        `  ${p.name}${p.where ? ` [${p.where}]` : ''}: ${at}${p.ips ? `  ${p.ips.toFixed(1)} img/s` : ''}${p.best !== undefined ? `  best ${fmt(p.best)}` : ''}`,
+      );
     }
     this.out.write(lines.map((l) => `\x1b[2K${l}\n`).join(''));
     this.drawn = lines.length;

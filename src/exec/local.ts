@@ -62,8 +62,13 @@ export async function runFolders(dirs: readonly string[], opts: LocalOptions): P
   const queue: string[] = [];
   for (const dir of dirs) {
     const skip = skipReason(dir, opts);
-    if (skip) { results.set(dir, { dir, status: skip.status, exit: null, seconds: 0, note: skip.note }); opts.display.add(basename(dir), skip.status); }
-    else { queue.push(dir); opts.display.add(basename(dir)); }
+    if (skip) {
+      results.set(dir, { dir, status: skip.status, exit: null, seconds: 0, note: skip.note });
+      opts.display.add(basename(dir), skip.status);
+    } else {
+      queue.push(dir);
+      opts.display.add(basename(dir));
+    }
   }
   const running = new Set<TrainChild>();
   let failures = 0;
@@ -88,13 +93,20 @@ export async function runFolders(dirs: readonly string[], opts: LocalOptions): P
       let epochs: number | undefined;
       const env: NodeJS.ProcessEnv = { ...opts.env, EXP_LAUNCHER: 'local', ...(gpu !== undefined ? { CUDA_VISIBLE_DEVICES: gpu } : {}) };
       const child = spawnTrain(dir, {
-        env, force: opts.force, output: opts.childOutput,
+        env,
+        force: opts.force,
+        output: opts.childOutput,
         onMessage: (m) => {
           if (m.type === 'started') epochs = m.epochs;
           else if (m.type === 'progress') opts.display.progress(name, m.epoch, epochs, m.batch, m.batches, m.seconds > 0 ? m.images / m.seconds : 0);
           else if (m.type === 'epoch') {
             opts.display.epoch(name, m.epoch, opts.metric ? m.metrics[opts.metric] : undefined);
-            void opts.pruner?.judge(name, m.epoch, m.metrics).then((why) => { if (why) child.prune(why); }, () => undefined);
+            void opts.pruner?.judge(name, m.epoch, m.metrics).then(
+              (why) => {
+                if (why) child.prune(why);
+              },
+              () => undefined,
+            );
           }
         },
       });
@@ -106,10 +118,23 @@ export async function runFolders(dirs: readonly string[], opts: LocalOptions): P
       const status: FolderOutcome = exit.code === EXIT_BUSY ? 'busy' : settleAfterExit(dir, exit, stopping > 0);
       if (status === 'failed') failures++;
       const rec = readRunRecord(dir);
-      results.set(dir, { dir, status, exit, seconds, ...(status === 'busy' ? { note: 'another process took it first' } : rec?.reason && status !== 'completed' ? { note: rec.reason } : {}) });
-      opts.display.ended(name, status === 'busy' ? 'busy' : status === 'planned' || status === 'running' ? 'failed' : status, seconds, status === 'completed' ? undefined : results.get(dir)!.note);
+      results.set(dir, {
+        dir,
+        status,
+        exit,
+        seconds,
+        ...(status === 'busy' ? { note: 'another process took it first' } : rec?.reason && status !== 'completed' ? { note: rec.reason } : {}),
+      });
+      opts.display.ended(
+        name,
+        status === 'busy' ? 'busy' : status === 'planned' || status === 'running' ? 'failed' : status,
+        seconds,
+        status === 'completed' ? undefined : results.get(dir)!.note,
+      );
       if (opts.maxFailures !== undefined && failures === opts.maxFailures && queue.length > 0) {
-        opts.display.note(`${failures} failure${failures === 1 ? '' : 's'} (--max-failures ${opts.maxFailures}): starting no new point; ${queue.length} left queued`);
+        opts.display.note(
+          `${failures} failure${failures === 1 ? '' : 's'} (--max-failures ${opts.maxFailures}): starting no new point; ${queue.length} left queued`,
+        );
       }
     }
   };
@@ -120,6 +145,13 @@ export async function runFolders(dirs: readonly string[], opts: LocalOptions): P
     process.off('SIGTERM', onSignal);
     opts.display.close();
   }
-  for (const dir of queue) results.set(dir, { dir, status: 'skipped', exit: null, seconds: 0, note: stopping ? 'not started: the sweep was stopped' : 'not started: --max-failures reached' });
+  for (const dir of queue)
+    results.set(dir, {
+      dir,
+      status: 'skipped',
+      exit: null,
+      seconds: 0,
+      note: stopping ? 'not started: the sweep was stopped' : 'not started: --max-failures reached',
+    });
   return dirs.map((d) => results.get(d)!);
 }

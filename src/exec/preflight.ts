@@ -21,12 +21,21 @@ import { BACKEND_FIX, type BackendName } from '../backend/types.js';
 import { ExpError } from '../errors.js';
 import { readFileBounded } from '../util/fsx.js';
 
-const isDir = (p: string): boolean => { try { return statSync(p).isDirectory(); } catch { return false; } };
+const isDir = (p: string): boolean => {
+  try {
+    return statSync(p).isDirectory();
+  } catch {
+    return false;
+  }
+};
 
 /** Every distinct value of `pick` over the plan's points, with the first point that has it. */
 function distinct<T>(plan: Plan, pick: (c: RunConfig) => T, key: (v: T) => string = (v) => JSON.stringify(v)): T[] {
   const seen = new Map<string, T>();
-  for (const p of plan.points) { const v = pick(p.config); if (!seen.has(key(v))) seen.set(key(v), v); }
+  for (const p of plan.points) {
+    const v = pick(p.config);
+    if (!seen.has(key(v))) seen.set(key(v), v);
+  }
   return [...seen.values()];
 }
 
@@ -39,8 +48,18 @@ export async function preflight(plan: Plan, sources: SourceMap, env: NodeJS.Proc
     if (data.synth) continue; // generated into data.path on first use
     const csv = join(data.path, data.csv);
     const images = join(data.path, data.images);
-    if (!isDir(data.path)) { add('DATA_NOT_FOUND', ['data', 'path'], `data folder ${data.path} does not exist; fix data.path (relative to the experiment file), or generate a dataset there with: exp data synth --out ${data.path}`); continue; }
-    if (!existsSync(csv)) { add('DATA_NOT_FOUND', ['data', 'csv'], `label CSV ${csv} does not exist; fix data.path or data.csv (Kaggle's file is train_v2.csv)`); continue; }
+    if (!isDir(data.path)) {
+      add(
+        'DATA_NOT_FOUND',
+        ['data', 'path'],
+        `data folder ${data.path} does not exist; fix data.path (relative to the experiment file), or generate a dataset there with: exp data synth --out ${data.path}`,
+      );
+      continue;
+    }
+    if (!existsSync(csv)) {
+      add('DATA_NOT_FOUND', ['data', 'csv'], `label CSV ${csv} does not exist; fix data.path or data.csv (Kaggle's file is train_v2.csv)`);
+      continue;
+    }
     try {
       const parsed = parseLabelCsv(readFileBounded(csv, MAX_CSV_BYTES, 'label CSV').toString('utf8'), csv);
       const fatal = parsed.problems.find((p) => p.severity === 'error' && p.code !== 'DUPLICATE_NAME');
@@ -62,7 +81,12 @@ export async function preflight(plan: Plan, sources: SourceMap, env: NodeJS.Proc
   }
   for (const backend of distinct(plan, (c) => c.backend)) {
     const why = backendMissing(backend);
-    if (why) add('BACKEND_UNAVAILABLE', ['backend'], `backend '${backend}' is not available here: ${why}; to get it: ${BACKEND_FIX[backend as BackendName]}; or use backend: auto`);
+    if (why)
+      add(
+        'BACKEND_UNAVAILABLE',
+        ['backend'],
+        `backend '${backend}' is not available here: ${why}; to get it: ${BACKEND_FIX[backend as BackendName]}; or use backend: auto`,
+      );
   }
   return problems;
 }

@@ -4,7 +4,13 @@
  */
 
 /** Where training is inside an epoch. */
-export interface BatchProgress { epoch: number; batch: number; batches: number; images: number; seconds: number }
+export interface BatchProgress {
+  epoch: number;
+  batch: number;
+  batches: number;
+  images: number;
+  seconds: number;
+}
 
 /** Child to launcher. */
 export type FromChild =

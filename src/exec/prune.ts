@@ -35,13 +35,25 @@ export function median(xs: readonly number[]): number {
   return s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
 }
 
-export interface Verdict { prune: boolean; value?: number; median?: number; peers: number }
+export interface Verdict {
+  prune: boolean;
+  value?: number;
+  median?: number;
+  peers: number;
+}
 
 /** The median rule for one point at `epoch`. */
-export function medianVerdict(self: Curve, others: readonly Curve[], epoch: number, rule: Pick<EarlyStopRule, 'grace_epochs' | 'min_points'>, mode: 'min' | 'max'): Verdict {
+export function medianVerdict(
+  self: Curve,
+  others: readonly Curve[],
+  epoch: number,
+  rule: Pick<EarlyStopRule, 'grace_epochs' | 'min_points'>,
+  mode: 'min' | 'max',
+): Verdict {
   const peers = others.map((c) => bestSoFar(c, epoch, mode)).filter((v): v is number => v !== undefined);
   const value = bestSoFar(self, epoch, mode);
-  if (epoch <= rule.grace_epochs || peers.length < rule.min_points || value === undefined) return { prune: false, peers: peers.length, ...(value === undefined ? {} : { value }) };
+  if (epoch <= rule.grace_epochs || peers.length < rule.min_points || value === undefined)
+    return { prune: false, peers: peers.length, ...(value === undefined ? {} : { value }) };
   const med = median(peers);
   return { prune: mode === 'min' ? value > med : value < med, value, median: med, peers: peers.length };
 }
@@ -51,7 +63,11 @@ export class MedianPruner {
   readonly metric: string;
   readonly mode: 'min' | 'max';
 
-  constructor(private readonly rule: EarlyStopRule, monitor: string, private readonly curves: Curves) {
+  constructor(
+    private readonly rule: EarlyStopRule,
+    monitor: string,
+    private readonly curves: Curves,
+  ) {
     this.metric = rule.metric ?? monitor;
     this.mode = rule.mode === 'auto' ? (this.metric.endsWith('loss') ? 'min' : 'max') : rule.mode;
   }
@@ -75,11 +91,15 @@ export class StoreCurves implements Curves {
   constructor(private readonly dirs: readonly string[]) {}
 
   async all(metric: string): Promise<Map<string, Curve>> {
-    return new Map(this.dirs.map((d) => {
-      const lines = readMetrics(d).sort((a, b) => a.epoch - b.epoch);
-      return [basename(d), lines.map((l) => l[metric] ?? NaN)];
-    }));
+    return new Map(
+      this.dirs.map((d) => {
+        const lines = readMetrics(d).sort((a, b) => a.epoch - b.epoch);
+        return [basename(d), lines.map((l) => l[metric] ?? NaN)];
+      }),
+    );
   }
 
-  async report(): Promise<void> { /* the point's own metrics.jsonl already holds it */ }
+  async report(): Promise<void> {
+    /* the point's own metrics.jsonl already holds it */
+  }
 }

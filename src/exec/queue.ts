@@ -21,14 +21,25 @@ import type { EarlyStopRule } from './prune.js';
 export const QUEUE_NAME = 'exp-sweeps';
 
 /** Where the queue is: ioredis options, and the URL as it may be shown (no password). */
-export interface QueueConn { connection: ConnectionOptions; shown: string }
+export interface QueueConn {
+  connection: ConnectionOptions;
+  shown: string;
+}
 
 /** Parses redis://[user:password@]host[:port][/db] and rediss:// (TLS). */
 export function parseQueueUrl(url: string): QueueConn {
   let u: URL;
-  try { u = new URL(url); } catch { u = new URL('invalid:'); }
+  try {
+    u = new URL(url);
+  } catch {
+    u = new URL('invalid:');
+  }
   const bad = (why: string): never => {
-    throw new ExpError({ code: 'QUEUE_URL', message: `--queue '${redact(url)}' ${why}`, fix: 'give redis://[user:password@]host[:port][/db], or rediss://... for TLS' });
+    throw new ExpError({
+      code: 'QUEUE_URL',
+      message: `--queue '${redact(url)}' ${why}`,
+      fix: 'give redis://[user:password@]host[:port][/db], or rediss://... for TLS',
+    });
   };
   if (u.protocol !== 'redis:' && u.protocol !== 'rediss:') bad('is not a redis:// or rediss:// URL');
   if (!u.hostname) bad('has no host');
@@ -37,7 +48,9 @@ export function parseQueueUrl(url: string): QueueConn {
   const port = u.port ? Number(u.port) : 6379;
   return {
     connection: {
-      host: u.hostname.replace(/^\[|\]$/g, ''), port, db,
+      host: u.hostname.replace(/^\[|\]$/g, ''),
+      port,
+      db,
       ...(u.username ? { username: decodeURIComponent(u.username) } : {}),
       ...(u.password ? { password: decodeURIComponent(u.password) } : {}),
       ...(u.protocol === 'rediss:' ? { tls: { servername: u.hostname } } : {}),
@@ -51,7 +64,8 @@ export function parseQueueUrl(url: string): QueueConn {
 }
 
 /** The URL with any password replaced, for messages and logs. */
-export const redact = (url: string): string => url.replace(/^(rediss?:\/\/)([^@/]*)@/i, (_m, s: string, cred: string) => `${s}${cred.includes(':') ? `${cred.split(':')[0]}:***` : '***'}@`);
+export const redact = (url: string): string =>
+  url.replace(/^(rediss?:\/\/)([^@/]*)@/i, (_m, s: string, cred: string) => `${s}${cred.includes(':') ? `${cred.split(':')[0]}:***` : '***'}@`);
 
 /** What a job carries. */
 export interface JobData {
@@ -83,17 +97,36 @@ export function openQueue(conn: QueueConn): Queue<JobData> {
  * print the AUTH command, password included). Uses a plain ioredis client that gives up.
  */
 export async function checkReachable(conn: QueueConn, timeoutMs = 15_000): Promise<void> {
-  const probe = new Redis({ ...(conn.connection as object), lazyConnect: true, maxRetriesPerRequest: 0, enableOfflineQueue: false, retryStrategy: () => null, connectTimeout: timeoutMs });
+  const probe = new Redis({
+    ...(conn.connection as object),
+    lazyConnect: true,
+    maxRetriesPerRequest: 0,
+    enableOfflineQueue: false,
+    retryStrategy: () => null,
+    connectTimeout: timeoutMs,
+  });
   let reason: string | undefined;
-  probe.on('error', (e: Error) => { reason ??= e.message; }); // only the message: the error itself can carry the password
+  probe.on('error', (e: Error) => {
+    reason ??= e.message;
+  }); // only the message: the error itself can carry the password
   let timer: NodeJS.Timeout | undefined;
   try {
     await Promise.race([
-      (async () => { await probe.connect(); await probe.ping(); })(),
-      new Promise((_r, rej) => { timer = setTimeout(() => rej(new Error(`no answer in ${timeoutMs / 1000} s`)), timeoutMs); }),
+      (async () => {
+        await probe.connect();
+        await probe.ping();
+      })(),
+      new Promise((_r, rej) => {
+        timer = setTimeout(() => rej(new Error(`no answer in ${timeoutMs / 1000} s`)), timeoutMs);
+      }),
     ]);
   } catch (e) {
-    throw new ExpError({ code: 'QUEUE_UNREACHABLE', message: `cannot reach the queue at ${conn.shown}: ${reason ?? (e as Error).message}`, fix: 'check that Redis runs there (redis-server), and the host, port and password', exit: 'failed' });
+    throw new ExpError({
+      code: 'QUEUE_UNREACHABLE',
+      message: `cannot reach the queue at ${conn.shown}: ${reason ?? (e as Error).message}`,
+      fix: 'check that Redis runs there (redis-server), and the host, port and password',
+      exit: 'failed',
+    });
   } finally {
     clearTimeout(timer);
     probe.disconnect();
@@ -101,20 +134,40 @@ export async function checkReachable(conn: QueueConn, timeoutMs = 15_000): Promi
 }
 
 /** Adds one job per point; a job that exists (same sweep and key) is left as it is. */
-export async function enqueue(queue: Queue<JobData>, items: readonly Omit<JobData, 'version' | 'submitted'>[]): Promise<{ added: string[]; existing: string[] }> {
+export async function enqueue(
+  queue: Queue<JobData>,
+  items: readonly Omit<JobData, 'version' | 'submitted'>[],
+): Promise<{ added: string[]; existing: string[] }> {
   const added: string[] = [];
   const existing: string[] = [];
   for (const item of items) {
     const jobId = jobIdOf(item.spec);
     const before = await queue.getJob(jobId);
-    if (before) { existing.push(jobId); continue; }
-    await queue.add(item.spec.entry.dir, { version: 1, ...item, submitted: { by: hostname(), at: new Date().toISOString() } }, { jobId, removeOnComplete: false, removeOnFail: false });
+    if (before) {
+      existing.push(jobId);
+      continue;
+    }
+    await queue.add(
+      item.spec.entry.dir,
+      { version: 1, ...item, submitted: { by: hostname(), at: new Date().toISOString() } },
+      { jobId, removeOnComplete: false, removeOnFail: false },
+    );
     added.push(jobId);
   }
   return { added, existing };
 }
 
-export interface JobRow { id: string; name: string; state: string; worker: string | null; attempts: number; stalled: number; progress: unknown; reason: string | null; sweep: string }
+export interface JobRow {
+  id: string;
+  name: string;
+  state: string;
+  worker: string | null;
+  attempts: number;
+  stalled: number;
+  progress: unknown;
+  reason: string | null;
+  sweep: string;
+}
 
 /** Every job of the queue (or of one sweep), with its state and the worker that has it. */
 export async function listJobs(queue: Queue<JobData>, sweep?: string): Promise<JobRow[]> {
@@ -124,8 +177,15 @@ export async function listJobs(queue: Queue<JobData>, sweep?: string): Promise<J
     for (const j of (await queue.getJobs([state])) as Job<JobData>[]) {
       if (!j?.id || (sweep && j.data?.spec?.sweep !== sweep)) continue;
       rows.push({
-        id: j.id, name: j.name, state, worker: j.processedBy ?? null, attempts: j.attemptsStarted ?? j.attemptsMade, stalled: j.stalledCounter ?? 0,
-        progress: j.progress, reason: j.failedReason ?? null, sweep: j.data?.spec?.sweep ?? '',
+        id: j.id,
+        name: j.name,
+        state,
+        worker: j.processedBy ?? null,
+        attempts: j.attemptsStarted ?? j.attemptsMade,
+        stalled: j.stalledCounter ?? 0,
+        progress: j.progress,
+        reason: j.failedReason ?? null,
+        sweep: j.data?.spec?.sweep ?? '',
       });
     }
   }

@@ -12,7 +12,11 @@ import { readPoint, readRunRecord } from '../store/run.js';
 import type { SweepIndex } from '../store/types.js';
 import { enqueue, listJobs, type JobData, type JobRow } from './queue.js';
 
-export interface Submitted { added: string[]; existing: string[]; finishedHere: string[] }
+export interface Submitted {
+  added: string[];
+  existing: string[];
+  finishedHere: string[];
+}
 
 /** Enqueues every point of the written sweep that has not finished here. */
 export async function submitSweep(queue: Queue<JobData>, plan: Plan, sweepDir: string, index: SweepIndex, env: NodeJS.ProcessEnv): Promise<Submitted> {
@@ -26,11 +30,24 @@ export async function submitSweep(queue: Queue<JobData>, plan: Plan, sweepDir: s
   for (const entry of index.points) {
     const dir = join(sweepDir, entry.dir);
     const status = readRunRecord(dir)?.status;
-    if (status === 'completed' || status === 'pruned') { finishedHere.push(entry.dir); continue; }
+    if (status === 'completed' || status === 'pruned') {
+      finishedHere.push(entry.dir);
+      continue;
+    }
     const point = readPoint(dir);
     items.push({
-      spec: { experiment: index.experiment, sweep: index.sweep, sweepUid: index.uid, file: index.file, experimentText, entry, uid: point.uid, configText: readFileSync(runPath(dir, 'config'), 'utf8') },
-      tracking, earlyStop: rule ? { rule, monitor: cfg.checkpoint.monitor } : null,
+      spec: {
+        experiment: index.experiment,
+        sweep: index.sweep,
+        sweepUid: index.uid,
+        file: index.file,
+        experimentText,
+        entry,
+        uid: point.uid,
+        configText: readFileSync(runPath(dir, 'config'), 'utf8'),
+      },
+      tracking,
+      earlyStop: rule ? { rule, monitor: cfg.checkpoint.monitor } : null,
     });
   }
   return { ...(await enqueue(queue, items)), finishedHere };
@@ -48,7 +65,10 @@ export async function followSweep(queue: Queue<JobData>, sweep: string, say: (li
     const rows = await listJobs(queue, sweep);
     for (const r of rows) {
       const line = `${r.name}: ${r.state}${r.worker && r.state === 'active' ? ` on ${r.worker}` : ''}${r.state === 'active' ? progressOf(r) : ''}${r.state === 'failed' && r.reason ? `: ${r.reason.split('\n')[0]}` : ''}`;
-      if (seen.get(r.id) !== line) { seen.set(r.id, line); say(line); }
+      if (seen.get(r.id) !== line) {
+        seen.set(r.id, line);
+        say(line);
+      }
     }
     if (rows.length > 0 && rows.every((r) => r.state === 'completed' || r.state === 'failed')) return rows;
     await new Promise((r) => setTimeout(r, pollMs));

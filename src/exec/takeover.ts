@@ -14,7 +14,12 @@ import { replaceDirAtomic } from '../util/fsx.js';
 
 const TAKEOVER = 'takeover';
 
-export interface Fetched { runId: string; label: string; files: number; bytes: number }
+export interface Fetched {
+  runId: string;
+  label: string;
+  files: number;
+  bytes: number;
+}
 
 /**
  * Downloads the newest uploaded checkpoint of the run with `uid` into `runDir`'s
@@ -23,12 +28,19 @@ export interface Fetched { runId: string; label: string; files: number; bytes: n
 export async function fetchCheckpoint(client: MlflowClient, experiment: string, uid: string, runDir: string): Promise<Fetched | undefined> {
   const exp = await client.getExperimentByName(experiment);
   if (!exp) return undefined;
-  const runs = (await client.searchAllRuns({ experimentIds: [exp.experiment_id], filter: `tags.\`exp.uid\` = '${uid.replace(/'/g, '')}'` }))
-    .filter((r) => toRecord(r.data.tags)['exp.duplicate_of'] === undefined);
+  const runs = (await client.searchAllRuns({ experimentIds: [exp.experiment_id], filter: `tags.\`exp.uid\` = '${uid.replace(/'/g, '')}'` })).filter(
+    (r) => toRecord(r.data.tags)['exp.duplicate_of'] === undefined,
+  );
   for (const run of runs) {
     const runId = run.info.run_id;
     let label: string;
-    try { label = Buffer.from(await client.downloadArtifact(runId, `${TAKEOVER}/LATEST`)).toString('utf8').trim(); } catch { continue; }
+    try {
+      label = Buffer.from(await client.downloadArtifact(runId, `${TAKEOVER}/LATEST`))
+        .toString('utf8')
+        .trim();
+    } catch {
+      continue;
+    }
     if (!/^[\w.-]+$/.test(label)) continue;
     const listed = (await client.listArtifacts(runId, `${TAKEOVER}/${label}`)).filter((f) => !f.isDir);
     if (listed.length === 0) continue;

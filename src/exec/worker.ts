@@ -46,7 +46,10 @@ export interface WorkerOptions {
 
 /** The other points' curves, kept in Redis so that every worker's pruning sees every point. */
 export class RedisCurves implements Curves {
-  constructor(private readonly redis: Redis, private readonly sweepUid: string) {}
+  constructor(
+    private readonly redis: Redis,
+    private readonly sweepUid: string,
+  ) {}
   private key = (metric: string): string => `exp:curves:${this.sweepUid}:${metric}`;
 
   async all(metric: string): Promise<Map<string, Curve>> {
@@ -82,7 +85,12 @@ export async function runWorker(opts: WorkerOptions): Promise<{ completed: numbe
     try {
       const jobs = await listJobs(queue, data.spec.sweep);
       if (jobs.length === 0 || jobs.some((j) => j.state !== 'completed' && j.state !== 'failed')) return;
-      await settleParentByUid(clientFromEnv(data.tracking.uri, opts.env), data.tracking.experiment, data.spec.sweepUid, jobs.some((j) => j.state === 'failed') ? 'FAILED' : 'FINISHED');
+      await settleParentByUid(
+        clientFromEnv(data.tracking.uri, opts.env),
+        data.tracking.experiment,
+        data.spec.sweepUid,
+        jobs.some((j) => j.state === 'failed') ? 'FAILED' : 'FINISHED',
+      );
     } catch (e) {
       opts.say(`MLflow: could not settle the sweep's parent run: ${(e as Error).message}`);
     }
@@ -93,18 +101,27 @@ export async function runWorker(opts: WorkerOptions): Promise<{ completed: numbe
     const dir = materializePoint(opts.runsDir, data.spec);
     const label = `${data.spec.experiment}/${data.spec.sweep}/${data.spec.entry.dir}`;
     const before = readRunRecord(dir)?.status;
-    if (before === 'completed' || before === 'pruned') { opts.say(`${label}: already ${before} here`); return { status: before }; }
+    if (before === 'completed' || before === 'pruned') {
+      opts.say(`${label}: already ${before} here`);
+      return { status: before };
+    }
     // A worker that died may have left its child finishing its batch: wait for the folder's lock.
     const deadline = Date.now() + STALE_MS() + 30_000;
     while (runFolderBusy(dir).busy && Date.now() < deadline && !stopping) await sleep(1000);
-    if (runFolderBusy(dir).busy) { await job.moveToDelayed(Date.now() + 10_000, token); throw new DelayedError(); }
+    if (runFolderBusy(dir).busy) {
+      await job.moveToDelayed(Date.now() + 10_000, token);
+      throw new DelayedError();
+    }
     const env: NodeJS.ProcessEnv = { ...opts.env, EXP_LAUNCHER: 'queue', EXP_WORKER: name };
     if (data.tracking) {
       Object.assign(env, { MLFLOW_TRACKING_URI: data.tracking.uri, MLFLOW_EXPERIMENT_NAME: data.tracking.experiment, EXP_UPLOAD_CHECKPOINTS: '1' });
       if (!existsSync(checkpointDir(dir, 'last'))) {
         try {
           const got = await fetchCheckpoint(clientFromEnv(data.tracking.uri, opts.env), data.tracking.experiment, data.spec.uid, dir);
-          if (got) opts.say(`${label}: resuming another worker's checkpoint ${got.label} (${got.files} files, ${(got.bytes / 2 ** 20).toFixed(1)} MiB) from ${data.tracking.uri}`);
+          if (got)
+            opts.say(
+              `${label}: resuming another worker's checkpoint ${got.label} (${got.files} files, ${(got.bytes / 2 ** 20).toFixed(1)} MiB) from ${data.tracking.uri}`,
+            );
         } catch (e) {
           opts.say(`${label}: could not fetch a checkpoint from ${data.tracking.uri} (${(e as Error).message}); starting from the last local state`);
         }
@@ -117,14 +134,20 @@ export async function runWorker(opts: WorkerOptions): Promise<{ completed: numbe
     const t0 = performance.now();
     opts.say(`${label}: started (job ${job.id}${gpu !== undefined ? `, GPU ${gpu}` : ''})`);
     const child = spawnTrain(dir, {
-      env, output: 'quiet',
+      env,
+      output: 'quiet',
       onMessage: (m) => {
         if (m.type === 'progress' && Date.now() - lastProgress > 2000) {
           lastProgress = Date.now();
           void job.updateProgress({ epoch: m.epoch, batch: m.batch, batches: m.batches, worker: name }).catch(() => undefined);
         } else if (m.type === 'epoch') {
           void job.updateProgress({ epoch: m.epoch, done: true, worker: name }).catch(() => undefined);
-          void pruner?.judge(data.spec.entry.dir, m.epoch, m.metrics).then((why) => { if (why) child.prune(why); }, () => undefined);
+          void pruner?.judge(data.spec.entry.dir, m.epoch, m.metrics).then(
+            (why) => {
+              if (why) child.prune(why);
+            },
+            () => undefined,
+          );
         }
       },
     });
@@ -134,9 +157,17 @@ export async function runWorker(opts: WorkerOptions): Promise<{ completed: numbe
     children.delete(child);
     if (gpu !== undefined) freeGpus.push(gpu);
     const seconds = ((performance.now() - t0) / 1000).toFixed(1);
-    if (exit.code === EXIT_BUSY) { opts.say(`${label}: busy in another process; back to the queue`); await job.moveToDelayed(Date.now() + 10_000, token); throw new DelayedError(); }
+    if (exit.code === EXIT_BUSY) {
+      opts.say(`${label}: busy in another process; back to the queue`);
+      await job.moveToDelayed(Date.now() + 10_000, token);
+      throw new DelayedError();
+    }
     const status = settleAfterExit(dir, exit, stopping > 0);
-    if (status === 'completed' || status === 'pruned') { counts.completed++; opts.say(`${label}: ${status} in ${seconds} s`); return { status }; }
+    if (status === 'completed' || status === 'pruned') {
+      counts.completed++;
+      opts.say(`${label}: ${status} in ${seconds} s`);
+      return { status };
+    }
     if (status === 'killed' && stopping) {
       // Stopped with this worker: the job goes back, and the next worker resumes it.
       counts.requeued++;
@@ -151,17 +182,26 @@ export async function runWorker(opts: WorkerOptions): Promise<{ completed: numbe
   };
 
   const worker = new Worker<JobData>(QUEUE_NAME, processor, {
-    connection: opts.conn.connection, concurrency: opts.concurrency, name,
-    lockDuration: opts.lockMs ?? 30_000, stalledInterval: opts.stalledMs ?? 30_000,
+    connection: opts.conn.connection,
+    concurrency: opts.concurrency,
+    name,
+    lockDuration: opts.lockMs ?? 30_000,
+    stalledInterval: opts.stalledMs ?? 30_000,
     // A point may outlive several dead workers; each takeover resumes from its checkpoint.
     maxStalledCount: 10,
   });
   worker.on('error', (e) => opts.say(`queue: ${e.message}`));
   worker.on('completed', (job) => void settleParent(job.data));
-  worker.on('failed', (job) => { if (job) void settleParent(job.data); });
+  worker.on('failed', (job) => {
+    if (job) void settleParent(job.data);
+  });
   const onSignal = (sig: NodeJS.Signals): void => {
     stopping++;
-    opts.say(stopping === 1 ? `${sig}: stopping: running points finish their current batch and go back to the queue; press Ctrl-C again to abort` : `${sig} again: stopping now`);
+    opts.say(
+      stopping === 1
+        ? `${sig}: stopping: running points finish their current batch and go back to the queue; press Ctrl-C again to abort`
+        : `${sig} again: stopping now`,
+    );
     for (const c of children) c.interrupt();
     if (stopping === 1) void worker.close();
   };

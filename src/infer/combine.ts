@@ -8,12 +8,25 @@ import * as tf from '@tensorflow/tfjs';
 import type { Json } from '../util/object.js';
 
 type Node = { [k: string]: Json };
-interface LayerJson { name: string; class_name: string; config: Node; inbound_nodes: Json[] }
-interface Topology { class_name: string; config: { name: string; layers: LayerJson[]; input_layers: [string, number, number][]; output_layers: [string, number, number][] } }
+interface LayerJson {
+  name: string;
+  class_name: string;
+  config: Node;
+  inbound_nodes: Json[];
+}
+interface Topology {
+  class_name: string;
+  config: { name: string; layers: LayerJson[]; input_layers: [string, number, number][]; output_layers: [string, number, number][] };
+}
 
 /** Renames the layer references in inbound nodes ([[name, node, tensor, kwargs], ...]). */
 const renameInbound = (nodes: Json[], rename: (n: string) => string): Json[] =>
-  nodes.map((node) => (node as Json[]).map((ref) => { const [n, ...rest] = ref as Json[]; return [rename(n as string), ...rest]; }));
+  nodes.map((node) =>
+    (node as Json[]).map((ref) => {
+      const [n, ...rest] = ref as Json[];
+      return [rename(n as string), ...rest];
+    }),
+  );
 
 /** The topology of the averaged model of `models` (all with one input and one output, the same shapes). */
 export function combinedTopology(models: readonly tf.LayersModel[]): Topology {
@@ -31,8 +44,16 @@ export function combinedTopology(models: readonly tf.LayersModel[]): Topology {
     }
     outputs.push(rename(t.config.output_layers[0]![0]));
   });
-  layers.push({ name: 'ensemble_mean', class_name: 'Average', config: { name: 'ensemble_mean', trainable: false, dtype: 'float32' }, inbound_nodes: [outputs.map((n) => [n, 0, 0, {}])] });
-  return { class_name: tops[0]!.class_name, config: { name: 'ensemble', layers, input_layers: [[input.name, 0, 0]], output_layers: [['ensemble_mean', 0, 0]] } };
+  layers.push({
+    name: 'ensemble_mean',
+    class_name: 'Average',
+    config: { name: 'ensemble_mean', trainable: false, dtype: 'float32' },
+    inbound_nodes: [outputs.map((n) => [n, 0, 0, {}])],
+  });
+  return {
+    class_name: tops[0]!.class_name,
+    config: { name: 'ensemble', layers, input_layers: [[input.name, 0, 0]], output_layers: [['ensemble_mean', 0, 0]] },
+  };
 }
 
 /** The averaged model, with the members' weights. */

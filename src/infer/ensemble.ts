@@ -23,11 +23,25 @@ export function splitHashOf(dir: string): string {
 }
 
 /** Scores `dirs` alone and averaged on their validation split and writes `out`/ensemble.json. */
-export async function makeEnsemble(dirs: readonly string[], out: string, opts: { tta: boolean; backend: 'auto' | BackendName; onProgress?: (m: string) => void }): Promise<EnsembleFile> {
-  if (dirs.length < 2) throw new ModelUseError('INCOMPATIBLE_RUNS', `an ensemble needs at least 2 runs, got ${dirs.length}`, 'name two or more run folders, or a sweep folder with --top K (K >= 2)');
+export async function makeEnsemble(
+  dirs: readonly string[],
+  out: string,
+  opts: { tta: boolean; backend: 'auto' | BackendName; onProgress?: (m: string) => void },
+): Promise<EnsembleFile> {
+  if (dirs.length < 2)
+    throw new ModelUseError(
+      'INCOMPATIBLE_RUNS',
+      `an ensemble needs at least 2 runs, got ${dirs.length}`,
+      'name two or more run folders, or a sweep folder with --top K (K >= 2)',
+    );
   const hashes = dirs.map(splitHashOf);
   const odd = dirs.findIndex((_, i) => hashes[i] !== hashes[0]);
-  if (odd > 0) throw new ModelUseError('INCOMPATIBLE_RUNS', `${dirs[odd]} was validated on other images than ${dirs[0]} (split ${hashes[odd]}, not ${hashes[0]})`, 'ensemble runs that share data.split (test_size and seed) and data');
+  if (odd > 0)
+    throw new ModelUseError(
+      'INCOMPATIBLE_RUNS',
+      `${dirs[odd]} was validated on other images than ${dirs[0]} (split ${hashes[odd]}, not ${hashes[0]})`,
+      'ensemble runs that share data.split (test_size and seed) and data',
+    );
   const members: RestoredRun[] = [];
   try {
     for (const d of dirs) members.push(await restoreRun(d, { backend: opts.backend }));
@@ -41,17 +55,38 @@ export async function makeEnsemble(dirs: readonly string[], out: string, opts: {
     const scores: EnsembleFile['scores']['members'] = [];
     for (const m of members) {
       opts.onProgress?.(`scoring ${m.dir} on ${data.indices.length} validation images`);
-      const probs = await predictProbs(m.model, data.ds.pixels, m.cfg.data.image_size, data.indices, { preprocessing: m.cfg.model.preprocessing, batchSize: Math.max(m.cfg.training.batch_size, 32), tta: opts.tta });
-      scores.push({ dir: relative(out, m.dir), val_fbeta: fbetaAt({ probs, targets: data.targets, nTags }, beta, base), val_fbeta_tuned: fbetaAt({ probs, targets: data.targets, nTags }, beta, m.thresholds) });
+      const probs = await predictProbs(m.model, data.ds.pixels, m.cfg.data.image_size, data.indices, {
+        preprocessing: m.cfg.model.preprocessing,
+        batchSize: Math.max(m.cfg.training.batch_size, 32),
+        tta: opts.tta,
+      });
+      scores.push({
+        dir: relative(out, m.dir),
+        val_fbeta: fbetaAt({ probs, targets: data.targets, nTags }, beta, base),
+        val_fbeta_tuned: fbetaAt({ probs, targets: data.targets, nTags }, beta, m.thresholds),
+      });
       for (let i = 0; i < mean.length; i++) mean[i]! += probs[i]! / members.length;
     }
     const p = { probs: mean, targets: data.targets, nTags };
     const tuned = tuneThresholds(p, beta, { start: base });
     const held = heldOutEstimate(p, beta, first.cfg.metrics.threshold);
     const file: EnsembleFile = {
-      version: 1, members: dirs.map((d) => relative(out, d)), tags: first.tags, thresholds: tuned.thresholds, split_hash: hashes[0]!,
-      image_size: first.cfg.data.image_size, preprocessing: first.cfg.model.preprocessing, beta, tta: opts.tta,
-      scores: { members: scores, val_fbeta: fbetaAt(p, beta, base), val_fbeta_tuned: tuned.fbeta, held_out: { at_threshold: held.at_base, tuned: held.tuned }, images: data.indices.length },
+      version: 1,
+      members: dirs.map((d) => relative(out, d)),
+      tags: first.tags,
+      thresholds: tuned.thresholds,
+      split_hash: hashes[0]!,
+      image_size: first.cfg.data.image_size,
+      preprocessing: first.cfg.model.preprocessing,
+      beta,
+      tta: opts.tta,
+      scores: {
+        members: scores,
+        val_fbeta: fbetaAt(p, beta, base),
+        val_fbeta_tuned: tuned.fbeta,
+        held_out: { at_threshold: held.at_base, tuned: held.tuned },
+        images: data.indices.length,
+      },
       created: new Date().toISOString(),
     };
     writeJsonAtomic(join(out, 'ensemble.json'), file);

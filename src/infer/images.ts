@@ -24,22 +24,42 @@ function column(text: string, name: string, file: string): string[] {
   const cells = (l: string): string[] => l.split(',').map((c) => c.trim().replace(/^"(.*)"$/, '$1'));
   const header = cells(lines[0] ?? '');
   const at = header.indexOf(name);
-  if (at < 0) throw new DataError('CSV_INVALID', `${file}:1: no '${name}' column (the header is: ${header.join(', ')})`, { fix: `give a CSV whose header has ${name} (like Kaggle's sample_submission_v2.csv), or a folder of images`, file, line: 1 });
-  return lines.slice(1).filter((l) => l.trim()).map((l) => cells(l)[at] ?? '').filter(Boolean);
+  if (at < 0)
+    throw new DataError('CSV_INVALID', `${file}:1: no '${name}' column (the header is: ${header.join(', ')})`, {
+      fix: `give a CSV whose header has ${name} (like Kaggle's sample_submission_v2.csv), or a folder of images`,
+      file,
+      line: 1,
+    });
+  return lines
+    .slice(1)
+    .filter((l) => l.trim())
+    .map((l) => cells(l)[at] ?? '')
+    .filter(Boolean);
 }
 
 /** The images of `input` (a folder, or a CSV naming them; `imageDirs` are searched for a CSV's images). */
 export function listImages(input: string, ext: string, imageDirs: readonly string[] = []): ImageList {
-  if (!existsSync(input)) throw new DataError('IMAGE_DIR_NOT_FOUND', `${input} does not exist`, { fix: 'give a folder of images, or a CSV with an image_name column', file: input });
+  if (!existsSync(input))
+    throw new DataError('IMAGE_DIR_NOT_FOUND', `${input} does not exist`, { fix: 'give a folder of images, or a CSV with an image_name column', file: input });
   if (statSync(input).isDirectory()) {
-    const files = readdirSync(input).filter((f) => f.endsWith(ext) && !f.startsWith('.')).sort(natural);
-    if (files.length === 0) throw new DataError('EMPTY_DATASET', `${input} holds no *${ext} images`, { fix: 'give the folder of the images to score (e.g. test-jpg), or set the extension with --ext', file: input });
+    const files = readdirSync(input)
+      .filter((f) => f.endsWith(ext) && !f.startsWith('.'))
+      .sort(natural);
+    if (files.length === 0)
+      throw new DataError('EMPTY_DATASET', `${input} holds no *${ext} images`, {
+        fix: 'give the folder of the images to score (e.g. test-jpg), or set the extension with --ext',
+        file: input,
+      });
     return { names: files.map((f) => f.slice(0, -ext.length)), files: files.map((f) => join(input, f)) };
   }
   const names = column(readFileBounded(input, MAX_CSV_BYTES, 'CSV').toString('utf8'), 'image_name', input);
   // Kaggle's layout: the sample submission beside test-jpg/ and test-jpg-additional/.
   const dirs = imageDirs.length > 0 ? imageDirs : ['test-jpg', 'test-jpg-additional'].map((d) => join(dirname(input), d)).filter((d) => existsSync(d));
-  if (dirs.length === 0) throw new DataError('IMAGE_DIR_NOT_FOUND', `no image folder for ${input}`, { fix: 'name the folders holding its images with --images DIR[,DIR...] (Kaggle: test-jpg,test-jpg-additional)', file: input });
+  if (dirs.length === 0)
+    throw new DataError('IMAGE_DIR_NOT_FOUND', `no image folder for ${input}`, {
+      fix: 'name the folders holding its images with --images DIR[,DIR...] (Kaggle: test-jpg,test-jpg-additional)',
+      file: input,
+    });
   const files = names.map((n) => dirs.map((d) => join(d, n + ext)).find((f) => existsSync(f)) ?? '');
   return { names, files };
 }

@@ -20,8 +20,6 @@ import type { Json } from '../util/object.js';
 /** The Keras version the config is written for: the JSON format Keras 2.x reads, and Keras 3's legacy loader too. */
 const KERAS_VERSION = '2.13.1';
 
-
-
 /** The model's architecture as Keras's JSON, with tfjs-only parts replaced by Keras equivalents. */
 export function kerasConfig(model: tf.LayersModel): { [k: string]: Json } {
   const topo = model.toJSON(null, false) as unknown as { [k: string]: Json };
@@ -35,7 +33,11 @@ export function kerasConfig(model: tf.LayersModel): { [k: string]: Json } {
     }
     if (out.class_name === 'SeededDropout') {
       const cfg = out.config as { [k: string]: Json };
-      return { ...out, class_name: 'Dropout', config: { name: cfg.name!, trainable: cfg.trainable ?? true, dtype: 'float32', rate: cfg.rate!, noise_shape: null, seed: null } };
+      return {
+        ...out,
+        class_name: 'Dropout',
+        config: { name: cfg.name!, trainable: cfg.trainable ?? true, dtype: 'float32', rate: cfg.rate!, noise_shape: null, seed: null },
+      };
     }
     if (out.class_name === 'Model') out.class_name = 'Functional';
     return out;
@@ -45,7 +47,10 @@ export function kerasConfig(model: tf.LayersModel): { [k: string]: Json } {
 
 function setStrings(group: Group, attr: string, names: readonly string[]): void {
   // Keras (h5py) writes a layer without weights as an empty float64 array, names as fixed-length bytes.
-  if (names.length === 0) { group.create_attribute(attr, new Float64Array(0), [0]); return; }
+  if (names.length === 0) {
+    group.create_attribute(attr, new Float64Array(0), [0]);
+    return;
+  }
   group.create_attribute(attr, [...names], null, `A${Math.max(...names.map((n) => n.length))}`);
 }
 
@@ -59,7 +64,11 @@ export async function writeKerasModel(model: tf.LayersModel, path: string, meta:
     file.create_attribute('backend', 'tensorflow');
     file.create_attribute('exp_metadata', JSON.stringify(meta));
     const root = file.create_group('model_weights');
-    setStrings(root, 'layer_names', model.layers.map((l) => l.name));
+    setStrings(
+      root,
+      'layer_names',
+      model.layers.map((l) => l.name),
+    );
     root.create_attribute('keras_version', KERAS_VERSION);
     root.create_attribute('backend', 'tensorflow');
     for (const layer of model.layers) {
@@ -76,7 +85,11 @@ export async function writeKerasModel(model: tf.LayersModel, path: string, meta:
       }
     }
   } catch (e) {
-    throw new ModelUseError('EXPORT_FAILED', `could not write the Keras model file ${path}: ${(e as Error).message}`, 'check that the folder can be written and has space');
+    throw new ModelUseError(
+      'EXPORT_FAILED',
+      `could not write the Keras model file ${path}: ${(e as Error).message}`,
+      'check that the folder can be written and has space',
+    );
   } finally {
     file.close();
   }

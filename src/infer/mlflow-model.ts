@@ -37,16 +37,27 @@ export async function writeMlflowModel(dir: string, out: string, info: { runId: 
     writeFileSync(join(out, 'python_env.yaml'), stringify({ python, build_dependencies: ['pip'], dependencies: ['-r requirements.txt'] }));
     writeFileSync(join(out, 'requirements.txt'), REQUIREMENTS.join('\n') + '\n');
     const size = run.cfg.data.image_size;
-    writeFileSync(join(out, 'MLmodel'), stringify({
-      artifact_path: 'model',
-      flavors: {
-        python_function: { loader_module: 'exp_pyfunc', code: 'code', data: 'data', env: { virtualenv: 'python_env.yaml' }, python_version: python },
-      },
-      ...(info.modelId ? { model_id: info.modelId } : {}),
-      run_id: info.runId,
-      utc_time_created: new Date().toISOString().replace('T', ' ').replace('Z', ''),
-      metadata: { exp: { tags: run.tags.join(' '), thresholds: run.thresholds.join(' '), image_size: size, resize: run.cfg.data.resize, preprocessing: run.cfg.model.preprocessing } },
-    }));
+    writeFileSync(
+      join(out, 'MLmodel'),
+      stringify({
+        artifact_path: 'model',
+        flavors: {
+          python_function: { loader_module: 'exp_pyfunc', code: 'code', data: 'data', env: { virtualenv: 'python_env.yaml' }, python_version: python },
+        },
+        ...(info.modelId ? { model_id: info.modelId } : {}),
+        run_id: info.runId,
+        utc_time_created: new Date().toISOString().replace('T', ' ').replace('Z', ''),
+        metadata: {
+          exp: {
+            tags: run.tags.join(' '),
+            thresholds: run.thresholds.join(' '),
+            image_size: size,
+            resize: run.cfg.data.resize,
+            preprocessing: run.cfg.model.preprocessing,
+          },
+        },
+      }),
+    );
     return ['MLmodel', 'python_env.yaml', 'requirements.txt', 'code/exp_pyfunc.py', 'data/exp_metadata.json', 'data/model.h5'];
   } finally {
     run.model.dispose();

@@ -31,7 +31,13 @@ export interface PredictOptions {
 }
 
 /** Probabilities [n, nTags] (row-major) for images `indices` of packed uint8 RGB `pixels` ([N, S, S, 3]). */
-export async function predictProbs(model: tf.LayersModel, pixels: Uint8Array, size: number, indices: readonly number[], opts: PredictOptions): Promise<Float32Array> {
+export async function predictProbs(
+  model: tf.LayersModel,
+  pixels: Uint8Array,
+  size: number,
+  indices: readonly number[],
+  opts: PredictOptions,
+): Promise<Float32Array> {
   const nTags = (model.outputs[0]!.shape as number[])[1]!;
   const out = new Float32Array(indices.length * nTags);
   let offset = 0;

@@ -26,7 +26,13 @@ export interface EnsembleFile {
   /** Whether the scores below averaged the 8 dihedral views (exp predict/evaluate use --tta either way). */
   tta: boolean;
   /** On the shared validation split: each member (at metrics.threshold and its own tuned thresholds) and the average. */
-  scores: { members: { dir: string; val_fbeta: number; val_fbeta_tuned: number }[]; val_fbeta: number; val_fbeta_tuned: number; held_out: { at_threshold: number; tuned: number }; images: number };
+  scores: {
+    members: { dir: string; val_fbeta: number; val_fbeta_tuned: number }[];
+    val_fbeta: number;
+    val_fbeta_tuned: number;
+    held_out: { at_threshold: number; tuned: number };
+    images: number;
+  };
   created: string;
 }
 
@@ -52,28 +58,56 @@ export function checkCompatible(runs: readonly Pick<RestoredRun, 'dir' | 'tags' 
   const [a, ...rest] = runs;
   if (!a) throw new ModelUseError('INCOMPATIBLE_RUNS', 'an ensemble needs at least one run');
   for (const b of rest) {
-    const why = b.tags.join(' ') !== a.tags.join(' ') ? 'other tags'
-      : b.cfg.data.image_size !== a.cfg.data.image_size ? `image size ${b.cfg.data.image_size}, not ${a.cfg.data.image_size}`
-        : b.cfg.data.resize !== a.cfg.data.resize ? `resize ${b.cfg.data.resize}, not ${a.cfg.data.resize}`
-          : b.cfg.model.preprocessing !== a.cfg.model.preprocessing ? `preprocessing ${b.cfg.model.preprocessing}, not ${a.cfg.model.preprocessing}` : undefined;
-    if (why) throw new ModelUseError('INCOMPATIBLE_RUNS', `${b.dir} cannot be averaged with ${a.dir}: it has ${why}`, 'ensemble runs of one sweep over settings that keep the inputs and outputs the same');
+    const why =
+      b.tags.join(' ') !== a.tags.join(' ')
+        ? 'other tags'
+        : b.cfg.data.image_size !== a.cfg.data.image_size
+          ? `image size ${b.cfg.data.image_size}, not ${a.cfg.data.image_size}`
+          : b.cfg.data.resize !== a.cfg.data.resize
+            ? `resize ${b.cfg.data.resize}, not ${a.cfg.data.resize}`
+            : b.cfg.model.preprocessing !== a.cfg.model.preprocessing
+              ? `preprocessing ${b.cfg.model.preprocessing}, not ${a.cfg.model.preprocessing}`
+              : undefined;
+    if (why)
+      throw new ModelUseError(
+        'INCOMPATIBLE_RUNS',
+        `${b.dir} cannot be averaged with ${a.dir}: it has ${why}`,
+        'ensemble runs of one sweep over settings that keep the inputs and outputs the same',
+      );
   }
 }
 
 function fromRuns(dir: string, kind: Predictor['kind'], runs: RestoredRun[], thresholds: number[], thresholdsFrom: 'tuned' | 'config'): Predictor {
   const first = runs[0]!;
   return {
-    dir, kind, runs, cfg: first.cfg, tags: first.tags, thresholds, thresholdsFrom, backend: first.backend,
+    dir,
+    kind,
+    runs,
+    cfg: first.cfg,
+    tags: first.tags,
+    thresholds,
+    thresholdsFrom,
+    backend: first.backend,
     async predict(pixels, indices, opts) {
       const sum = new Float32Array(indices.length * first.tags.length);
       for (const r of runs) {
-        const p = await predictProbs(r.model, pixels, r.cfg.data.image_size, indices, { preprocessing: r.cfg.model.preprocessing, batchSize: Math.max(r.cfg.training.batch_size, 32), tta: opts.tta, ...(opts.onBatch ? { onBatch: opts.onBatch } : {}) });
+        const p = await predictProbs(r.model, pixels, r.cfg.data.image_size, indices, {
+          preprocessing: r.cfg.model.preprocessing,
+          batchSize: Math.max(r.cfg.training.batch_size, 32),
+          tta: opts.tta,
+          ...(opts.onBatch ? { onBatch: opts.onBatch } : {}),
+        });
         for (let i = 0; i < sum.length; i++) sum[i]! += p[i]! / runs.length;
       }
       return sum;
     },
-    metadata: () => ({ ...exportMetadata({ ...first, thresholds, thresholdsFrom }), ...(kind === 'ensemble' ? { run: { key: 'ensemble', uid: '', name: dir.split('/').at(-1)!, experiment: first.point.experiment } } : {}) }),
-    dispose: () => { for (const r of runs) r.model.dispose(); },
+    metadata: () => ({
+      ...exportMetadata({ ...first, thresholds, thresholdsFrom }),
+      ...(kind === 'ensemble' ? { run: { key: 'ensemble', uid: '', name: dir.split('/').at(-1)!, experiment: first.point.experiment } } : {}),
+    }),
+    dispose: () => {
+      for (const r of runs) r.model.dispose();
+    },
   };
 }
 
@@ -91,5 +125,3 @@ export async function loadPredictor(dir: string, ensemble: boolean, backend: 'au
   checkCompatible(runs);
   return fromRuns(dir, 'ensemble', runs, file.thresholds, 'tuned');
 }
-
-

@@ -52,7 +52,10 @@ export const readThresholds = (dir: string): ThresholdsFile | undefined => readJ
 export function readTags(dir: string): string[] {
   const file = runPath(dir, 'tags');
   if (!existsSync(file)) throw new ModelUseError('NO_MODEL', `${dir} has no tags.txt: it has not trained yet`, `train it first: exp train ${dir}`);
-  return readFileSync(file, 'utf8').split('\n').map((t) => t.trim()).filter(Boolean);
+  return readFileSync(file, 'utf8')
+    .split('\n')
+    .map((t) => t.trim())
+    .filter(Boolean);
 }
 
 /** Loads the run's model on `backend` (default: the best available here). */
@@ -61,23 +64,42 @@ export async function restoreRun(dir: string, opts: { backend?: 'auto' | Backend
   const point = readPoint(dir);
   const tags = readTags(dir);
   const which = hasCheckpoint(checkpointDir(dir, 'best')) ? 'best' : hasCheckpoint(checkpointDir(dir, 'last')) ? 'last' : undefined;
-  if (!which) throw new ModelUseError('NO_MODEL', `${dir} has no checkpoint (checkpoints/best or last)`, `train it first (exp train ${dir}), or use a run that saved one (checkpoint.save_best)`);
+  if (!which)
+    throw new ModelUseError(
+      'NO_MODEL',
+      `${dir} has no checkpoint (checkpoints/best or last)`,
+      `train it first (exp train ${dir}), or use a run that saved one (checkpoint.save_best)`,
+    );
   const backend = await selectBackend(opts.backend ?? 'auto');
   const { model, base } = await buildWithBase(cfg, tags.length);
   await loadCheckpoint(checkpointDir(dir, which), model, undefined, base);
   const tuned = readThresholds(dir);
   const usable = tuned && tuned.tags.length === tags.length && tuned.tags.every((t, i) => t === tags[i]);
   return {
-    dir, cfg, point, tags, model, backend, checkpoint: which,
-    thresholds: usable ? tuned.thresholds : tags.map(() => cfg.metrics.threshold), thresholdsFrom: usable ? 'tuned' : 'config',
+    dir,
+    cfg,
+    point,
+    tags,
+    model,
+    backend,
+    checkpoint: which,
+    thresholds: usable ? tuned.thresholds : tags.map(() => cfg.metrics.threshold),
+    thresholdsFrom: usable ? 'tuned' : 'config',
   };
 }
 
 /** What an export of this run carries about it. */
 export function exportMetadata(r: Pick<RestoredRun, 'cfg' | 'point' | 'tags' | 'thresholds' | 'thresholdsFrom' | 'dir'>): ExportMetadata {
   return {
-    format: 'exp-model', version: 1, tags: r.tags, thresholds: r.thresholds, thresholds_from: r.thresholdsFrom,
-    image_size: r.cfg.data.image_size, resize: r.cfg.data.resize, preprocessing: r.cfg.model.preprocessing, beta: r.cfg.metrics.beta,
+    format: 'exp-model',
+    version: 1,
+    tags: r.tags,
+    thresholds: r.thresholds,
+    thresholds_from: r.thresholdsFrom,
+    image_size: r.cfg.data.image_size,
+    resize: r.cfg.data.resize,
+    preprocessing: r.cfg.model.preprocessing,
+    beta: r.cfg.metrics.beta,
     run: { key: r.point.key, uid: r.point.uid, name: join(r.dir).split('/').at(-1)!, experiment: r.point.experiment },
   };
 }

@@ -5,7 +5,12 @@
  */
 import { accumulate, emptyCounts, report, type FbetaReport } from '../train/metrics.js';
 
-export interface TagCounts { tp: number; fp: number; fn: number; tn: number }
+export interface TagCounts {
+  tp: number;
+  fp: number;
+  fn: number;
+  tn: number;
+}
 
 export interface Scores extends FbetaReport {
   loss: number;
@@ -15,7 +20,13 @@ export interface Scores extends FbetaReport {
 }
 
 /** probs and targets are [n, tags.length] row-major. */
-export function scorePredictions(probs: ArrayLike<number>, targets: ArrayLike<number>, tags: readonly string[], beta: number, thresholds: readonly number[]): Scores {
+export function scorePredictions(
+  probs: ArrayLike<number>,
+  targets: ArrayLike<number>,
+  tags: readonly string[],
+  beta: number,
+  thresholds: readonly number[],
+): Scores {
   const nTags = tags.length;
   const n = probs.length / nTags;
   const c = emptyCounts(nTags);
@@ -27,9 +38,14 @@ export function scorePredictions(probs: ArrayLike<number>, targets: ArrayLike<nu
     ll += targets[i]! > 0.5 ? Math.log(p) : Math.log(1 - p);
   }
   const confusion: Record<string, TagCounts> = {};
-  tags.forEach((tag, t) => { confusion[tag] = { tp: c.tp[t]!, fp: c.fp[t]!, fn: c.fn[t]!, tn: n - c.tp[t]! - c.fp[t]! - c.fn[t]! }; });
+  tags.forEach((tag, t) => {
+    confusion[tag] = { tp: c.tp[t]!, fp: c.fp[t]!, fn: c.fn[t]!, tn: n - c.tp[t]! - c.fp[t]! - c.fn[t]! };
+  });
   return {
-    ...report(c, tags, beta), loss: n > 0 ? -ll / (n * nTags) : 0, images: n,
-    thresholds: Object.fromEntries(tags.map((t, i) => [t, thresholds[i]!])), confusion,
+    ...report(c, tags, beta),
+    loss: n > 0 ? -ll / (n * nTags) : 0,
+    images: n,
+    thresholds: Object.fromEntries(tags.map((t, i) => [t, thresholds[i]!])),
+    confusion,
   };
 }

@@ -13,8 +13,6 @@ import type { Json } from '../util/object.js';
 
 const SHARD_BYTES = 4 * 1024 * 1024;
 
-
-
 function withPlainDropout(node: Json): Json {
   if (Array.isArray(node)) return node.map(withPlainDropout);
   if (node === null || typeof node !== 'object') return node;
@@ -27,23 +25,36 @@ export async function writeTfjsModel(model: tf.LayersModel, out: string, meta: E
   const written: string[] = [];
   try {
     mkdirSync(out, { recursive: true });
-    await model.save(tf.io.withSaveHandler(async (artifacts) => {
-      const data = new Uint8Array(artifacts.weightData instanceof ArrayBuffer ? artifacts.weightData : tf.io.concatenateArrayBuffers(artifacts.weightData as ArrayBuffer[]));
-      const shards = Math.max(1, Math.ceil(data.byteLength / SHARD_BYTES));
-      const paths = Array.from({ length: shards }, (_, i) => `group1-shard${i + 1}of${shards}.bin`);
-      paths.forEach((p, i) => { writeFileSync(join(out, p), data.subarray(i * SHARD_BYTES, (i + 1) * SHARD_BYTES)); written.push(p); });
-      const json = {
-        format: 'layers-model', generatedBy: `TensorFlow.js tfjs-layers v${tf.version.tfjs}`, convertedBy: 'exp export',
-        modelTopology: withPlainDropout(artifacts.modelTopology as Json),
-        weightsManifest: [{ paths, weights: artifacts.weightSpecs }],
-        userDefinedMetadata: { exp: meta, ...extra },
-      };
-      writeFileSync(join(out, 'model.json'), JSON.stringify(json));
-      written.push('model.json');
-      return { modelArtifactsInfo: tf.io.getModelArtifactsInfoForJSON(artifacts) };
-    }));
+    await model.save(
+      tf.io.withSaveHandler(async (artifacts) => {
+        const data = new Uint8Array(
+          artifacts.weightData instanceof ArrayBuffer ? artifacts.weightData : tf.io.concatenateArrayBuffers(artifacts.weightData as ArrayBuffer[]),
+        );
+        const shards = Math.max(1, Math.ceil(data.byteLength / SHARD_BYTES));
+        const paths = Array.from({ length: shards }, (_, i) => `group1-shard${i + 1}of${shards}.bin`);
+        paths.forEach((p, i) => {
+          writeFileSync(join(out, p), data.subarray(i * SHARD_BYTES, (i + 1) * SHARD_BYTES));
+          written.push(p);
+        });
+        const json = {
+          format: 'layers-model',
+          generatedBy: `TensorFlow.js tfjs-layers v${tf.version.tfjs}`,
+          convertedBy: 'exp export',
+          modelTopology: withPlainDropout(artifacts.modelTopology as Json),
+          weightsManifest: [{ paths, weights: artifacts.weightSpecs }],
+          userDefinedMetadata: { exp: meta, ...extra },
+        };
+        writeFileSync(join(out, 'model.json'), JSON.stringify(json));
+        written.push('model.json');
+        return { modelArtifactsInfo: tf.io.getModelArtifactsInfoForJSON(artifacts) };
+      }),
+    );
   } catch (e) {
-    throw new ModelUseError('EXPORT_FAILED', `could not write the TensorFlow.js model to ${out}: ${(e as Error).message}`, 'check that the folder can be written and has space');
+    throw new ModelUseError(
+      'EXPORT_FAILED',
+      `could not write the TensorFlow.js model to ${out}: ${(e as Error).message}`,
+      'check that the folder can be written and has space',
+    );
   }
   return written;
 }

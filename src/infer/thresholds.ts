@@ -11,18 +11,26 @@
 import { fbetaOf } from '../train/metrics.js';
 
 /** probs and targets are [n, nTags] row-major. */
-export interface Predictions { probs: ArrayLike<number>; targets: ArrayLike<number>; nTags: number }
+export interface Predictions {
+  probs: ArrayLike<number>;
+  targets: ArrayLike<number>;
+  nTags: number;
+}
 
 /** Sample-averaged F-beta with a threshold per tag (a tag is predicted when its probability is above it). */
 export function fbetaAt(p: Predictions, beta: number, thresholds: readonly number[]): number {
   const n = p.probs.length / p.nTags;
   let sum = 0;
   for (let i = 0; i < n; i++) {
-    let tp = 0, fp = 0, fn = 0;
+    let tp = 0,
+      fp = 0,
+      fn = 0;
     for (let t = 0; t < p.nTags; t++) {
       const pred = p.probs[i * p.nTags + t]! > thresholds[t]!;
       const truth = p.targets[i * p.nTags + t]! > 0.5;
-      if (pred && truth) tp++; else if (pred) fp++; else if (truth) fn++;
+      if (pred && truth) tp++;
+      else if (pred) fp++;
+      else if (truth) fn++;
     }
     sum += fbetaOf(tp, fp, fn, beta);
   }
@@ -32,7 +40,11 @@ export function fbetaAt(p: Predictions, beta: number, thresholds: readonly numbe
 /** The candidate thresholds: 0.02 to 0.98 in steps of 0.01. */
 export const GRID: readonly number[] = Array.from({ length: 97 }, (_, i) => Math.round((0.02 + i * 0.01) * 100) / 100);
 
-export interface Tuned { thresholds: number[]; fbeta: number; rounds: number }
+export interface Tuned {
+  thresholds: number[];
+  fbeta: number;
+  rounds: number;
+}
 
 /** Coordinate ascent from `start` (default 0.5 for every tag); stops when a round gains nothing. */
 export function tuneThresholds(p: Predictions, beta: number, opts: { rounds?: number; grid?: readonly number[]; start?: readonly number[] } = {}): Tuned {
@@ -41,12 +53,16 @@ export function tuneThresholds(p: Predictions, beta: number, opts: { rounds?: nu
   const grid = opts.grid ?? GRID;
   const th = [...(opts.start ?? Array.from({ length: nTags }, () => 0.5))];
   // Per image counts with every tag's current threshold.
-  const tp = new Int32Array(n), fp = new Int32Array(n), fn = new Int32Array(n);
+  const tp = new Int32Array(n),
+    fp = new Int32Array(n),
+    fn = new Int32Array(n);
   for (let i = 0; i < n; i++) {
     for (let t = 0; t < nTags; t++) {
       const pred = p.probs[i * nTags + t]! > th[t]!;
       const truth = p.targets[i * nTags + t]! > 0.5;
-      if (pred && truth) tp[i]!++; else if (pred) fp[i]!++; else if (truth) fn[i]!++;
+      if (pred && truth) tp[i]!++;
+      else if (pred) fp[i]!++;
+      else if (truth) fn[i]!++;
     }
   }
   let best = fbetaAt(p, beta, th);
@@ -59,7 +75,9 @@ export function tuneThresholds(p: Predictions, beta: number, opts: { rounds?: nu
       for (let i = 0; i < n; i++) {
         const pred = p.probs[i * nTags + t]! > th[t]!;
         const truth = p.targets[i * nTags + t]! > 0.5;
-        if (pred && truth) tp[i]!--; else if (pred) fp[i]!--; else if (truth) fn[i]!--;
+        if (pred && truth) tp[i]!--;
+        else if (pred) fp[i]!--;
+        else if (truth) fn[i]!--;
       }
       let bestT = th[t]!;
       let bestScore = -1;
@@ -71,13 +89,18 @@ export function tuneThresholds(p: Predictions, beta: number, opts: { rounds?: nu
           sum += fbetaOf(tp[i]! + (pred && truth ? 1 : 0), fp[i]! + (pred && !truth ? 1 : 0), fn[i]! + (!pred && truth ? 1 : 0), beta);
         }
         // Ties keep the candidate closest to 0.5: no move without a gain.
-        if (sum > bestScore + 1e-12 || (Math.abs(sum - bestScore) <= 1e-12 && Math.abs(c - 0.5) < Math.abs(bestT - 0.5))) { bestScore = sum; bestT = c; }
+        if (sum > bestScore + 1e-12 || (Math.abs(sum - bestScore) <= 1e-12 && Math.abs(c - 0.5) < Math.abs(bestT - 0.5))) {
+          bestScore = sum;
+          bestT = c;
+        }
       }
       th[t] = bestT;
       for (let i = 0; i < n; i++) {
         const pred = p.probs[i * nTags + t]! > bestT;
         const truth = p.targets[i * nTags + t]! > 0.5;
-        if (pred && truth) tp[i]!++; else if (pred) fp[i]!++; else if (truth) fn[i]!++;
+        if (pred && truth) tp[i]!++;
+        else if (pred) fp[i]!++;
+        else if (truth) fn[i]!++;
       }
       best = n > 0 ? bestScore / n : 0;
     }
@@ -90,7 +113,10 @@ function pick(p: Predictions, rows: readonly number[]): Predictions {
   const probs = new Float32Array(rows.length * p.nTags);
   const targets = new Float32Array(rows.length * p.nTags);
   rows.forEach((r, i) => {
-    for (let t = 0; t < p.nTags; t++) { probs[i * p.nTags + t] = p.probs[r * p.nTags + t]!; targets[i * p.nTags + t] = p.targets[r * p.nTags + t]!; }
+    for (let t = 0; t < p.nTags; t++) {
+      probs[i * p.nTags + t] = p.probs[r * p.nTags + t]!;
+      targets[i * p.nTags + t] = p.targets[r * p.nTags + t]!;
+    }
   });
   return { probs, targets, nTags: p.nTags };
 }
@@ -104,8 +130,12 @@ export function heldOutEstimate(p: Predictions, beta: number, base = 0.5): { at_
   const even = Array.from({ length: Math.ceil(n / 2) }, (_, i) => 2 * i);
   const odd = Array.from({ length: Math.floor(n / 2) }, (_, i) => 2 * i + 1);
   const flat = Array.from({ length: p.nTags }, () => base);
-  let tuned = 0, atBase = 0;
-  for (const [fit, score] of [[even, odd], [odd, even]] as const) {
+  let tuned = 0,
+    atBase = 0;
+  for (const [fit, score] of [
+    [even, odd],
+    [odd, even],
+  ] as const) {
     const s = pick(p, score);
     tuned += fbetaAt(s, beta, tuneThresholds(pick(p, fit), beta).thresholds);
     atBase += fbetaAt(s, beta, flat);

@@ -32,7 +32,8 @@ const KEY_PATTERN = /^[/\p{L}\p{N}_.\- :]*$/u;
  */
 export function keyProblem(key: string): string | undefined {
   if (typeof key !== 'string' || key.length === 0) return 'a key must be a non-empty string';
-  if (!KEY_PATTERN.test(key)) return `key '${key}' may only contain letters, digits, underscores (_), dashes (-), periods (.), spaces, colons (:) and slashes (/)`;
+  if (!KEY_PATTERN.test(key))
+    return `key '${key}' may only contain letters, digits, underscores (_), dashes (-), periods (.), spaces, colons (:) and slashes (/)`;
   if (key.length > LIMITS.keyLength) return `key '${key.slice(0, 40)}…' is ${key.length} characters; the limit is ${LIMITS.keyLength}`;
   const segments = key.split('/');
   if (key.startsWith('..') || segments.some((s) => s === '' || s === '.' || s === '..')) {
@@ -65,7 +66,8 @@ export function tagProblems(key: string, value: unknown): string[] {
   const kp = keyProblem(key);
   if (kp) p.push(`tag ${kp}`);
   if (typeof value !== 'string') p.push(`tag '${key}': value must be a string`);
-  else if (value.length > LIMITS.tagValueLength) p.push(`tag '${key}': value is ${value.length} characters; the limit is ${LIMITS.tagValueLength} (MLflow would truncate it)`);
+  else if (value.length > LIMITS.tagValueLength)
+    p.push(`tag '${key}': value is ${value.length} characters; the limit is ${LIMITS.tagValueLength} (MLflow would truncate it)`);
   return p;
 }
 
@@ -85,11 +87,19 @@ export function prepareBatch(input: BatchInput, now: number): { metrics: WireMet
   const params: Param[] = [];
   for (const [key, raw] of Object.entries(input.params ?? {})) {
     const kp = keyProblem(key);
-    if (kp) { problems.push(`param ${kp}`); continue; }
-    if (!['string', 'number', 'boolean'].includes(typeof raw)) { problems.push(`param '${key}': value must be a string, number or boolean`); continue; }
+    if (kp) {
+      problems.push(`param ${kp}`);
+      continue;
+    }
+    if (!['string', 'number', 'boolean'].includes(typeof raw)) {
+      problems.push(`param '${key}': value must be a string, number or boolean`);
+      continue;
+    }
     const value = String(raw);
     if (value.length > LIMITS.paramValueLength) {
-      problems.push(`param '${key}': value is ${value.length} characters; the limit is ${LIMITS.paramValueLength} (MLflow would truncate it; log it as an artifact instead)`);
+      problems.push(
+        `param '${key}': value is ${value.length} characters; the limit is ${LIMITS.paramValueLength} (MLflow would truncate it; log it as an artifact instead)`,
+      );
     } else params.push({ key, value });
   }
   const tags: RunTag[] = [];

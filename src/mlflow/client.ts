@@ -9,8 +9,18 @@
 import { keyProblem, prepareBatch, splitBatch, tagProblems, throwProblems } from './batch.js';
 import { MlflowError, send, type HttpOptions } from './http.js';
 import {
-  metricValue, type ArtifactFile, type BatchInput, type DatasetInput, type Experiment, type LoggedModelInfo, type Metric, type Run, type RunInfo,
-  type RunTag, type SettableRunStatus, type ViewType,
+  metricValue,
+  type ArtifactFile,
+  type BatchInput,
+  type DatasetInput,
+  type Experiment,
+  type LoggedModelInfo,
+  type Metric,
+  type Run,
+  type RunInfo,
+  type RunTag,
+  type SettableRunStatus,
+  type ViewType,
 } from './types.js';
 
 export { MlflowError, type MlflowErrorKind } from './http.js';
@@ -88,26 +98,42 @@ export class MlflowClient {
 
   constructor(opts: MlflowClientOptions) {
     let url: URL;
-    try { url = new URL(opts.uri); } catch { url = new URL('invalid:'); }
+    try {
+      url = new URL(opts.uri);
+    } catch {
+      url = new URL('invalid:');
+    }
     if (url.protocol !== 'http:' && url.protocol !== 'https:') {
-      throw new MlflowError({ kind: 'config', route: 'client', message: `tracking URI '${opts.uri}' is not an http(s) URL; exp talks to a tracking server (mlflow server) only` });
+      throw new MlflowError({
+        kind: 'config',
+        route: 'client',
+        message: `tracking URI '${opts.uri}' is not an http(s) URL; exp talks to a tracking server (mlflow server) only`,
+      });
     }
     let username = opts.username;
     let password = opts.password;
-    if (url.username || url.password) { // fetch refuses URLs with credentials
+    if (url.username || url.password) {
+      // fetch refuses URLs with credentials
       username ??= decodeURIComponent(url.username);
       password ??= decodeURIComponent(url.password);
       url.username = '';
       url.password = '';
     }
     this.uri = url.toString().replace(/\/+$/, '');
-    const authorization = username !== undefined && password !== undefined
-      ? `Basic ${Buffer.from(`${username}:${password}`).toString('base64')}`
-      : opts.token ? `Bearer ${opts.token}` : undefined;
+    const authorization =
+      username !== undefined && password !== undefined
+        ? `Basic ${Buffer.from(`${username}:${password}`).toString('base64')}`
+        : opts.token
+          ? `Bearer ${opts.token}`
+          : undefined;
     this.breakerMs = opts.breakerMs ?? 30_000;
     this.http = {
-      base: this.uri, authorization, timeoutMs: opts.timeoutMs ?? 30_000, retries: opts.retries ?? 4,
-      backoffMs: opts.backoffMs ?? 250, maxBackoffMs: 10_000,
+      base: this.uri,
+      authorization,
+      timeoutMs: opts.timeoutMs ?? 30_000,
+      retries: opts.retries ?? 4,
+      backoffMs: opts.backoffMs ?? 250,
+      maxBackoffMs: 10_000,
     };
   }
 
@@ -116,7 +142,8 @@ export class MlflowClient {
     const now = Date.now();
     if (now < this.openUntil) {
       throw new MlflowError({
-        kind: 'network', route: init.path.replace(/^mlflow\//, ''),
+        kind: 'network',
+        route: init.path.replace(/^mlflow\//, ''),
         message: `not sent: ${this.uri} did not answer a moment ago (${this.openedBy}); trying again in ${Math.ceil((this.openUntil - now) / 1000)} s`,
       });
     }
@@ -132,9 +159,10 @@ export class MlflowClient {
   }
 
   private async call<T>(method: 'GET' | 'POST' | 'PATCH', route: string, payload: Record<string, unknown>): Promise<T> {
-    const init = method === 'GET'
-      ? { method, path: `mlflow/${route}`, query: payload as Record<string, string | number | undefined> }
-      : { method, path: `mlflow/${route}`, json: payload };
+    const init =
+      method === 'GET'
+        ? { method, path: `mlflow/${route}`, query: payload as Record<string, string | number | undefined> }
+        : { method, path: `mlflow/${route}`, json: payload };
     const bytes = await this.send(init);
     const text = Buffer.from(bytes).toString('utf8');
     try {
@@ -175,9 +203,14 @@ export class MlflowClient {
   async createRun(input: CreateRunInput): Promise<RunInfo> {
     const tags: Record<string, string> = { ...input.tags };
     if (input.parentRunId !== undefined) tags['mlflow.parentRunId'] = input.parentRunId;
-    throwProblems('runs/create', Object.entries(tags).flatMap(([k, v]) => tagProblems(k, v)));
+    throwProblems(
+      'runs/create',
+      Object.entries(tags).flatMap(([k, v]) => tagProblems(k, v)),
+    );
     const r = await this.call<{ run: Run }>('POST', 'runs/create', {
-      experiment_id: input.experimentId, run_name: input.runName, start_time: input.startTime ?? Date.now(),
+      experiment_id: input.experimentId,
+      run_name: input.runName,
+      start_time: input.startTime ?? Date.now(),
       ...(input.userId ? { user_id: input.userId } : {}),
       tags: Object.entries(tags).map(([key, value]) => ({ key, value })),
     });
@@ -186,7 +219,10 @@ export class MlflowClient {
 
   /** Records datasets the run used (runs/log-inputs); each input's tags say its context (train, validation). */
   async logInputs(runId: string, datasets: readonly DatasetInput[]): Promise<void> {
-    throwProblems('runs/log-inputs', datasets.flatMap((d) => d.tags.flatMap((t) => tagProblems(t.key, t.value))));
+    throwProblems(
+      'runs/log-inputs',
+      datasets.flatMap((d) => d.tags.flatMap((t) => tagProblems(t.key, t.value))),
+    );
     await this.call('POST', 'runs/log-inputs', { run_id: runId, datasets });
   }
 
@@ -217,11 +253,22 @@ export class MlflowClient {
    * the returned artifact_uri, then finalizeLoggedModel makes it READY. `runs:/<run>/<name>` and
    * the UI's "Logged models" find it by its name and source run.
    */
-  async createLoggedModel(input: { experimentId: string; name: string; sourceRunId: string; modelType?: string; params?: Record<string, string>; tags?: Record<string, string> }): Promise<LoggedModelInfo> {
+  async createLoggedModel(input: {
+    experimentId: string;
+    name: string;
+    sourceRunId: string;
+    modelType?: string;
+    params?: Record<string, string>;
+    tags?: Record<string, string>;
+  }): Promise<LoggedModelInfo> {
     const pairs = (o: Record<string, string> = {}): { key: string; value: string }[] => Object.entries(o).map(([key, value]) => ({ key, value }));
     const r = await this.call<{ model: { info: LoggedModelInfo } }>('POST', 'logged-models', {
-      experiment_id: input.experimentId, name: input.name, source_run_id: input.sourceRunId,
-      ...(input.modelType ? { model_type: input.modelType } : {}), params: pairs(input.params), tags: pairs(input.tags),
+      experiment_id: input.experimentId,
+      name: input.name,
+      source_run_id: input.sourceRunId,
+      ...(input.modelType ? { model_type: input.modelType } : {}),
+      params: pairs(input.params),
+      tags: pairs(input.tags),
     });
     return r.model.info;
   }
@@ -276,8 +323,12 @@ export class MlflowClient {
   /** One page of runs/search. */
   async searchRuns(input: SearchRunsInput): Promise<{ runs: Run[]; nextPageToken?: string }> {
     const r = await this.call<{ runs?: { info: RunInfo; data?: Partial<Run['data']> }[]; next_page_token?: string }>('POST', 'runs/search', {
-      experiment_ids: input.experimentIds, filter: input.filter, max_results: input.maxResults ?? 1000,
-      page_token: input.pageToken, order_by: input.orderBy, run_view_type: input.runViewType,
+      experiment_ids: input.experimentIds,
+      filter: input.filter,
+      max_results: input.maxResults ?? 1000,
+      page_token: input.pageToken,
+      order_by: input.orderBy,
+      run_view_type: input.runViewType,
     });
     return { runs: (r.runs ?? []).map(normaliseRun), ...(r.next_page_token ? { nextPageToken: r.next_page_token } : {}) };
   }
@@ -301,11 +352,18 @@ export class MlflowClient {
 
   /** Every logged point of one metric (all pages), NaN restored. */
   async getMetricHistory(runId: string, key: string): Promise<Metric[]> {
-    throwProblems('metrics/get-history', [keyProblem(key)].filter((p): p is string => p !== undefined));
+    throwProblems(
+      'metrics/get-history',
+      [keyProblem(key)].filter((p): p is string => p !== undefined),
+    );
     const out: Metric[] = [];
     let pageToken: string | undefined;
     do {
-      const r = await this.call<{ metrics?: Metric[]; next_page_token?: string }>('GET', 'metrics/get-history', { run_id: runId, metric_key: key, page_token: pageToken });
+      const r = await this.call<{ metrics?: Metric[]; next_page_token?: string }>('GET', 'metrics/get-history', {
+        run_id: runId,
+        metric_key: key,
+        page_token: pageToken,
+      });
       out.push(...(r.metrics ?? []).map((m) => ({ ...m, value: metricValue(m.value) })));
       pageToken = r.next_page_token || undefined;
     } while (pageToken);
@@ -323,7 +381,11 @@ export class MlflowClient {
       this.artifactRoots.set(target, uri);
     }
     if (!uri.startsWith(ARTIFACT_SCHEME)) {
-      throw new MlflowError({ kind: 'config', route: 'mlflow-artifacts', message: `artifact root '${uri}' is not served by the tracking server's proxy (start the server with artifact serving, the default in MLflow 3)` });
+      throw new MlflowError({
+        kind: 'config',
+        route: 'mlflow-artifacts',
+        message: `artifact root '${uri}' is not served by the tracking server's proxy (start the server with artifact serving, the default in MLflow 3)`,
+      });
     }
     let rest = uri.slice(ARTIFACT_SCHEME.length);
     if (rest.startsWith('//')) rest = rest.slice(2).replace(/^[^/]*/, ''); // mlflow-artifacts://host:port/path
@@ -363,7 +425,9 @@ export class MlflowClient {
     const bytes = await this.send({ method: 'GET', path: 'mlflow-artifacts/artifacts', query: { path: dir ? `${root}/${dir}` : root } });
     const r = JSON.parse(Buffer.from(bytes).toString('utf8')) as { files?: { path: string; is_dir: boolean; file_size?: number }[] };
     return (r.files ?? []).map((f) => ({
-      path: dir ? `${dir}/${f.path}` : f.path, isDir: f.is_dir, ...(f.file_size === undefined ? {} : { fileSize: Number(f.file_size) }),
+      path: dir ? `${dir}/${f.path}` : f.path,
+      isDir: f.is_dir,
+      ...(f.file_size === undefined ? {} : { fileSize: Number(f.file_size) }),
     }));
   }
 }
@@ -382,7 +446,12 @@ function normaliseRun(r: { info: RunInfo; data?: Partial<Run['data']>; inputs?: 
 }
 
 /** Per-request timing for a client: how long to wait for an answer, and how often to retry. */
-export interface ClientTuning { timeoutMs: number; retries: number; backoffMs: number; breakerMs?: number }
+export interface ClientTuning {
+  timeoutMs: number;
+  retries: number;
+  backoffMs: number;
+  breakerMs?: number;
+}
 
 /**
  * The tuning of tracking: a sink waits for a slow server a bounded time (about 25 s per call
@@ -393,8 +462,11 @@ export const SINK_TUNING: ClientTuning = { timeoutMs: 10_000, retries: 1, backof
 /** A client for `uri` with credentials from MLflow's conventional variables (MLFLOW_TRACKING_USERNAME/PASSWORD, MLFLOW_TRACKING_TOKEN). */
 export function clientFromEnv(uri: string, env: NodeJS.ProcessEnv = process.env, tuning: Partial<ClientTuning> = {}): MlflowClient {
   return new MlflowClient({
-    uri, username: env.MLFLOW_TRACKING_USERNAME || undefined, password: env.MLFLOW_TRACKING_PASSWORD || undefined,
-    token: env.MLFLOW_TRACKING_TOKEN || undefined, ...tuning,
+    uri,
+    username: env.MLFLOW_TRACKING_USERNAME || undefined,
+    password: env.MLFLOW_TRACKING_PASSWORD || undefined,
+    token: env.MLFLOW_TRACKING_TOKEN || undefined,
+    ...tuning,
   });
 }
 
@@ -406,7 +478,10 @@ export function clientsFromEnv(env: NodeJS.ProcessEnv = process.env, tuning: Par
   const cache = new Map<string, MlflowClient>();
   return (uri) => {
     let c = cache.get(uri);
-    if (!c) { c = clientFromEnv(uri, env, tuning); cache.set(uri, c); }
+    if (!c) {
+      c = clientFromEnv(uri, env, tuning);
+      cache.set(uri, c);
+    }
     return c;
   };
 }

@@ -90,7 +90,9 @@ async function errorFromResponse(res: Response, route: string): Promise<MlflowEr
     const body = JSON.parse(text) as { error_code?: unknown; message?: unknown };
     if (typeof body.error_code === 'string') errorCode = body.error_code;
     if (typeof body.message === 'string') message = body.message.length > 1000 ? `${body.message.slice(0, 1000)}…` : body.message;
-  } catch { /* not JSON: a proxy's HTML page, say */ }
+  } catch {
+    /* not JSON: a proxy's HTML page, say */
+  }
   return new MlflowError({ kind: 'http', route, status: res.status, errorCode: errorCode ?? `HTTP_${res.status}`, message });
 }
 
@@ -106,8 +108,14 @@ export async function send(o: HttpOptions, init: RequestInit): Promise<Uint8Arra
   const headers: Record<string, string> = { 'User-Agent': 'exp-mlflow-client', Accept: 'application/json' };
   if (o.authorization) headers.Authorization = o.authorization;
   let body: Uint8Array<ArrayBuffer> | string | undefined;
-  if (init.json !== undefined) { headers['Content-Type'] = 'application/json'; body = JSON.stringify(init.json); }
-  if (init.bytes !== undefined) { headers['Content-Type'] = 'application/octet-stream'; body = new Uint8Array(init.bytes); } // a copy fetch's types accept
+  if (init.json !== undefined) {
+    headers['Content-Type'] = 'application/json';
+    body = JSON.stringify(init.json);
+  }
+  if (init.bytes !== undefined) {
+    headers['Content-Type'] = 'application/octet-stream';
+    body = new Uint8Array(init.bytes);
+  } // a copy fetch's types accept
 
   // A large upload gets time for its bytes too (at 1 MB/s at worst), beyond the answer's timeout.
   const timeoutMs = o.timeoutMs + (init.bytes ? Math.ceil(init.bytes.byteLength / 1000) : 0);
@@ -123,8 +131,12 @@ export async function send(o: HttpOptions, init: RequestInit): Promise<Uint8Arra
       const timeout = e instanceof Error && (e.name === 'TimeoutError' || e.name === 'AbortError');
       const cause = e instanceof Error && e.cause instanceof Error ? e.cause : e;
       failure = new MlflowError({
-        kind: timeout ? 'timeout' : 'network', route, cause: e,
-        message: timeout ? `no answer within ${timeoutMs} ms from ${o.base}` : `cannot reach ${o.base}: ${cause instanceof Error ? cause.message : String(cause)}`,
+        kind: timeout ? 'timeout' : 'network',
+        route,
+        cause: e,
+        message: timeout
+          ? `no answer within ${timeoutMs} ms from ${o.base}`
+          : `cannot reach ${o.base}: ${cause instanceof Error ? cause.message : String(cause)}`,
       });
     }
     if (!failure.retryable || attempt >= o.retries) throw failure;

@@ -33,9 +33,20 @@ export interface RunInfo {
 }
 
 /** A metric point. value is NaN for a logged NaN; MLflow stores ±Infinity as ±Number.MAX_VALUE. */
-export interface Metric { key: string; value: number; timestamp: number; step: number }
-export interface Param { key: string; value: string }
-export interface RunTag { key: string; value: string }
+export interface Metric {
+  key: string;
+  value: number;
+  timestamp: number;
+  step: number;
+}
+export interface Param {
+  key: string;
+  value: string;
+}
+export interface RunTag {
+  key: string;
+  value: string;
+}
 
 export interface Run {
   info: RunInfo;
@@ -57,7 +68,10 @@ export interface Dataset {
   profile?: string;
 }
 
-export interface DatasetInput { dataset: Dataset; tags: RunTag[] }
+export interface DatasetInput {
+  dataset: Dataset;
+  tags: RunTag[];
+}
 
 export interface ArtifactFile {
   /** Relative to the run's artifact root, '/'-separated. */
@@ -87,10 +101,20 @@ export interface BatchInput {
 }
 
 /** A metric as sent on the wire: non-finite values spelled as strings, per proto3 JSON. */
-export interface WireMetric { key: string; value: number | string; timestamp: number; step: number }
+export interface WireMetric {
+  key: string;
+  value: number | string;
+  timestamp: number;
+  step: number;
+}
 
 /** One log-batch request body, within the server's limits. */
-export interface WireBatch { run_id: string; metrics: WireMetric[]; params: Param[]; tags: RunTag[] }
+export interface WireBatch {
+  run_id: string;
+  metrics: WireMetric[];
+  params: Param[];
+  tags: RunTag[];
+}
 
 /** Reads a metric value as the server writes it ("NaN", "Infinity" or a number). */
 export function metricValue(v: unknown): number {

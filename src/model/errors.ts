@@ -28,7 +28,10 @@ export class WeightsError extends ExpError<WeightsErrorCode> {
     super({
       code: init.code,
       message: `${init.problem}\n  file: ${init.file}${init.layer === undefined ? '' : `\n  layer: ${init.layer}`}\n${init.fix}`,
-      fix: init.fix, file: init.file, exit: 'failed', cause: init.cause,
+      fix: init.fix,
+      file: init.file,
+      exit: 'failed',
+      cause: init.cause,
     });
     this.name = 'WeightsError';
     this.file = init.file;

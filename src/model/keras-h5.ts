@@ -60,12 +60,21 @@ export interface H5Layer {
 /** Opens a Keras weights file; the caller must `close()` it. */
 export async function openKerasH5(path: string): Promise<{ file: InstanceType<typeof h5wasm.File>; layers: Map<string, H5Layer> }> {
   if (!existsSync(path)) {
-    throw new WeightsError({ code: 'WEIGHTS_NOT_FOUND', problem: 'weights file not found', file: path, fix: 'Check model.weights: a path is relative to the experiment file that names it.' });
+    throw new WeightsError({
+      code: 'WEIGHTS_NOT_FOUND',
+      problem: 'weights file not found',
+      file: path,
+      fix: 'Check model.weights: a path is relative to the experiment file that names it.',
+    });
   }
-  const notHdf5 = (cause?: unknown): WeightsError => new WeightsError({
-    code: 'WEIGHTS_FORMAT', problem: 'not an HDF5 file', file: path, cause,
-    fix: 'Give a Keras .h5 weights file (model.save_weights("x.h5") in Keras 2, or the ImageNet file).',
-  });
+  const notHdf5 = (cause?: unknown): WeightsError =>
+    new WeightsError({
+      code: 'WEIGHTS_FORMAT',
+      problem: 'not an HDF5 file',
+      file: path,
+      cause,
+      fix: 'Give a Keras .h5 weights file (model.save_weights("x.h5") in Keras 2, or the ImageNet file).',
+    });
   // h5wasm does not throw on a non-HDF5 file (it prints HDF5's error stack and returns id -1), so look first.
   if (!hasHdf5Signature(path)) throw notHdf5();
   await h5wasm.ready;
@@ -85,7 +94,9 @@ export async function openKerasH5(path: string): Promise<{ file: InstanceType<ty
     const names = readStringList(root, 'layer_names');
     if (names === undefined) {
       throw new WeightsError({
-        code: 'WEIGHTS_FORMAT', problem: "HDF5 file has no 'layer_names' attribute, so it is not a Keras 2 weights file", file: path,
+        code: 'WEIGHTS_FORMAT',
+        problem: "HDF5 file has no 'layer_names' attribute, so it is not a Keras 2 weights file",
+        file: path,
         fix: 'Save the weights with Keras 2 (model.save_weights("x.h5")); Keras 3 .weights.h5 files use another layout.',
       });
     }
@@ -96,7 +107,13 @@ export async function openKerasH5(path: string): Promise<{ file: InstanceType<ty
       const weights = (readStringList(group, 'weight_names') ?? []).map((wn) => {
         const ds = group.get(wn);
         if (!(ds instanceof h5wasm.Dataset)) {
-          throw new WeightsError({ code: 'WEIGHTS_FORMAT', problem: `layer lists weight '${wn}' but the file has no such dataset`, file: path, layer: name, fix: 'The file is damaged or was not written by Keras; re-export it.' });
+          throw new WeightsError({
+            code: 'WEIGHTS_FORMAT',
+            problem: `layer lists weight '${wn}' but the file has no such dataset`,
+            file: path,
+            layer: name,
+            fix: 'The file is damaged or was not written by Keras; re-export it.',
+          });
         }
         return { name: wn, shape: ds.shape ?? [], dataset: ds };
       });
@@ -137,7 +154,9 @@ export async function loadKerasWeights(model: tf.LayersModel, path: string): Pro
       if (!h5) {
         const missing = targets.filter((l) => !layers.has(l.name)).map((l) => l.name);
         throw new WeightsError({
-          code: 'WEIGHTS_MISSING_LAYER', layer: layer.name, file: path,
+          code: 'WEIGHTS_MISSING_LAYER',
+          layer: layer.name,
+          file: path,
           problem: `weights file has no weights for layer '${layer.name}'${missing.length > 1 ? ` (nor for ${missing.slice(1).join(', ')})` : ''}`,
           fix: "Give a file saved from a Keras VGG16 with Keras's layer names (block1_conv1 ... block5_conv3), e.g. the ImageNet no-top file.",
         });
@@ -146,7 +165,9 @@ export async function loadKerasWeights(model: tf.LayersModel, path: string): Pro
       const got = h5.weights.map((w) => w.shape);
       if (want.length !== got.length || !want.every((s, i) => sameShape(s, got[i]!))) {
         throw new WeightsError({
-          code: 'WEIGHTS_SHAPE', layer: layer.name, file: path,
+          code: 'WEIGHTS_SHAPE',
+          layer: layer.name,
+          file: path,
           problem: `layer '${layer.name}' has weights of shape ${JSON.stringify(got)} in the file but ${JSON.stringify(want)} in the model`,
           fix: 'The file is for another architecture or input channels; use VGG16 weights, or model.weights: none.',
         });
@@ -168,9 +189,14 @@ export async function loadKerasWeights(model: tf.LayersModel, path: string): Pro
 
 const isFloat = (ds: Dataset): boolean => /^[<>|]?[fd]$/.test(String(ds.dtype));
 
-const notFloat = (ds: Dataset, file: string, layer: string): WeightsError => new WeightsError({
-  code: 'WEIGHTS_FORMAT', problem: `dataset '${ds.path}' has dtype ${JSON.stringify(ds.dtype)}, not float32 or float64`, file, layer, fix: 'Re-save the weights as float32.',
-});
+const notFloat = (ds: Dataset, file: string, layer: string): WeightsError =>
+  new WeightsError({
+    code: 'WEIGHTS_FORMAT',
+    problem: `dataset '${ds.path}' has dtype ${JSON.stringify(ds.dtype)}, not float32 or float64`,
+    file,
+    layer,
+    fix: 'Re-save the weights as float32.',
+  });
 
 function toFloat32(ds: Dataset, file: string, layer: string): Float32Array {
   const v = ds.value;

@@ -72,7 +72,7 @@ export async function writeTensors(dir: string, prefix: string, tensors: readonl
   const fd = openSync(tmp, 'w');
   try {
     for (const { name, tensor } of tensors) {
-      const values = await tensor.data() as Float32Array | Int32Array | Uint8Array;
+      const values = (await tensor.data()) as Float32Array | Int32Array | Uint8Array;
       const bytes = new Uint8Array(values.buffer, values.byteOffset, values.byteLength);
       hash.update(bytes);
       for (let off = 0; off < bytes.length;) off += writeSync(fd, bytes, off);
@@ -101,16 +101,30 @@ export async function writeTensors(dir: string, prefix: string, tensors: readonl
  */
 export function readTensors(dir: string, prefix: string): NamedTensor[] {
   const file = manifestPath(dir, prefix);
-  const bad = (problem: string, layer?: string): WeightsError => new WeightsError({
-    code: 'CHECKPOINT_FORMAT', file, problem, ...(layer === undefined ? {} : { layer }),
-    fix: 'The checkpoint is missing or damaged; delete it and train again (or resume from another checkpoint).',
-  });
+  const bad = (problem: string, layer?: string): WeightsError =>
+    new WeightsError({
+      code: 'CHECKPOINT_FORMAT',
+      file,
+      problem,
+      ...(layer === undefined ? {} : { layer }),
+      fix: 'The checkpoint is missing or damaged; delete it and train again (or resume from another checkpoint).',
+    });
   const manifest = readJson<TensorManifest>(file);
-  if (manifest?.format !== 'exp-tensors' || (manifest.version !== 1 && manifest.version !== 2) || !Array.isArray(manifest.tensors) || typeof manifest.data !== 'string' || manifest.data.includes('/')) {
+  if (
+    manifest?.format !== 'exp-tensors' ||
+    (manifest.version !== 1 && manifest.version !== 2) ||
+    !Array.isArray(manifest.tensors) ||
+    typeof manifest.data !== 'string' ||
+    manifest.data.includes('/')
+  ) {
     throw bad(manifest === undefined ? 'checkpoint manifest missing or not JSON' : 'not an exp tensor manifest (format exp-tensors, version 1 or 2)');
   }
   let bin: Buffer;
-  try { bin = readFileSync(join(dir, manifest.data)); } catch { throw bad(`data file ${manifest.data} is missing`); }
+  try {
+    bin = readFileSync(join(dir, manifest.data));
+  } catch {
+    throw bad(`data file ${manifest.data} is missing`);
+  }
   if (bin.byteLength !== manifest.byteLength) throw bad(`data file ${manifest.data} is ${bin.byteLength} bytes, the manifest says ${manifest.byteLength}`);
   for (const { name, shape, dtype, offset, byteLength } of manifest.tensors) {
     const count = shape.reduce((a, b) => a * b, 1);
@@ -120,7 +134,8 @@ export function readTensors(dir: string, prefix: string): NamedTensor[] {
   }
   if (manifest.sha256 !== undefined && createHash('sha256').update(bin).digest('hex') !== manifest.sha256) {
     throw new WeightsError({
-      code: 'CHECKPOINT_CORRUPT', file: join(dir, manifest.data),
+      code: 'CHECKPOINT_CORRUPT',
+      file: join(dir, manifest.data),
       problem: `data file ${manifest.data} does not match the SHA-256 its manifest recorded: it was damaged after it was written`,
       fix: 'exp falls back to another checkpoint when it can; otherwise delete this checkpoint and train again.',
     });
@@ -161,16 +176,23 @@ export function loadModelWeights(model: tf.LayersModel, dir: string, prefix = 'w
   try {
     const byName = new Map(saved.map((t) => [t.name, t.tensor]));
     const file = manifestPath(dir, prefix);
-    const mismatch = (problem: string, layer: string): WeightsError => new WeightsError({
-      code: 'CHECKPOINT_MISMATCH', file, layer, problem,
-      fix: 'The checkpoint is from a model with another configuration (head, pooling, image size or tags); load it into the model it was saved from.',
-    });
+    const mismatch = (problem: string, layer: string): WeightsError =>
+      new WeightsError({
+        code: 'CHECKPOINT_MISMATCH',
+        file,
+        layer,
+        problem,
+        fix: 'The checkpoint is from a model with another configuration (head, pooling, image size or tags); load it into the model it was saved from.',
+      });
     const targets = weightsOf(model, which);
     for (const w of targets) {
       const t = byName.get(w.originalName);
       if (!t) throw mismatch(`checkpoint has no tensor '${w.originalName}'`, w.originalName);
       if (t.shape.length !== w.shape.length || t.shape.some((d, i) => d !== w.shape[i])) {
-        throw mismatch(`tensor '${w.originalName}' has shape ${JSON.stringify(t.shape)} in the checkpoint but ${JSON.stringify(w.shape)} in the model`, w.originalName);
+        throw mismatch(
+          `tensor '${w.originalName}' has shape ${JSON.stringify(t.shape)} in the checkpoint but ${JSON.stringify(w.shape)} in the model`,
+          w.originalName,
+        );
       }
       byName.delete(w.originalName);
     }

@@ -33,7 +33,8 @@ export const VGG16_BLOCKS: readonly { block: number; convs: number; filters: num
 
 /** Keras's names of the 13 conv layers, in order: block1_conv1 ... block5_conv3. */
 export const VGG16_CONV_LAYERS: readonly string[] = VGG16_BLOCKS.flatMap(({ block, convs }) =>
-  Array.from({ length: convs }, (_, i) => `block${block}_conv${i + 1}`));
+  Array.from({ length: convs }, (_, i) => `block${block}_conv${i + 1}`),
+);
 
 /** Names of the head's layers (ours; Keras would have called them dense, dense_1). */
 export const HEAD_LAYERS = {
@@ -43,12 +44,6 @@ export const HEAD_LAYERS = {
   dropout: 'head_dropout',
   out: 'head_out',
 } as const;
-
-/** The VGG16 block (1-5) a base layer belongs to, from its Keras name; undefined for head layers. */
-export function blockOf(layerName: string): number | undefined {
-  const m = /^block([1-5])_/.exec(layerName);
-  return m ? Number(m[1]) : undefined;
-}
 
 /**
  * A per-layer seed derived from the base seed and the layer's name (FNV-1a), so that layers of
@@ -100,29 +95,44 @@ export function buildModel(opts: BuildOptions): tf.LayersModel {
     const trainable = trainableBlocks.includes(block);
     for (let i = 1; i <= convs; i++) {
       const name = `block${block}_conv${i}`;
-      x = tf.layers.conv2d({
-        name, filters, kernelSize: 3, padding: 'same', activation: 'relu', trainable,
-        // Keras's Conv2D default; it matters only for weights: 'none', since loaded weights replace it.
-        kernelInitializer: tf.initializers.glorotUniform({ seed: layerSeed(seed, name) }),
-      }).apply(x) as tf.SymbolicTensor;
+      x = tf.layers
+        .conv2d({
+          name,
+          filters,
+          kernelSize: 3,
+          padding: 'same',
+          activation: 'relu',
+          trainable,
+          // Keras's Conv2D default; it matters only for weights: 'none', since loaded weights replace it.
+          kernelInitializer: tf.initializers.glorotUniform({ seed: layerSeed(seed, name) }),
+        })
+        .apply(x) as tf.SymbolicTensor;
     }
     x = tf.layers.maxPooling2d({ name: `block${block}_pool`, poolSize: 2, strides: 2, trainable }).apply(x) as tf.SymbolicTensor;
   }
 
-  x = (head.pooling === 'flatten'
-    ? tf.layers.flatten({ name: HEAD_LAYERS.flatten })
-    : tf.layers.globalAveragePooling2d({ name: HEAD_LAYERS.avgPool })).apply(x) as tf.SymbolicTensor;
-  x = tf.layers.dense({
-    name: HEAD_LAYERS.dense, units: head.units, activation: head.activation,
-    kernelInitializer: INITIALIZERS[head.initializer](layerSeed(seed, HEAD_LAYERS.dense)),
-  }).apply(x) as tf.SymbolicTensor;
+  x = (head.pooling === 'flatten' ? tf.layers.flatten({ name: HEAD_LAYERS.flatten }) : tf.layers.globalAveragePooling2d({ name: HEAD_LAYERS.avgPool })).apply(
+    x,
+  ) as tf.SymbolicTensor;
+  x = tf.layers
+    .dense({
+      name: HEAD_LAYERS.dense,
+      units: head.units,
+      activation: head.activation,
+      kernelInitializer: INITIALIZERS[head.initializer](layerSeed(seed, HEAD_LAYERS.dense)),
+    })
+    .apply(x) as tf.SymbolicTensor;
   if (head.dropout > 0) {
     x = new SeededDropout({ name: HEAD_LAYERS.dropout, rate: head.dropout, seed: layerSeed(seed, HEAD_LAYERS.dropout) }).apply(x) as tf.SymbolicTensor;
   }
-  const output = tf.layers.dense({
-    name: HEAD_LAYERS.out, units: nTags, activation: 'sigmoid',
-    kernelInitializer: tf.initializers.glorotUniform({ seed: layerSeed(seed, HEAD_LAYERS.out) }),
-  }).apply(x) as tf.SymbolicTensor;
+  const output = tf.layers
+    .dense({
+      name: HEAD_LAYERS.out,
+      units: nTags,
+      activation: 'sigmoid',
+      kernelInitializer: tf.initializers.glorotUniform({ seed: layerSeed(seed, HEAD_LAYERS.out) }),
+    })
+    .apply(x) as tf.SymbolicTensor;
   return tf.model({ inputs: input, outputs: output, name: 'vgg16' });
 }
 

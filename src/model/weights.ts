@@ -36,10 +36,7 @@ export const KNOWN_WEIGHTS = {
 export type KnownWeightsName = keyof typeof KNOWN_WEIGHTS;
 
 /** Where the weights come from; 'none' keeps the model's seeded initialisation. */
-export type WeightsSource =
-  | { kind: 'none' }
-  | { kind: 'imagenet'; path: string }
-  | { kind: 'file'; path: string };
+export type WeightsSource = { kind: 'none' } | { kind: 'imagenet'; path: string } | { kind: 'file'; path: string };
 
 type Env = Readonly<Record<string, string | undefined>>;
 
@@ -52,13 +49,14 @@ export function weightsSearchDirs(env: Env = process.env): string[] {
   return env.EXP_WEIGHTS_DIR ? [resolve(env.EXP_WEIGHTS_DIR), ...dirs] : dirs;
 }
 
-const howToGet = (known: KnownFile, dirs: readonly string[]): string => [
-  'run `exp weights fetch vgg16` (downloads it into ~/.cache/exp/weights), or download',
-  `  ${known.url}`,
-  'yourself (e.g. on a machine with internet) and put it in one of:',
-  ...dirs.map((d) => `  ${d}`),
-  'or set EXP_WEIGHTS_DIR to the folder that holds it. model.weights: none trains from random init instead.',
-].join('\n');
+const howToGet = (known: KnownFile, dirs: readonly string[]): string =>
+  [
+    'run `exp weights fetch vgg16` (downloads it into ~/.cache/exp/weights), or download',
+    `  ${known.url}`,
+    'yourself (e.g. on a machine with internet) and put it in one of:',
+    ...dirs.map((d) => `  ${d}`),
+    'or set EXP_WEIGHTS_DIR to the folder that holds it. model.weights: none trains from random init instead.',
+  ].join('\n');
 
 /**
  * Finds the weights named by `spec` without reading them: the first search folder holding the
@@ -73,14 +71,20 @@ export function findWeights(spec: string, env: Env = process.env): WeightsSource
     const found = dirs.map((d) => join(d, known.file)).find((p) => existsSync(p));
     if (found) return { kind: 'imagenet', path: found };
     throw new WeightsError({
-      code: 'WEIGHTS_NOT_FOUND', file: known.file,
+      code: 'WEIGHTS_NOT_FOUND',
+      file: known.file,
       problem: `VGG16 ImageNet weights (${known.file}) not found in ${dirs.join(', ')}`,
       fix: `To fix: ${howToGet(known, dirs)}`,
     });
   }
   const path = resolve(spec);
   if (!existsSync(path)) {
-    throw new WeightsError({ code: 'WEIGHTS_NOT_FOUND', file: path, problem: 'weights file named by model.weights not found', fix: "Fix the path in model.weights (relative paths are relative to the experiment file), or use 'imagenet' or 'none'." });
+    throw new WeightsError({
+      code: 'WEIGHTS_NOT_FOUND',
+      file: path,
+      problem: 'weights file named by model.weights not found',
+      fix: "Fix the path in model.weights (relative paths are relative to the experiment file), or use 'imagenet' or 'none'.",
+    });
   }
   return { kind: 'file', path };
 }
@@ -99,7 +103,12 @@ export async function resolveWeights(spec: string, env: Env = process.env): Prom
   return source;
 }
 
-interface Verified { size: number; mtimeMs: number; ino: number; md5: string }
+interface Verified {
+  size: number;
+  mtimeMs: number;
+  ino: number;
+  md5: string;
+}
 
 /** Hidden sidecar caching a file's MD5, valid while the file's size, mtime and inode are unchanged. */
 export const md5CachePath = (path: string): string => join(dirname(path), `.${basename(path)}.md5.json`);
@@ -121,7 +130,11 @@ export async function fileMd5(path: string): Promise<string> {
 function rememberMd5(path: string, md5: string): void {
   const st = statSync(path);
   // Best effort: a read-only folder (a shared ~/.keras) only costs a re-hash next time.
-  try { writeJsonAtomic(md5CachePath(path), { size: st.size, mtimeMs: st.mtimeMs, ino: st.ino, md5 } satisfies Verified); } catch { /* see above */ }
+  try {
+    writeJsonAtomic(md5CachePath(path), { size: st.size, mtimeMs: st.mtimeMs, ino: st.ino, md5 } satisfies Verified);
+  } catch {
+    /* see above */
+  }
 }
 
 /**
@@ -133,10 +146,12 @@ export async function verifyFile(path: string, known: KnownFile, dirs: readonly 
   const md5 = size === known.size ? await fileMd5(path) : undefined;
   if (md5 === known.md5) return;
   throw new WeightsError({
-    code: 'WEIGHTS_CHECKSUM', file: path,
-    problem: md5 === undefined
-      ? `${known.file} is ${size} bytes, but the published file is ${known.size} bytes (an interrupted or different download)`
-      : `${known.file} has MD5 ${md5}, but the published file has ${known.md5} (a damaged or different file)`,
+    code: 'WEIGHTS_CHECKSUM',
+    file: path,
+    problem:
+      md5 === undefined
+        ? `${known.file} is ${size} bytes, but the published file is ${known.size} bytes (an interrupted or different download)`
+        : `${known.file} has MD5 ${md5}, but the published file has ${known.md5} (a damaged or different file)`,
     fix: `To fix: delete ${path}, then ${howToGet(known, dirs)}`,
   });
 }
@@ -161,27 +176,43 @@ export async function fetchWeights(name: KnownWeightsName, destDir?: string, opt
 
 /** The download behind fetchWeights, for any file with a known size and MD5. */
 export async function downloadVerified(url: string, dest: string, known: KnownFile, dirs: readonly string[] = weightsSearchDirs()): Promise<string> {
-  const failed = (why: string, cause?: unknown): WeightsError => new WeightsError({
-    code: 'WEIGHTS_DOWNLOAD', file: dest, cause,
-    problem: `could not download ${known.file} from ${url}: ${why}`,
-    fix: `Without internet access, download ${known.url} elsewhere and copy it to ${dest}\n(or into any of: ${dirs.join(', ')}; or set EXP_WEIGHTS_DIR to its folder).`,
-  });
+  const failed = (why: string, cause?: unknown): WeightsError =>
+    new WeightsError({
+      code: 'WEIGHTS_DOWNLOAD',
+      file: dest,
+      cause,
+      problem: `could not download ${known.file} from ${url}: ${why}`,
+      fix: `Without internet access, download ${known.url} elsewhere and copy it to ${dest}\n(or into any of: ${dirs.join(', ')}; or set EXP_WEIGHTS_DIR to its folder).`,
+    });
   mkdirSync(dirname(dest), { recursive: true });
   const tmp = join(dirname(dest), `.${basename(dest)}.${process.pid}.download`);
   try {
     let res: Response;
-    try { res = await fetch(url); } catch (err) { throw failed(describe(err), err); }
+    try {
+      res = await fetch(url);
+    } catch (err) {
+      throw failed(describe(err), err);
+    }
     if (!res.ok || !res.body) throw failed(`HTTP ${res.status} ${res.statusText}`);
     const hash = createHash('md5');
     let size = 0;
-    const tap = new Transform({ transform(chunk: Buffer, _enc, done) { hash.update(chunk); size += chunk.length; done(null, chunk); } });
+    const tap = new Transform({
+      transform(chunk: Buffer, _enc, done) {
+        hash.update(chunk);
+        size += chunk.length;
+        done(null, chunk);
+      },
+    });
     try {
       await pipeline(Readable.fromWeb(res.body as WebReadableStream<Uint8Array>), tap, createWriteStream(tmp));
-    } catch (err) { throw failed(`the transfer broke off after ${size} bytes (${describe(err)})`, err); }
+    } catch (err) {
+      throw failed(`the transfer broke off after ${size} bytes (${describe(err)})`, err);
+    }
     const md5 = hash.digest('hex');
     if (size !== known.size || md5 !== known.md5) {
       throw new WeightsError({
-        code: 'WEIGHTS_CHECKSUM', file: url,
+        code: 'WEIGHTS_CHECKSUM',
+        file: url,
         problem: `downloaded ${size} bytes with MD5 ${md5}; expected ${known.size} bytes with MD5 ${known.md5}`,
         fix: `Try again, or download ${known.url} yourself and copy it to ${dest}.`,
       });

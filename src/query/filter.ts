@@ -16,15 +16,38 @@ import { UsageError } from '../errors.js';
 import { metricOf, type RunRow } from './runs.js';
 
 export type Entity = 'metrics' | 'params' | 'tags' | 'attributes';
-export interface Field { entity: Entity; name: string }
+export interface Field {
+  entity: Entity;
+  name: string;
+}
 type Op = '=' | '!=' | '<' | '<=' | '>' | '>=' | 'LIKE' | 'ILIKE' | 'IN' | 'NOT IN';
-export interface Clause { field: Field; op: Op; value: string | number | (string | number)[] }
+export interface Clause {
+  field: Field;
+  op: Op;
+  value: string | number | (string | number)[];
+}
 
-const ENTITY: Record<string, Entity> = { metric: 'metrics', metrics: 'metrics', param: 'params', params: 'params', parameter: 'params', parameters: 'params', tag: 'tags', tags: 'tags', attribute: 'attributes', attributes: 'attributes', attr: 'attributes', run: 'attributes' };
+const ENTITY: Record<string, Entity> = {
+  metric: 'metrics',
+  metrics: 'metrics',
+  param: 'params',
+  params: 'params',
+  parameter: 'params',
+  parameters: 'params',
+  tag: 'tags',
+  tags: 'tags',
+  attribute: 'attributes',
+  attributes: 'attributes',
+  attr: 'attributes',
+  run: 'attributes',
+};
 
 const bad = (filter: string, at: number, what: string): never => {
-  throw new UsageError(`--filter: ${what} at position ${at + 1}: ${filter.slice(0, at)}⟨here⟩${filter.slice(at)}`, 'BAD_OPTION_VALUE',
-    "write clauses like metrics.val_fbeta > 0.8 and params.training.optimizer = 'adam' (MLflow's search syntax; 'and' only)");
+  throw new UsageError(
+    `--filter: ${what} at position ${at + 1}: ${filter.slice(0, at)}⟨here⟩${filter.slice(at)}`,
+    'BAD_OPTION_VALUE',
+    "write clauses like metrics.val_fbeta > 0.8 and params.training.optimizer = 'adam' (MLflow's search syntax; 'and' only)",
+  );
 };
 
 /** Tokens: quoted strings, backticked names, numbers, operators, parentheses, commas, words. */
@@ -33,11 +56,18 @@ function tokenize(s: string): { t: string; kind: 'str' | 'num' | 'op' | 'word' |
   let i = 0;
   while (i < s.length) {
     const c = s[i]!;
-    if (/\s/.test(c)) { i++; continue; }
+    if (/\s/.test(c)) {
+      i++;
+      continue;
+    }
     if (c === "'" || c === '"') {
       let j = i + 1;
       let v = '';
-      while (j < s.length && s[j] !== c) { if (s[j] === '\\' && j + 1 < s.length) j++; v += s[j]; j++; }
+      while (j < s.length && s[j] !== c) {
+        if (s[j] === '\\' && j + 1 < s.length) j++;
+        v += s[j];
+        j++;
+      }
       if (j >= s.length) bad(s, i, 'unterminated string');
       out.push({ t: v, kind: 'str', at: i });
       i = j + 1;
@@ -54,7 +84,11 @@ function tokenize(s: string): { t: string; kind: 'str' | 'num' | 'op' | 'word' |
       // A word: an identifier (with dots and backticked parts) or a number.
       let j = i;
       while (j < s.length && !/[\s<>=!(),'"]/.test(s[j]!)) {
-        if (s[j] === '`') { const k = s.indexOf('`', j + 1); if (k < 0) bad(s, j, 'unterminated `name`'); j = k + 1; } else j++;
+        if (s[j] === '`') {
+          const k = s.indexOf('`', j + 1);
+          if (k < 0) bad(s, j, 'unterminated `name`');
+          j = k + 1;
+        } else j++;
       }
       const w = s.slice(i, j);
       out.push({ t: w, kind: /^[+-]?(\d+\.?\d*|\.\d+)(e[+-]?\d+)?$/i.test(w) ? 'num' : 'word', at: i });
@@ -88,7 +122,10 @@ export function parseFilter(filter: string): Clause[] {
     const o = toks[i];
     if (o?.kind === 'op') op = o.t as Op;
     else if (o?.kind === 'word' && /^(like|ilike|in)$/i.test(o.t)) op = o.t.toUpperCase() as Op;
-    else if (o?.kind === 'word' && /^not$/i.test(o.t) && /^in$/i.test(toks[i + 1]?.t ?? '')) { op = 'NOT IN'; i++; }
+    else if (o?.kind === 'word' && /^not$/i.test(o.t) && /^in$/i.test(toks[i + 1]?.t ?? '')) {
+      op = 'NOT IN';
+      i++;
+    }
     if (!op) bad(filter, o?.at ?? end, 'expected a comparison (=, !=, <, <=, >, >=, LIKE, ILIKE, IN, NOT IN)');
     i++;
     let value: Clause['value'];
@@ -114,7 +151,8 @@ export function parseFilter(filter: string): Clause[] {
     }
     clauses.push({ field: field!, op: op!, value });
     if (i < toks.length) {
-      if (!/^and$/i.test(toks[i]!.t)) bad(filter, toks[i]!.at, `expected 'and'${/^or$/i.test(toks[i]!.t) ? " (MLflow's syntax has no 'or'; use IN (...) for alternatives)" : ''}`);
+      if (!/^and$/i.test(toks[i]!.t))
+        bad(filter, toks[i]!.at, `expected 'and'${/^or$/i.test(toks[i]!.t) ? " (MLflow's syntax has no 'or'; use IN (...) for alternatives)" : ''}`);
       i++;
     }
   }
@@ -124,13 +162,25 @@ export function parseFilter(filter: string): Clause[] {
 /** The value a row has for a field; `param` reads the run's resolved config (lazily). */
 export function fieldValue(row: RunRow, f: Field, param: (row: RunRow, path: string) => unknown): unknown {
   switch (f.entity) {
-    case 'metrics': return metricOf(row, f.name);
-    case 'params': return param(row, f.name);
-    case 'tags': return row.tags[f.name];
+    case 'metrics':
+      return metricOf(row, f.name);
+    case 'params':
+      return param(row, f.name);
+    case 'tags':
+      return row.tags[f.name];
     case 'attributes': {
       const attrs: Record<string, unknown> = {
-        status: row.status, run_name: row.name, name: row.name, key: row.key, uid: row.uid, run_id: row.uid, sweep: row.sweep,
-        experiment: row.experiment, backend: row.backend, duration: row.duration_s, epochs: row.epochs_done,
+        status: row.status,
+        run_name: row.name,
+        name: row.name,
+        key: row.key,
+        uid: row.uid,
+        run_id: row.uid,
+        sweep: row.sweep,
+        experiment: row.experiment,
+        backend: row.backend,
+        duration: row.duration_s,
+        epochs: row.epochs_done,
       };
       return attrs[f.name];
     }
@@ -138,7 +188,13 @@ export function fieldValue(row: RunRow, f: Field, param: (row: RunRow, path: str
 }
 
 const likeRegex = (pattern: string, flags: string): RegExp =>
-  new RegExp(`^${pattern.split('').map((c) => (c === '%' ? '.*' : c === '_' ? '.' : c.replace(/[.*+?^${}()|[\]\\]/g, '\\$&'))).join('')}$`, flags);
+  new RegExp(
+    `^${pattern
+      .split('')
+      .map((c) => (c === '%' ? '.*' : c === '_' ? '.' : c.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')))
+      .join('')}$`,
+    flags,
+  );
 
 /** Params and tags are strings in MLflow; a number literal still matches the number it spells. */
 const asText = (v: unknown): string => (typeof v === 'string' ? v : JSON.stringify(v));
@@ -157,7 +213,8 @@ function compare(actual: unknown, op: Op, value: Clause['value']): boolean {
     return op === '=' ? eq : !eq;
   }
   if (!Number.isFinite(a) || !Number.isFinite(b)) {
-    const x = asText(actual), y = String(value);
+    const x = asText(actual),
+      y = String(value);
     return op === '<' ? x < y : op === '<=' ? x <= y : op === '>' ? x > y : x >= y;
   }
   return op === '<' ? a < b : op === '<=' ? a <= b : op === '>' ? a > b : a >= b;

@@ -68,14 +68,32 @@ export function readRun(found: FoundRun): RunRow {
   const { dir, index, entry } = found;
   const sweepDir = sweepDirOf(dir);
   const row: RunRow = {
-    dir, experiment: index?.experiment ?? basename(sweepDirOf(sweepDir)), sweep: index?.sweep ?? basename(sweepDir), index: entry?.index ?? Number.MAX_SAFE_INTEGER,
-    name: basename(dir), key: entry?.key ?? null, uid: null, status: 'planned', epochs_done: 0, epochs_planned: null, monitor: 'val_loss', mode: 'min',
-    best: null, final: null, baseline: null, backend: null, duration_s: null, params: entry?.params ?? {}, tags: {},
+    dir,
+    experiment: index?.experiment ?? basename(sweepDirOf(sweepDir)),
+    sweep: index?.sweep ?? basename(sweepDir),
+    index: entry?.index ?? Number.MAX_SAFE_INTEGER,
+    name: basename(dir),
+    key: entry?.key ?? null,
+    uid: null,
+    status: 'planned',
+    epochs_done: 0,
+    epochs_planned: null,
+    monitor: 'val_loss',
+    mode: 'min',
+    best: null,
+    final: null,
+    baseline: null,
+    backend: null,
+    duration_s: null,
+    params: entry?.params ?? {},
+    tags: {},
   };
   try {
     const point = readPoint(dir);
     Object.assign(row, { key: point.key, uid: point.uid, params: point.params, experiment: point.experiment, sweep: point.sweep, index: point.index });
-  } catch (e) { row.error = (e as Error).message; }
+  } catch (e) {
+    row.error = (e as Error).message;
+  }
   const record = readRunRecord(dir);
   const summary = readSummary(dir);
   row.key = record?.key ?? row.key;
@@ -86,8 +104,14 @@ export function readRun(found: FoundRun): RunRow {
   const current = summary && (record?.status === summary.status || record === undefined);
   if (summary && current) {
     Object.assign(row, {
-      epochs_done: summary.epochs_completed, epochs_planned: summary.epochs_planned ?? null, monitor: summary.monitor, mode: summary.mode,
-      best: summary.best, final: summary.final, baseline: summary.baseline?.val_fbeta ?? null, duration_s: summary.duration_s,
+      epochs_done: summary.epochs_completed,
+      epochs_planned: summary.epochs_planned ?? null,
+      monitor: summary.monitor,
+      mode: summary.mode,
+      best: summary.best,
+      final: summary.final,
+      baseline: summary.baseline?.val_fbeta ?? null,
+      duration_s: summary.duration_s,
     });
   }
   if (!current || row.epochs_planned === null) {
@@ -113,7 +137,8 @@ const order = (a: string, b: string): number => (a < b ? -1 : a > b ? 1 : 0);
 
 /** Every run folder under `root` (a runs, experiment, sweep or run folder): by experiment, sweep, then sweep order. */
 export function listRuns(root: string): RunRow[] {
-  return listRunFolders(root).map(readRun)
+  return listRunFolders(root)
+    .map(readRun)
     .sort((a, b) => order(a.experiment, b.experiment) || order(a.sweep, b.sweep) || a.index - b.index || order(a.name, b.name));
 }
 
@@ -134,12 +159,15 @@ export function metricOf(row: RunRow, metric: string): number | undefined {
 /** Sorts best first by `metric` in `mode`; rows without the metric keep their order, last. */
 export function sortRows<T extends RunRow>(rows: readonly T[], metric: string, mode: Mode): T[] {
   const sign = mode === 'min' ? 1 : -1;
-  return rows.map((r, i) => ({ r, i, v: metricOf(r, metric) })).sort((a, b) => {
-    const fa = a.v !== undefined && Number.isFinite(a.v);
-    const fb = b.v !== undefined && Number.isFinite(b.v);
-    if (fa !== fb) return fa ? -1 : 1;
-    return (fa ? sign * (a.v! - b.v!) : 0) || a.i - b.i;
-  }).map((x) => x.r);
+  return rows
+    .map((r, i) => ({ r, i, v: metricOf(r, metric) }))
+    .sort((a, b) => {
+      const fa = a.v !== undefined && Number.isFinite(a.v);
+      const fb = b.v !== undefined && Number.isFinite(b.v);
+      if (fa !== fb) return fa ? -1 : 1;
+      return (fa ? sign * (a.v! - b.v!) : 0) || a.i - b.i;
+    })
+    .map((x) => x.r);
 }
 
 /** The direction of a ranking metric: losses ascending, everything else descending. */
@@ -165,15 +193,22 @@ export function sweepTable(sweepDir: string, sort?: string): SweepTable {
   const index = readSweepIndex(sweepDir);
   const found: FoundRun[] = index
     ? index.points.map((entry) => ({ dir: `${sweepDir}/${entry.dir}`, sweepDir, index, entry }))
-    : findRunDirs(sweepDir, 1).filter((d) => d !== sweepDir).map((dir) => ({ dir, sweepDir, index: undefined, entry: undefined }));
+    : findRunDirs(sweepDir, 1)
+        .filter((d) => d !== sweepDir)
+        .map((dir) => ({ dir, sweepDir, index: undefined, entry: undefined }));
   const rows = found.map(readRun).sort((a, b) => a.index - b.index || order(a.name, b.name));
   const paths = [...new Set(rows.flatMap((r) => Object.keys(r.params)))];
   const first = rows.find((r) => r.best) ?? rows[0];
   const metric = sort ?? first?.monitor ?? 'val_loss';
-  const mode = sort === undefined ? first?.mode ?? modeOf(metric) : rankMode(metric);
+  const mode = sort === undefined ? (first?.mode ?? modeOf(metric)) : rankMode(metric);
   return {
-    dir: sweepDir, experiment: index?.experiment ?? first?.experiment ?? basename(sweepDirOf(sweepDir)), sweep: index?.sweep ?? basename(sweepDir),
-    paths, metric, mode, rows: sortRows(rows, metric, mode),
+    dir: sweepDir,
+    experiment: index?.experiment ?? first?.experiment ?? basename(sweepDirOf(sweepDir)),
+    sweep: index?.sweep ?? basename(sweepDir),
+    paths,
+    metric,
+    mode,
+    rows: sortRows(rows, metric, mode),
   };
 }
 

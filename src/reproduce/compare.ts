@@ -10,7 +10,11 @@ import { readRunRecord, readSummary } from '../store/run.js';
 import { resultsOf, startTags, type Original, type Results } from './find.js';
 
 /** One thing compared between the original and the reproduction; `same` is null when it cannot be told. */
-export interface Check { topic: 'code' | 'data' | 'environment' | 'backend'; same: boolean | null; message: string }
+export interface Check {
+  topic: 'code' | 'data' | 'environment' | 'backend';
+  same: boolean | null;
+  message: string;
+}
 
 const short = (commit: string): string => commit.slice(0, 10);
 
@@ -18,37 +22,66 @@ const short = (commit: string): string => commit.slice(0, 10);
 export function checksBefore(o: Original, now: RunEnvironment): Check[] {
   const out: Check[] = [];
   const then = o.gitCommit;
-  if (!then || !now.git.commit) out.push({ topic: 'code', same: null, message: `commit ${then ? short(then) : 'not recorded'} then, ${now.git.commit ? short(now.git.commit) : 'not a git checkout'} now; cannot tell whether the code changed` });
-  else if (then !== now.git.commit) out.push({ topic: 'code', same: false, message: `the original ran at commit ${short(then)}, this checkout is at ${short(now.git.commit)}` });
+  if (!then || !now.git.commit)
+    out.push({
+      topic: 'code',
+      same: null,
+      message: `commit ${then ? short(then) : 'not recorded'} then, ${now.git.commit ? short(now.git.commit) : 'not a git checkout'} now; cannot tell whether the code changed`,
+    });
+  else if (then !== now.git.commit)
+    out.push({ topic: 'code', same: false, message: `the original ran at commit ${short(then)}, this checkout is at ${short(now.git.commit)}` });
   else out.push({ topic: 'code', same: true, message: `commit ${short(then)}` });
   if (o.environment?.git?.dirty) out.push({ topic: 'code', same: null, message: 'the original ran with uncommitted changes, which were not recorded' });
   if (now.git.dirty) out.push({ topic: 'code', same: null, message: 'this checkout has uncommitted changes' });
 
-  if (!o.environment) out.push({ topic: 'environment', same: null, message: 'the original\'s environment (node, package versions) was not recorded' });
+  if (!o.environment) out.push({ topic: 'environment', same: null, message: "the original's environment (node, package versions) was not recorded" });
   else {
     const then = o.environment;
-    const diffs = (['exp', 'node', 'platform', 'cpu_model'] as const).filter((k) => then[k] !== undefined && then[k] !== now[k]).map((k) => `${k} ${then[k]} then, ${now[k]} now`);
-    for (const [p, v] of Object.entries(then.packages ?? {})) if ((now.packages[p] ?? null) !== v) diffs.push(`${p} ${v ?? 'absent'} then, ${now.packages[p] ?? 'absent'} now`);
-    out.push(diffs.length > 0 ? { topic: 'environment', same: false, message: diffs.join('; ') } : { topic: 'environment', same: true, message: `node ${now.node}, exp ${now.exp}, the same package versions` });
+    const diffs = (['exp', 'node', 'platform', 'cpu_model'] as const)
+      .filter((k) => then[k] !== undefined && then[k] !== now[k])
+      .map((k) => `${k} ${then[k]} then, ${now[k]} now`);
+    for (const [p, v] of Object.entries(then.packages ?? {}))
+      if ((now.packages[p] ?? null) !== v) diffs.push(`${p} ${v ?? 'absent'} then, ${now.packages[p] ?? 'absent'} now`);
+    out.push(
+      diffs.length > 0
+        ? { topic: 'environment', same: false, message: diffs.join('; ') }
+        : { topic: 'environment', same: true, message: `node ${now.node}, exp ${now.exp}, the same package versions` },
+    );
   }
 
   const csv = join(o.config.data.path, o.config.data.csv);
   if (!existsSync(csv)) {
-    out.push({ topic: 'data', same: false, message: o.config.data.synth
-      ? `${csv} is missing; it will be generated again from data.synth (the same images, but a new data fingerprint)`
-      : `${csv} is missing; training will fail unless data.path in the new config.yaml points at the data` });
+    out.push({
+      topic: 'data',
+      same: false,
+      message: o.config.data.synth
+        ? `${csv} is missing; it will be generated again from data.synth (the same images, but a new data fingerprint)`
+        : `${csv} is missing; training will fail unless data.path in the new config.yaml points at the data`,
+    });
   }
-  if (!o.splitDir) out.push({ topic: 'data', same: null, message: `the original's split is not available; it is drawn again from data.split (test_size ${o.config.data.split.test_size}, seed ${o.config.data.split.seed}) and compared after training` });
+  if (!o.splitDir)
+    out.push({
+      topic: 'data',
+      same: null,
+      message: `the original's split is not available; it is drawn again from data.split (test_size ${o.config.data.split.test_size}, seed ${o.config.data.split.seed}) and compared after training`,
+    });
   return out;
 }
 
 /** What the reproduction recorded, read back from its folder. */
-export function readReproduction(dir: string): { results: Results | null; backend: { name: string; device?: string } | null; fingerprint: string | null; splitHash: string | null } {
+export function readReproduction(dir: string): {
+  results: Results | null;
+  backend: { name: string; device?: string } | null;
+  fingerprint: string | null;
+  splitHash: string | null;
+} {
   const summary = readSummary(dir);
   const tags = startTags(dir);
   return {
-    results: resultsOf(summary), backend: readRunRecord(dir)?.backend ?? null,
-    fingerprint: tags['exp.data_fingerprint'] ?? null, splitHash: summary?.split?.hash ?? tags['exp.split_hash'] ?? null,
+    results: resultsOf(summary),
+    backend: readRunRecord(dir)?.backend ?? null,
+    fingerprint: tags['exp.data_fingerprint'] ?? null,
+    splitHash: summary?.split?.hash ?? tags['exp.split_hash'] ?? null,
   };
 }
 
@@ -61,16 +94,36 @@ export const sameBackend = (a: Original['backend'], b: Original['backend']): boo
 /** What can be compared once the reproduction trained: the data it loaded, its split and its backend. */
 export function checksAfter(o: Original, r: ReturnType<typeof readReproduction>): Check[] {
   const out: Check[] = [];
-  const cmp = (what: string, a: string | null, b: string | null): Check => (a === null || b === null
-    ? { topic: 'data', same: null, message: `${what} ${a ?? 'not recorded'} then, ${b ?? 'not recorded'} now` }
-    : { topic: 'data', same: a === b, message: a === b ? `${what} ${a}` : `${what} ${a} then, ${b} now: ${what === 'data fingerprint' ? 'the CSV or image files changed (size or time)' : 'different images in train and validation'}` });
+  const cmp = (what: string, a: string | null, b: string | null): Check =>
+    a === null || b === null
+      ? { topic: 'data', same: null, message: `${what} ${a ?? 'not recorded'} then, ${b ?? 'not recorded'} now` }
+      : {
+          topic: 'data',
+          same: a === b,
+          message:
+            a === b
+              ? `${what} ${a}`
+              : `${what} ${a} then, ${b} now: ${what === 'data fingerprint' ? 'the CSV or image files changed (size or time)' : 'different images in train and validation'}`,
+        };
   out.push(cmp('data fingerprint', o.fingerprint, r.fingerprint), cmp('split', o.splitHash, r.splitHash));
   const same = sameBackend(o.backend, r.backend);
-  out.push({ topic: 'backend', same: o.backend && r.backend ? same : null, message: same ? describeBackend(r.backend) : `${describeBackend(o.backend)} then, ${describeBackend(r.backend)} now: metrics are not expected to match exactly` });
+  out.push({
+    topic: 'backend',
+    same: o.backend && r.backend ? same : null,
+    message: same
+      ? describeBackend(r.backend)
+      : `${describeBackend(o.backend)} then, ${describeBackend(r.backend)} now: metrics are not expected to match exactly`,
+  });
   return out;
 }
 
-export interface MetricRow { metric: string; original: number | null; reproduction: number | null; difference: number | null; relative: number | null }
+export interface MetricRow {
+  metric: string;
+  original: number | null;
+  reproduction: number | null;
+  difference: number | null;
+  relative: number | null;
+}
 
 /** Side by side: the best epoch, its metrics, and the final evaluation; rows neither run has are left out. */
 export function compareResults(a: Results | null, b: Results | null): MetricRow[] {

@@ -20,7 +20,11 @@ import type { RunConfig } from '../config/normalise.js';
 import { readJson } from '../util/fsx.js';
 
 /** What a run achieved: its best epoch's metrics and the final evaluation of the best checkpoint. */
-export interface Results { best_epoch: number | null; best: Record<string, number> | null; final: Record<string, number> | null }
+export interface Results {
+  best_epoch: number | null;
+  best: Record<string, number> | null;
+  final: Record<string, number> | null;
+}
 
 export interface Original {
   /** How to name it to the user: a folder path or "MLflow run <id>". */
@@ -52,7 +56,9 @@ export const resultsOf = (s: Pick<RunSummary, 'best' | 'final'> | undefined): Re
 
 /** The exp.* tags of the run's last run_started event (data fingerprint, split hash, backend). */
 export function startTags(dir: string): Record<string, string> {
-  const started = readEvents(dir).events.filter((e) => e.type === 'run_started').at(-1);
+  const started = readEvents(dir)
+    .events.filter((e) => e.type === 'run_started')
+    .at(-1);
   return started?.type === 'run_started' ? started.tags : {};
 }
 
@@ -66,11 +72,19 @@ export async function findOriginal(spec: string, opts: { cwd: string; runsDir: s
   if (existsSync(path)) return fromFolder(path);
   if (/^[0-9a-f]{32}$/i.test(spec)) {
     const uri = opts.env.MLFLOW_TRACKING_URI;
-    if (!uri) throw new ReproduceError('RUN_NOT_FOUND', `${spec} looks like an MLflow run id, but MLFLOW_TRACKING_URI is not set`, 'set MLFLOW_TRACKING_URI to the tracking server that holds the run');
+    if (!uri)
+      throw new ReproduceError(
+        'RUN_NOT_FOUND',
+        `${spec} looks like an MLflow run id, but MLFLOW_TRACKING_URI is not set`,
+        'set MLFLOW_TRACKING_URI to the tracking server that holds the run',
+      );
     return fromMlflow(clientFromEnv(uri, opts.env), spec.toLowerCase());
   }
   if (/^[0-9a-f]{4,12}$/i.test(spec)) return fromFolder(findByKey(resolve(opts.cwd, opts.runsDir), spec.toLowerCase()));
-  throw new ReproduceError('RUN_NOT_FOUND', `'${spec}' is not a run folder, a run key (12 hex digits, or a prefix of at least 4) or an MLflow run id (32 hex digits)`);
+  throw new ReproduceError(
+    'RUN_NOT_FOUND',
+    `'${spec}' is not a run folder, a run key (12 hex digits, or a prefix of at least 4) or an MLflow run id (32 hex digits)`,
+  );
 }
 
 /** The original from a run folder. */
@@ -85,15 +99,25 @@ export function fromFolder(dir: string): Original {
   const tags = startTags(dir);
   const hasSplit = split !== undefined && existsSync(join(dir, RUN_FILES.split, 'train.txt')) && existsSync(join(dir, RUN_FILES.split, 'val.txt'));
   return {
-    from: dir, dir, mlflow: null, configText, config, key: point.key,
-    experiment: point.experiment, sweep: point.sweep, name: basename(dir),
+    from: dir,
+    dir,
+    mlflow: null,
+    configText,
+    config,
+    key: point.key,
+    experiment: point.experiment,
+    sweep: point.sweep,
+    name: basename(dir),
     params: point.params,
     splitDir: hasSplit ? join(dir, RUN_FILES.split) : null,
     splitHash: split?.hash ?? summary?.split?.hash ?? tags['exp.split_hash'] ?? null,
     fingerprint: split?.fingerprint ?? tags['exp.data_fingerprint'] ?? null,
-    status: record?.status ?? null, backend: record?.backend ?? (summary?.backend ? { name: summary.backend, device: summary.device } : null),
-    environment: record?.environment ?? null, gitCommit: record?.environment?.git.commit ?? null,
-    results: resultsOf(summary), notes: [],
+    status: record?.status ?? null,
+    backend: record?.backend ?? (summary?.backend ? { name: summary.backend, device: summary.device } : null),
+    environment: record?.environment ?? null,
+    gitCommit: record?.environment?.git.commit ?? null,
+    results: resultsOf(summary),
+    notes: [],
   };
 }
 
@@ -101,27 +125,46 @@ export function fromFolder(dir: string): Original {
 export async function fromMlflow(client: MlflowClient, runId: string): Promise<Original> {
   const text = (b: Uint8Array): string => Buffer.from(b).toString('utf8');
   let run;
-  try { run = await client.getRun(runId); } catch (e) {
+  try {
+    run = await client.getRun(runId);
+  } catch (e) {
     if (e instanceof MlflowError && e.errorCode === 'RESOURCE_DOES_NOT_EXIST') throw new ReproduceError('RUN_NOT_FOUND', `no run ${runId} on ${client.uri}`);
     throw e;
   }
   const tags = toRecord(run.data.tags);
   let configText: string;
-  try { configText = text(await client.downloadArtifact(runId, RUN_FILES.config)); } catch (e) {
-    throw new ReproduceError('ORIGINAL_UNUSABLE', `MLflow run ${runId} has no config.yaml artifact (${(e as Error).message})`, 'only runs recorded by exp (and synced to the end) can be reproduced');
+  try {
+    configText = text(await client.downloadArtifact(runId, RUN_FILES.config));
+  } catch (e) {
+    throw new ReproduceError(
+      'ORIGINAL_UNUSABLE',
+      `MLflow run ${runId} has no config.yaml artifact (${(e as Error).message})`,
+      'only runs recorded by exp (and synced to the end) can be reproduced',
+    );
   }
   const config = parse(configText) as RunConfig;
   const key = runKey(config);
-  const notes = tags['exp.key'] && tags['exp.key'] !== key ? [`the run's tag exp.key is ${tags['exp.key']}, but its config.yaml hashes to ${key}; the config wins`] : [];
+  const notes =
+    tags['exp.key'] && tags['exp.key'] !== key ? [`the run's tag exp.key is ${tags['exp.key']}, but its config.yaml hashes to ${key}; the config wins`] : [];
   let summary: RunSummary | undefined;
-  try { summary = JSON.parse(text(await client.downloadArtifact(runId, RUN_FILES.summary))) as RunSummary; } catch { summary = undefined; }
+  try {
+    summary = JSON.parse(text(await client.downloadArtifact(runId, RUN_FILES.summary))) as RunSummary;
+  } catch {
+    summary = undefined;
+  }
   let results = resultsOf(summary);
-  if (!results) { // no summary artifact: the best epoch from the metric histories, as checkpointing chose it
+  if (!results) {
+    // no summary artifact: the best epoch from the metric histories, as checkpointing chose it
     const monitor = config.checkpoint.monitor;
     const names = [...new Set([monitor, 'loss', 'fbeta', 'val_loss', 'val_fbeta'])];
     const byEpoch = new Map<number, Record<string, number> & { epoch: number }>();
-    for (const m of names) for (const p of await client.getMetricHistory(runId, m)) byEpoch.set(p.step, { ...byEpoch.get(p.step), epoch: p.step, [m]: p.value });
-    const best = bestEpoch([...byEpoch.values()].sort((a, b) => a.epoch - b.epoch), monitor, modeOf(monitor, config.checkpoint.mode));
+    for (const m of names)
+      for (const p of await client.getMetricHistory(runId, m)) byEpoch.set(p.step, { ...byEpoch.get(p.step), epoch: p.step, [m]: p.value });
+    const best = bestEpoch(
+      [...byEpoch.values()].sort((a, b) => a.epoch - b.epoch),
+      monitor,
+      modeOf(monitor, config.checkpoint.mode),
+    );
     results = best ? { best_epoch: best.epoch, best: best.metrics, final: null } : null;
   }
   const parentId = tags['mlflow.parentRunId'];
@@ -129,17 +172,43 @@ export async function fromMlflow(client: MlflowClient, runId: string): Promise<O
   // The swept paths are listed in the tag exp.swept; their values are ordinary params.
   const logged = toRecord(run.data.params);
   let swept: string[] = [];
-  try { swept = JSON.parse(tags['exp.swept'] ?? '[]') as string[]; } catch { swept = []; }
-  const params = Object.fromEntries(swept.filter((p) => logged[p] !== undefined).map((p) => {
-    let value: unknown = logged[p];
-    try { value = JSON.parse(logged[p]!); } catch { /* a string value */ }
-    return [p, value];
-  }));
+  try {
+    swept = JSON.parse(tags['exp.swept'] ?? '[]') as string[];
+  } catch {
+    swept = [];
+  }
+  const params = Object.fromEntries(
+    swept
+      .filter((p) => logged[p] !== undefined)
+      .map((p) => {
+        let value: unknown = logged[p];
+        try {
+          value = JSON.parse(logged[p]!);
+        } catch {
+          /* a string value */
+        }
+        return [p, value];
+      }),
+  );
   return {
-    from: `MLflow run ${runId} at ${client.uri}`, dir: null, mlflow: { uri: client.uri, runId }, configText, config, key,
-    experiment: config.name, sweep: sweep || 'mlflow', name: (run.info.run_name || `run-${runId.slice(0, 8)}`).replace(/[^A-Za-z0-9._=,+-]/g, '_'),
-    params, splitDir: null, splitHash: tags['exp.split_hash'] ?? summary?.split?.hash ?? null, fingerprint: tags['exp.data_fingerprint'] ?? null,
-    status: tags['exp.status'] ?? run.info.status.toLowerCase(), backend: tags['exp.backend'] ? { name: tags['exp.backend'], device: summary?.device } : null,
-    environment: null, gitCommit: tags['mlflow.source.git.commit'] ?? null, results, notes,
+    from: `MLflow run ${runId} at ${client.uri}`,
+    dir: null,
+    mlflow: { uri: client.uri, runId },
+    configText,
+    config,
+    key,
+    experiment: config.name,
+    sweep: sweep || 'mlflow',
+    name: (run.info.run_name || `run-${runId.slice(0, 8)}`).replace(/[^A-Za-z0-9._=,+-]/g, '_'),
+    params,
+    splitDir: null,
+    splitHash: tags['exp.split_hash'] ?? summary?.split?.hash ?? null,
+    fingerprint: tags['exp.data_fingerprint'] ?? null,
+    status: tags['exp.status'] ?? run.info.status.toLowerCase(),
+    backend: tags['exp.backend'] ? { name: tags['exp.backend'], device: summary?.device } : null,
+    environment: null,
+    gitCommit: tags['mlflow.source.git.commit'] ?? null,
+    results,
+    notes,
   };
 }

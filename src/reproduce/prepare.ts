@@ -22,26 +22,55 @@ export function prepareReproduction(o: Original, runsDir: string): string {
   let sweepDir = '';
   for (let n = 1; !sweepDir; n++) {
     const candidate = join(expDir, `${base}-repro-${n}`);
-    try { mkdirSync(candidate); sweepDir = candidate; } catch (e) { if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e; }
+    try {
+      mkdirSync(candidate);
+      sweepDir = candidate;
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e;
+    }
   }
   const dir = join(sweepDir, o.name);
   writeFileAtomic(runPath(dir, 'config'), o.configText);
   if (o.splitDir) for (const f of ['train.txt', 'val.txt', 'split.json']) writeFileAtomic(join(dir, RUN_FILES.split, f), readFileSync(join(o.splitDir, f)));
   const original = o.dir ? readSweepIndex(sweepDirOf(o.dir)) : undefined;
-  if (o.dir && existsSync(sweepPath(sweepDirOf(o.dir), 'experiment'))) copyFileSync(sweepPath(sweepDirOf(o.dir), 'experiment'), sweepPath(sweepDir, 'experiment'));
+  if (o.dir && existsSync(sweepPath(sweepDirOf(o.dir), 'experiment')))
+    copyFileSync(sweepPath(sweepDirOf(o.dir), 'experiment'), sweepPath(sweepDir, 'experiment'));
   const point = original?.points.find((p) => p.dir === o.name);
   const index: SweepIndex = {
-    experiment: o.experiment, sweep: basename(sweepDir), uid: randomUUID(), file: original?.file ?? o.from, created: new Date().toISOString(),
+    experiment: o.experiment,
+    sweep: basename(sweepDir),
+    uid: randomUUID(),
+    file: original?.file ?? o.from,
+    created: new Date().toISOString(),
     points: [{ index: 0, key: o.key, name: point?.name ?? o.name, params: o.params, dir: o.name }],
   };
   writeJsonAtomic(sweepPath(sweepDir, 'index'), index);
   writePoint(dir, {
-    version: 1, uid: randomUUID(), key: o.key, name: index.points[0]!.name, index: 0, params: o.params,
-    experiment: o.experiment, sweep: index.sweep, sweep_uid: index.uid, created: index.created,
+    version: 1,
+    uid: randomUUID(),
+    key: o.key,
+    name: index.points[0]!.name,
+    index: 0,
+    params: o.params,
+    experiment: o.experiment,
+    sweep: index.sweep,
+    sweep_uid: index.uid,
+    created: index.created,
   });
   writeJsonAtomic(runPath(dir, 'reproduction'), {
-    of: { from: o.from, dir: o.dir, mlflow: o.mlflow, key: o.key, status: o.status, backend: o.backend, git_commit: o.gitCommit, split_hash: o.splitHash, data_fingerprint: o.fingerprint },
-    original_results: o.results, created: index.created,
+    of: {
+      from: o.from,
+      dir: o.dir,
+      mlflow: o.mlflow,
+      key: o.key,
+      status: o.status,
+      backend: o.backend,
+      git_commit: o.gitCommit,
+      split_hash: o.splitHash,
+      data_fingerprint: o.fingerprint,
+    },
+    original_results: o.results,
+    created: index.created,
   });
   return dir;
 }

@@ -13,13 +13,21 @@ const require = createRequire(import.meta.url);
  */
 export function pkgVersion(name: string): string | null {
   for (const dir of require.resolve.paths(name) ?? []) {
-    try { return (JSON.parse(readFileSync(join(dir, name, 'package.json'), 'utf8')) as { version: string }).version; } catch { /* not here */ }
+    try {
+      return (JSON.parse(readFileSync(join(dir, name, 'package.json'), 'utf8')) as { version: string }).version;
+    } catch {
+      /* not here */
+    }
   }
   return null;
 }
 
 function git(args: string[], cwd: string): string | null {
-  try { return execFileSync('git', args, { cwd, encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).trim(); } catch { return null; }
+  try {
+    return execFileSync('git', args, { cwd, encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).trim();
+  } catch {
+    return null;
+  }
 }
 
 export interface RunEnvironment {
@@ -42,7 +50,11 @@ export function captureEnvironment(): RunEnvironment {
   const status = commit ? git(['status', '--porcelain', '--untracked-files=no'], ROOT) : null;
   const pkg = JSON.parse(readFileSync(new URL('package.json', `file://${ROOT}`), 'utf8')) as { version: string };
   let user = 'unknown';
-  try { user = userInfo().username; } catch { /* no passwd entry in some containers */ }
+  try {
+    user = userInfo().username;
+  } catch {
+    /* no passwd entry in some containers */
+  }
   return {
     exp: pkg.version,
     node: process.version,
@@ -52,12 +64,18 @@ export function captureEnvironment(): RunEnvironment {
     cpus: cpus().length,
     cpu_model: cpus()[0]?.model ?? 'unknown',
     memory_gb: Math.round(totalmem() / 2 ** 30),
-    packages: Object.fromEntries(['@tensorflow/tfjs', '@tensorflow/tfjs-backend-wasm', '@tensorflow/tfjs-node', '@tensorflow/tfjs-node-gpu', 'sharp', 'h5wasm'].map((n) => [n, pkgVersion(n)])),
+    packages: Object.fromEntries(
+      ['@tensorflow/tfjs', '@tensorflow/tfjs-backend-wasm', '@tensorflow/tfjs-node', '@tensorflow/tfjs-node-gpu', 'sharp', 'h5wasm'].map((n) => [
+        n,
+        pkgVersion(n),
+      ]),
+    ),
     git: {
-      commit, dirty: status === null ? null : status.length > 0,
+      commit,
+      dirty: status === null ? null : status.length > 0,
       branch: commit ? git(['rev-parse', '--abbrev-ref', 'HEAD'], ROOT) : null,
       // The remote as a reader may see it: no credentials (https://user:token@host/...).
-      remote: commit ? git(['config', '--get', 'remote.origin.url'], ROOT)?.replace(/^([a-z][a-z0-9+.-]*:\/\/)[^/@\s]*@/i, '$1') ?? null : null,
+      remote: commit ? (git(['config', '--get', 'remote.origin.url'], ROOT)?.replace(/^([a-z][a-z0-9+.-]*:\/\/)[^/@\s]*@/i, '$1') ?? null) : null,
     },
   };
 }

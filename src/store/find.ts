@@ -12,19 +12,36 @@ import { isRunFolder, readPoint, readRunRecord } from './run.js';
 
 /** The original run folder for a run key or a prefix of one, preferring originals over reproductions. */
 export function findByKey(runsDir: string, prefix: string): string {
-  const all = listRunFolders(runsDir).map(({ dir, entry }) => {
-    let key = readRunRecord(dir)?.key ?? entry?.key;
-    if (!key) try { key = readPoint(dir).key; } catch { key = undefined; }
-    return { dir, key };
-  }).filter((c) => c.key?.startsWith(prefix));
-  if (all.length === 0) throw new ReproduceError('RUN_NOT_FOUND', `no run folder under ${runsDir} has a run key starting with '${prefix}'`, 'check the key with `exp runs`, or give the run folder');
+  const all = listRunFolders(runsDir)
+    .map(({ dir, entry }) => {
+      let key = readRunRecord(dir)?.key ?? entry?.key;
+      if (!key)
+        try {
+          key = readPoint(dir).key;
+        } catch {
+          key = undefined;
+        }
+      return { dir, key };
+    })
+    .filter((c) => c.key?.startsWith(prefix));
+  if (all.length === 0)
+    throw new ReproduceError(
+      'RUN_NOT_FOUND',
+      `no run folder under ${runsDir} has a run key starting with '${prefix}'`,
+      'check the key with `exp runs`, or give the run folder',
+    );
   const keys = [...new Set(all.map((c) => c.key))];
   if (keys.length > 1) throw new ReproduceError('RUN_AMBIGUOUS', `'${prefix}' matches ${keys.length} run keys (${keys.join(', ')})`, 'give more of the key');
   const originals = all.filter((c) => !existsSync(runPath(c.dir, 'reproduction')));
   const pool = originals.length > 0 ? originals : all;
   const done = pool.filter((c) => readRunRecord(c.dir)?.status === 'completed');
   const pick = done.length > 0 ? done : pool;
-  if (pick.length > 1) throw new ReproduceError('RUN_AMBIGUOUS', `run key ${keys[0]} is in ${pick.length} folders:\n${pick.map((c) => `  ${c.dir}`).join('\n')}`, 'give one of the folders');
+  if (pick.length > 1)
+    throw new ReproduceError(
+      'RUN_AMBIGUOUS',
+      `run key ${keys[0]} is in ${pick.length} folders:\n${pick.map((c) => `  ${c.dir}`).join('\n')}`,
+      'give one of the folders',
+    );
   return pick[0]!.dir;
 }
 
@@ -32,9 +49,18 @@ export function findByKey(runsDir: string, prefix: string): string {
 export function findRunFolder(spec: string, cwd: string, runsDir: string): string {
   const path = resolve(cwd, spec);
   if (existsSync(path)) {
-    if (!isRunFolder(path)) throw new ReproduceError('RUN_NOT_FOUND', `${spec} is not a run folder (it has no config.yaml)`, 'give a run folder (runs/<experiment>/<sweep>/<run>) or a run key');
+    if (!isRunFolder(path))
+      throw new ReproduceError(
+        'RUN_NOT_FOUND',
+        `${spec} is not a run folder (it has no config.yaml)`,
+        'give a run folder (runs/<experiment>/<sweep>/<run>) or a run key',
+      );
     return path;
   }
   if (/^[0-9a-f]{4,12}$/i.test(spec)) return findByKey(runsDir, spec.toLowerCase());
-  throw new ReproduceError('RUN_NOT_FOUND', `'${spec}' is not a folder and not a run key (12 hex digits, or a prefix of at least 4)`, 'give a run folder or a run key (see `exp runs`)');
+  throw new ReproduceError(
+    'RUN_NOT_FOUND',
+    `'${spec}' is not a folder and not a run key (12 hex digits, or a prefix of at least 4)`,
+    'give a run folder or a run key (see `exp runs`)',
+  );
 }

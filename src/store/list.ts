@@ -11,8 +11,13 @@ import type { SweepIndex, SweepIndexEntry } from './types.js';
 
 const subdirs = (dir: string): string[] => {
   try {
-    return readdirSync(dir, { withFileTypes: true }).filter((d) => d.isDirectory() && !d.name.startsWith('.')).map((d) => d.name).sort();
-  } catch { return []; }
+    return readdirSync(dir, { withFileTypes: true })
+      .filter((d) => d.isDirectory() && !d.name.startsWith('.'))
+      .map((d) => d.name)
+      .sort();
+  } catch {
+    return [];
+  }
 };
 
 /** Every run folder under `root` (a runs, experiment, sweep or run folder), at most `depth` levels down, sorted. */

@@ -36,7 +36,13 @@ const HEARTBEAT_MS = 10_000;
 /** An owner file that cannot be parsed yet is being written; this young, it counts as held. */
 const WRITING_MS = 5_000;
 
-const readOr = (path: string): string | undefined => { try { return readFileSync(path, 'utf8'); } catch { return undefined; } };
+const readOr = (path: string): string | undefined => {
+  try {
+    return readFileSync(path, 'utf8');
+  } catch {
+    return undefined;
+  }
+};
 const BOOT_ID = readOr('/proc/sys/kernel/random/boot_id')?.trim();
 
 /** The start time (clock ticks since boot) of process `pid`, or undefined where /proc cannot tell. */
@@ -50,7 +56,12 @@ export function processStart(pid: number): number | undefined {
 }
 
 export const pidAlive = (pid: number): boolean => {
-  try { process.kill(pid, 0); return true; } catch (e) { return (e as NodeJS.ErrnoException).code === 'EPERM'; }
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (e) {
+    return (e as NodeJS.ErrnoException).code === 'EPERM';
+  }
 };
 
 const sameMachine = (o: LockOwner): boolean => o.host === hostname() && (o.boot === undefined || BOOT_ID === undefined || o.boot === BOOT_ID);
@@ -66,26 +77,43 @@ export function ownerAlive(owner: LockOwner | undefined, mtimeMs: number, now = 
   return now - mtimeMs < STALE_MS();
 }
 
-interface Generation { gen: number; path: string }
+interface Generation {
+  gen: number;
+  path: string;
+}
 
 function generations(base: string): Generation[] {
   const dir = dirname(base);
   const prefix = `${basename(base)}.`;
   let names: string[];
-  try { names = readdirSync(dir); } catch { return []; }
-  return names.flatMap((n) => {
-    if (!n.startsWith(prefix)) return [];
-    const g = n.slice(prefix.length);
-    return /^\d+$/.test(g) ? [{ gen: Number(g), path: join(dir, n) }] : [];
-  }).sort((a, b) => a.gen - b.gen);
+  try {
+    names = readdirSync(dir);
+  } catch {
+    return [];
+  }
+  return names
+    .flatMap((n) => {
+      if (!n.startsWith(prefix)) return [];
+      const g = n.slice(prefix.length);
+      return /^\d+$/.test(g) ? [{ gen: Number(g), path: join(dir, n) }] : [];
+    })
+    .sort((a, b) => a.gen - b.gen);
 }
 
 function readOwner(path: string): { owner: LockOwner | undefined; mtimeMs: number } | undefined {
   let mtimeMs: number;
-  try { mtimeMs = statSync(path).mtimeMs; } catch { return undefined; }
+  try {
+    mtimeMs = statSync(path).mtimeMs;
+  } catch {
+    return undefined;
+  }
   const text = readOr(path);
   if (text === undefined) return undefined;
-  try { return { owner: JSON.parse(text) as LockOwner, mtimeMs }; } catch { return { owner: undefined, mtimeMs }; }
+  try {
+    return { owner: JSON.parse(text) as LockOwner, mtimeMs };
+  } catch {
+    return { owner: undefined, mtimeMs };
+  }
 }
 
 /** The current lock file of `base` and its owner, or undefined when the lock is free. */
@@ -104,8 +132,7 @@ export function currentLock(base: string): { path: string; gen: number; owner: L
 export const lockHeld = (base: string): boolean => currentLock(base)?.alive === true;
 
 /** Describes the owner for a message: "process 123" or "process 123 on host-b". */
-export const describeOwner = (o: LockOwner | undefined): string =>
-  o ? `process ${o.pid}${o.host === hostname() ? '' : ` on ${o.host}`}` : 'another process';
+export const describeOwner = (o: LockOwner | undefined): string => (o ? `process ${o.pid}${o.host === hostname() ? '' : ` on ${o.host}`}` : 'another process');
 
 export interface Lock {
   /** The lock file held. */
@@ -129,11 +156,17 @@ export interface LockOptions {
 function createGeneration(base: string, gen: number, owner: LockOwner): string | undefined {
   const path = `${base}.${gen}`;
   let fd: number;
-  try { fd = openSync(path, 'wx'); } catch (e) {
+  try {
+    fd = openSync(path, 'wx');
+  } catch (e) {
     if ((e as NodeJS.ErrnoException).code === 'EEXIST') return undefined;
     throw e;
   }
-  try { writeSync(fd, JSON.stringify(owner)); } finally { closeSync(fd); }
+  try {
+    writeSync(fd, JSON.stringify(owner));
+  } finally {
+    closeSync(fd);
+  }
   return path;
 }
 
@@ -144,9 +177,12 @@ function createGeneration(base: string, gen: number, owner: LockOwner): string |
 export async function tryLock(base: string, opts: LockOptions = {}): Promise<Lock | undefined> {
   const deadline = Date.now() + (opts.waitMs ?? 0);
   const owner: LockOwner = {
-    pid: process.pid, host: hostname(), ...(BOOT_ID ? { boot: BOOT_ID } : {}),
+    pid: process.pid,
+    host: hostname(),
+    ...(BOOT_ID ? { boot: BOOT_ID } : {}),
     ...((s) => (s === undefined ? {} : { start: s }))(processStart(process.pid)),
-    token: randomBytes(8).toString('hex'), since: new Date().toISOString(),
+    token: randomBytes(8).toString('hex'),
+    since: new Date().toISOString(),
   };
   for (;;) {
     const cur = currentLock(base);
@@ -171,9 +207,11 @@ function holdLock(path: string, token: string, heartbeat: NonNullable<LockOption
     t.unref();
     beat = { stop: () => clearInterval(t) };
   } else if (heartbeat === 'thread') {
-    const w = new Worker(`const { workerData } = require('node:worker_threads'); const fs = require('node:fs');
+    const w = new Worker(
+      `const { workerData } = require('node:worker_threads'); const fs = require('node:fs');
       setInterval(() => { try { const t = new Date(); fs.utimesSync(workerData.path, t, t); } catch {} }, workerData.ms);`,
-    { eval: true, workerData: { path, ms: HEARTBEAT_MS } });
+      { eval: true, workerData: { path, ms: HEARTBEAT_MS } },
+    );
     w.unref();
     beat = { stop: () => void w.terminate() };
   }
@@ -193,5 +231,10 @@ function holdLock(path: string, token: string, heartbeat: NonNullable<LockOption
 }
 
 function touch(path: string): void {
-  try { const t = new Date(); utimesSync(path, t, t); } catch { /* released or taken over */ }
+  try {
+    const t = new Date();
+    utimesSync(path, t, t);
+  } catch {
+    /* released or taken over */
+  }
 }

@@ -21,7 +21,14 @@ export function sizeOf(path: string): number {
 
 function refuseBusy(dir: string): void {
   const busy = runFolderBusy(dir);
-  if (busy.busy) throw new StoreError({ code: 'LOCKED', message: `${dir} is being trained by ${busy.owner}`, fix: 'wait for it to end (or stop it), then run this again', file: dir, exit: 'failed' });
+  if (busy.busy)
+    throw new StoreError({
+      code: 'LOCKED',
+      message: `${dir} is being trained by ${busy.owner}`,
+      fix: 'wait for it to end (or stop it), then run this again',
+      file: dir,
+      exit: 'failed',
+    });
 }
 
 /** Removes a run folder and its entry in the sweep's index.json; returns the bytes freed. */

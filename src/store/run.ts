@@ -43,14 +43,32 @@ export function readPoint(dir: string): PointMeta {
   const entry = index?.points.find((e) => e.dir === basename(dir));
   const rec = readRunRecord(dir);
   let key = entry?.key ?? rec?.key;
-  if (!key) { try { key = runKey(readRunConfig(dir)); } catch { key = undefined; } }
   if (!key) {
-    throw new StoreError({ code: 'NOT_A_RUN_FOLDER', message: `${dir} has no point.json and its sweep's index.json does not name it`, fix: 'run folders are written by `exp run FILE --dry-run`; plan the experiment again', file: dir });
+    try {
+      key = runKey(readRunConfig(dir));
+    } catch {
+      key = undefined;
+    }
+  }
+  if (!key) {
+    throw new StoreError({
+      code: 'NOT_A_RUN_FOLDER',
+      message: `${dir} has no point.json and its sweep's index.json does not name it`,
+      fix: 'run folders are written by `exp run FILE --dry-run`; plan the experiment again',
+      file: dir,
+    });
   }
   const made: PointMeta = {
-    version: 1, uid: randomUUID(), key, name: entry?.name ?? basename(dir), index: entry?.index ?? 0, params: entry?.params ?? {},
-    experiment: index?.experiment ?? basename(sweepDirOf(sweepDir)), sweep: index?.sweep ?? basename(sweepDir),
-    sweep_uid: index?.uid ?? `legacy-${index?.sweep ?? basename(sweepDir)}`, created: rec?.created ?? new Date().toISOString(),
+    version: 1,
+    uid: randomUUID(),
+    key,
+    name: entry?.name ?? basename(dir),
+    index: entry?.index ?? 0,
+    params: entry?.params ?? {},
+    experiment: index?.experiment ?? basename(sweepDirOf(sweepDir)),
+    sweep: index?.sweep ?? basename(sweepDir),
+    sweep_uid: index?.uid ?? `legacy-${index?.sweep ?? basename(sweepDir)}`,
+    created: rec?.created ?? new Date().toISOString(),
   };
   writePoint(dir, made);
   return made;
@@ -71,7 +89,18 @@ export function checkRunConfig(dir: string): RunConfigResult {
     text = readFileBounded(file, MAX_CONFIG_BYTES, 'config.yaml').toString('utf8');
   } catch (e) {
     const message = existsSync(file) ? (e as Error).message : `${dir} has no config.yaml: it is not a run folder`;
-    return { problems: [{ code: 'FILE_NOT_FOUND', message: `${message}; run folders are written by 'exp run FILE' (add --dry-run to only write them)`, file, path: '', line: 0, col: 0 }] };
+    return {
+      problems: [
+        {
+          code: 'FILE_NOT_FOUND',
+          message: `${message}; run folders are written by 'exp run FILE' (add --dry-run to only write them)`,
+          file,
+          path: '',
+          line: 0,
+          col: 0,
+        },
+      ],
+    };
   }
   const parsed = parseYaml(file, text);
   if (parsed.problems.length > 0) return { problems: parsed.problems, text };
@@ -89,9 +118,17 @@ export function readRunConfig(dir: string): RunConfig {
 /** Every epoch of metrics.jsonl (a torn last line after a crash is skipped). */
 export function readMetrics(dir: string): EpochLine[] {
   let text: string;
-  try { text = readFileSync(runPath(dir, 'metrics'), 'utf8'); } catch { return []; }
+  try {
+    text = readFileSync(runPath(dir, 'metrics'), 'utf8');
+  } catch {
+    return [];
+  }
   return text.split('\n').flatMap((l) => {
-    try { return l.trim() ? [JSON.parse(l) as EpochLine] : []; } catch { return []; }
+    try {
+      return l.trim() ? [JSON.parse(l) as EpochLine] : [];
+    } catch {
+      return [];
+    }
   });
 }
 

@@ -36,6 +36,13 @@ export function settleAfterExit(dir: string, exit: ProcessExit, stopRequested: b
   if (rec.status !== 'running') return rec.status;
   if (runFolderBusy(dir).busy) return 'busy';
   const status: RunStatus = stopRequested ? 'killed' : 'failed';
-  writeRunRecord(dir, { ...rec, status, reason: `${describeExit(exit, stopRequested)} before it recorded its end`, ended: new Date().toISOString(), exit, host: rec.host ?? hostname() });
+  writeRunRecord(dir, {
+    ...rec,
+    status,
+    reason: `${describeExit(exit, stopRequested)} before it recorded its end`,
+    ended: new Date().toISOString(),
+    exit,
+    host: rec.host ?? hostname(),
+  });
   return status;
 }

@@ -28,8 +28,11 @@ const NAME = /^[A-Za-z0-9][A-Za-z0-9._-]*$/;
 /** Checks a sweep name given with --sweep as the schema checks `name`: a folder name, never a path. */
 export function checkSweepName(name: string): void {
   if (name.length > 100 || !NAME.test(name) || name.includes('..')) {
-    throw new UsageError(`--sweep '${name.length > 40 ? `${name.slice(0, 40)}…` : name}' is not a valid sweep name`, 'BAD_OPTION_VALUE',
-      'use 1 to 100 letters, digits, \'.\', \'_\' and \'-\', starting with a letter or digit (a folder name, not a path)');
+    throw new UsageError(
+      `--sweep '${name.length > 40 ? `${name.slice(0, 40)}…` : name}' is not a valid sweep name`,
+      'BAD_OPTION_VALUE',
+      "use 1 to 100 letters, digits, '.', '_' and '-', starting with a letter or digit (a folder name, not a path)",
+    );
   }
 }
 
@@ -62,7 +65,14 @@ export function materializePoint(runsDir: string, spec: PointSpec): string {
   const dir = sweepDirPath(runsDir, spec.experiment, spec.sweep);
   checkSweepName(spec.sweep);
   if (!existsSync(sweepPath(dir, 'experiment'))) writeFileAtomic(sweepPath(dir, 'experiment'), spec.experimentText);
-  const index = readSweepIndex(dir) ?? { experiment: spec.experiment, sweep: spec.sweep, uid: spec.sweepUid, file: spec.file, created: new Date().toISOString(), points: [] };
+  const index = readSweepIndex(dir) ?? {
+    experiment: spec.experiment,
+    sweep: spec.sweep,
+    uid: spec.sweepUid,
+    file: spec.file,
+    created: new Date().toISOString(),
+    points: [],
+  };
   if (!index.points.some((p) => p.dir === spec.entry.dir)) {
     index.points = [...index.points, spec.entry].sort((a, b) => a.index - b.index);
     writeJsonAtomic(sweepPath(dir, 'index'), index);
@@ -71,8 +81,16 @@ export function materializePoint(runsDir: string, spec: PointSpec): string {
   if (!existsSync(runPath(runDir, 'config'))) writeFileAtomic(runPath(runDir, 'config'), spec.configText);
   if (!existsSync(runPath(runDir, 'point'))) {
     writePoint(runDir, {
-      version: 1, uid: spec.uid, key: spec.entry.key, name: spec.entry.name, index: spec.entry.index, params: spec.entry.params,
-      experiment: spec.experiment, sweep: spec.sweep, sweep_uid: spec.sweepUid, created: new Date().toISOString(),
+      version: 1,
+      uid: spec.uid,
+      key: spec.entry.key,
+      name: spec.entry.name,
+      index: spec.entry.index,
+      params: spec.entry.params,
+      experiment: spec.experiment,
+      sweep: spec.sweep,
+      sweep_uid: spec.sweepUid,
+      created: new Date().toISOString(),
     });
   }
   return runDir;
@@ -100,8 +118,16 @@ export function writePlan(runsDir: string, plan: Plan, sweepId = defaultSweepId(
     if (!existsSync(runPath(runDir, 'config'))) writeFileAtomic(runPath(runDir, 'config'), configText(p.config));
     if (!readJson<PointMeta>(runPath(runDir, 'point'))?.uid) {
       writePoint(runDir, {
-        version: 1, uid: randomUUID(), key: p.key, name: p.name, index: p.index, params: p.params,
-        experiment: index.experiment, sweep: sweepId, sweep_uid: index.uid, created: new Date().toISOString(),
+        version: 1,
+        uid: randomUUID(),
+        key: p.key,
+        name: p.name,
+        index: p.index,
+        params: p.params,
+        experiment: index.experiment,
+        sweep: sweepId,
+        sweep_uid: index.uid,
+        created: new Date().toISOString(),
       });
     }
   }

@@ -95,7 +95,10 @@ export interface SweepIndex {
   points: SweepIndexEntry[];
 }
 
-export interface BestEpoch { epoch: number; metrics: Metrics }
+export interface BestEpoch {
+  epoch: number;
+  metrics: Metrics;
+}
 
 /** summary.json: what a run achieved, written when it ends. */
 export interface RunSummary {

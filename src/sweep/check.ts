@@ -37,7 +37,11 @@ export function checkSweep(sweep: Sweep | undefined, sources: SourceMap): Proble
     values.forEach((value, i) => {
       if (!v(value)) {
         const why = v.errors?.[0];
-        add('SWEEP_VALUE', [...segs, i], `${describe(value)} is not a valid value for '${path}': ${why?.message ?? 'invalid'}${why?.params && 'allowedValues' in why.params ? ` (${(why.params.allowedValues as unknown[]).join(', ')})` : ''}`);
+        add(
+          'SWEEP_VALUE',
+          [...segs, i],
+          `${describe(value)} is not a valid value for '${path}': ${why?.message ?? 'invalid'}${why?.params && 'allowedValues' in why.params ? ` (${(why.params.allowedValues as unknown[]).join(', ')})` : ''}`,
+        );
       }
     });
   };
@@ -50,7 +54,8 @@ export function checkSweep(sweep: Sweep | undefined, sources: SourceMap): Proble
     for (const [path, values] of Object.entries(group)) {
       const segs = ['sweep', 'zip', gi, path];
       if (checkPath(path, segs, `sweep.zip[${gi}]`)) checkValues(path, values, segs);
-      if (values.length !== lengths[0]) add('SWEEP_ZIP_LENGTH', segs, `zip lists must have equal lengths: '${path}' has ${values.length}, '${Object.keys(group)[0]}' has ${lengths[0]}`, true);
+      if (values.length !== lengths[0])
+        add('SWEEP_ZIP_LENGTH', segs, `zip lists must have equal lengths: '${path}' has ${values.length}, '${Object.keys(group)[0]}' has ${lengths[0]}`, true);
     }
   });
   if (sweep.random) {
@@ -60,14 +65,24 @@ export function checkSweep(sweep: Sweep | undefined, sources: SourceMap): Proble
       if (dist.distribution === 'choice') {
         if (!dist.values) add('SWEEP_RANDOM', segs, `choice needs 'values': a list to choose from`, true);
         else checkValues(path, dist.values, [...segs, 'values']);
-      } else if (typeof dist.low !== 'number' || typeof dist.high !== 'number' || !(dist.low < dist.high || (dist.distribution === 'int_uniform' && dist.low === dist.high))) {
+      } else if (
+        typeof dist.low !== 'number' ||
+        typeof dist.high !== 'number' ||
+        !(dist.low < dist.high || (dist.distribution === 'int_uniform' && dist.low === dist.high))
+      ) {
         add('SWEEP_RANDOM', segs, `${dist.distribution} needs numbers 'low' < 'high'`, true);
       } else if (dist.distribution === 'log_uniform' && dist.low <= 0) {
         add('SWEEP_RANDOM', [...segs, 'low'], `log_uniform needs low > 0, found ${dist.low}`);
       } else {
         const v = validatorAt(path)!;
         const ends = dist.distribution === 'int_uniform' ? [dist.low, dist.high] : [dist.low];
-        for (const end of ends) if (!v(end)) add('SWEEP_VALUE', [...segs, end === dist.low ? 'low' : 'high'], `${end} is outside the valid range of '${path}': ${v.errors?.[0]?.message ?? 'invalid'}`);
+        for (const end of ends)
+          if (!v(end))
+            add(
+              'SWEEP_VALUE',
+              [...segs, end === dist.low ? 'low' : 'high'],
+              `${end} is outside the valid range of '${path}': ${v.errors?.[0]?.message ?? 'invalid'}`,
+            );
       }
     }
   }
@@ -75,7 +90,12 @@ export function checkSweep(sweep: Sweep | undefined, sources: SourceMap): Proble
     for (const path of Object.keys(rule)) {
       if (!validatorAt(path)) {
         const guess = closest(path, known);
-        add('SWEEP_UNKNOWN_PATH', ['sweep', 'exclude', ri, path], `exclude names '${path}', which is not a setting${guess ? `; did you mean '${guess}'?` : ''}`, true);
+        add(
+          'SWEEP_UNKNOWN_PATH',
+          ['sweep', 'exclude', ri, path],
+          `exclude names '${path}', which is not a setting${guess ? `; did you mean '${guess}'?` : ''}`,
+          true,
+        );
       }
     }
   });

@@ -57,10 +57,14 @@ function product(lists: Assignment[][]): Assignment[] {
 function draw(rng: () => number, dist: NonNullable<Sweep['random']>['params'][string]): unknown {
   const u = rng();
   switch (dist.distribution) {
-    case 'choice': return dist.values![Math.floor(u * dist.values!.length)];
-    case 'uniform': return dist.low! + u * (dist.high! - dist.low!);
-    case 'log_uniform': return Math.exp(Math.log(dist.low!) + u * (Math.log(dist.high!) - Math.log(dist.low!)));
-    case 'int_uniform': return Math.floor(dist.low! + u * (dist.high! - dist.low! + 1));
+    case 'choice':
+      return dist.values![Math.floor(u * dist.values!.length)];
+    case 'uniform':
+      return dist.low! + u * (dist.high! - dist.low!);
+    case 'log_uniform':
+      return Math.exp(Math.log(dist.low!) + u * (Math.log(dist.high!) - Math.log(dist.low!)));
+    case 'int_uniform':
+      return Math.floor(dist.low! + u * (dist.high! - dist.low! + 1));
   }
 }
 
@@ -71,7 +75,9 @@ export function expand(doc: ExperimentFile, file: string): Expansion {
   if (sweep?.random) {
     const rng = seedrandom(String(sweep.random.seed ?? 0));
     const params = Object.entries(sweep.random.params);
-    assignments = assignments.flatMap((a) => Array.from({ length: sweep.random!.count }, () => ({ ...a, ...Object.fromEntries(params.map(([p, d]) => [p, draw(rng, d)])) })));
+    assignments = assignments.flatMap((a) =>
+      Array.from({ length: sweep.random!.count }, () => ({ ...a, ...Object.fromEntries(params.map(([p, d]) => [p, draw(rng, d)])) })),
+    );
   }
   const points: SweepPoint[] = [];
   const seen = new Set<string>();
@@ -86,7 +92,10 @@ export function expand(doc: ExperimentFile, file: string): Expansion {
       continue;
     }
     const key = runKey(config);
-    if (seen.has(key)) { duplicates++; continue; }
+    if (seen.has(key)) {
+      duplicates++;
+      continue;
+    }
     seen.add(key);
     points.push({ index: points.length, key, name: pointName(params, config.name), params, config });
   }

@@ -78,7 +78,12 @@ export function planExperiment(file: string, options: PlanOptions = {}): PlanRes
   const count = pointCount(written.sweep);
   if (count > maxRuns) {
     const loc = locate(loaded.sources, ['sweep', 'max_runs'], true);
-    problems.push({ code: 'SWEEP_TOO_LARGE', message: `the sweep has ${count} points, more than sweep.max_runs (${maxRuns}); narrow the sweep, add exclude rules, or raise sweep.max_runs`, path: 'sweep', ...loc });
+    problems.push({
+      code: 'SWEEP_TOO_LARGE',
+      message: `the sweep has ${count} points, more than sweep.max_runs (${maxRuns}); narrow the sweep, add exclude rules, or raise sweep.max_runs`,
+      path: 'sweep',
+      ...loc,
+    });
     return { problems, texts: loaded.texts, sources: loaded.sources };
   }
   const { points, excluded, duplicates } = expand(written, absFile);
@@ -115,7 +120,12 @@ function checkDataPaths(doc: Record<string, unknown>, sources: SourceMap): Probl
     if (typeof value !== 'string' || isAbsolute(value)) return;
     const back = relative('/data', resolve('/data', value));
     if (back === '..' || back.startsWith('../')) {
-      problems.push({ code: 'PATH_ESCAPES', message: `${key} '${value}' points outside data.path; give it relative to data.path and inside it, or as an absolute path`, path: at.join('.'), ...locate(sources, at) });
+      problems.push({
+        code: 'PATH_ESCAPES',
+        message: `${key} '${value}' points outside data.path; give it relative to data.path and inside it, or as an absolute path`,
+        path: at.join('.'),
+        ...locate(sources, at),
+      });
     }
   };
   for (const key of ['csv', 'images']) {

@@ -21,7 +21,16 @@ import type { RunStatus } from '../store/types.js';
 export type EndStatus = Exclude<RunStatus, 'planned' | 'running'>;
 
 export type TrackEvent =
-  | { type: 'run_started'; key: string; name: string; experiment: string; sweep: string; params: Record<string, unknown>; tags: Record<string, string>; resumed: boolean }
+  | {
+      type: 'run_started';
+      key: string;
+      name: string;
+      experiment: string;
+      sweep: string;
+      params: Record<string, unknown>;
+      tags: Record<string, string>;
+      resumed: boolean;
+    }
   | { type: 'epoch'; epoch: number; metrics: Record<string, number> }
   /** Metrics of the run as a whole (best_*, final_*, baseline), logged once at its end. */
   | { type: 'result'; metrics: Record<string, number> }
@@ -61,7 +70,10 @@ export function eventLine(e: LoggedEvent): string {
 const SUMMED = /^(.*),"sum":"([0-9a-f]{8})"\}$/;
 
 /** A line of the log that is not a whole, intact event. */
-export interface DamagedLine { line: number; reason: string }
+export interface DamagedLine {
+  line: number;
+  reason: string;
+}
 
 export interface EventLogRead {
   events: LoggedEvent[];
@@ -76,7 +88,11 @@ function parseLine(text: string): LoggedEvent | string {
   const body = m ? `${m[1]}}` : text;
   if (m && checksum(body) !== m[2]) return 'its checksum does not match (the line was changed or damaged on disk)';
   let e: LoggedEvent;
-  try { e = JSON.parse(body) as LoggedEvent; } catch { return 'it is not valid JSON'; }
+  try {
+    e = JSON.parse(body) as LoggedEvent;
+  } catch {
+    return 'it is not valid JSON';
+  }
   if (typeof e !== 'object' || e === null || typeof e.seq !== 'number' || typeof e.type !== 'string') return 'it is not an event (no seq or type)';
   return e; // a line without "sum" was written by an older exp: accepted as it is
 }
@@ -99,7 +115,10 @@ export function readEvents(runDir: string): EventLogRead {
   lines.forEach((l, i) => {
     if (!l.trim()) return;
     const r = parseLine(l);
-    if (typeof r !== 'string') { events.push(r); return; }
+    if (typeof r !== 'string') {
+      events.push(r);
+      return;
+    }
     if (i === lines.length - 1 && !complete) torn = true;
     else damaged.push({ line: i + 1, reason: r });
   });
@@ -126,7 +145,11 @@ export class EventLog {
 export function appendDurably(path: string, text: string): void {
   appendText(path, text);
   const fd = openSync(path, 'r+');
-  try { fsyncSync(fd); } finally { closeSync(fd); }
+  try {
+    fsyncSync(fd);
+  } finally {
+    closeSync(fd);
+  }
 }
 
 /** Cuts the file back to its last complete line. */

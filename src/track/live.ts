@@ -19,7 +19,10 @@ export class LiveSync {
   /** One client for the run's life, so its circuit breaker outlives a single sync. */
   private readonly clients: ClientFor;
 
-  constructor(private readonly runDir: string, private readonly env: NodeJS.ProcessEnv = process.env) {
+  constructor(
+    private readonly runDir: string,
+    private readonly env: NodeJS.ProcessEnv = process.env,
+  ) {
     this.enabled = trackingOf(runDir, env) !== null;
     this.clients = clientsFromEnv(env);
   }
@@ -28,10 +31,12 @@ export class LiveSync {
   kick(): void {
     if (!this.enabled || this.queued) return;
     this.queued = true;
-    this.running = this.running.then(async () => {
-      this.queued = false;
-      await syncRun(this.runDir, this.clients, { env: this.env, budgetMs: FLUSH_MS });
-    }).catch(() => undefined);
+    this.running = this.running
+      .then(async () => {
+        this.queued = false;
+        await syncRun(this.runDir, this.clients, { env: this.env, budgetMs: FLUSH_MS });
+      })
+      .catch(() => undefined);
   }
 
   /** Sends what is left (the end of the run), waiting at most `maxMs`; never throws. */
@@ -39,7 +44,12 @@ export class LiveSync {
     if (!this.enabled) return;
     this.kick();
     let timer: NodeJS.Timeout | undefined;
-    await Promise.race([this.running, new Promise((r) => { timer = setTimeout(r, maxMs); })]);
+    await Promise.race([
+      this.running,
+      new Promise((r) => {
+        timer = setTimeout(r, maxMs);
+      }),
+    ]);
     clearTimeout(timer);
   }
 }

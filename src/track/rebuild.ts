@@ -19,10 +19,23 @@ export function rebuildEvents(dir: string): number {
   const cfg = readRunConfig(dir);
   const rec = readRunRecord(dir);
   const summary = readSummary(dir);
-  const events: TrackEvent[] = [{
-    type: 'run_started', key: point.key, name: basename(dir), experiment: point.experiment, sweep: point.sweep, params: flatten(cfg), resumed: false,
-    tags: { 'exp.uid': point.uid, 'exp.swept': JSON.stringify(Object.keys(point.params)), ...(rec?.backend ? { 'exp.backend': rec.backend.name } : {}), ...(summary ? { 'exp.split_hash': summary.split.hash } : {}) },
-  }];
+  const events: TrackEvent[] = [
+    {
+      type: 'run_started',
+      key: point.key,
+      name: basename(dir),
+      experiment: point.experiment,
+      sweep: point.sweep,
+      params: flatten(cfg),
+      resumed: false,
+      tags: {
+        'exp.uid': point.uid,
+        'exp.swept': JSON.stringify(Object.keys(point.params)),
+        ...(rec?.backend ? { 'exp.backend': rec.backend.name } : {}),
+        ...(summary ? { 'exp.split_hash': summary.split.hash } : {}),
+      },
+    },
+  ];
   for (const line of readMetrics(dir)) {
     const { epoch, lr: _lr, seconds: _s, ...metrics } = line;
     events.push({ type: 'epoch', epoch, metrics });
@@ -32,7 +45,7 @@ export function rebuildEvents(dir: string): number {
   if (ended) for (const a of endArtifacts(dir)) events.push({ type: 'artifact', path: a });
   if (ended) events.push({ type: 'run_ended', status: rec.status as Exclude<typeof rec.status, 'running' | 'planned'>, reason: rec.reason ?? '' });
   const now = Date.now();
-  const logged = events.map((e, i): LoggedEvent => ({ ...e, seq: i + 1, time: now } as LoggedEvent));
+  const logged = events.map((e, i): LoggedEvent => ({ ...e, seq: i + 1, time: now }) as LoggedEvent);
   writeFileAtomic(runPath(dir, 'events'), logged.map((e) => eventLine(e) + '\n').join(''));
   const state = readAnyRunState(dir);
   if (state) writeRunState(dir, { ...state, cursor: 0, verifyUntil: logged.length, inFlight: null, agreed: false });

@@ -13,8 +13,14 @@ export function resultMetrics(best: { epoch: number; metrics: Metrics } | null, 
   const pick = (prefix: string, m: Metrics | null | undefined): Metrics =>
     Object.fromEntries(HEADLINE.filter((k) => m && Number.isFinite(m[k])).map((k) => [`${prefix}${k}`, m![k]!]));
   return {
-    ...(best ? { best_epoch: best.epoch } : {}), ...pick('best_', best?.metrics), ...pick('final_', final),
-    ...Object.fromEntries(Object.entries(final ?? {}).filter(([k]) => k.endsWith('_tuned')).map(([k, v]) => [`final_${k}`, v])),
+    ...(best ? { best_epoch: best.epoch } : {}),
+    ...pick('best_', best?.metrics),
+    ...pick('final_', final),
+    ...Object.fromEntries(
+      Object.entries(final ?? {})
+        .filter(([k]) => k.endsWith('_tuned'))
+        .map(([k, v]) => [`final_${k}`, v]),
+    ),
     baseline_val_fbeta: baseline,
   };
 }

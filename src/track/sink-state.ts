@@ -17,7 +17,10 @@ const SINK_FILE = RUN_FILES.sink;
 const LOCK_FILE = RUN_FILES.sinkLock;
 
 /** Where a run is sent: the server (no credentials) and the MLflow experiment name. */
-export interface SinkTarget { trackingUri: string; experiment: string }
+export interface SinkTarget {
+  trackingUri: string;
+  experiment: string;
+}
 
 export interface RunSinkState extends SinkTarget {
   experimentId: string;
@@ -58,8 +61,7 @@ export interface SweepSinkState extends SinkTarget {
   registered?: { name: string; version: string; runId: string };
 }
 
-const sameTarget = (a: SinkTarget | undefined, b: SinkTarget): boolean =>
-  a !== undefined && a.trackingUri === b.trackingUri && a.experiment === b.experiment;
+const sameTarget = (a: SinkTarget | undefined, b: SinkTarget): boolean => a !== undefined && a.trackingUri === b.trackingUri && a.experiment === b.experiment;
 
 /** The run's sink state for `target`, or undefined when it has none for that target. */
 export function readRunState(runDir: string, target: SinkTarget): RunSinkState | undefined {

@@ -18,11 +18,21 @@ import { tagValue } from './sync-map.js';
 
 const ENDED = new Set(['completed', 'failed', 'killed', 'pruned']);
 
-const cell = (v: unknown): string => (v === undefined || v === null ? '' : typeof v === 'number' ? String(Number(v.toPrecision(6))) : typeof v === 'string' ? v : JSON.stringify(v));
+const cell = (v: unknown): string =>
+  v === undefined || v === null ? '' : typeof v === 'number' ? String(Number(v.toPrecision(6))) : typeof v === 'string' ? v : JSON.stringify(v);
 
 /** What the parent shows, from the sweep folder's points as they are now. */
-export function parentSummary(sweepDir: string, target: SinkTarget): {
-  params: Record<string, string>; tags: Record<string, string>; metrics: Record<string, number>; step: number; ended: boolean; best?: RunRow; bestRunId?: string;
+export function parentSummary(
+  sweepDir: string,
+  target: SinkTarget,
+): {
+  params: Record<string, string>;
+  tags: Record<string, string>;
+  metrics: Record<string, number>;
+  step: number;
+  ended: boolean;
+  best?: RunRow;
+  bestRunId?: string;
 } {
   const t = sweepTable(sweepDir);
   const rows = t.rows;
@@ -30,7 +40,7 @@ export function parentSummary(sweepDir: string, target: SinkTarget): {
   for (const p of t.paths) params[`sweep.${p}`] = tagValue([...new Set(rows.map((r) => cell(r.params[p])))].join(', '));
   const done = rows.filter((r) => ENDED.has(r.status));
   const best = rows.find((r) => r.best && metricOf(r, t.metric) !== undefined);
-  const bestRunId = best ? readRunState(best.dir, target)?.runId ?? undefined : undefined;
+  const bestRunId = best ? (readRunState(best.dir, target)?.runId ?? undefined) : undefined;
   const metrics: Record<string, number> = { points_done: done.length, points_failed: rows.filter((r) => r.status === 'failed').length };
   const shown = ['val_loss', 'val_fbeta', 'val_fbeta_tuned'];
   if (best) metrics[`sweep_best_${t.metric}`] = metricOf(best, t.metric)!;
@@ -43,11 +53,21 @@ export function parentSummary(sweepDir: string, target: SinkTarget): {
     ...rows.map((r) => `| ${[...t.paths.map((p) => cell(r.params[p])), r.name, r.status, ...shown.map((m) => cell(metricOf(r, m)))].join(' | ')} |`),
   ];
   const tags: Record<string, string> = {
-    'exp.swept': JSON.stringify(t.paths), 'exp.rank_metric': t.metric,
+    'exp.swept': JSON.stringify(t.paths),
+    'exp.rank_metric': t.metric,
     'mlflow.note.content': tagValue(lines.join('\n')),
-    ...(best ? { 'exp.best_run_name': best.name } : {}), ...(bestRunId ? { 'exp.best_run_id': bestRunId } : {}),
+    ...(best ? { 'exp.best_run_name': best.name } : {}),
+    ...(bestRunId ? { 'exp.best_run_id': bestRunId } : {}),
   };
-  return { params, tags, metrics, step: done.length, ended: rows.length > 0 && done.length === rows.length, ...(best ? { best } : {}), ...(bestRunId ? { bestRunId } : {}) };
+  return {
+    params,
+    tags,
+    metrics,
+    step: done.length,
+    ended: rows.length > 0 && done.length === rows.length,
+    ...(best ? { best } : {}),
+    ...(bestRunId ? { bestRunId } : {}),
+  };
 }
 
 /** Sends the parent's summary (params once, then tags, metrics and the two files); registers the best model once the sweep has ended. */
@@ -67,7 +87,10 @@ async function refresh(sweepDir: string, client: MlflowClient, state: SweepSinkS
   const s = parentSummary(sweepDir, target);
   // Unchanged since the last refresh (a sync with nothing new): nothing is sent again.
   const files = (['experiment', 'index'] as const).map((f) => sweepPath(sweepDir, f)).filter((f) => existsSync(f));
-  const digest = createHash('sha256').update(JSON.stringify([s.params, s.tags, s.metrics, files.map((f) => readFileSync(f, 'utf8'))])).digest('hex').slice(0, 16);
+  const digest = createHash('sha256')
+    .update(JSON.stringify([s.params, s.tags, s.metrics, files.map((f) => readFileSync(f, 'utf8'))]))
+    .digest('hex')
+    .slice(0, 16);
   const wantsRegistry = s.ended && s.best !== undefined && readRunConfig(s.best.dir).tracking.register_model !== null && !state.registered;
   if (state.summary === digest && !wantsRegistry) return warnings;
   // What the server has already (a state file lost, another machine's refresh): only differences go.
@@ -76,7 +99,11 @@ async function refresh(sweepDir: string, client: MlflowClient, state: SweepSinkS
   const now = Date.now();
   const params = Object.fromEntries(Object.entries(s.params).filter(([k]) => has.params[k] === undefined));
   const tags = Object.fromEntries(Object.entries(s.tags).filter(([k, v]) => has.tags[k] !== v));
-  const metrics = Object.entries(s.metrics).filter(([k, v]) => { const m = has.metrics.get(k); return !m || m.value !== v || m.step !== s.step; })
+  const metrics = Object.entries(s.metrics)
+    .filter(([k, v]) => {
+      const m = has.metrics.get(k);
+      return !m || m.value !== v || m.step !== s.step;
+    })
     .map(([key, value]) => ({ key, value, step: s.step, timestamp: now }));
   if (Object.keys(params).length + Object.keys(tags).length + metrics.length > 0) await client.logBatch(state.parentRunId, { params, tags, metrics });
   let next: SweepSinkState = { ...state, summary: digest };

@@ -18,24 +18,40 @@ import { readSweepIndex } from '../store/sweep.js';
 import { shownStatus } from '../store/status.js';
 import type { RunRecord } from '../store/types.js';
 
-export interface SweepSyncResult { dir: string; parentRunId: string; status: SweepSinkState['status']; error?: string; warnings?: string[] }
+export interface SweepSyncResult {
+  dir: string;
+  parentRunId: string;
+  status: SweepSinkState['status'];
+  error?: string;
+  warnings?: string[];
+}
 
-export interface SyncFoldersResult { runs: SyncResult[]; sweeps: SweepSyncResult[] }
+export interface SyncFoldersResult {
+  runs: SyncResult[];
+  sweeps: SweepSyncResult[];
+}
 
 /** Syncs each folder in turn (never throws), then updates the parents of the sweeps they belong to. */
-export async function syncFolders(dirs: readonly string[], clients: ClientFor = clientsFromEnv(), opts: SyncOptions & { onRun?: (r: SyncResult) => void; deadline?: number } = {}): Promise<SyncFoldersResult> {
+export async function syncFolders(
+  dirs: readonly string[],
+  clients: ClientFor = clientsFromEnv(),
+  opts: SyncOptions & { onRun?: (r: SyncResult) => void; deadline?: number } = {},
+): Promise<SyncFoldersResult> {
   const runs: SyncResult[] = [];
   for (const dir of dirs) {
     // Past the deadline (exp run's final sync is bounded), the rest waits for `exp sync`.
     const left = opts.deadline === undefined ? undefined : opts.deadline - Date.now();
-    const r = left !== undefined && left <= 0
-      ? { dir, outcome: 'pending' as const, sent: 0, pending: readEvents(dir).events.length, warnings: [] }
-      : await syncRun(dir, clients, { ...opts, ...(left !== undefined ? { budgetMs: left } : {}) });
+    const r =
+      left !== undefined && left <= 0
+        ? { dir, outcome: 'pending' as const, sent: 0, pending: readEvents(dir).events.length, warnings: [] }
+        : await syncRun(dir, clients, { ...opts, ...(left !== undefined ? { budgetMs: left } : {}) });
     opts.onRun?.(r);
     runs.push(r);
   }
   const sweeps: SweepSyncResult[] = [];
-  for (const sweepDir of new Set(runs.filter((r) => r.uri !== undefined && r.experiment !== undefined && r.outcome !== 'failed').map((r) => sweepDirOf(r.dir)))) {
+  for (const sweepDir of new Set(
+    runs.filter((r) => r.uri !== undefined && r.experiment !== undefined && r.outcome !== 'failed').map((r) => sweepDirOf(r.dir)),
+  )) {
     const one = runs.find((r) => sweepDirOf(r.dir) === sweepDir)!;
     const s = await settleParent(sweepDir, clients(one.uri!), { trackingUri: one.uri!, experiment: one.experiment! });
     if (s) sweeps.push(s);
@@ -53,8 +69,13 @@ async function settleParent(sweepDir: string, client: MlflowClient, target: Sink
   const records = dirs.map((d) => readRunRecord(d));
   const sent = (d: string): boolean => (readRunState(d, target)?.cursor ?? 0) >= lastSeq(readEvents(d).events);
   const done = dirs.length > 0 && dirs.every((d, i) => ENDED.has(records[i]?.status ?? '') && sent(d));
-  const status: SweepSinkState['status'] = !done ? 'RUNNING'
-    : records.some((r) => r?.status === 'failed') ? 'FAILED' : records.some((r) => r?.status === 'killed') ? 'KILLED' : 'FINISHED';
+  const status: SweepSinkState['status'] = !done
+    ? 'RUNNING'
+    : records.some((r) => r?.status === 'failed')
+      ? 'FAILED'
+      : records.some((r) => r?.status === 'killed')
+        ? 'KILLED'
+        : 'FINISHED';
   const endTime = done ? Math.max(...records.map((r) => Date.parse(r?.ended ?? '') || 0)) || undefined : undefined;
   try {
     await setParentStatus(sweepDir, client, state, status, endTime);
@@ -84,7 +105,13 @@ export interface FolderStatus {
 export function folderStatus(dir: string, env: NodeJS.ProcessEnv = process.env): FolderStatus {
   const log = readEvents(dir);
   const epochs = new Set(log.events.flatMap((e) => (e.type === 'epoch' ? [e.epoch] : [])));
-  const base = { dir, status: shownStatus(dir, readRunRecord(dir)), epochsDone: epochs.size, epochsPlanned: null as number | null, damaged: log.damaged.length };
+  const base = {
+    dir,
+    status: shownStatus(dir, readRunRecord(dir)),
+    epochsDone: epochs.size,
+    epochsPlanned: null as number | null,
+    damaged: log.damaged.length,
+  };
   try {
     const epochsPlanned = readRunConfig(dir).training.epochs;
     const tracking = trackingOf(dir, env);
@@ -93,8 +120,16 @@ export function folderStatus(dir: string, env: NodeJS.ProcessEnv = process.env):
     const state = readRunState(dir, { trackingUri: uri, experiment: tracking.experiment });
     const cursor = state?.cursor ?? 0;
     return {
-      ...base, epochsPlanned,
-      tracking: { uri, experiment: tracking.experiment, source: tracking.source, runId: state?.runId ?? null, synced: cursor, unsent: log.events.filter((e) => e.seq > cursor) },
+      ...base,
+      epochsPlanned,
+      tracking: {
+        uri,
+        experiment: tracking.experiment,
+        source: tracking.source,
+        runId: state?.runId ?? null,
+        synced: cursor,
+        unsent: log.events.filter((e) => e.seq > cursor),
+      },
     };
   } catch (e) {
     return { ...base, tracking: 'off', error: e instanceof Error ? e.message : String(e) };

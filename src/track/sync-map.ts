@@ -10,7 +10,13 @@ export type EndEvent = Extract<TrackEvent, { type: 'run_ended' }>;
 export type DatasetEvent = Extract<TrackEvent, { type: 'dataset' }>;
 
 /** What the run folder tells the sink for source tags: who ran it, from which file and commit. */
-export interface RunFacts { user?: string; gitCommit?: string | null; gitBranch?: string | null; gitRemote?: string | null; sourceFile?: string }
+export interface RunFacts {
+  user?: string;
+  gitCommit?: string | null;
+  gitBranch?: string | null;
+  gitRemote?: string | null;
+  sourceFile?: string;
+}
 
 /**
  * Params as MLflow stores them: dotted keys (the event's params are already flat), strings
@@ -24,7 +30,9 @@ export function paramsOf(params: Readonly<Record<string, unknown>>): { params: R
   for (const [key, raw] of Object.entries(params)) {
     if (raw === null || raw === undefined || raw === '') continue;
     const value = typeof raw === 'string' ? withoutCredentials(raw) : JSON.stringify(raw);
-    const problem = keyProblem(key) ?? (value === undefined ? 'no value' : value.length > LIMITS.paramValueLength ? `value longer than ${LIMITS.paramValueLength} characters` : undefined);
+    const problem =
+      keyProblem(key) ??
+      (value === undefined ? 'no value' : value.length > LIMITS.paramValueLength ? `value longer than ${LIMITS.paramValueLength} characters` : undefined);
     if (problem || value === undefined) skipped.push(`param ${key}: ${problem ?? 'no value'}`);
     else out[key] = value;
   }
@@ -89,7 +97,10 @@ export function datasetInputs(ev: DatasetEvent): DatasetInput[] {
   // same dataset would be dropped. The digest is the data's fingerprint; the split hash says which part.
   return (['train', 'validation'] as const).map((context) => ({
     dataset: {
-      name: `${ev.name}/${context}`, digest: ev.digest, source_type: 'local', source: JSON.stringify({ uri: ev.source }),
+      name: `${ev.name}/${context}`,
+      digest: ev.digest,
+      source_type: 'local',
+      source: JSON.stringify({ uri: ev.source }),
       profile: JSON.stringify({ ...ev.profile, split_hash: ev.split_hash, part: context }),
     },
     tags: [{ key: 'mlflow.data.context', value: context }],
@@ -111,9 +122,8 @@ function cell(v: unknown): string {
 /** Flattens the summary one level deep (e.g. {best: {val_loss: 1}} → "best val_loss"). */
 function summaryRows(summary: Readonly<Record<string, unknown>>, prefix = ''): [string, unknown][] {
   return Object.entries(summary).flatMap(([k, v]): [string, unknown][] =>
-    v !== null && typeof v === 'object' && !Array.isArray(v) && prefix === ''
-      ? summaryRows(v as Record<string, unknown>, `${k} `)
-      : [[`${prefix}${k}`, v]]);
+    v !== null && typeof v === 'object' && !Array.isArray(v) && prefix === '' ? summaryRows(v as Record<string, unknown>, `${k} `) : [[`${prefix}${k}`, v]],
+  );
 }
 
 /**

@@ -24,7 +24,11 @@ const earliest = (a: Run, b: Run): number => a.info.start_time - b.info.start_ti
  * none. `created` says whether this call made it; `adopted` that it already existed.
  */
 export async function findOrCreateRun(
-  client: MlflowClient, experimentId: string, filter: string, accept: (r: Run) => boolean, create: () => Promise<string>,
+  client: MlflowClient,
+  experimentId: string,
+  filter: string,
+  accept: (r: Run) => boolean,
+  create: () => Promise<string>,
 ): Promise<{ runId: string; adopted: boolean }> {
   const find = async (): Promise<Run[]> =>
     (await client.searchAllRuns({ experimentIds: [experimentId], filter }))
@@ -50,7 +54,12 @@ async function markDuplicates(client: MlflowClient, runs: readonly Run[]): Promi
   }
 }
 
-export interface SweepInfo { experiment: string; sweep: string; sweepUid: string; facts: RunFacts }
+export interface SweepInfo {
+  experiment: string;
+  sweep: string;
+  sweepUid: string;
+  facts: RunFacts;
+}
 
 /**
  * The parent run of the sweep folder `sweepDir` (stored in its .mlflow.json), found by the
@@ -68,12 +77,22 @@ export async function ensureParent(sweepDir: string, client: MlflowClient, targe
     const index = readSweepIndex(sweepDir);
     const created = index?.created ? Date.parse(index.created) : NaN;
     const filter = tagEquals('exp.sweep_uid', info.sweepUid);
-    const { runId } = await findOrCreateRun(client, experimentId, filter, (r) => toRecord(r.data.tags)['mlflow.parentRunId'] === undefined, async () =>
-      (await client.createRun({
-        experimentId, runName: info.sweep, tags: parentTags(info.experiment, info.sweep, info.sweepUid, index?.points?.length, info.facts),
-        ...(info.facts.user ? { userId: info.facts.user } : {}),
-        ...(Number.isFinite(created) ? { startTime: created } : {}),
-      })).run_id);
+    const { runId } = await findOrCreateRun(
+      client,
+      experimentId,
+      filter,
+      (r) => toRecord(r.data.tags)['mlflow.parentRunId'] === undefined,
+      async () =>
+        (
+          await client.createRun({
+            experimentId,
+            runName: info.sweep,
+            tags: parentTags(info.experiment, info.sweep, info.sweepUid, index?.points?.length, info.facts),
+            ...(info.facts.user ? { userId: info.facts.user } : {}),
+            ...(Number.isFinite(created) ? { startTime: created } : {}),
+          })
+        ).run_id,
+    );
     const state: SweepSinkState = { ...target, experimentId, parentRunId: runId, status: 'RUNNING' };
     writeSweepState(sweepDir, state);
     await describeExperiment(client, experimentId, info, index?.file);
@@ -93,13 +112,23 @@ async function describeExperiment(client: MlflowClient, experimentId: string, in
   const tags: Record<string, string> = {
     'exp.experiment': info.experiment,
     ...(file ? { 'exp.file': file } : {}),
-    ...(has.has('mlflow.note.content') ? {} : { 'mlflow.note.content': `Runs of the experiment file \`${file ?? info.experiment}\`, recorded by exp: one parent run per sweep, one child run per sweep point. Rank children with \`metrics.final_val_fbeta DESC\`.` }),
+    ...(has.has('mlflow.note.content')
+      ? {}
+      : {
+          'mlflow.note.content': `Runs of the experiment file \`${file ?? info.experiment}\`, recorded by exp: one parent run per sweep, one child run per sweep point. Rank children with \`metrics.final_val_fbeta DESC\`.`,
+        }),
   };
   for (const [k, v] of Object.entries(tags)) if (!has.has(k) || k !== 'mlflow.note.content') await client.setExperimentTag(experimentId, k, v);
 }
 
 /** Sets the parent's status, remembering it so the same status is not sent again. */
-export async function setParentStatus(sweepDir: string, client: MlflowClient, state: SweepSinkState, status: SweepSinkState['status'], endTime?: number): Promise<void> {
+export async function setParentStatus(
+  sweepDir: string,
+  client: MlflowClient,
+  state: SweepSinkState,
+  status: SweepSinkState['status'],
+  endTime?: number,
+): Promise<void> {
   if (state.status === status) return;
   await client.updateRun(state.parentRunId, status, endTime);
   writeSweepState(sweepDir, { ...(readSweepState(sweepDir, state) ?? state), status }); // what a refresh added meanwhile stays
@@ -110,11 +139,17 @@ export async function setParentStatus(sweepDir: string, client: MlflowClient, st
  * ran on queue workers (no one machine holds every point's folder). Returns the parent's id,
  * or undefined when no point of the sweep reached the server.
  */
-export async function settleParentByUid(client: MlflowClient, experiment: string, sweepUid: string, status: SweepSinkState['status']): Promise<string | undefined> {
+export async function settleParentByUid(
+  client: MlflowClient,
+  experiment: string,
+  sweepUid: string,
+  status: SweepSinkState['status'],
+): Promise<string | undefined> {
   const exp = await client.getExperimentByName(experiment);
   if (!exp) return undefined;
-  const parents = (await client.searchAllRuns({ experimentIds: [exp.experiment_id], filter: tagEquals('exp.sweep_uid', sweepUid) }))
-    .filter((r) => toRecord(r.data.tags)['mlflow.parentRunId'] === undefined && toRecord(r.data.tags)['exp.duplicate_of'] === undefined);
+  const parents = (await client.searchAllRuns({ experimentIds: [exp.experiment_id], filter: tagEquals('exp.sweep_uid', sweepUid) })).filter(
+    (r) => toRecord(r.data.tags)['mlflow.parentRunId'] === undefined && toRecord(r.data.tags)['exp.duplicate_of'] === undefined,
+  );
   for (const p of parents) if (p.info.status !== status) await client.updateRun(p.info.run_id, status);
   return parents[0]?.info.run_id;
 }

@@ -38,7 +38,11 @@ import { flatten } from '../util/object.js';
 export const TAKEOVER = 'takeover';
 
 /** Where a run folder is tracked, and where that came from (printed by `exp sync` and `exp status`). */
-export interface Tracking { uri: string; experiment: string; source: 'config' | 'environment' | 'recorded' }
+export interface Tracking {
+  uri: string;
+  experiment: string;
+  source: 'config' | 'environment' | 'recorded';
+}
 
 /**
  * Where a run folder is tracked: tracking.uri from its config.yaml, else $MLFLOW_TRACKING_URI,
@@ -93,7 +97,11 @@ const errorText = (e: unknown): string => (e instanceof Error ? e.message : Stri
 
 /** The folder's identity on this machine: a copy elsewhere has another. */
 const folderId = (dir: string): string => {
-  try { return `${hostname()}:${realpathSync(dir)}:${statSync(dir).ino}`; } catch { return `${hostname()}:${dir}`; }
+  try {
+    return `${hostname()}:${realpathSync(dir)}:${statSync(dir).ino}`;
+  } catch {
+    return `${hostname()}:${dir}`;
+  }
 };
 
 /**
@@ -120,20 +128,26 @@ export async function syncRun(runDir: string, clients: ClientFor = clientsFromEn
   if (log.damaged.length > 0) {
     const first = log.damaged[0]!;
     return {
-      ...res, pending: unsent(readRunState(runDir, target)?.cursor ?? 0).length,
+      ...res,
+      pending: unsent(readRunState(runDir, target)?.cursor ?? 0).length,
       error: `${join(runDir, RUN_FILES.events)}:${first.line}: ${first.reason}${log.damaged.length > 1 ? ` (and ${log.damaged.length - 1} more damaged line${log.damaged.length > 2 ? 's' : ''})` : ''}; nothing of this run was sent`,
       fix: `rebuild the log from the run's other files: exp sync --rebuild-events ${runDir}`,
     };
   }
   let release: (() => void) | undefined;
-  try { release = await sinkLock(runDir); } catch (e) { return { ...res, error: `cannot lock ${runDir}: ${errorText(e)}` }; }
+  try {
+    release = await sinkLock(runDir);
+  } catch (e) {
+    return { ...res, error: `cannot lock ${runDir}: ${errorText(e)}` };
+  }
   if (!release) return { ...res, outcome: 'busy', pending: unsent(readRunState(runDir, target)?.cursor ?? 0).length };
   const sink = new RunSink(runDir, client, target, res.warnings);
   const t0 = Date.now();
   try {
     const todo = unsent(sink.state.cursor);
     for (const [i, ev] of todo.entries()) {
-      if (opts.budgetMs !== undefined && i > 0 && Date.now() - t0 > opts.budgetMs) return { ...res, ...sink.ids(), outcome: 'pending', pending: todo.length - i };
+      if (opts.budgetMs !== undefined && i > 0 && Date.now() - t0 > opts.budgetMs)
+        return { ...res, ...sink.ids(), outcome: 'pending', pending: todo.length - i };
       try {
         await sink.send(ev, events);
       } catch (e) {
@@ -145,10 +159,15 @@ export async function syncRun(runDir: string, clients: ClientFor = clientsFromEn
     }
     // A point ended: the parent's summary (best child, progress, sweep table) follows.
     if (todo.some((e) => e.type === 'run_ended')) {
-      try { res.warnings.push(...await refreshParent(sweepDirOf(runDir), client, target)); } catch (e) { res.warnings.push(`the sweep's parent run was not updated: ${errorText(e)}`); }
+      try {
+        res.warnings.push(...(await refreshParent(sweepDirOf(runDir), client, target)));
+      } catch (e) {
+        res.warnings.push(`the sweep's parent run was not updated: ${errorText(e)}`);
+      }
     }
     return { ...res, ...sink.ids(), outcome: todo.length === 0 ? 'up-to-date' : 'sent' };
-  } catch (e) { // the folder itself failed (unreadable config, disk full)
+  } catch (e) {
+    // the folder itself failed (unreadable config, disk full)
     return { ...res, ...sink.ids(), error: errorText(e), pending: unsent(sink.state.cursor).length };
   } finally {
     release();
@@ -159,9 +178,18 @@ export async function syncRun(runDir: string, clients: ClientFor = clientsFromEn
 function runFacts(dir: string): RunFacts {
   const env = readRunRecord(dir)?.environment;
   let user = env?.user;
-  if (!user) try { user = userInfo().username; } catch { user = undefined; }
+  if (!user)
+    try {
+      user = userInfo().username;
+    } catch {
+      user = undefined;
+    }
   let file: string | undefined;
-  try { file = JSON.parse(readFileSync(join(sweepDirOf(dir), 'index.json'), 'utf8')).file as string; } catch { file = undefined; }
+  try {
+    file = JSON.parse(readFileSync(join(sweepDirOf(dir), 'index.json'), 'utf8')).file as string;
+  } catch {
+    file = undefined;
+  }
   return { user, gitCommit: env?.git?.commit ?? null, gitBranch: env?.git?.branch ?? null, gitRemote: env?.git?.remote ?? null, sourceFile: file };
 }
 
@@ -171,11 +199,27 @@ class RunSink {
   private readonly history = new Map<string, Metric[]>();
   private readonly folder: string;
 
-  constructor(private readonly dir: string, private readonly client: MlflowClient, private readonly target: SinkTarget, private readonly warnings: string[]) {
+  constructor(
+    private readonly dir: string,
+    private readonly client: MlflowClient,
+    private readonly target: SinkTarget,
+    private readonly warnings: string[],
+  ) {
     this.folder = folderId(dir);
     const known = readRunState(dir, target);
     this.state = known ?? {
-      ...target, experimentId: '', runId: null, parentRunId: null, key: null, uid: null, cursor: 0, verifyUntil: 0, artifactsSent: [], inFlight: null, folder: this.folder, agreed: false,
+      ...target,
+      experimentId: '',
+      runId: null,
+      parentRunId: null,
+      key: null,
+      uid: null,
+      cursor: 0,
+      verifyUntil: 0,
+      artifactsSent: [],
+      inFlight: null,
+      folder: this.folder,
+      agreed: false,
     };
     // A state written for this folder somewhere else (the folder was copied): whatever the
     // copy sends next is checked against what the original already sent.
@@ -190,7 +234,9 @@ class RunSink {
     return { ...(this.state.runId ? { runId: this.state.runId } : {}), ...(this.state.parentRunId ? { parentRunId: this.state.parentRunId } : {}) };
   }
 
-  private save(): void { writeRunState(this.dir, this.state); }
+  private save(): void {
+    writeRunState(this.dir, this.state);
+  }
 
   /** The event `seq` failed part-way: its metric points may be on the server already. */
   uncertain(seq: number): void {
@@ -213,17 +259,34 @@ class RunSink {
     if (this.state.runId === null) await this.start({ ...this.startFromFolder(), time: ev.time }, all, true);
     if (!this.state.agreed && this.state.verifyUntil > 0) await this.checkAgreement(all);
     switch (ev.type) {
-      case 'epoch': return this.metrics(metricsOf(ev.metrics, ev.epoch, ev.time, `epoch ${ev.epoch}`), ev.seq);
-      case 'system': return this.metrics(metricsOf(ev.metrics, ev.step, ev.time, 'system metrics'), ev.seq);
-      case 'result': return this.metrics(metricsOf(ev.metrics, 0, ev.time, 'results'), ev.seq);
-      case 'dataset': return this.client.logInputs(this.state.runId!, datasetInputs(ev));
-      case 'artifact': return this.artifact(ev.seq, ev.path);
+      case 'epoch':
+        return this.metrics(metricsOf(ev.metrics, ev.epoch, ev.time, `epoch ${ev.epoch}`), ev.seq);
+      case 'system':
+        return this.metrics(metricsOf(ev.metrics, ev.step, ev.time, 'system metrics'), ev.seq);
+      case 'result':
+        return this.metrics(metricsOf(ev.metrics, 0, ev.time, 'results'), ev.seq);
+      case 'dataset':
+        return this.client.logInputs(this.state.runId!, datasetInputs(ev));
+      case 'artifact':
+        return this.artifact(ev.seq, ev.path);
       // A newer checkpoint later in the log supersedes this one: only the newest is uploaded.
-      case 'checkpoint': return this.checkpoint(ev.seq, ev.path, ev.label, all.some((e) => (e.type === 'checkpoint' || e.type === 'checkpoint_done') && e.seq > ev.seq));
-      case 'checkpoint_done': return this.client.deleteArtifact(this.state.runId!, TAKEOVER);
-      case 'model': return this.model(ev.name, ev.step);
-      case 'tags': return this.client.logBatch(this.state.runId!, { tags: Object.fromEntries(Object.entries(ev.tags).map(([k, v]) => [k, tagValue(v)])) }).then(() => undefined);
-      case 'run_ended': return this.end(ev, ev.time);
+      case 'checkpoint':
+        return this.checkpoint(
+          ev.seq,
+          ev.path,
+          ev.label,
+          all.some((e) => (e.type === 'checkpoint' || e.type === 'checkpoint_done') && e.seq > ev.seq),
+        );
+      case 'checkpoint_done':
+        return this.client.deleteArtifact(this.state.runId!, TAKEOVER);
+      case 'model':
+        return this.model(ev.name, ev.step);
+      case 'tags':
+        return this.client
+          .logBatch(this.state.runId!, { tags: Object.fromEntries(Object.entries(ev.tags).map(([k, v]) => [k, tagValue(v)])) })
+          .then(() => undefined);
+      case 'run_ended':
+        return this.end(ev, ev.time);
     }
   }
 
@@ -231,8 +294,14 @@ class RunSink {
     const cfg = readRunConfig(this.dir);
     const point = readPoint(this.dir);
     return {
-      type: 'run_started', key: point.key, name: basename(this.dir), experiment: point.experiment, sweep: point.sweep,
-      params: flatten(cfg), tags: { 'exp.uid': point.uid, 'exp.swept': JSON.stringify(Object.keys(point.params)) }, resumed: false,
+      type: 'run_started',
+      key: point.key,
+      name: basename(this.dir),
+      experiment: point.experiment,
+      sweep: point.sweep,
+      params: flatten(cfg),
+      tags: { 'exp.uid': point.uid, 'exp.swept': JSON.stringify(Object.keys(point.params)) },
+      resumed: false,
     };
   }
 
@@ -243,7 +312,10 @@ class RunSink {
     if (!s.experimentId) s.experimentId = await this.client.getOrCreateExperiment(this.target.experiment);
     const sweepDir = sweepDirOf(this.dir);
     const parent = await ensureParent(sweepDir, this.client, this.target, s.experimentId, {
-      experiment: ev.experiment, sweep: ev.sweep, sweepUid: point.sweep_uid, facts,
+      experiment: ev.experiment,
+      sweep: ev.sweep,
+      sweepUid: point.sweep_uid,
+      facts,
     });
     if (!synthetic) await setParentStatus(sweepDir, this.client, parent, 'RUNNING'); // a point trains (again)
     s.parentRunId = parent.parentRunId;
@@ -255,13 +327,31 @@ class RunSink {
     let fresh = false;
     if (s.runId === null) {
       const filter = `${tagEquals('exp.uid', point.uid)}`;
-      const found = await findOrCreateRun(this.client, s.experimentId, filter, () => true, async () =>
-        (await this.client.createRun({ experimentId: s.experimentId, runName: ev.name, parentRunId: parent.parentRunId, tags, startTime: ev.time, userId: facts.user })).run_id);
+      const found = await findOrCreateRun(
+        this.client,
+        s.experimentId,
+        filter,
+        () => true,
+        async () =>
+          (
+            await this.client.createRun({
+              experimentId: s.experimentId,
+              runName: ev.name,
+              parentRunId: parent.parentRunId,
+              tags,
+              startTime: ev.time,
+              userId: facts.user,
+            })
+          ).run_id,
+      );
       s.runId = found.runId;
       fresh = !found.adopted;
       // A run that was already there (another worker's, or this folder's before its state was
       // lost) may hold any of this log's metric points: check them, and its history, first.
-      if (found.adopted) { s.verifyUntil = Math.max(s.verifyUntil, all.at(-1)?.seq ?? 0); s.agreed = false; }
+      if (found.adopted) {
+        s.verifyUntil = Math.max(s.verifyUntil, all.at(-1)?.seq ?? 0);
+        s.agreed = false;
+      }
       this.save();
     }
     const runId = s.runId;
@@ -275,7 +365,8 @@ class RunSink {
     const run = await this.client.getRun(runId);
     const logged = toRecord(run.data.params);
     const fresher = Object.fromEntries(Object.entries(params).filter(([k]) => logged[k] === undefined));
-    for (const [k, v] of Object.entries(params)) if (logged[k] !== undefined && logged[k] !== v) this.warnings.push(`param ${k}: the server keeps '${logged[k]}'; this attempt used '${v}'`);
+    for (const [k, v] of Object.entries(params))
+      if (logged[k] !== undefined && logged[k] !== v) this.warnings.push(`param ${k}: the server keeps '${logged[k]}'; this attempt used '${v}'`);
     await this.client.logBatch(runId, { params: fresher, tags });
     if (run.info.status !== 'RUNNING' && !synthetic) await this.client.updateRun(runId, 'RUNNING');
   }
@@ -292,10 +383,13 @@ class RunSink {
     for (const key of ['loss', 'val_loss']) {
       for (const p of await this.historyOf(key)) {
         const mine = local.get(p.step)?.[key];
-        const same = mine !== undefined && (mine === p.value || (Number.isNaN(mine) && Number.isNaN(p.value)) || Math.abs(mine - p.value) <= 1e-12 * Math.max(1, Math.abs(mine)));
+        const same =
+          mine !== undefined &&
+          (mine === p.value || (Number.isNaN(mine) && Number.isNaN(p.value)) || Math.abs(mine - p.value) <= 1e-12 * Math.max(1, Math.abs(mine)));
         if (!same) {
           throw new MlflowError({
-            kind: 'conflict', route: 'sync',
+            kind: 'conflict',
+            route: 'sync',
             message: `MLflow run ${this.state.runId} (the run of this folder's uid) has ${key} ${p.value} at epoch ${p.step}, but this folder has ${mine === undefined ? (p.step > maxLocal ? `only ${maxLocal} epochs` : 'no such epoch') : mine}: this folder is a copy of a run that trained on elsewhere, or it trained again`,
             fix: `to record this folder as a run of its own: exp sync --new-identity ${this.dir}`,
           });
@@ -323,13 +417,19 @@ class RunSink {
 
   private async historyOf(key: string): Promise<Metric[]> {
     let h = this.history.get(key);
-    if (!h) { h = await this.client.getMetricHistory(this.state.runId!, key); this.history.set(key, h); }
+    if (!h) {
+      h = await this.client.getMetricHistory(this.state.runId!, key);
+      this.history.set(key, h);
+    }
     return h;
   }
 
   private async artifact(seq: number, rel: string): Promise<void> {
     const files = listFiles(this.dir, rel);
-    if (files.length === 0) { this.warnings.push(`artifact ${rel}: not in the run folder any more; skipped`); return; }
+    if (files.length === 0) {
+      this.warnings.push(`artifact ${rel}: not in the run folder any more; skipped`);
+      return;
+    }
     await this.artifactFiles(seq, files, (f) => f);
   }
 
@@ -357,9 +457,16 @@ class RunSink {
     if (files.length > 0) {
       await this.artifactFiles(seq, files, (f) => `${TAKEOVER}/${label}/${f.slice(rel.length + 1)}`);
       let previous: string | undefined;
-      try { previous = Buffer.from(await this.client.downloadArtifact(runId, `${TAKEOVER}/LATEST`)).toString('utf8').trim(); } catch { previous = undefined; }
+      try {
+        previous = Buffer.from(await this.client.downloadArtifact(runId, `${TAKEOVER}/LATEST`))
+          .toString('utf8')
+          .trim();
+      } catch {
+        previous = undefined;
+      }
       await this.client.uploadArtifact(runId, `${TAKEOVER}/LATEST`, label);
-      if (previous && previous !== label && /^[\w.-]+$/.test(previous)) await this.client.deleteArtifact(runId, `${TAKEOVER}/${previous}`).catch(() => undefined);
+      if (previous && previous !== label && /^[\w.-]+$/.test(previous))
+        await this.client.deleteArtifact(runId, `${TAKEOVER}/${previous}`).catch(() => undefined);
     }
     rmSync(join(this.dir, rel), { recursive: true, force: true });
   }
@@ -373,10 +480,19 @@ class RunSink {
   private async model(name: string, step: number): Promise<void> {
     const s = this.state;
     if (s.model?.ready) return;
-    if (!existsSync(join(this.dir, RUN_FILES.checkpoints, 'best', 'state.json'))) { this.warnings.push('model: the run folder has no best checkpoint any more; not logged'); return; }
+    if (!existsSync(join(this.dir, RUN_FILES.checkpoints, 'best', 'state.json'))) {
+      this.warnings.push('model: the run folder has no best checkpoint any more; not logged');
+      return;
+    }
     if (!s.model) {
       const point = readPoint(this.dir);
-      const info = await this.client.createLoggedModel({ experimentId: s.experimentId, name, sourceRunId: s.runId!, modelType: 'keras', tags: { 'exp.key': point.key, 'exp.uid': point.uid } });
+      const info = await this.client.createLoggedModel({
+        experimentId: s.experimentId,
+        name,
+        sourceRunId: s.runId!,
+        modelType: 'keras',
+        tags: { 'exp.key': point.key, 'exp.uid': point.uid },
+      });
       s.model = { id: info.model_id, artifactUri: info.artifact_uri, ready: false };
       this.save();
     }
@@ -408,5 +524,8 @@ function listFiles(runDir: string, rel: string): string[] {
   const abs = join(runDir, rel);
   if (rel.split('/').includes('..') || !existsSync(abs)) return [];
   if (!statSync(abs).isDirectory()) return [rel];
-  return readdirSync(abs).filter((n) => !n.startsWith('.')).sort().flatMap((n) => listFiles(runDir, `${rel}/${n}`));
+  return readdirSync(abs)
+    .filter((n) => !n.startsWith('.'))
+    .sort()
+    .flatMap((n) => listFiles(runDir, `${rel}/${n}`));
 }

@@ -18,7 +18,9 @@ export function pixelBatch(pixels: Uint8Array, size: number, indices: readonly n
 export function makeBatch(ds: Dataset, indices: readonly number[]): { x: tf.Tensor4D; y: tf.Tensor2D } {
   const t = ds.tags.length;
   const ys = new Float32Array(indices.length * t);
-  indices.forEach((idx, i) => { for (let k = 0; k < t; k++) ys[i * t + k] = ds.targets[idx * t + k]!; });
+  indices.forEach((idx, i) => {
+    for (let k = 0; k < t; k++) ys[i * t + k] = ds.targets[idx * t + k]!;
+  });
   return { x: pixelBatch(ds.pixels, ds.size, indices), y: tf.tensor2d(ys, [indices.length, t]) };
 }
 

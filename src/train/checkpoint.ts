@@ -20,9 +20,7 @@ import { ExpError } from '../errors.js';
 import type { LoopState } from './loop.js';
 
 /** Where the weights that a checkpoint does not hold come from. */
-export type BaseRef =
-  | { weights: 'none'; seed: number }
-  | { weights: 'file'; path: string; md5: string; seed: number };
+export type BaseRef = { weights: 'none'; seed: number } | { weights: 'file'; path: string; md5: string; seed: number };
 
 export interface CheckpointInfo {
   version: 2;
@@ -52,7 +50,15 @@ export async function saveCheckpoint(dir: string, model: tf.LayersModel, optimiz
         tf.dispose(opt.map((o) => o.tensor).filter((t) => !(t instanceof tf.Variable)));
       }
     }
-    const info: CheckpointInfo = { version: 2, epoch: state.epoch, state, holds: 'trainable', base, optimizer: optimizer !== null, created: new Date().toISOString() };
+    const info: CheckpointInfo = {
+      version: 2,
+      epoch: state.epoch,
+      state,
+      holds: 'trainable',
+      base,
+      optimizer: optimizer !== null,
+      created: new Date().toISOString(),
+    };
     writeFileSync(join(tmp, STATE), JSON.stringify(info, null, 1));
   });
 }
@@ -65,7 +71,12 @@ export function hasCheckpoint(dir: string): boolean {
 export function readCheckpointInfo(dir: string): CheckpointInfo {
   const raw = readJson<Partial<CheckpointInfo> & { version?: number }>(join(dir, STATE));
   if (!raw || typeof raw.epoch !== 'number' || !raw.state || typeof raw.state.epoch !== 'number') {
-    throw new WeightsError({ code: 'CHECKPOINT_FORMAT', file: join(dir, STATE), problem: 'the checkpoint\'s state.json is missing, truncated or not a checkpoint state', fix: 'delete this checkpoint; exp falls back to another one, or starts over' });
+    throw new WeightsError({
+      code: 'CHECKPOINT_FORMAT',
+      file: join(dir, STATE),
+      problem: "the checkpoint's state.json is missing, truncated or not a checkpoint state",
+      fix: 'delete this checkpoint; exp falls back to another one, or starts over',
+    });
   }
   if (raw.version === 2) return raw as CheckpointInfo;
   return { version: 2, epoch: raw.epoch, state: raw.state, holds: 'all', base: null, optimizer: hasTensors(dir, 'optimizer'), created: '' };
@@ -74,11 +85,15 @@ export function readCheckpointInfo(dir: string): CheckpointInfo {
 /** Whether the checkpoint was trained on the same base weights that `base` names now. */
 export function checkBase(dir: string, info: CheckpointInfo, base: BaseRef): void {
   if (info.holds === 'all' || info.base === null) return; // it holds every weight itself
-  const same = info.base.weights === base.weights && info.base.seed === base.seed && (info.base.weights === 'none' || (base.weights === 'file' && info.base.md5 === base.md5));
+  const same =
+    info.base.weights === base.weights &&
+    info.base.seed === base.seed &&
+    (info.base.weights === 'none' || (base.weights === 'file' && info.base.md5 === base.md5));
   if (same) return;
   const what = (b: BaseRef): string => (b.weights === 'none' ? `random init (seed ${b.seed})` : `${b.path} (MD5 ${b.md5})`);
   throw new WeightsError({
-    code: 'CHECKPOINT_MISMATCH', file: join(dir, STATE),
+    code: 'CHECKPOINT_MISMATCH',
+    file: join(dir, STATE),
     problem: `the checkpoint was trained on top of ${what(info.base)}, but the model's base weights are now ${what(base)}`,
     fix: 'restore the weights file the run started with, or train the run from scratch (exp run FILE --force)',
   });
@@ -104,14 +119,22 @@ export async function loadCheckpoint(dir: string, model: tf.LayersModel, optimiz
 }
 
 /** A checkpoint that could not be used, and why (for the run's log). */
-export interface Skipped { dir: string; reason: string }
+export interface Skipped {
+  dir: string;
+  reason: string;
+}
 
 /**
  * Loads the newest intact checkpoint of `candidates` (e.g. last, then best): a damaged one is
  * skipped with its reason, and the next is tried. Returns undefined (the model untouched)
  * when none is usable, so training starts over.
  */
-export async function resumePoint(candidates: readonly string[], model: tf.LayersModel, optimizer: tf.Optimizer, base: BaseRef): Promise<{ dir: string; info: CheckpointInfo; skipped: Skipped[] } | { dir: null; skipped: Skipped[] }> {
+export async function resumePoint(
+  candidates: readonly string[],
+  model: tf.LayersModel,
+  optimizer: tf.Optimizer,
+  base: BaseRef,
+): Promise<{ dir: string; info: CheckpointInfo; skipped: Skipped[] } | { dir: null; skipped: Skipped[] }> {
   const skipped: Skipped[] = [];
   // Only the trainer (holding the folder's lock) calls this, so no swap is in progress.
   for (const dir of candidates) recoverSwap(dir);
@@ -142,7 +165,11 @@ export function stageForUpload(dir: string): string {
   const staged = join(parent, `upload-${label}`);
   mkdirSync(staged, { recursive: true });
   for (const f of readdirSync(dir)) {
-    try { linkSync(join(dir, f), join(staged, f)); } catch { copyFileSync(join(dir, f), join(staged, f)); }
+    try {
+      linkSync(join(dir, f), join(staged, f));
+    } catch {
+      copyFileSync(join(dir, f), join(staged, f));
+    }
   }
   return `upload-${label}`;
 }

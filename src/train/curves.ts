@@ -7,15 +7,23 @@ import * as vega from 'vega';
 import { compile, type TopLevelSpec } from 'vega-lite';
 import sharp from 'sharp';
 
-export interface EpochPoint { epoch: number; loss: number; val_loss: number; fbeta: number; val_fbeta: number }
+export interface EpochPoint {
+  epoch: number;
+  loss: number;
+  val_loss: number;
+  fbeta: number;
+  val_fbeta: number;
+}
 
 export function curvesSpec(history: readonly EpochPoint[], title: string, beta: number): TopLevelSpec {
-  const rows = history.flatMap((h) => [
-    { epoch: h.epoch, order: 0, panel: 'loss (binary cross-entropy)', split: 'train', value: h.loss },
-    { epoch: h.epoch, order: 0, panel: 'loss (binary cross-entropy)', split: 'validation', value: h.val_loss },
-    { epoch: h.epoch, order: 1, panel: `F${beta} (sample-averaged)`, split: 'train', value: h.fbeta },
-    { epoch: h.epoch, order: 1, panel: `F${beta} (sample-averaged)`, split: 'validation', value: h.val_fbeta },
-  ]).filter((r) => Number.isFinite(r.value));
+  const rows = history
+    .flatMap((h) => [
+      { epoch: h.epoch, order: 0, panel: 'loss (binary cross-entropy)', split: 'train', value: h.loss },
+      { epoch: h.epoch, order: 0, panel: 'loss (binary cross-entropy)', split: 'validation', value: h.val_loss },
+      { epoch: h.epoch, order: 1, panel: `F${beta} (sample-averaged)`, split: 'train', value: h.fbeta },
+      { epoch: h.epoch, order: 1, panel: `F${beta} (sample-averaged)`, split: 'validation', value: h.val_fbeta },
+    ])
+    .filter((r) => Number.isFinite(r.value));
   return {
     $schema: 'https://vega.github.io/schema/vega-lite/v6.json',
     title: { text: title, fontSize: 13 },

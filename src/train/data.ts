@@ -14,7 +14,11 @@ import type { RunConfig } from '../config/normalise.js';
 import { RUN_FILES } from '../store/layout.js';
 import { readJson, writeFileAtomic, writeJsonAtomic } from '../util/fsx.js';
 
-export interface Split { train: number[]; val: number[]; hash: string }
+export interface Split {
+  train: number[];
+  val: number[];
+  hash: string;
+}
 
 /** Generates the synthetic dataset if the config asks for it and data.path has none. */
 export async function ensureDataset(cfg: RunConfig, log: (s: string) => void): Promise<void> {
@@ -25,7 +29,9 @@ export async function ensureDataset(cfg: RunConfig, log: (s: string) => void): P
   try {
     await synthesize({ outDir: cfg.data.path, count: cfg.data.synth.count, seed: cfg.data.synth.seed, size: cfg.data.synth.size });
   } catch (e) {
-    throw new DataError('SYNTH_FAILED', `could not generate the synthetic dataset in ${cfg.data.path}: ${(e as Error).message}`, { fix: 'check that data.path is a folder you can write, or point it at an existing dataset' });
+    throw new DataError('SYNTH_FAILED', `could not generate the synthetic dataset in ${cfg.data.path}: ${(e as Error).message}`, {
+      fix: 'check that data.path is a folder you can write, or point it at an existing dataset',
+    });
   }
   log(`data: generated in ${((performance.now() - t0) / 1000).toFixed(1)} s\n`);
 }
@@ -41,8 +47,11 @@ export function resolveSplit(dir: string, ds: Dataset, cfg: RunConfig): Split {
     const valNames = read('val.txt');
     const missing = [...trainNames, ...valNames].filter((n) => !index.has(n));
     if (missing.length > 0) {
-      throw new DataError('SPLIT_MISMATCH', `the saved split in ${splitDir} names ${missing.length} images that are not in the dataset now (e.g. ${missing.slice(0, 3).join(', ')}): the data changed since this run started`,
-        { fix: 'restore the data, or start a new run folder (exp run FILE --force) to make a new split', exit: 'failed' });
+      throw new DataError(
+        'SPLIT_MISMATCH',
+        `the saved split in ${splitDir} names ${missing.length} images that are not in the dataset now (e.g. ${missing.slice(0, 3).join(', ')}): the data changed since this run started`,
+        { fix: 'restore the data, or start a new run folder (exp run FILE --force) to make a new split', exit: 'failed' },
+      );
     }
     return { train: trainNames.map((n) => index.get(n)!), val: valNames.map((n) => index.get(n)!), hash: saved.hash };
   }
@@ -58,6 +67,14 @@ export function resolveSplit(dir: string, ds: Dataset, cfg: RunConfig): Split {
   mkdirSync(splitDir, { recursive: true });
   writeFileAtomic(join(splitDir, 'train.txt'), trainNames.join('\n') + '\n');
   writeFileAtomic(join(splitDir, 'val.txt'), valNames.join('\n') + '\n');
-  writeJsonAtomic(join(splitDir, 'split.json'), { hash, fingerprint: ds.fingerprint, tags: ds.tags, train: trainNames.length, val: valNames.length, test_size: cfg.data.split.test_size, seed: cfg.data.split.seed });
+  writeJsonAtomic(join(splitDir, 'split.json'), {
+    hash,
+    fingerprint: ds.fingerprint,
+    tags: ds.tags,
+    train: trainNames.length,
+    val: valNames.length,
+    test_size: cfg.data.split.test_size,
+    seed: cfg.data.split.seed,
+  });
   return { ...s, hash };
 }

@@ -25,7 +25,13 @@ export function targetsOf(ds: Dataset, indices: readonly number[]): Uint8Array {
 }
 
 /** Evaluates the model (the best checkpoint, loaded by the caller) on the validation split; writes thresholds.json. */
-export async function finalEvaluation(model: tf.LayersModel, ds: Dataset, split: Split, cfg: RunConfig, dir: string): Promise<{ final: Metrics; evalImagesPerSecond: number }> {
+export async function finalEvaluation(
+  model: tf.LayersModel,
+  ds: Dataset,
+  split: Split,
+  cfg: RunConfig,
+  dir: string,
+): Promise<{ final: Metrics; evalImagesPerSecond: number }> {
   const t0 = performance.now();
   const ev = evaluate(model, ds, split.val, cfg);
   const evalImagesPerSecond = split.val.length / ((performance.now() - t0) / 1000);
@@ -35,16 +41,33 @@ export async function finalEvaluation(model: tf.LayersModel, ds: Dataset, split:
   const beta = cfg.metrics.beta;
   let probs: Float32Array = ev.probs;
   if (cfg.evaluation.tta) {
-    probs = await predictProbs(model, ds.pixels, ds.size, split.val, { preprocessing: cfg.model.preprocessing, batchSize: Math.max(cfg.training.batch_size, 32), tta: true });
-    final.val_fbeta_tta = fbetaAt({ probs, targets, nTags }, beta, ds.tags.map(() => cfg.metrics.threshold));
+    probs = await predictProbs(model, ds.pixels, ds.size, split.val, {
+      preprocessing: cfg.model.preprocessing,
+      batchSize: Math.max(cfg.training.batch_size, 32),
+      tta: true,
+    });
+    final.val_fbeta_tta = fbetaAt(
+      { probs, targets, nTags },
+      beta,
+      ds.tags.map(() => cfg.metrics.threshold),
+    );
   }
   if (cfg.evaluation.tune_thresholds) {
     const p = { probs, targets, nTags };
     const tuned = tuneThresholds(p, beta, { start: ds.tags.map(() => cfg.metrics.threshold) });
     const heldOut = heldOutEstimate(p, beta, cfg.metrics.threshold);
     const file: ThresholdsFile = {
-      version: 1, tags: ds.tags, thresholds: tuned.thresholds, beta, tta: cfg.evaluation.tta,
-      fbeta_at_threshold: fbetaAt(p, beta, ds.tags.map(() => cfg.metrics.threshold)), fbeta_tuned: tuned.fbeta,
+      version: 1,
+      tags: ds.tags,
+      thresholds: tuned.thresholds,
+      beta,
+      tta: cfg.evaluation.tta,
+      fbeta_at_threshold: fbetaAt(
+        p,
+        beta,
+        ds.tags.map(() => cfg.metrics.threshold),
+      ),
+      fbeta_tuned: tuned.fbeta,
       held_out: { at_threshold: heldOut.at_base, tuned: heldOut.tuned },
     };
     writeJsonAtomic(runPath(dir, 'thresholds'), file);

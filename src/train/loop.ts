@@ -55,13 +55,27 @@ export interface LoopState {
   dropoutStep?: number;
 }
 
-export const initialState = (cfg: RunConfig): LoopState => ({ epoch: 0, history: [], best: null, lr: cfg.training.learning_rate, sinceBest: 0, sinceLrChange: 0, position: null });
+export const initialState = (cfg: RunConfig): LoopState => ({
+  epoch: 0,
+  history: [],
+  best: null,
+  lr: cfg.training.learning_rate,
+  sinceBest: 0,
+  sinceLrChange: 0,
+  position: null,
+});
 
 export type StopStatus = 'completed' | 'failed' | 'killed' | 'pruned';
-export interface StopReason { status: StopStatus; reason: string }
+export interface StopReason {
+  status: StopStatus;
+  reason: string;
+}
 
 /** Why the run must stop before it is done: asked to (a signal, a gone parent) or pruned by the sweep. */
-export interface StopRequest { status: 'killed' | 'pruned'; reason: string }
+export interface StopRequest {
+  status: 'killed' | 'pruned';
+  reason: string;
+}
 
 export type { BatchProgress } from '../exec/protocol.js';
 
@@ -100,7 +114,12 @@ export function setLearningRate(opt: tf.Optimizer, lr: number): void {
 }
 
 /** Loss and exact F-beta over a set of images, in batches, without augmentation. */
-export function evaluate(model: tf.LayersModel, ds: Dataset, indices: readonly number[], cfg: RunConfig): { loss: number; fbeta: FbetaReport; probs: Float32Array } {
+export function evaluate(
+  model: tf.LayersModel,
+  ds: Dataset,
+  indices: readonly number[],
+  cfg: RunConfig,
+): { loss: number; fbeta: FbetaReport; probs: Float32Array } {
   const counts = emptyCounts(ds.tags.length);
   const probsAll = new Float32Array(indices.length * ds.tags.length);
   let lossSum = 0;
@@ -115,7 +134,8 @@ export function evaluate(model: tf.LayersModel, ds: Dataset, indices: readonly n
     probsAll.set(probs, offset);
     offset += probs.length;
     lossSum += loss;
-    x.dispose(); y.dispose();
+    x.dispose();
+    y.dispose();
   }
   return { loss: lossSum / indices.length, fbeta: report(counts, ds.tags, cfg.metrics.beta), probs: probsAll };
 }
@@ -139,11 +159,22 @@ export function metricsOf(prefix: '' | 'val_', loss: number, r: FbetaReport): Me
 }
 
 const toPosition = (epoch: number, batch: number, lossSum: number, seen: number, c: FbetaCounts, seconds: number): EpochPosition => ({
-  epoch, batch, lossSum, seen, seconds, counts: { sampleSum: c.sampleSum, images: c.images, tp: Array.from(c.tp), fp: Array.from(c.fp), fn: Array.from(c.fn) },
+  epoch,
+  batch,
+  lossSum,
+  seen,
+  seconds,
+  counts: { sampleSum: c.sampleSum, images: c.images, tp: Array.from(c.tp), fp: Array.from(c.fp), fn: Array.from(c.fn) },
 });
 
 function countsFrom(p: EpochPosition): FbetaCounts {
-  return { sampleSum: p.counts.sampleSum, images: p.counts.images, tp: Float64Array.from(p.counts.tp), fp: Float64Array.from(p.counts.fp), fn: Float64Array.from(p.counts.fn) };
+  return {
+    sampleSum: p.counts.sampleSum,
+    images: p.counts.images,
+    tp: Float64Array.from(p.counts.tp),
+    fp: Float64Array.from(p.counts.fp),
+    fn: Float64Array.from(p.counts.fn),
+  };
 }
 
 /**
@@ -152,7 +183,15 @@ function countsFrom(p: EpochPosition): FbetaCounts {
  * saves the position (onPosition) so that the next run continues from the next batch with
  * the same data order, augmentation and running metrics.
  */
-export async function trainLoop(model: tf.LayersModel, optimizer: tf.Optimizer, ds: Dataset, split: { train: number[]; val: number[] }, cfg: RunConfig, state: LoopState, hooks: LoopHooks): Promise<StopReason> {
+export async function trainLoop(
+  model: tf.LayersModel,
+  optimizer: tf.Optimizer,
+  ds: Dataset,
+  split: { train: number[]; val: number[] },
+  cfg: RunConfig,
+  state: LoopState,
+  hooks: LoopHooks,
+): Promise<StopReason> {
   const vars = model.trainableWeights.map((w) => w.read() as tf.Variable);
   const mode = monitorMode(cfg);
   const es = cfg.training.early_stopping;
@@ -188,13 +227,17 @@ export async function trainLoop(model: tf.LayersModel, optimizer: tf.Optimizer, 
       const idx = batches[b]!;
       const { x, y } = makeBatch(ds, idx);
       let probs: tf.Tensor | undefined;
-      const cost = optimizer.minimize(() => {
-        const aug = applyAugment(x, drawParams(cfg.augmentation, idx.length, cfg.training.seed, epoch, b), cfg.augmentation.fill_mode);
-        const input = preprocess(aug, cfg.model.preprocessing);
-        const p = model.apply(input, { training: true }) as tf.Tensor2D;
-        probs = tf.keep(p.clone());
-        return tf.div(bceSum(p, y), idx.length) as tf.Scalar;
-      }, true, vars);
+      const cost = optimizer.minimize(
+        () => {
+          const aug = applyAugment(x, drawParams(cfg.augmentation, idx.length, cfg.training.seed, epoch, b), cfg.augmentation.fill_mode);
+          const input = preprocess(aug, cfg.model.preprocessing);
+          const p = model.apply(input, { training: true }) as tf.Tensor2D;
+          probs = tf.keep(p.clone());
+          return tf.div(bceSum(p, y), idx.length) as tf.Scalar;
+        },
+        true,
+        vars,
+      );
       const loss = (await cost!.data())[0]!;
       const probsData = (await probs!.data()) as Float32Array;
       const targets = await y.data();
@@ -202,7 +245,10 @@ export async function trainLoop(model: tf.LayersModel, optimizer: tf.Optimizer, 
       // The loss clips probabilities, and some backends clip NaN to the bound, so NaN outputs
       // are checked directly as well as the loss.
       if (!Number.isFinite(loss) || probsData.some(Number.isNaN)) {
-        return { status: 'failed', reason: `non-finite training loss (${Number.isFinite(loss) ? 'NaN outputs' : loss}) at epoch ${epoch}, batch ${b + 1}; try a lower training.learning_rate. No checkpoint was written for this epoch.` };
+        return {
+          status: 'failed',
+          reason: `non-finite training loss (${Number.isFinite(loss) ? 'NaN outputs' : loss}) at epoch ${epoch}, batch ${b + 1}; try a lower training.learning_rate. No checkpoint was written for this epoch.`,
+        };
       }
       accumulate(counts, probsData, targets, nTags, cfg.metrics.beta, cfg.metrics.threshold);
       lossSum += loss * idx.length;
@@ -214,7 +260,11 @@ export async function trainLoop(model: tf.LayersModel, optimizer: tf.Optimizer, 
     if (req) return stopAt(batches.length, req);
     const trainSeconds = elapsed();
     const val = evaluate(model, ds, split.val, cfg);
-    if (!Number.isFinite(val.loss)) return { status: 'failed', reason: `non-finite validation loss at epoch ${epoch}; try a lower training.learning_rate. No checkpoint was written for this epoch.` };
+    if (!Number.isFinite(val.loss))
+      return {
+        status: 'failed',
+        reason: `non-finite validation loss at epoch ${epoch}; try a lower training.learning_rate. No checkpoint was written for this epoch.`,
+      };
     const metrics = { ...metricsOf('', lossSum / seen, report(counts, ds.tags, cfg.metrics.beta)), ...metricsOf('val_', val.loss, val.fbeta) };
     const record: EpochRecord = { epoch, metrics, lr: state.lr, seconds: elapsed(), trainImagesPerSecond: seen / trainSeconds };
     const value = metrics[cfg.checkpoint.monitor]!;

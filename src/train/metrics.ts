@@ -30,22 +30,45 @@ export function fbetaOf(tp: number, fp: number, fn: number, beta: number): numbe
  * Adds a batch to the counts. probs and targets are [n, nTags] row-major; a tag is predicted
  * when its probability is above `threshold` (one for all tags, or one per tag).
  */
-export function accumulate(c: FbetaCounts, probs: ArrayLike<number>, targets: ArrayLike<number>, nTags: number, beta: number, threshold: number | readonly number[]): void {
+export function accumulate(
+  c: FbetaCounts,
+  probs: ArrayLike<number>,
+  targets: ArrayLike<number>,
+  nTags: number,
+  beta: number,
+  threshold: number | readonly number[],
+): void {
   const n = probs.length / nTags;
   const th = typeof threshold === 'number' ? Array.from({ length: nTags }, () => threshold) : threshold;
   for (let i = 0; i < n; i++) {
-    let tp = 0, fp = 0, fn = 0;
+    let tp = 0,
+      fp = 0,
+      fn = 0;
     for (let t = 0; t < nTags; t++) {
       const pred = probs[i * nTags + t]! > th[t]!;
       const truth = targets[i * nTags + t]! > 0.5;
-      if (pred && truth) { tp++; c.tp[t]!++; } else if (pred) { fp++; c.fp[t]!++; } else if (truth) { fn++; c.fn[t]!++; }
+      if (pred && truth) {
+        tp++;
+        c.tp[t]!++;
+      } else if (pred) {
+        fp++;
+        c.fp[t]!++;
+      } else if (truth) {
+        fn++;
+        c.fn[t]!++;
+      }
     }
     c.sampleSum += fbetaOf(tp, fp, fn, beta);
     c.images++;
   }
 }
 
-export interface TagScore { precision: number; recall: number; fbeta: number; support: number }
+export interface TagScore {
+  precision: number;
+  recall: number;
+  fbeta: number;
+  support: number;
+}
 
 export interface FbetaReport {
   /** Sample-averaged F-beta over the whole split (the competition metric). */
@@ -59,14 +82,22 @@ const ratio = (a: number, b: number): number => (b === 0 ? 0 : a / b);
 
 export function report(c: FbetaCounts, tags: readonly string[], beta: number): FbetaReport {
   const perTag: Record<string, TagScore> = {};
-  let sp = 0, sr = 0, sf = 0;
+  let sp = 0,
+    sr = 0,
+    sf = 0;
   tags.forEach((tag, t) => {
-    const tp = c.tp[t]!, fp = c.fp[t]!, fn = c.fn[t]!;
+    const tp = c.tp[t]!,
+      fp = c.fp[t]!,
+      fn = c.fn[t]!;
     const s = { precision: ratio(tp, tp + fp), recall: ratio(tp, tp + fn), fbeta: tp + fp + fn === 0 ? 0 : fbetaOf(tp, fp, fn, beta), support: tp + fn };
     perTag[tag] = s;
-    sp += s.precision; sr += s.recall; sf += s.fbeta;
+    sp += s.precision;
+    sr += s.recall;
+    sf += s.fbeta;
   });
-  const TP = c.tp.reduce((a, b) => a + b, 0), FP = c.fp.reduce((a, b) => a + b, 0), FN = c.fn.reduce((a, b) => a + b, 0);
+  const TP = c.tp.reduce((a, b) => a + b, 0),
+    FP = c.fp.reduce((a, b) => a + b, 0),
+    FN = c.fn.reduce((a, b) => a + b, 0);
   const n = tags.length || 1;
   return {
     fbeta: ratio(c.sampleSum, c.images),
@@ -88,7 +119,12 @@ export function sampleFbeta(probs: ArrayLike<number>, targets: ArrayLike<number>
  * targets), with the k that scores best on `targets`. A model that ignores its input can
  * reach this, so a model must beat it to show it learned anything.
  */
-export function bestConstantBaseline(trainTargets: ArrayLike<number>, targets: ArrayLike<number>, nTags: number, beta: number): { k: number; fbeta: number; tags: number[] } {
+export function bestConstantBaseline(
+  trainTargets: ArrayLike<number>,
+  targets: ArrayLike<number>,
+  nTags: number,
+  beta: number,
+): { k: number; fbeta: number; tags: number[] } {
   const freq = new Float64Array(nTags);
   for (let i = 0; i < trainTargets.length; i++) freq[i % nTags]! += trainTargets[i]!;
   const order = [...freq.keys()].sort((a, b) => freq[b]! - freq[a]!);

@@ -29,7 +29,12 @@ export async function buildWithBase(cfg: RunConfig, nTags: number): Promise<RunM
     const source = await resolveWeights(cfg.model.weights);
     if (source.kind === 'none') return { model, base: { weights: 'none', seed }, counts, loaded: '' };
     const report = await loadWeights(model, source);
-    return { model, base: { weights: 'file', path: source.path, md5: await fileMd5(source.path), seed }, counts, loaded: `${report.loaded.length} layers from ${source.path}` };
+    return {
+      model,
+      base: { weights: 'file', path: source.path, md5: await fileMd5(source.path), seed },
+      counts,
+      loaded: `${report.loaded.length} layers from ${source.path}`,
+    };
   } catch (e) {
     model.dispose();
     throw e;

@@ -34,19 +34,37 @@ export class RunOutputs {
   started(state: LoopState, resumed: boolean, backend: BackendInfo, ds: Dataset, split: Split): void {
     const swept = Object.keys(this.point.params);
     this.events.append({
-      type: 'run_started', key: this.point.key, name: basename(this.dir), experiment: this.point.experiment, sweep: this.point.sweep,
-      params: flatten(this.cfg), resumed,
+      type: 'run_started',
+      key: this.point.key,
+      name: basename(this.dir),
+      experiment: this.point.experiment,
+      sweep: this.point.sweep,
+      params: flatten(this.cfg),
+      resumed,
       tags: {
-        'exp.backend': backend.name, 'exp.device': backend.device, 'exp.split_hash': split.hash, 'exp.data_fingerprint': ds.fingerprint,
-        'exp.uid': this.point.uid, 'exp.swept': JSON.stringify(swept),
+        'exp.backend': backend.name,
+        'exp.device': backend.device,
+        'exp.split_hash': split.hash,
+        'exp.data_fingerprint': ds.fingerprint,
+        'exp.uid': this.point.uid,
+        'exp.swept': JSON.stringify(swept),
       },
     });
     const logged = new Set(readEvents(this.dir).events.flatMap((e) => (e.type === 'dataset' ? ['dataset'] : [])));
     if (!logged.has('dataset')) {
       this.events.append({
-        type: 'dataset', name: `${this.cfg.data.path.split('/').filter(Boolean).at(-1) ?? 'data'}`, digest: ds.fingerprint.slice(0, 16),
-        source: this.cfg.data.path, split_hash: split.hash,
-        profile: { images: ds.names.length, train: split.train.length, validation: split.val.length, tags: ds.tags.length, image_size: this.cfg.data.image_size },
+        type: 'dataset',
+        name: `${this.cfg.data.path.split('/').filter(Boolean).at(-1) ?? 'data'}`,
+        digest: ds.fingerprint.slice(0, 16),
+        source: this.cfg.data.path,
+        split_hash: split.hash,
+        profile: {
+          images: ds.names.length,
+          train: split.train.length,
+          validation: split.val.length,
+          tags: ds.tags.length,
+          image_size: this.cfg.data.image_size,
+        },
       });
     }
     // Bring the derived files in line with the checkpoint: history past it is replayed.
@@ -60,30 +78,57 @@ export class RunOutputs {
     appendText(runPath(this.dir, 'metrics'), JSON.stringify(lineOf(r)) + '\n');
     this.events.append({ type: 'epoch', epoch: r.epoch, metrics: r.metrics });
     // Training speed per epoch, with the resource samples (MLflow's system metrics, step = epoch).
-    if (Number.isFinite(r.trainImagesPerSecond)) this.events.append({ type: 'system', step: r.epoch, metrics: { 'system/images_per_second': r.trainImagesPerSecond } });
-    const points = state.history.map((h) => ({ epoch: h.epoch, loss: h.metrics.loss!, val_loss: h.metrics.val_loss!, fbeta: h.metrics.fbeta!, val_fbeta: h.metrics.val_fbeta! }));
+    if (Number.isFinite(r.trainImagesPerSecond))
+      this.events.append({ type: 'system', step: r.epoch, metrics: { 'system/images_per_second': r.trainImagesPerSecond } });
+    const points = state.history.map((h) => ({
+      epoch: h.epoch,
+      loss: h.metrics.loss!,
+      val_loss: h.metrics.val_loss!,
+      fbeta: h.metrics.fbeta!,
+      val_fbeta: h.metrics.val_fbeta!,
+    }));
     writeFileAtomic(runPath(this.dir, 'curves'), await curvesPng(points, `${this.cfg.name} / ${basename(this.dir)}`, this.cfg.metrics.beta));
   }
 
   /** Writes summary.json from the final state. */
   summary(init: {
-    stop: StopReason; state: LoopState; backend: BackendInfo; final: Metrics | null; baseline: { k: number; fbeta: number };
-    started: number; evalImagesPerSecond: number | null; tensors: { at_start: number; after_each_epoch: number[] };
-    params: { total: number; trainable: number }; split: Split; tags: string[]; peakRssMb: number;
+    stop: StopReason;
+    state: LoopState;
+    backend: BackendInfo;
+    final: Metrics | null;
+    baseline: { k: number; fbeta: number };
+    started: number;
+    evalImagesPerSecond: number | null;
+    tensors: { at_start: number; after_each_epoch: number[] };
+    params: { total: number; trainable: number };
+    split: Split;
+    tags: string[];
+    peakRssMb: number;
   }): RunSummary {
     const { stop, state } = init;
     const best = state.best ? state.history.find((h) => h.epoch === state.best!.epoch) : undefined;
     const trainIps = state.history.length ? state.history.reduce((a, h) => a + h.trainImagesPerSecond, 0) / state.history.length : null;
     const summary: RunSummary = {
-      status: stop.status, reason: stop.reason, key: this.point.key, name: basename(this.dir), backend: init.backend.name, device: init.backend.device,
-      epochs_completed: state.epoch, epochs_planned: this.cfg.training.epochs, monitor: this.cfg.checkpoint.monitor, mode: monitorMode(this.cfg),
+      status: stop.status,
+      reason: stop.reason,
+      key: this.point.key,
+      name: basename(this.dir),
+      backend: init.backend.name,
+      device: init.backend.device,
+      epochs_completed: state.epoch,
+      epochs_planned: this.cfg.training.epochs,
+      monitor: this.cfg.checkpoint.monitor,
+      mode: monitorMode(this.cfg),
       best: best ? { epoch: best.epoch, metrics: best.metrics } : null,
-      final: init.final, baseline: { constant_top_k: init.baseline.k, val_fbeta: init.baseline.fbeta },
+      final: init.final,
+      baseline: { constant_top_k: init.baseline.k, val_fbeta: init.baseline.fbeta },
       duration_s: (Date.now() - init.started) / 1000,
       images_per_second: { train: trainIps, eval: init.evalImagesPerSecond },
       peak_rss_mb: init.peakRssMb,
-      tensors: init.tensors, params: init.params,
-      split: { train: init.split.train.length, val: init.split.val.length, hash: init.split.hash }, tags: init.tags,
+      tensors: init.tensors,
+      params: init.params,
+      split: { train: init.split.train.length, val: init.split.val.length, hash: init.split.hash },
+      tags: init.tags,
     };
     writeSummary(this.dir, summary);
     return summary;
@@ -94,17 +139,23 @@ export class RunOutputs {
     if (summary) this.events.append({ type: 'result', metrics: resultMetrics(summary.best, summary.final, summary.baseline.val_fbeta) });
     for (const a of artifacts) if (existsSync(join(this.dir, a))) this.events.append({ type: 'artifact', path: a });
     this.events.append({
-      type: 'run_ended', status, reason,
-      ...(summary ? {
-        summary: {
-          best_epoch: summary.best?.epoch ?? null, ...resultMetrics(summary.best, summary.final, summary.baseline.val_fbeta),
-          baseline_top_k: summary.baseline.constant_top_k, duration_s: summary.duration_s, train_images_per_second: summary.images_per_second.train,
-        },
-      } : {}),
+      type: 'run_ended',
+      status,
+      reason,
+      ...(summary
+        ? {
+            summary: {
+              best_epoch: summary.best?.epoch ?? null,
+              ...resultMetrics(summary.best, summary.final, summary.baseline.val_fbeta),
+              baseline_top_k: summary.baseline.constant_top_k,
+              duration_s: summary.duration_s,
+              train_images_per_second: summary.images_per_second.train,
+            },
+          }
+        : {}),
     });
   }
 }
-
 
 /**
  * The checkpoint files a run uploads when it ends (tracking.log_checkpoints): 'full' uploads

@@ -4,12 +4,21 @@
  */
 import type { BatchProgress, EpochRecord } from './loop.js';
 
-export interface Out { write(s: string): unknown; isTTY?: boolean }
+export interface Out {
+  write(s: string): unknown;
+  isTTY?: boolean;
+}
 
 export class Progress {
   private lastDraw = 0;
   /** `line` receives the epoch lines (to the terminal and train.log); the bar goes to `out` only. */
-  constructor(private readonly out: Out, private readonly epochs: number, private readonly line: (s: string) => void = (s) => { out.write(s); }) {}
+  constructor(
+    private readonly out: Out,
+    private readonly epochs: number,
+    private readonly line: (s: string) => void = (s) => {
+      out.write(s);
+    },
+  ) {}
 
   batch({ epoch, batch, batches, images, seconds }: BatchProgress): void {
     if (!this.out.isTTY) return;
@@ -20,7 +29,9 @@ export class Progress {
     const filled = Math.round((batch / batches) * width);
     const ips = seconds > 0 ? images / seconds : 0;
     const eta = ips > 0 ? ((batches - batch) * (images / batch)) / ips : 0;
-    this.out.write(`\r\x1b[2Kepoch ${epoch}/${this.epochs} [${'#'.repeat(filled)}${'.'.repeat(width - filled)}] ${batch}/${batches}  ${ips.toFixed(1)} img/s  ETA ${eta.toFixed(0)}s`);
+    this.out.write(
+      `\r\x1b[2Kepoch ${epoch}/${this.epochs} [${'#'.repeat(filled)}${'.'.repeat(width - filled)}] ${batch}/${batches}  ${ips.toFixed(1)} img/s  ETA ${eta.toFixed(0)}s`,
+    );
   }
 
   epoch(r: EpochRecord, monitor: string, improved: boolean): void {

@@ -43,22 +43,39 @@ export async function trainRunFolder(dir: string, opts: TrainOptions): Promise<R
   const cfg = readRunConfig(dir);
   let point = readPoint(dir);
   const lock = await lockRunFolder(dir);
-  const log = (s: string): void => { opts.out.write(s); appendText(runPath(dir, 'log'), s.replaceAll('\r\x1b[2K', '')); };
+  const log = (s: string): void => {
+    opts.out.write(s);
+    appendText(runPath(dir, 'log'), s.replaceAll('\r\x1b[2K', ''));
+  };
   const prev = readRunRecord(dir);
-  if ((prev?.status === 'completed' || prev?.status === 'pruned') && !opts.force) { lock.release(); return prev; }
+  if ((prev?.status === 'completed' || prev?.status === 'pruned') && !opts.force) {
+    lock.release();
+    return prev;
+  }
   if (opts.force) {
     // Train from scratch: drop what the run produced, keep its config and split. It is a new
     // run, so it gets a new identity: its tracking record starts afresh (the old one stays).
-    for (const f of [RUN_FILES.checkpoints, RUN_FILES.summary, RUN_FILES.curves, RUN_FILES.metrics, RUN_FILES.events, RUN_FILES.sink]) rmSync(join(dir, f), { recursive: true, force: true });
+    for (const f of [RUN_FILES.checkpoints, RUN_FILES.summary, RUN_FILES.curves, RUN_FILES.metrics, RUN_FILES.events, RUN_FILES.sink])
+      rmSync(join(dir, f), { recursive: true, force: true });
     point = { ...point, uid: randomUUID() };
     writePoint(dir, point);
   }
   const env = opts.env ?? process.env;
   const record: RunRecord = {
-    key: point.key, uid: point.uid, name: point.name, status: 'running', created: prev?.created ?? new Date().toISOString(), started: new Date().toISOString(),
-    attempts: (prev?.attempts ?? 0) + 1, pid: process.pid, host: hostname(), ...(prev?.tags ? { tags: prev.tags } : {}),
+    key: point.key,
+    uid: point.uid,
+    name: point.name,
+    status: 'running',
+    created: prev?.created ?? new Date().toISOString(),
+    started: new Date().toISOString(),
+    attempts: (prev?.attempts ?? 0) + 1,
+    pid: process.pid,
+    host: hostname(),
+    ...(prev?.tags ? { tags: prev.tags } : {}),
     ...(env.CUDA_VISIBLE_DEVICES !== undefined ? { gpus: env.CUDA_VISIBLE_DEVICES } : {}),
-    ...(env.EXP_LAUNCHER ? { launcher: { kind: env.EXP_LAUNCHER === 'queue' ? 'queue' : 'local', ...(env.EXP_WORKER ? { worker: env.EXP_WORKER } : {}) } as const } : {}),
+    ...(env.EXP_LAUNCHER
+      ? { launcher: { kind: env.EXP_LAUNCHER === 'queue' ? 'queue' : 'local', ...(env.EXP_WORKER ? { worker: env.EXP_WORKER } : {}) } as const }
+      : {}),
   };
   const events = new EventLog(dir);
   const outputs = new RunOutputs(dir, cfg, point, events);
@@ -68,8 +85,13 @@ export async function trainRunFolder(dir: string, opts: TrainOptions): Promise<R
     return record;
   };
   const stop = new StopControl({
-    say: log, stillHeld: () => lock.stillHeld(),
-    abort: (reason) => { end('killed', reason); outputs.ended('killed', reason, null, []); lock.release(); },
+    say: log,
+    stillHeld: () => lock.stillHeld(),
+    abort: (reason) => {
+      end('killed', reason);
+      outputs.ended('killed', reason, null, []);
+      lock.release();
+    },
   }).install();
   try {
     writeRunRecord(dir, record);
@@ -82,8 +104,10 @@ export async function trainRunFolder(dir: string, opts: TrainOptions): Promise<R
     if (backend.note) log(`note: ${backend.name}: ${backend.note}\n`);
     if (cfg.training.require_gpu && (backend.device === 'cpu' || backend.device.startsWith('wasm'))) {
       throw new ExpError({
-        code: 'NO_GPU', message: `training.require_gpu is set but ${backend.name} runs on the ${backend.device === 'cpu' ? 'CPU' : 'wasm runtime'} here${backend.note ? ` (${backend.note})` : ''}`,
-        fix: 'run it where an NVIDIA GPU is visible, with the GPU build (bash scripts/build-native-backend.sh --gpu), or set training.require_gpu: false', exit: 'failed',
+        code: 'NO_GPU',
+        message: `training.require_gpu is set but ${backend.name} runs on the ${backend.device === 'cpu' ? 'CPU' : 'wasm runtime'} here${backend.note ? ` (${backend.note})` : ''}`,
+        fix: 'run it where an NVIDIA GPU is visible, with the GPU build (bash scripts/build-native-backend.sh --gpu), or set training.require_gpu: false',
+        exit: 'failed',
       });
     }
 
@@ -100,14 +124,17 @@ export async function trainRunFolder(dir: string, opts: TrainOptions): Promise<R
     const lastDir = checkpointDir(dir, 'last');
     const bestDir = checkpointDir(dir, 'best');
     const resume = await resumePoint([lastDir, bestDir], model, optimizer, base);
-    for (const s of resume.skipped) log(`warning: checkpoint ${s.dir} is not usable (${s.reason}); ${resume.dir ? `resuming from ${resume.dir} instead` : 'trying the next'}\n`);
+    for (const s of resume.skipped)
+      log(`warning: checkpoint ${s.dir} is not usable (${s.reason}); ${resume.dir ? `resuming from ${resume.dir} instead` : 'trying the next'}\n`);
     if (resume.dir) {
       state = resume.info.state;
       setDropoutStep(model, state.dropoutStep ?? 0);
       const where = state.position ? `inside epoch ${state.position.epoch}, after batch ${state.position.batch}` : `after epoch ${state.epoch}`;
       log(`resuming from ${resume.dir === lastDir ? 'checkpoints/last' : 'checkpoints/best'} ${where}\n`);
     } else if (resume.skipped.length > 0) log('warning: no usable checkpoint: training starts over from the base weights\n');
-    log(`model: VGG16 ${cfg.data.image_size}x${cfg.data.image_size}, trainable blocks [${cfg.model.trainable_blocks.join(', ')}], ${counts.trainable.toLocaleString('en')} of ${counts.total.toLocaleString('en')} parameters trainable\n`);
+    log(
+      `model: VGG16 ${cfg.data.image_size}x${cfg.data.image_size}, trainable blocks [${cfg.model.trainable_blocks.join(', ')}], ${counts.trainable.toLocaleString('en')} of ${counts.total.toLocaleString('en')} parameters trainable\n`,
+    );
     outputs.started(state, resume.dir !== null, backend, ds, split);
 
     const baseline = bestConstantBaseline(targetsOf(ds, split.train), targetsOf(ds, split.val), ds.tags.length, cfg.metrics.beta);
@@ -133,7 +160,10 @@ export async function trainRunFolder(dir: string, opts: TrainOptions): Promise<R
     tellParent({ type: 'started', backend: backend.name, epochs: cfg.training.epochs, done: state.epoch });
     system.start();
     const stopped: StopReason = await trainLoop(model, optimizer, ds, split, cfg, state, {
-      onBatch: (p) => { progress.batch(p); tellParent({ type: 'progress', ...p }); },
+      onBatch: (p) => {
+        progress.batch(p);
+        tellParent({ type: 'progress', ...p });
+      },
       stopRequested: () => stop.get(),
       checkpointDue: () => everyMs > 0 && Date.now() - lastSave >= everyMs,
       onPosition: saveLast,
@@ -159,29 +189,58 @@ export async function trainRunFolder(dir: string, opts: TrainOptions): Promise<R
       ({ final, evalImagesPerSecond: evalIps } = await finalEvaluation(model, ds, split, cfg, dir));
     }
     const summary = outputs.summary({
-      stop: stopped, state, backend, final, baseline, started: Date.parse(record.started!), evalImagesPerSecond: evalIps,
-      tensors: { at_start: tensorsAtStart, after_each_epoch: tensorCounts }, params: counts, split, tags: ds.tags,
+      stop: stopped,
+      state,
+      backend,
+      final,
+      baseline,
+      started: Date.parse(record.started!),
+      evalImagesPerSecond: evalIps,
+      tensors: { at_start: tensorsAtStart, after_each_epoch: tensorCounts },
+      params: counts,
+      split,
+      tags: ds.tags,
       peakRssMb: Math.round(process.resourceUsage().maxRSS / 1024),
     });
     if (env.EXP_UPLOAD_CHECKPOINTS === '1' && (stopped.status === 'completed' || stopped.status === 'pruned')) events.append({ type: 'checkpoint_done' });
     const ok = stopped.status === 'completed' || stopped.status === 'pruned';
-    if (ok && state.best && cfg.checkpoint.save_best && cfg.tracking.log_checkpoints !== 'none') events.append({ type: 'model', name: 'model', step: state.best.epoch });
-    outputs.ended(stopped.status, stopped.reason, summary, stopped.status === 'failed' ? [] : [...endArtifacts(dir), ...checkpointArtifacts(cfg.tracking.log_checkpoints)]);
+    if (ok && state.best && cfg.checkpoint.save_best && cfg.tracking.log_checkpoints !== 'none')
+      events.append({ type: 'model', name: 'model', step: state.best.epoch });
+    outputs.ended(
+      stopped.status,
+      stopped.reason,
+      summary,
+      stopped.status === 'failed' ? [] : [...endArtifacts(dir), ...checkpointArtifacts(cfg.tracking.log_checkpoints)],
+    );
     end(stopped.status, stopped.reason);
     await live.flush();
     const best = summary.best;
-    log(`${stopped.status}: ${stopped.reason}${best ? `; best epoch ${best.epoch}: val_loss ${best.metrics.val_loss!.toFixed(4)}, val_fbeta ${best.metrics.val_fbeta!.toFixed(4)}` : ''} (constant baseline val_fbeta ${baseline.fbeta.toFixed(4)}, top-${baseline.k} tags)\n`);
+    log(
+      `${stopped.status}: ${stopped.reason}${best ? `; best epoch ${best.epoch}: val_loss ${best.metrics.val_loss!.toFixed(4)}, val_fbeta ${best.metrics.val_fbeta!.toFixed(4)}` : ''} (constant baseline val_fbeta ${baseline.fbeta.toFixed(4)}, top-${baseline.k} tags)\n`,
+    );
     model.dispose();
     optimizer.dispose();
     return record;
   } catch (e) {
     // Record the failure in the folder, its log and the tracking log before reporting it; each
     // step on its own, since a full disk may refuse some of them.
-    const err = e instanceof ExpError ? e : fromSystemError(e) ?? e;
+    const err = e instanceof ExpError ? e : (fromSystemError(e) ?? e);
     const reason = (err as Error).message;
-    try { log(`failed: ${err instanceof ExpError ? err.render() : reason}\n`); } catch { /* the log itself cannot be written */ }
-    try { end('failed', reason); } catch { /* run.json cannot be written either */ }
-    try { outputs.ended('failed', reason, null, []); } catch { /* nor the event log */ }
+    try {
+      log(`failed: ${err instanceof ExpError ? err.render() : reason}\n`);
+    } catch {
+      /* the log itself cannot be written */
+    }
+    try {
+      end('failed', reason);
+    } catch {
+      /* run.json cannot be written either */
+    }
+    try {
+      outputs.ended('failed', reason, null, []);
+    } catch {
+      /* nor the event log */
+    }
     throw err;
   } finally {
     stop.uninstall();

@@ -39,7 +39,10 @@ export class StopControl {
     };
     process.on('SIGINT', onSignal);
     process.on('SIGTERM', onSignal);
-    this.cleanups.push(() => { process.off('SIGINT', onSignal); process.off('SIGTERM', onSignal); });
+    this.cleanups.push(() => {
+      process.off('SIGINT', onSignal);
+      process.off('SIGTERM', onSignal);
+    });
     if (process.send !== undefined && process.connected) {
       const onMessage = (m: unknown): void => {
         const msg = m as Partial<ToChild>;
@@ -47,11 +50,16 @@ export class StopControl {
           this.request ??= { status: msg.type === 'prune' ? 'pruned' : 'killed', reason: msg.reason };
         }
       };
-      const onGone = (): void => { this.request ??= { status: 'killed', reason: 'the process that launched it went away (killed?)' }; };
+      const onGone = (): void => {
+        this.request ??= { status: 'killed', reason: 'the process that launched it went away (killed?)' };
+      };
       process.on('message', onMessage);
       process.on('disconnect', onGone);
       process.channel?.unref(); // the channel alone must not keep the process alive once training ends
-      this.cleanups.push(() => { process.off('message', onMessage); process.off('disconnect', onGone); });
+      this.cleanups.push(() => {
+        process.off('message', onMessage);
+        process.off('disconnect', onGone);
+      });
     }
     return this;
   }
@@ -75,5 +83,9 @@ export function tellParent(msg: FromChild): void {
   if (process.send === undefined || !process.connected) return;
   // With a callback, a broken channel (the launcher was killed) is reported here instead of as
   // an 'error' event that would crash the process; the disconnect handler then stops the run.
-  try { process.send(msg, undefined, {}, () => undefined); } catch { /* the launcher is gone */ }
+  try {
+    process.send(msg, undefined, {}, () => undefined);
+  } catch {
+    /* the launcher is gone */
+  }
 }

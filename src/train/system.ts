@@ -17,20 +17,28 @@ function cpuTimes(): { busy: number; total: number } | undefined {
     const idle = (f[3] ?? 0) + (f[4] ?? 0);
     const total = f.reduce((a, b) => a + b, 0);
     return { busy: total - idle, total };
-  } catch { return undefined; }
+  } catch {
+    return undefined;
+  }
 }
 
 function gpuSample(): Promise<Record<string, number>> {
   return new Promise((resolve) => {
     execFile('nvidia-smi', ['--query-gpu=utilization.gpu,memory.used,memory.total', '--format=csv,noheader,nounits'], { timeout: 5000 }, (err, out) => {
-      if (err) { resolve({}); return; }
+      if (err) {
+        resolve({});
+        return;
+      }
       const m: Record<string, number> = {};
-      out.trim().split('\n').forEach((line, i) => {
-        const [util, used, total] = line.split(',').map((s) => Number(s.trim()));
-        if (Number.isFinite(util)) m[`system/gpu_${i}_utilization_percentage`] = util!;
-        if (Number.isFinite(used)) m[`system/gpu_${i}_memory_usage_megabytes`] = used!;
-        if (Number.isFinite(used) && Number.isFinite(total) && total! > 0) m[`system/gpu_${i}_memory_usage_percentage`] = (100 * used!) / total!;
-      });
+      out
+        .trim()
+        .split('\n')
+        .forEach((line, i) => {
+          const [util, used, total] = line.split(',').map((s) => Number(s.trim()));
+          if (Number.isFinite(util)) m[`system/gpu_${i}_utilization_percentage`] = util!;
+          if (Number.isFinite(used)) m[`system/gpu_${i}_memory_usage_megabytes`] = used!;
+          if (Number.isFinite(used) && Number.isFinite(total) && total! > 0) m[`system/gpu_${i}_memory_usage_percentage`] = (100 * used!) / total!;
+        });
       resolve(m);
     });
   });
@@ -43,7 +51,11 @@ export class SystemSampler {
   private prevProc = process.cpuUsage();
   private prevAt = performance.now();
 
-  constructor(private readonly events: EventLog, private readonly seconds: number, private readonly backend: BackendInfo) {}
+  constructor(
+    private readonly events: EventLog,
+    private readonly seconds: number,
+    private readonly backend: BackendInfo,
+  ) {}
 
   start(): void {
     if (this.seconds <= 0) return;
@@ -60,7 +72,8 @@ export class SystemSampler {
     const m: Record<string, number> = {};
     const now = performance.now();
     const c = cpuTimes();
-    if (c && this.prevCpu && c.total > this.prevCpu.total) m['system/cpu_utilization_percentage'] = (100 * (c.busy - this.prevCpu.busy)) / (c.total - this.prevCpu.total);
+    if (c && this.prevCpu && c.total > this.prevCpu.total)
+      m['system/cpu_utilization_percentage'] = (100 * (c.busy - this.prevCpu.busy)) / (c.total - this.prevCpu.total);
     const proc = process.cpuUsage(this.prevProc);
     const wallUs = (now - this.prevAt) * 1000;
     if (wallUs > 0) m['system/process_cpu_utilization_percentage'] = (100 * (proc.user + proc.system)) / wallUs / cpus().length;

@@ -2,7 +2,22 @@
  * File writes that never leave a half-written file behind: write to a temporary name in the
  * same folder, fsync, then rename (atomic on POSIX). Readers see the old or the new file.
  */
-import { appendFileSync, closeSync, constants, fstatSync, fsyncSync, mkdirSync, openSync, readdirSync, readFileSync, readSync, renameSync, writeSync, existsSync, rmSync } from 'node:fs';
+import {
+  appendFileSync,
+  closeSync,
+  constants,
+  fstatSync,
+  fsyncSync,
+  mkdirSync,
+  openSync,
+  readdirSync,
+  readFileSync,
+  readSync,
+  renameSync,
+  writeSync,
+  existsSync,
+  rmSync,
+} from 'node:fs';
 import { dirname, basename, join } from 'node:path';
 import { StoreError } from '../errors.js';
 
@@ -28,7 +43,11 @@ export function writeJsonAtomic(path: string, value: unknown): void {
 }
 
 export function readJson<T>(path: string): T | undefined {
-  try { return JSON.parse(readFileSync(path, 'utf8')) as T; } catch { return undefined; }
+  try {
+    return JSON.parse(readFileSync(path, 'utf8')) as T;
+  } catch {
+    return undefined;
+  }
 }
 
 /**
@@ -62,7 +81,11 @@ export function recoverSwap(target: string): void {
   const dir = dirname(target);
   const name = basename(target);
   let entries: string[];
-  try { entries = readdirSync(dir); } catch { return; }
+  try {
+    entries = readdirSync(dir);
+  } catch {
+    return;
+  }
   const olds = entries.filter((e) => e.startsWith(`${name}.old-`)).map((e) => join(dir, e));
   const tmps = entries.filter((e) => e.startsWith(`${name}.tmp-`)).map((e) => join(dir, e));
   if (!existsSync(target) && olds.length > 0) renameSync(tmps.length === 1 ? tmps[0]! : olds[0]!, target);
@@ -86,11 +109,29 @@ export function readFileBounded(path: string, maxBytes: number, what = 'file'): 
   try {
     const st = fstatSync(fd);
     if (!st.isFile()) {
-      const kind = st.isDirectory() ? 'a folder' : st.isFIFO() ? 'a FIFO (named pipe)' : st.isCharacterDevice() || st.isBlockDevice() ? 'a device' : st.isSocket() ? 'a socket' : 'not a regular file';
-      throw new StoreError({ code: 'NOT_A_REGULAR_FILE', message: `${what} ${path} is ${kind}, not a regular file`, file: path, fix: `point it at a regular ${what}` });
+      const kind = st.isDirectory()
+        ? 'a folder'
+        : st.isFIFO()
+          ? 'a FIFO (named pipe)'
+          : st.isCharacterDevice() || st.isBlockDevice()
+            ? 'a device'
+            : st.isSocket()
+              ? 'a socket'
+              : 'not a regular file';
+      throw new StoreError({
+        code: 'NOT_A_REGULAR_FILE',
+        message: `${what} ${path} is ${kind}, not a regular file`,
+        file: path,
+        fix: `point it at a regular ${what}`,
+      });
     }
     if (st.size > maxBytes) {
-      throw new StoreError({ code: 'FILE_TOO_LARGE', message: `${what} ${path} is ${st.size} bytes, more than the ${maxBytes}-byte limit`, file: path, fix: `check that this is the right ${what}` });
+      throw new StoreError({
+        code: 'FILE_TOO_LARGE',
+        message: `${what} ${path} is ${st.size} bytes, more than the ${maxBytes}-byte limit`,
+        file: path,
+        fix: `check that this is the right ${what}`,
+      });
     }
     // Read to the limit plus one byte: a file that grows while we read is still bounded.
     const buf = Buffer.allocUnsafe(Math.min(st.size, maxBytes) + 1);
@@ -99,7 +140,8 @@ export function readFileBounded(path: string, maxBytes: number, what = 'file'): 
       const r = readSync(fd, buf, n, buf.length - n, null);
       if (r === 0) break;
       n += r;
-      if (n === buf.length) throw new StoreError({ code: 'FILE_TOO_LARGE', message: `${what} ${path} grew past ${maxBytes} bytes while being read`, file: path });
+      if (n === buf.length)
+        throw new StoreError({ code: 'FILE_TOO_LARGE', message: `${what} ${path} grew past ${maxBytes} bytes while being read`, file: path });
     }
     return buf.subarray(0, n);
   } finally {

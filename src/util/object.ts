@@ -2,8 +2,7 @@
 
 export type Json = null | boolean | number | string | Json[] | { [k: string]: Json };
 
-export const isPlainObject = (v: unknown): v is Record<string, unknown> =>
-  typeof v === 'object' && v !== null && !Array.isArray(v);
+export const isPlainObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
 
 export function getPath(root: unknown, dotted: string): unknown {
   let v: unknown = root;
@@ -28,7 +27,12 @@ export const clone = <T>(v: T): T => structuredClone(v);
 export function canonicalJson(value: unknown): string {
   return JSON.stringify(value, (_k, v: unknown) => {
     if (typeof v === 'number' && Object.is(v, -0)) return 0;
-    if (isPlainObject(v)) return Object.fromEntries(Object.keys(v).sort().map((k) => [k, v[k]]));
+    if (isPlainObject(v))
+      return Object.fromEntries(
+        Object.keys(v)
+          .sort()
+          .map((k) => [k, v[k]]),
+      );
     return v;
   });
 }

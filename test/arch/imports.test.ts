@@ -15,7 +15,9 @@ import { ROOT } from '../helpers/cli.js';
 const SRC = join(ROOT, 'src');
 
 function sources(dir: string): string[] {
-  return readdirSync(dir, { withFileTypes: true }).flatMap((d) => (d.isDirectory() ? sources(join(dir, d.name)) : d.name.endsWith('.ts') ? [join(dir, d.name)] : []));
+  return readdirSync(dir, { withFileTypes: true }).flatMap((d) =>
+    d.isDirectory() ? sources(join(dir, d.name)) : d.name.endsWith('.ts') ? [join(dir, d.name)] : [],
+  );
 }
 
 /** Static runtime imports of each module (type-only imports and dynamic imports left out). */
@@ -46,7 +48,10 @@ test('src/ has no import cycle', () => {
   const cycles: string[] = [];
   const visit = (n: string, path: string[]): void => {
     if (state.get(n) === 'done') return;
-    if (state.get(n) === 'open') { cycles.push([...path.slice(path.indexOf(n)), n].join(' -> ')); return; }
+    if (state.get(n) === 'open') {
+      cycles.push([...path.slice(path.indexOf(n)), n].join(' -> '));
+      return;
+    }
     state.set(n, 'open');
     for (const d of g.get(n) ?? []) if (g.has(d)) visit(d, [...path, n]);
     state.set(n, 'done');
@@ -64,10 +69,17 @@ test('the light side (cli, exec, store, query, track, mlflow, reproduce, config,
 
 test('loading the exp run, exp worker, exp runs and exp status commands loads no @tensorflow package (checked at runtime)', () => {
   for (const cmd of ['run', 'runs', 'status', 'compare', 'sync', 'validate']) {
-    const probe = spawnSync(process.execPath, [join(ROOT, 'test', 'arch', 'load-probe.mjs'), join(ROOT, 'dist', 'cli', `${cmd}.js`)], { encoding: 'utf8', cwd: ROOT });
+    const probe = spawnSync(process.execPath, [join(ROOT, 'test', 'arch', 'load-probe.mjs'), join(ROOT, 'dist', 'cli', `${cmd}.js`)], {
+      encoding: 'utf8',
+      cwd: ROOT,
+    });
     assert.equal(probe.status, 0, probe.stderr);
     const loaded = JSON.parse(probe.stdout) as string[];
     assert.ok(loaded.length > 10, `${cmd}: the probe saw its imports (${loaded.length})`);
-    assert.deepEqual(loaded.filter((u) => u.includes('@tensorflow') || u.includes('h5wasm') || /\/dist\/(train\/|model\/(?!weights\.js|errors\.js))/.test(u)), [], `exp ${cmd}`);
+    assert.deepEqual(
+      loaded.filter((u) => u.includes('@tensorflow') || u.includes('h5wasm') || /\/dist\/(train\/|model\/(?!weights\.js|errors\.js))/.test(u)),
+      [],
+      `exp ${cmd}`,
+    );
   }
 });

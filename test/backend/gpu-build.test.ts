@@ -17,11 +17,16 @@ const missing = backendMissing('tensorflow-gpu');
 const required = process.env.EXP_TEST_GPU_BUILD === '1' && process.env.EXP_SKIP_NATIVE !== '1';
 
 test('the GPU build trains on the CPU when no GPU is visible, says so, and require_gpu refuses it', { timeout: 600_000 }, (t) => {
-  if (missing && !required) { t.skip(`no GPU build here (${missing}); npm run test:gpu builds it`); return; }
+  if (missing && !required) {
+    t.skip(`no GPU build here (${missing}); npm run test:gpu builds it`);
+    return;
+  }
   assert.equal(missing, undefined, `the GPU build is missing: ${missing}`);
   const backends = exp(['backends', '--json']);
   assert.equal(backends.code, 0, backends.stderr);
-  const gpuRow = (JSON.parse(backends.stdout) as { name: string; available: boolean; note?: string; devices?: { type: string }[]; version?: string }[]).find((r) => r.name === 'tensorflow-gpu')!;
+  const gpuRow = (JSON.parse(backends.stdout) as { name: string; available: boolean; note?: string; devices?: { type: string }[]; version?: string }[]).find(
+    (r) => r.name === 'tensorflow-gpu',
+  )!;
   assert.equal(gpuRow.available, true);
   const visible = gpuRow.devices?.some((d) => d.type === 'gpu') ?? false;
   if (!visible) assert.equal(gpuRow.note, 'built, no GPU visible (running on CPU)');
@@ -32,7 +37,10 @@ test('the GPU build trains on the CPU when no GPU is visible, says so, and requi
   const run = exp(['run', file, '--runs-dir', join(tmp, 'runs')], { cwd: tmp });
   assert.equal(run.code, 0, run.stdout + run.stderr);
   const sweep = join(tmp, 'runs', 'tiny', readdirSync(join(tmp, 'runs', 'tiny'))[0]!);
-  const dir = join(sweep, readdirSync(sweep).find((d) => d.startsWith('tiny'))!);
+  const dir = join(
+    sweep,
+    readdirSync(sweep).find((d) => d.startsWith('tiny'))!,
+  );
   const rec = JSON.parse(readFileSync(join(dir, 'run.json'), 'utf8')) as { status: string; backend: { name: string; device: string } };
   assert.equal(rec.status, 'completed');
   assert.equal(rec.backend.name, 'tensorflow-gpu');

@@ -19,7 +19,11 @@ test('auto picks a working backend and describes it', async () => {
     assert.match(info.version, /tfjs-backend-wasm \d/);
   }
   // It really runs: a conv layer's filter gradient (missing from stock wasm) computes.
-  const g = tf.tidy(() => tf.grad((w: tf.Tensor) => tf.sum(tf.conv2d(tf.ones([1, 4, 4, 2]) as tf.Tensor4D, w as tf.Tensor4D, 1, 'same')))(tf.ones([3, 3, 2, 1])).dataSync());
+  const g = tf.tidy(() =>
+    tf
+      .grad((w: tf.Tensor) => tf.sum(tf.conv2d(tf.ones([1, 4, 4, 2]) as tf.Tensor4D, w as tf.Tensor4D, 1, 'same')))(tf.ones([3, 3, 2, 1]))
+      .dataSync(),
+  );
   assert.equal(g[8], 16); // the centre tap (1, 1) sees all 16 pixels once
   assert.equal(g[0], 9); // a corner tap sees a 3x3 corner
 });
@@ -68,7 +72,10 @@ test('tensorflow-gpu when unavailable: the fix names the package, CUDA and cuDNN
 test('probeBackends lists every backend in order and ends on the best available one', async () => {
   await selectBackend('cpu');
   const rows = await probeBackends();
-  assert.deepEqual(rows.map((r) => r.name), BACKEND_ORDER);
+  assert.deepEqual(
+    rows.map((r) => r.name),
+    BACKEND_ORDER,
+  );
   for (const r of rows) {
     if (r.available) assert.ok(r.device, `${r.name} has a device`);
     else assert.ok(r.reason && r.fix, `${r.name} says why and how to fix it`);

@@ -40,12 +40,20 @@ test('exp validate: 0 for valid files, 2 with file:line:col, source line and car
 test('exp plan --json lists the exact grid', () => {
   const r = exp(['plan', 'experiments/vgg16-sweep.yaml', '--json']);
   assert.equal(r.code, 0, r.stderr);
-  const points = JSON.parse(r.stdout) as { key: string; name: string; params: Record<string, unknown>; config: { model: { frozen_blocks?: number; trainable_blocks: number[] } } }[];
-  assert.deepEqual(points.map((p) => p.params), [
-    { 'model.frozen_blocks': 3, 'training.optimizer': 'adam', 'training.learning_rate': 0.001 },
-    { 'model.frozen_blocks': 4, 'training.optimizer': 'adam', 'training.learning_rate': 0.001 },
-    { 'model.frozen_blocks': 4, 'training.optimizer': 'sgd', 'training.learning_rate': 0.01 },
-  ]);
+  const points = JSON.parse(r.stdout) as {
+    key: string;
+    name: string;
+    params: Record<string, unknown>;
+    config: { model: { frozen_blocks?: number; trainable_blocks: number[] } };
+  }[];
+  assert.deepEqual(
+    points.map((p) => p.params),
+    [
+      { 'model.frozen_blocks': 3, 'training.optimizer': 'adam', 'training.learning_rate': 0.001 },
+      { 'model.frozen_blocks': 4, 'training.optimizer': 'adam', 'training.learning_rate': 0.001 },
+      { 'model.frozen_blocks': 4, 'training.optimizer': 'sgd', 'training.learning_rate': 0.01 },
+    ],
+  );
   assert.equal(new Set(points.map((p) => p.key)).size, 3);
   // The resolved config keeps one canonical form: the trainable blocks.
   assert.deepEqual([points[0]!.config.model.trainable_blocks, points[0]!.config.model.frozen_blocks], [[4, 5], undefined]);
@@ -85,11 +93,28 @@ test('the generated config types are up to date with the schema', async () => {
 
 test('exp run writes one resolved config.yaml and point.json per point, and --set can sweep', async () => {
   const runs = tempDir();
-  const r = await expIn(['run', 'experiments/vgg16-block5.yaml', '--set', 'training.epochs=[1,2]', '--set', 'data.synth={count: 20}', '--set', 'model.weights=none', '--runs-dir', runs, '--sweep', 's1', '--dry-run']);
+  const r = await expIn([
+    'run',
+    'experiments/vgg16-block5.yaml',
+    '--set',
+    'training.epochs=[1,2]',
+    '--set',
+    'data.synth={count: 20}',
+    '--set',
+    'model.weights=none',
+    '--runs-dir',
+    runs,
+    '--sweep',
+    's1',
+    '--dry-run',
+  ]);
   assert.equal(r.code, 0, r.stderr);
   const sweep = join(runs, 'vgg16-block5', 's1');
   const index = JSON.parse(readFileSync(join(sweep, 'index.json'), 'utf8')) as { points: { dir: string; params: Record<string, unknown> }[] };
-  assert.deepEqual(index.points.map((p) => p.params), [{ 'training.epochs': 1 }, { 'training.epochs': 2 }]);
+  assert.deepEqual(
+    index.points.map((p) => p.params),
+    [{ 'training.epochs': 1 }, { 'training.epochs': 2 }],
+  );
   for (const p of index.points) {
     const cfg = parse(readFileSync(join(sweep, p.dir, 'config.yaml'), 'utf8')) as { training: { epochs: number } };
     assert.equal(cfg.training.epochs, p.params['training.epochs']);
@@ -98,5 +123,8 @@ test('exp run writes one resolved config.yaml and point.json per point, and --se
     assert.match(point.uid, /^[0-9a-f-]{36}$/);
   }
   assert.ok(existsSync(join(sweep, 'sweep.yaml')));
-  assert.deepEqual(readdirSync(sweep).filter((n) => n.includes('.tmp')), []);
+  assert.deepEqual(
+    readdirSync(sweep).filter((n) => n.includes('.tmp')),
+    [],
+  );
 });

@@ -21,19 +21,31 @@ let runs: string[];
 const env = (): NodeJS.ProcessEnv => ({ EXP_RUNS_DIR: join(tmp, 'runs'), MLFLOW_TRACKING_URI: '', MLFLOW_EXPERIMENT_NAME: '' });
 const runId = (dir: string): string => (JSON.parse(readFileSync(join(dir, '.mlflow.json'), 'utf8')) as { runId: string }).runId;
 
-before(async () => {
-  server = await startMlflow();
-  api = new MlflowClient({ uri: server.uri, backoffMs: 50 });
-  tmp = tempDir('exp-housekeeping-');
-  const backend = (await trainingBackends())[0]!;
-  const file = tinyExperiment(tmp, { backend, epochs: 2, extra: `tracking: { uri: '${server.uri}', log_checkpoints: none }\nsweep: { grid: { training.learning_rate: [0.001, 0.0005] } }` });
-  const r = await expIn(['run', file], { env: env(), cwd: tmp });
-  assert.equal(r.code, 0, r.stderr + r.stdout);
-  sweep = join(tmp, 'runs', 'tiny', readdirSync(join(tmp, 'runs', 'tiny'))[0]!);
-  runs = readdirSync(sweep).filter((d) => existsSync(join(sweep, d, 'run.json'))).sort().map((d) => join(sweep, d));
-}, { timeout: 600_000 });
+before(
+  async () => {
+    server = await startMlflow();
+    api = new MlflowClient({ uri: server.uri, backoffMs: 50 });
+    tmp = tempDir('exp-housekeeping-');
+    const backend = (await trainingBackends())[0]!;
+    const file = tinyExperiment(tmp, {
+      backend,
+      epochs: 2,
+      extra: `tracking: { uri: '${server.uri}', log_checkpoints: none }\nsweep: { grid: { training.learning_rate: [0.001, 0.0005] } }`,
+    });
+    const r = await expIn(['run', file], { env: env(), cwd: tmp });
+    assert.equal(r.code, 0, r.stderr + r.stdout);
+    sweep = join(tmp, 'runs', 'tiny', readdirSync(join(tmp, 'runs', 'tiny'))[0]!);
+    runs = readdirSync(sweep)
+      .filter((d) => existsSync(join(sweep, d, 'run.json')))
+      .sort()
+      .map((d) => join(sweep, d));
+  },
+  { timeout: 600_000 },
+);
 
-after(async () => { await server?.dispose(); });
+after(async () => {
+  await server?.dispose();
+});
 
 test('exp tag labels a run locally and in MLflow; exp runs --filter finds it', async () => {
   const r = await expIn(['tag', runs[0]!, 'team=vision', 'note=first try'], { env: env(), cwd: tmp });
@@ -43,7 +55,10 @@ test('exp tag labels a run locally and in MLflow; exp runs --filter finds it', a
   assert.deepEqual(rec.tags, { team: 'vision', note: 'first try' });
   assert.equal(toRecord((await api.getRun(runId(runs[0]!))).data.tags).team, 'vision');
   const found = await expIn(['runs', '--filter', "tags.team = 'vision'", '--json'], { env: env(), cwd: tmp });
-  assert.deepEqual((JSON.parse(found.stdout) as { dir: string }[]).map((x) => x.dir), [runs[0]]);
+  assert.deepEqual(
+    (JSON.parse(found.stdout) as { dir: string }[]).map((x) => x.dir),
+    [runs[0]],
+  );
   const bad = await expIn(['tag', runs[0]!, 'mlflow.user=x'], { env: env(), cwd: tmp });
   assert.equal(bad.code, 2);
   assert.match(bad.stderr, /reserved/);
@@ -74,7 +89,10 @@ test('exp rm lists without --yes, then removes the folder and its index entry an
   assert.match(rm.stdout, new RegExp(`MLflow run ${id} marked deleted`));
   assert.equal(existsSync(runs[1]!), false);
   const index = JSON.parse(readFileSync(join(sweep, 'index.json'), 'utf8')) as { points: { dir: string }[] };
-  assert.deepEqual(index.points.map((p) => join(sweep, p.dir)), [runs[0]]);
+  assert.deepEqual(
+    index.points.map((p) => join(sweep, p.dir)),
+    [runs[0]],
+  );
   assert.equal((await api.getRun(id)).info.lifecycle_stage, 'deleted');
   const listed = await expIn(['compare', sweep, '--json'], { env: env(), cwd: tmp });
   assert.equal((JSON.parse(listed.stdout) as unknown[]).length, 1);

@@ -19,8 +19,13 @@ for (const name of readdirSync(join(dir, 'valid')).filter((n) => n.endsWith('.ya
 
 for (const name of readdirSync(join(dir, 'invalid'))) {
   const file = join(dir, 'invalid', name);
-  const expects = [...readFileSync(file, 'utf8').matchAll(/^# expect: (\w+) (?:([\w.-]+):)?(\d+):(\d+)(?: (\S+))?$/gm)]
-    .map((m) => ({ code: m[1]!, file: m[2] ?? name, line: Number(m[3]), col: Number(m[4]), hint: m[5] }));
+  const expects = [...readFileSync(file, 'utf8').matchAll(/^# expect: (\w+) (?:([\w.-]+):)?(\d+):(\d+)(?: (\S+))?$/gm)].map((m) => ({
+    code: m[1]!,
+    file: m[2] ?? name,
+    line: Number(m[3]),
+    col: Number(m[4]),
+    hint: m[5],
+  }));
   test(`invalid fixture ${name} reports ${expects.map((e) => `${e.code}@${e.line}:${e.col}`).join(', ')}`, () => {
     assert.ok(expects.length > 0, 'fixture must state what it expects');
     const r = planExperiment(file);

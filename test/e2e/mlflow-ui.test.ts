@@ -28,28 +28,50 @@ const WAIT = 120_000; // a cold SPA load on two busy cores can take a while
 let server: MlflowServer | undefined;
 let api: MlflowClient;
 
-before(async () => {
-  if (!existsSync(CHROMIUM)) return;
-  server = await startMlflow();
-  console.log(`# mlflow server up in ${server.startMs} ms at ${server.uri}`);
-  api = new MlflowClient({ uri: server.uri, backoffMs: 50 });
-}, { timeout: 180_000 });
+before(
+  async () => {
+    if (!existsSync(CHROMIUM)) return;
+    server = await startMlflow();
+    console.log(`# mlflow server up in ${server.startMs} ms at ${server.uri}`);
+    api = new MlflowClient({ uri: server.uri, backoffMs: 50 });
+  },
+  { timeout: 180_000 },
+);
 
-after(async () => { await server?.dispose(); });
+after(async () => {
+  await server?.dispose();
+});
 
 /** A sweep as the sink records it: a parent run and two children with a val_loss history, all finished. */
 async function logSweep(): Promise<{ experimentId: string; children: { id: string; name: string; history: number[] }[] }> {
   const experimentId = await api.getOrCreateExperiment('ui-e2e');
-  const parent = await api.createRun({ experimentId, runName: 'sweep-ui', tags: { 'mlflow.runName': 'sweep-ui', 'exp.experiment': 'ui-e2e', 'exp.sweep': 'sweep-ui' } });
+  const parent = await api.createRun({
+    experimentId,
+    runName: 'sweep-ui',
+    tags: { 'mlflow.runName': 'sweep-ui', 'exp.experiment': 'ui-e2e', 'exp.sweep': 'sweep-ui' },
+  });
   const children = [];
-  for (const [name, history] of [['learning_rate=0.001-aaaa1111', [0.71, 0.52, 0.43, 0.38]], ['learning_rate=0.01-bbbb2222', [0.69, 0.61, 0.58, 0.57]]] as const) {
+  for (const [name, history] of [
+    ['learning_rate=0.001-aaaa1111', [0.71, 0.52, 0.43, 0.38]],
+    ['learning_rate=0.01-bbbb2222', [0.69, 0.61, 0.58, 0.57]],
+  ] as const) {
     const run = await api.createRun({ experimentId, runName: name, parentRunId: parent.run_id, tags: { 'mlflow.runName': name } });
     await api.logBatch(run.run_id, {
       metrics: history.map((value, i) => ({ key: 'val_loss', value, step: i + 1 })),
       params: { 'training.learning_rate': name.split('=')[1]!.split('-')[0]! },
     });
     // As the sink logs them: the dataset (logged inputs) and the model (an MLflow 3 logged model).
-    await api.logInputs(run.run_id, datasetInputs({ type: 'dataset', name: 'planet-synth', digest: 'f00dfeed', source: '/data/planet-synth', split_hash: 'abc123', profile: { images: 1000 } }));
+    await api.logInputs(
+      run.run_id,
+      datasetInputs({
+        type: 'dataset',
+        name: 'planet-synth',
+        digest: 'f00dfeed',
+        source: '/data/planet-synth',
+        split_hash: 'abc123',
+        profile: { images: 1000 },
+      }),
+    );
     const model = await api.createLoggedModel({ experimentId, name: 'model', sourceRunId: run.run_id, modelType: 'keras' });
     await api.uploadArtifact(model.artifact_uri, 'MLmodel', 'artifact_path: model\nflavors:\n  python_function:\n    loader_module: exp_pyfunc\n');
     await api.finalizeLoggedModel(model.model_id, 'LOGGED_MODEL_READY');
@@ -66,8 +88,11 @@ async function shot(page: Page, name: string): Promise<void> {
   await page.screenshot({ path: join(ARTIFACTS, `mlflow-ui-${name}.png`) });
 }
 
-test('the MLflow UI lists the sweep with its children nested, and charts a child\'s val_loss', { timeout: 600_000 }, async (t) => {
-  if (!existsSync(CHROMIUM)) { t.skip(`${CHROMIUM} is missing: install Debian's chromium (bash scripts/setup-test-env.sh does, as root)`); return; }
+test("the MLflow UI lists the sweep with its children nested, and charts a child's val_loss", { timeout: 600_000 }, async (t) => {
+  if (!existsSync(CHROMIUM)) {
+    t.skip(`${CHROMIUM} is missing: install Debian's chromium (bash scripts/setup-test-env.sh does, as root)`);
+    return;
+  }
   const { experimentId, children } = await logSweep();
   const profile = mkdtempSync(join(tmpdir(), 'exp-chromium-'));
   let context: BrowserContext | undefined;
@@ -76,10 +101,22 @@ test('the MLflow UI lists the sweep with its children nested, and charts a child
   const step = (what: string): void => console.log(`# ${what} after ${((Date.now() - t0) / 1000).toFixed(1)} s`);
   try {
     context = await chromium.launchPersistentContext(profile, {
-      executablePath: CHROMIUM, headless: true, viewport: { width: 1400, height: 900 }, timeout: WAIT,
-      args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
+      executablePath: CHROMIUM,
+      headless: true,
+      viewport: { width: 1400, height: 900 },
+      timeout: WAIT,
+      args: [
+        '--headless',
+        '--no-sandbox',
+        '--disable-gpu',
+        '--disable-quic',
+        '--no-first-run',
+        '--disable-background-networking',
+        '--disable-component-update',
+        '--disable-sync',
+      ],
     });
-    page = context.pages()[0] ?? await context.newPage();
+    page = context.pages()[0] ?? (await context.newPage());
     page.setDefaultTimeout(WAIT);
 
     // The experiment's runs: the parent is listed, its children folded under it.
@@ -116,7 +153,9 @@ test('the MLflow UI lists the sweep with its children nested, and charts a child
     await shot(page, '4-child-dataset-and-model');
   } catch (e) {
     if (page) await shot(page, 'failure').catch(() => undefined);
-    throw new Error(`${(e as Error).message}\nscreenshot: ${join(ARTIFACTS, 'mlflow-ui-failure.png')}\nmlflow log (tail):\n${server?.log().slice(-2000)}`, { cause: e });
+    throw new Error(`${(e as Error).message}\nscreenshot: ${join(ARTIFACTS, 'mlflow-ui-failure.png')}\nmlflow log (tail):\n${server?.log().slice(-2000)}`, {
+      cause: e,
+    });
   } finally {
     await context?.close();
     rmSync(profile, { recursive: true, force: true });
@@ -124,7 +163,10 @@ test('the MLflow UI lists the sweep with its children nested, and charts a child
 });
 
 test('exp ui serves MLflow over a project-local store, prints its URL and export line, and stops on Ctrl-C', { timeout: 300_000 }, async (t) => {
-  if (!existsSync(MLFLOW_BIN)) { t.skip(`${MLFLOW_BIN} is missing: run bash scripts/setup-test-env.sh`); return; }
+  if (!existsSync(MLFLOW_BIN)) {
+    t.skip(`${MLFLOW_BIN} is missing: run bash scripts/setup-test-env.sh`);
+    return;
+  }
   const tmp = tempDir('exp-ui-');
   try {
     // Without MLflow: a clear error that says how to install it.
@@ -134,10 +176,17 @@ test('exp ui serves MLflow over a project-local store, prints its URL and export
 
     const port = await freePort();
     const store = join(tmp, 'store');
-    const child = spawn(process.execPath, [BIN, 'ui', '--port', String(port), '--store', store, '--print-env'], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(process.execPath, [BIN, 'ui', '--port', String(port), '--store', store, '--print-env'], {
+      cwd: ROOT,
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
     let out = '';
-    child.stdout.on('data', (b: Buffer) => { out += b.toString(); });
-    child.stderr.on('data', (b: Buffer) => { out += b.toString(); });
+    child.stdout.on('data', (b: Buffer) => {
+      out += b.toString();
+    });
+    child.stderr.on('data', (b: Buffer) => {
+      out += b.toString();
+    });
     const exited = new Promise<number | null>((r) => child.once('exit', (c) => r(c)));
     const deadline = Date.now() + 150_000;
     while (!out.includes('Press Ctrl-C') && child.exitCode === null && Date.now() < deadline) await new Promise((r) => setTimeout(r, 200));

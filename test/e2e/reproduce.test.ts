@@ -20,7 +20,11 @@ let env: NodeJS.ProcessEnv;
 let original: string; // the trained run folder
 let sweep: string;
 
-interface Summary { best: { epoch: number; metrics: Record<string, number> }; final: Record<string, number>; split: { hash: string } }
+interface Summary {
+  best: { epoch: number; metrics: Record<string, number> };
+  final: Record<string, number>;
+  split: { hash: string };
+}
 const summaryOf = (dir: string): Summary => JSON.parse(readFileSync(join(dir, 'summary.json'), 'utf8')) as Summary;
 const read = (path: string): string => readFileSync(path, 'utf8');
 
@@ -29,16 +33,21 @@ before(() => {
   runs = join(tmp, 'runs');
   // No ambient tracking server: the runs stay local.
   env = { EXP_CACHE_DIR: join(tmp, 'cache'), MLFLOW_TRACKING_URI: '', MLFLOW_EXPERIMENT_NAME: '', EXP_RUNS_DIR: '' };
-  writeFileSync(join(tmp, 'tiny.yaml'), [
-    'name: tiny',
-    `data: { path: ${join(tmp, 'data')}, image_size: 32, synth: { count: 60, seed: 0, size: 64 } }`,
-    'model: { weights: none, frozen_blocks: 4 }',
-    'training: { batch_size: 16, epochs: 2 }',
-    'backend: wasm',
-  ].join('\n') + '\n');
+  writeFileSync(
+    join(tmp, 'tiny.yaml'),
+    [
+      'name: tiny',
+      `data: { path: ${join(tmp, 'data')}, image_size: 32, synth: { count: 60, seed: 0, size: 64 } }`,
+      'model: { weights: none, frozen_blocks: 4 }',
+      'training: { batch_size: 16, epochs: 2 }',
+      'backend: wasm',
+    ].join('\n') + '\n',
+  );
 });
 
-after(() => { if (tmp) rmSync(tmp, { recursive: true, force: true }); });
+after(() => {
+  if (tmp) rmSync(tmp, { recursive: true, force: true });
+});
 
 test('exp reproduce <folder> trains a copy beside the original and prints the same metrics, exactly, on wasm', { timeout: 900_000 }, () => {
   let t0 = Date.now();
@@ -78,8 +87,13 @@ test('exp reproduce <folder> trains a copy beside the original and prints the sa
   const a = summaryOf(original);
   const b = summaryOf(copy);
   const expected: [string, number][] = [
-    ['best epoch', a.best.epoch], ['best val_loss', a.best.metrics.val_loss!], ['best val_fbeta', a.best.metrics.val_fbeta!],
-    ['best loss', a.best.metrics.loss!], ['best fbeta', a.best.metrics.fbeta!], ['final val_loss', a.final.val_loss!], ['final val_fbeta', a.final.val_fbeta!],
+    ['best epoch', a.best.epoch],
+    ['best val_loss', a.best.metrics.val_loss!],
+    ['best val_fbeta', a.best.metrics.val_fbeta!],
+    ['best loss', a.best.metrics.loss!],
+    ['best fbeta', a.best.metrics.fbeta!],
+    ['final val_loss', a.final.val_loss!],
+    ['final val_fbeta', a.final.val_fbeta!],
   ];
   for (const [metric, v] of expected) {
     const shown = String(Number.isInteger(v) ? v : Number(v.toPrecision(8)));
@@ -107,7 +121,17 @@ test('exp reproduce <key prefix> finds the original, not its reproduction', { ti
   assert.match(r.stdout, new RegExp(`^Reproducing ${original.replace(tmp + '/', '')} \\(key ${key}, status completed, backend wasm\\)$`, 'm'));
   assert.match(r.stdout, new RegExp(`^New run folder: runs/tiny/${sweep}-repro-2/`, 'm'));
   assert.match(r.stdout, /^Nothing trained \(--dry-run\)/m);
-  const repro = JSON.parse(read(join(runs, 'tiny', `${sweep}-repro-2`, readdirSync(join(runs, 'tiny', `${sweep}-repro-2`)).find((n) => n.startsWith('tiny-'))!, 'reproduction.json')));
+  const repro = JSON.parse(
+    read(
+      join(
+        runs,
+        'tiny',
+        `${sweep}-repro-2`,
+        readdirSync(join(runs, 'tiny', `${sweep}-repro-2`)).find((n) => n.startsWith('tiny-'))!,
+        'reproduction.json',
+      ),
+    ),
+  );
   assert.deepEqual(repro.original_results.best, summaryOf(original).best.metrics);
 
   const none = exp(['reproduce', 'ffffff', '--runs-dir', runs], { cwd: tmp, env });
@@ -132,7 +156,10 @@ test('exp reproduce <MLflow run id> takes config.yaml and results from the serve
 
     const r = exp(['reproduce', child.info.run_id, '--dry-run', '--runs-dir', 'runs'], { cwd: tmp, env: withServer });
     assert.equal(r.code, 0, r.stdout + r.stderr);
-    assert.match(r.stdout, new RegExp(`^Reproducing MLflow run ${child.info.run_id} at ${server.uri} \\(key [0-9a-f]{12}, status completed, backend wasm\\)$`, 'm'));
+    assert.match(
+      r.stdout,
+      new RegExp(`^Reproducing MLflow run ${child.info.run_id} at ${server.uri} \\(key [0-9a-f]{12}, status completed, backend wasm\\)$`, 'm'),
+    );
     const dir = join(runs, 'tiny', `${sweep}-repro-3`, child.info.run_name);
     assert.ok(existsSync(join(dir, 'config.yaml')), r.stdout);
     assert.equal(read(join(dir, 'config.yaml')), read(join(original, 'config.yaml')));
@@ -146,15 +173,21 @@ test('exp reproduce <MLflow run id> takes config.yaml and results from the serve
   }
 });
 
-test('compareResults lines up both runs\' metrics with absolute and relative differences; sameBackend needs the same device', () => {
+test("compareResults lines up both runs' metrics with absolute and relative differences; sameBackend needs the same device", () => {
   const a = { best_epoch: 3, best: { val_loss: 0.2, val_fbeta: 0.8 }, final: { val_loss: 0.2, val_fbeta: 0.8 } };
   const b = { best_epoch: 3, best: { val_loss: 0.2000001, val_fbeta: 0.8 }, final: null };
   const rows = compareResults(a, b);
-  assert.deepEqual(rows.map((r) => r.metric), ['best epoch', 'best val_loss', 'best val_fbeta', 'final val_loss', 'final val_fbeta']);
+  assert.deepEqual(
+    rows.map((r) => r.metric),
+    ['best epoch', 'best val_loss', 'best val_fbeta', 'final val_loss', 'final val_fbeta'],
+  );
   assert.equal(rows[0]!.relative, 0);
   assert.ok(Math.abs(rows[1]!.relative! - 0.0000001 / 0.2000001) < 1e-15);
   assert.deepEqual([rows[3]!.reproduction, rows[3]!.difference, rows[3]!.relative], [null, null, null]);
-  assert.deepEqual(compareResults(null, b).map((r) => r.original), [null, null, null]);
+  assert.deepEqual(
+    compareResults(null, b).map((r) => r.original),
+    [null, null, null],
+  );
   assert.ok(sameBackend({ name: 'wasm', device: 'wasm simd' }, { name: 'wasm', device: 'wasm simd' }));
   assert.ok(!sameBackend({ name: 'wasm', device: 'wasm simd' }, { name: 'wasm', device: 'wasm' }));
   assert.ok(!sameBackend({ name: 'wasm' }, { name: 'tensorflow' }));

@@ -21,12 +21,15 @@ let server: MlflowServer;
 let api: MlflowClient;
 let tmp: string;
 
-before(async () => {
-  server = await startMlflow();
-  console.log(`# mlflow server up in ${server.startMs} ms at ${server.uri}`);
-  api = new MlflowClient({ uri: server.uri, backoffMs: 50 });
-  tmp = tempDir('exp-e2e-tracking-');
-}, { timeout: 180_000 });
+before(
+  async () => {
+    server = await startMlflow();
+    console.log(`# mlflow server up in ${server.startMs} ms at ${server.uri}`);
+    api = new MlflowClient({ uri: server.uri, backoffMs: 50 });
+    tmp = tempDir('exp-e2e-tracking-');
+  },
+  { timeout: 180_000 },
+);
 
 after(async () => {
   await server?.dispose();
@@ -36,15 +39,18 @@ after(async () => {
 test('exp run sends the sweep to MLflow as it finishes; exp status and exp sync then find nothing left', { timeout: 900_000 }, async () => {
   const backend = (await trainingBackends())[0]!;
   const file = join(tmp, 'tracked.yaml');
-  writeFileSync(file, [
-    'name: e2e-tracking',
-    'data: { path: ./data, image_size: 32, synth: { count: 60, seed: 0, size: 64 } }',
-    'model: { weights: none, frozen_blocks: 4 }',
-    'training: { batch_size: 16, epochs: 2 }',
-    `backend: ${backend}`,
-    `tracking: { uri: '${server.uri}' }`,
-    'sweep: { grid: { training.learning_rate: [0.001, 0.0005], model.head.units: [16, 32] } }',
-  ].join('\n') + '\n');
+  writeFileSync(
+    file,
+    [
+      'name: e2e-tracking',
+      'data: { path: ./data, image_size: 32, synth: { count: 60, seed: 0, size: 64 } }',
+      'model: { weights: none, frozen_blocks: 4 }',
+      'training: { batch_size: 16, epochs: 2 }',
+      `backend: ${backend}`,
+      `tracking: { uri: '${server.uri}' }`,
+      'sweep: { grid: { training.learning_rate: [0.001, 0.0005], model.head.units: [16, 32] } }',
+    ].join('\n') + '\n',
+  );
   const env = { EXP_CACHE_DIR: join(tmp, 'cache'), MLFLOW_TRACKING_URI: '', MLFLOW_EXPERIMENT_NAME: '' };
   const t0 = Date.now();
   const run = exp(['run', file, '--runs-dir', join(tmp, 'runs')], { cwd: tmp, env });
@@ -80,11 +86,21 @@ test('exp run sends the sweep to MLflow as it finishes; exp status and exp sync 
     assert.equal(toRecord(child.data.params)['training.epochs'], '2');
 
     // Every epoch's metrics, as metrics.jsonl has them, at step = epoch.
-    const local = readFileSync(join(dir, 'metrics.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l) as Record<string, number>);
-    assert.deepEqual(local.map((l) => l.epoch), [1, 2]);
+    const local = readFileSync(join(dir, 'metrics.jsonl'), 'utf8')
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l) as Record<string, number>);
+    assert.deepEqual(
+      local.map((l) => l.epoch),
+      [1, 2],
+    );
     for (const key of ['loss', 'val_loss', 'fbeta', 'val_fbeta']) {
       const h = (await api.getMetricHistory(child.info.run_id, key)).sort((a, b) => a.step - b.step);
-      assert.deepEqual(h.map((m) => [m.step, m.value]), local.map((l) => [l.epoch, l[key]]), key);
+      assert.deepEqual(
+        h.map((m) => [m.step, m.value]),
+        local.map((l) => [l.epoch, l[key]]),
+        key,
+      );
     }
 
     for (const f of ['curves.png', 'summary.json', 'config.yaml', 'metrics.jsonl']) {
@@ -97,7 +113,10 @@ test('exp run sends the sweep to MLflow as it finishes; exp status and exp sync 
   const status = exp(['status', sweepDir, '--json'], { cwd: tmp, env });
   assert.equal(status.code, 0, status.stderr);
   const rows = JSON.parse(status.stdout) as { status: string; epochs_done: number; epochs_planned: number; tracking: { unsent: number; run_id: string } }[];
-  assert.deepEqual(rows.map((r) => [r.status, r.epochs_done, r.epochs_planned, r.tracking.unsent]), Array(4).fill(['completed', 2, 2, 0]));
+  assert.deepEqual(
+    rows.map((r) => [r.status, r.epochs_done, r.epochs_planned, r.tracking.unsent]),
+    Array(4).fill(['completed', 2, 2, 0]),
+  );
   assert.deepEqual(rows.map((r) => r.tracking.run_id).sort(), children.map((c) => c.info.run_id).sort());
 
   const sync = exp(['sync'], { cwd: tmp, env: { ...env, EXP_RUNS_DIR: join(tmp, 'runs') } });
@@ -111,22 +130,43 @@ test('exp run sends the sweep to MLflow as it finishes; exp status and exp sync 
   const ours = JSON.parse(compare.stdout) as { dir: string; name: string; final: Record<string, number> }[];
   const bestDir = ours[0]!.dir;
   const bestRunId = (JSON.parse(readFileSync(join(bestDir, '.mlflow.json'), 'utf8')) as { runId: string }).runId;
-  const images = readdirSync(join(tmp, 'data', 'train-jpg')).sort().slice(0, 4).map((f) => join(tmp, 'data', 'train-jpg', f));
+  const images = readdirSync(join(tmp, 'data', 'train-jpg'))
+    .sort()
+    .slice(0, 4)
+    .map((f) => join(tmp, 'data', 'train-jpg', f));
   const { pixels } = await decodeMany(images, 32, 'nearest'); // the file's resize (the default)
   writeFileSync(join(tmp, 'pixels.bin'), new Float32Array(Uint8Array.from(pixels)));
   mkdirSync(join(tmp, 'some'), { recursive: true });
   for (const f of images) copyFileSync(f, join(tmp, 'some', basename(f)));
   const predicted = exp(['predict', bestDir, join(tmp, 'some'), '--out', join(tmp, 'sub.csv'), '--probabilities', join(tmp, 'probs.csv')], { cwd: tmp, env });
   assert.equal(predicted.code, 0, predicted.stderr);
-  const py = spawnSync(join(ROOT, '.venv', 'bin', 'python'), [join(ROOT, 'test', 'e2e', 'mlflow_readback.py'), server.uri, 'e2e-tracking', join(tmp, 'pixels.bin'), '32'], { encoding: 'utf8', timeout: 300_000 });
+  const py = spawnSync(
+    join(ROOT, '.venv', 'bin', 'python'),
+    [join(ROOT, 'test', 'e2e', 'mlflow_readback.py'), server.uri, 'e2e-tracking', join(tmp, 'pixels.bin'), '32'],
+    { encoding: 'utf8', timeout: 300_000 },
+  );
   assert.equal(py.status, 0, py.stderr);
   const back = JSON.parse(py.stdout.trim().split('\n').at(-1)!) as {
-    best_run_id: string; ranked: [string, number][]; parent: { params: Record<string, string>; tags: Record<string, string>; metrics: Record<string, number>; artifacts: string[] };
-    experiment_tags: Record<string, string>; params: string[]; datasets: Record<string, { name: string; digest: string; context: string[] }[]>;
-    logged_models: [string, string][]; user_ids: string[]; columns: string[]; probs: number[][];
+    best_run_id: string;
+    ranked: [string, number][];
+    parent: { params: Record<string, string>; tags: Record<string, string>; metrics: Record<string, number>; artifacts: string[] };
+    experiment_tags: Record<string, string>;
+    params: string[];
+    datasets: Record<string, { name: string; digest: string; context: string[] }[]>;
+    logged_models: [string, string][];
+    user_ids: string[];
+    columns: string[];
+    probs: number[][];
   };
-  assert.equal(back.best_run_id, bestRunId, `search_runs ranks ${JSON.stringify(back.ranked)}; exp compare ranks ${ours.map((o) => `${o.name} ${o.final.val_fbeta}`).join(', ')}`);
-  assert.deepEqual(back.params.filter((v) => v === 'null' || v === ''), []);
+  assert.equal(
+    back.best_run_id,
+    bestRunId,
+    `search_runs ranks ${JSON.stringify(back.ranked)}; exp compare ranks ${ours.map((o) => `${o.name} ${o.final.val_fbeta}`).join(', ')}`,
+  );
+  assert.deepEqual(
+    back.params.filter((v) => v === 'null' || v === ''),
+    [],
+  );
   assert.equal(back.parent.params['sweep.points'], '4');
   assert.equal(back.parent.params['sweep.training.learning_rate'], '0.001, 0.0005');
   assert.equal(back.parent.params['sweep.model.head.units'], '16, 32');
@@ -140,7 +180,10 @@ test('exp run sends the sweep to MLflow as it finishes; exp status and exp sync 
   assert.equal(Object.keys(back.datasets).length, 4);
   for (const ds of Object.values(back.datasets)) {
     assert.deepEqual(ds.flatMap((d) => d.context).sort(), ['train', 'validation'], JSON.stringify(ds));
-    assert.ok(ds.every((d) => d.digest.length > 0 && d.name.startsWith('data/')), JSON.stringify(ds));
+    assert.ok(
+      ds.every((d) => d.digest.length > 0 && d.name.startsWith('data/')),
+      JSON.stringify(ds),
+    );
   }
   assert.equal(back.logged_models.length, 4);
   assert.ok(back.user_ids.every((u) => u.length > 0));
@@ -148,6 +191,13 @@ test('exp run sends the sweep to MLflow as it finishes; exp status and exp sync 
   const mine = readFileSync(join(tmp, 'probs.csv'), 'utf8').trim().split('\n');
   assert.deepEqual(back.columns, mine[0]!.split(',').slice(1));
   let worst = 0;
-  mine.slice(1).forEach((line, i) => line.split(',').slice(1).forEach((v, t) => { worst = Math.max(worst, Math.abs(Number(v) - back.probs[i]![t]!)); }));
+  mine.slice(1).forEach((line, i) =>
+    line
+      .split(',')
+      .slice(1)
+      .forEach((v, t) => {
+        worst = Math.max(worst, Math.abs(Number(v) - back.probs[i]![t]!));
+      }),
+  );
   assert.ok(worst < 1e-4, `pyfunc vs exp predict: max |difference| ${worst}`);
 });

@@ -23,11 +23,14 @@ let mlflow: MlflowServer;
 let tmp: string;
 let backend: string;
 
-before(async () => {
-  [redis, mlflow] = await Promise.all([startRedis(), startMlflow()]);
-  tmp = tempDir('exp-queue-');
-  backend = (await trainingBackends())[0]!;
-}, { timeout: 180_000 });
+before(
+  async () => {
+    [redis, mlflow] = await Promise.all([startRedis(), startMlflow()]);
+    tmp = tempDir('exp-queue-');
+    backend = (await trainingBackends())[0]!;
+  },
+  { timeout: 180_000 },
+);
 
 after(async () => {
   await redis?.stop();
@@ -36,16 +39,31 @@ after(async () => {
 
 /** A sweep of two points, `epochs` each, tracked in MLflow experiment `experiment`. */
 function sweepFile(name: string, experiment: string, epochs = 6, lrs = '[0.001, 0.0005]'): string {
-  return tinyExperiment(tmp, { backend, name, epochs, extra: `tracking: { uri: '${mlflow.uri}', experiment: ${experiment} }\nsweep: { grid: { training.learning_rate: ${lrs} } }` });
+  return tinyExperiment(tmp, {
+    backend,
+    name,
+    epochs,
+    extra: `tracking: { uri: '${mlflow.uri}', experiment: ${experiment} }\nsweep: { grid: { training.learning_rate: ${lrs} } }`,
+  });
 }
 
 function startWorker(runsDir: string, name: string, extra: string[] = []): { child: ChildProcess; log: () => string } {
   let log = '';
-  const child = spawn(process.execPath, [BIN, 'worker', '--queue', redis.url, '--runs-dir', runsDir, '--name', name, '--lock-seconds', '4', '--stalled-seconds', '2', ...extra], {
-    cwd: tmp, env: { ...process.env, MLFLOW_TRACKING_URI: '' }, stdio: ['ignore', 'pipe', 'pipe'],
+  const child = spawn(
+    process.execPath,
+    [BIN, 'worker', '--queue', redis.url, '--runs-dir', runsDir, '--name', name, '--lock-seconds', '4', '--stalled-seconds', '2', ...extra],
+    {
+      cwd: tmp,
+      env: { ...process.env, MLFLOW_TRACKING_URI: '' },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    },
+  );
+  child.stdout!.on('data', (d: Buffer) => {
+    log += d;
   });
-  child.stdout!.on('data', (d: Buffer) => { log += d; });
-  child.stderr!.on('data', (d: Buffer) => { log += d; });
+  child.stderr!.on('data', (d: Buffer) => {
+    log += d;
+  });
   return { child, log: () => log };
 }
 
@@ -54,9 +72,16 @@ const exited = (c: ChildProcess): Promise<number | null> => new Promise((r) => (
 /** Run folders under a runs folder. */
 const runFolders = (runsDir: string): string[] => {
   if (!existsSync(runsDir)) return [];
-  return readdirSync(runsDir).flatMap((e) => readdirSync(join(runsDir, e)).flatMap((s) => readdirSync(join(runsDir, e, s), { withFileTypes: true }).filter((d) => d.isDirectory()).map((d) => join(runsDir, e, s, d.name))));
+  return readdirSync(runsDir).flatMap((e) =>
+    readdirSync(join(runsDir, e)).flatMap((s) =>
+      readdirSync(join(runsDir, e, s), { withFileTypes: true })
+        .filter((d) => d.isDirectory())
+        .map((d) => join(runsDir, e, s, d.name)),
+    ),
+  );
 };
-const epochsIn = (dir: string): number => (existsSync(join(dir, 'metrics.jsonl')) ? readFileSync(join(dir, 'metrics.jsonl'), 'utf8').trim().split('\n').filter(Boolean).length : 0);
+const epochsIn = (dir: string): number =>
+  existsSync(join(dir, 'metrics.jsonl')) ? readFileSync(join(dir, 'metrics.jsonl'), 'utf8').trim().split('\n').filter(Boolean).length : 0;
 
 async function waitFor<T>(what: string, f: () => T | undefined | false, ms = 120_000): Promise<T> {
   const deadline = Date.now() + ms;
@@ -92,65 +117,84 @@ test('enqueueing the same sweep twice adds no job; exp queue status lists them',
   assert.match(w.log(), /worker done: 2 completed, 0 failed/);
 });
 
-test('a worker killed with SIGKILL mid-point: another worker resumes it from the checkpoint in MLflow (no shared storage); one MLflow run, one continuous history', { timeout: 300_000 }, async () => {
-  const file = sweepFile('takeover', 'q-takeover');
-  assert.equal((await expIn(['run', file, '--queue', redis.url, '--detach', '--runs-dir', join(tmp, 'sub-takeover')], { cwd: tmp })).code, 0);
-  const a = startWorker(join(tmp, 'wa'), 'wa');
-  const victim = await waitFor('worker A to finish 2 epochs of a point', () => runFolders(join(tmp, 'wa')).find((d) => epochsIn(d) >= 2));
-  a.child.kill('SIGKILL');
-  await exited(a.child);
-  // A's child sees its launcher gone and stops at its next batch, its position saved.
-  await waitFor('the orphaned child to stop', () => JSON.parse(readFileSync(join(victim, 'run.json'), 'utf8')).status !== 'running' || undefined, 60_000);
-  const b = startWorker(join(tmp, 'wb'), 'wb', ['--exit-when-idle']);
-  assert.equal(await exited(b.child), 0, b.log());
-  assert.match(b.log(), /resuming another worker's checkpoint/);
-  assert.match(b.log(), /worker done: 2 completed, 0 failed/);
+test(
+  'a worker killed with SIGKILL mid-point: another worker resumes it from the checkpoint in MLflow (no shared storage); one MLflow run, one continuous history',
+  { timeout: 300_000 },
+  async () => {
+    const file = sweepFile('takeover', 'q-takeover');
+    assert.equal((await expIn(['run', file, '--queue', redis.url, '--detach', '--runs-dir', join(tmp, 'sub-takeover')], { cwd: tmp })).code, 0);
+    const a = startWorker(join(tmp, 'wa'), 'wa');
+    const victim = await waitFor('worker A to finish 2 epochs of a point', () => runFolders(join(tmp, 'wa')).find((d) => epochsIn(d) >= 2));
+    a.child.kill('SIGKILL');
+    await exited(a.child);
+    // A's child sees its launcher gone and stops at its next batch, its position saved.
+    await waitFor('the orphaned child to stop', () => JSON.parse(readFileSync(join(victim, 'run.json'), 'utf8')).status !== 'running' || undefined, 60_000);
+    const b = startWorker(join(tmp, 'wb'), 'wb', ['--exit-when-idle']);
+    assert.equal(await exited(b.child), 0, b.log());
+    assert.match(b.log(), /resuming another worker's checkpoint/);
+    assert.match(b.log(), /worker done: 2 completed, 0 failed/);
 
-  const moved = join(tmp, 'wb', ...victim.split('/').slice(-3));
-  assert.match(readFileSync(join(moved, 'train.log'), 'utf8'), /resuming from checkpoints\/last (inside|after) epoch/);
-  const { parents, children } = await childRuns('q-takeover');
-  assert.deepEqual([parents.length, children.length], [1, 2], 'one parent, one child run per point');
-  assert.equal(parents[0]!.info.status, 'FINISHED');
-  const api = new MlflowClient({ uri: mlflow.uri });
-  for (const c of children) {
-    assert.equal(c.info.status, 'FINISHED');
-    for (const key of ['loss', 'val_loss', 'val_fbeta']) {
-      const steps = (await api.getMetricHistory(c.info.run_id, key)).map((m) => m.step).sort((x, y) => x - y);
-      assert.deepEqual(steps, [1, 2, 3, 4, 5, 6], `${c.info.run_name} ${key}: every epoch once`);
+    const moved = join(tmp, 'wb', ...victim.split('/').slice(-3));
+    assert.match(readFileSync(join(moved, 'train.log'), 'utf8'), /resuming from checkpoints\/last (inside|after) epoch/);
+    const { parents, children } = await childRuns('q-takeover');
+    assert.deepEqual([parents.length, children.length], [1, 2], 'one parent, one child run per point');
+    assert.equal(parents[0]!.info.status, 'FINISHED');
+    const api = new MlflowClient({ uri: mlflow.uri });
+    for (const c of children) {
+      assert.equal(c.info.status, 'FINISHED');
+      for (const key of ['loss', 'val_loss', 'val_fbeta']) {
+        const steps = (await api.getMetricHistory(c.info.run_id, key)).map((m) => m.step).sort((x, y) => x - y);
+        assert.deepEqual(steps, [1, 2, 3, 4, 5, 6], `${c.info.run_name} ${key}: every epoch once`);
+      }
+      assert.equal(
+        (await api.listArtifacts(c.info.run_id)).some((f) => f.path === 'takeover'),
+        false,
+        'the takeover checkpoints are removed once the run ends',
+      );
     }
-    assert.equal((await api.listArtifacts(c.info.run_id)).some((f) => f.path === 'takeover'), false, 'the takeover checkpoints are removed once the run ends');
-  }
-});
+  },
+);
 
-test('a worker killed mid-point on a shared runs folder: another worker resumes it from the run folder; the point is there once', { timeout: 300_000 }, async () => {
-  const file = sweepFile('shared', 'q-shared');
-  const shared = join(tmp, 'shared-runs');
-  assert.equal((await expIn(['run', file, '--queue', redis.url, '--detach', '--runs-dir', shared], { cwd: tmp })).code, 0);
-  const a = startWorker(shared, 'sa');
-  const victim = await waitFor('worker A to finish 2 epochs', () => runFolders(shared).find((d) => epochsIn(d) >= 2));
-  a.child.kill('SIGKILL');
-  await exited(a.child);
-  const b = startWorker(shared, 'sb', ['--exit-when-idle']);
-  assert.equal(await exited(b.child), 0, b.log());
-  assert.match(b.log(), /worker done: 2 completed, 0 failed/);
-  assert.equal(runFolders(shared).length, 2, 'one folder per point');
-  const rec = JSON.parse(readFileSync(join(victim, 'run.json'), 'utf8')) as { status: string; attempts: number };
-  assert.deepEqual([rec.status, rec.attempts], ['completed', 2]);
-  assert.match(readFileSync(join(victim, 'train.log'), 'utf8'), /resuming from checkpoints\/last/);
-  assert.equal(epochsIn(victim), 6);
-  const { children } = await childRuns('q-shared');
-  assert.equal(children.length, 2);
-});
+test(
+  'a worker killed mid-point on a shared runs folder: another worker resumes it from the run folder; the point is there once',
+  { timeout: 300_000 },
+  async () => {
+    const file = sweepFile('shared', 'q-shared');
+    const shared = join(tmp, 'shared-runs');
+    assert.equal((await expIn(['run', file, '--queue', redis.url, '--detach', '--runs-dir', shared], { cwd: tmp })).code, 0);
+    const a = startWorker(shared, 'sa');
+    const victim = await waitFor('worker A to finish 2 epochs', () => runFolders(shared).find((d) => epochsIn(d) >= 2));
+    a.child.kill('SIGKILL');
+    await exited(a.child);
+    const b = startWorker(shared, 'sb', ['--exit-when-idle']);
+    assert.equal(await exited(b.child), 0, b.log());
+    assert.match(b.log(), /worker done: 2 completed, 0 failed/);
+    assert.equal(runFolders(shared).length, 2, 'one folder per point');
+    const rec = JSON.parse(readFileSync(join(victim, 'run.json'), 'utf8')) as { status: string; attempts: number };
+    assert.deepEqual([rec.status, rec.attempts], ['completed', 2]);
+    assert.match(readFileSync(join(victim, 'train.log'), 'utf8'), /resuming from checkpoints\/last/);
+    assert.equal(epochsIn(victim), 6);
+    const { children } = await childRuns('q-shared');
+    assert.equal(children.length, 2);
+  },
+);
 
 test('a failed point fails its job without stopping the others; exp queue retry-failed puts it back', { timeout: 300_000 }, async () => {
   // The second point's weights file is not HDF5: it passes the submitter's checks, then fails in training.
   writeFileSync(join(tmp, 'broken.h5'), 'not an hdf5 file');
-  const file = tinyExperiment(tmp, { backend, name: 'failing', epochs: 2, extra: `tracking: { uri: '${mlflow.uri}', experiment: q-failing }\nsweep: { grid: { model.weights: [none, ${join(tmp, 'broken.h5')}] } }` });
+  const file = tinyExperiment(tmp, {
+    backend,
+    name: 'failing',
+    epochs: 2,
+    extra: `tracking: { uri: '${mlflow.uri}', experiment: q-failing }\nsweep: { grid: { model.weights: [none, ${join(tmp, 'broken.h5')}] } }`,
+  });
   assert.equal((await expIn(['run', file, '--queue', redis.url, '--detach', '--runs-dir', join(tmp, 'sub-failing')], { cwd: tmp })).code, 0);
   const w = startWorker(join(tmp, 'wf'), 'wf', ['--exit-when-idle']);
   assert.equal(await exited(w.child), 0, w.log());
   assert.match(w.log(), /worker done: 1 completed, 1 failed/);
-  const status = JSON.parse((await expIn(['queue', 'status', '--queue', redis.url, '--sweep', readdirSync(join(tmp, 'sub-failing', 'failing'))[0]!, '--json'], { cwd: tmp })).stdout) as { state: string; reason: string | null }[];
+  const status = JSON.parse(
+    (await expIn(['queue', 'status', '--queue', redis.url, '--sweep', readdirSync(join(tmp, 'sub-failing', 'failing'))[0]!, '--json'], { cwd: tmp })).stdout,
+  ) as { state: string; reason: string | null }[];
   assert.deepEqual(status.map((r) => r.state).sort(), ['completed', 'failed']);
   assert.match(status.find((r) => r.state === 'failed')!.reason!, /broken\.h5/);
   const retry = await expIn(['queue', 'retry-failed', '--queue', redis.url], { cwd: tmp });
@@ -162,19 +206,23 @@ test('a failed point fails its job without stopping the others; exp queue retry-
   await exited(w2.child);
 });
 
-test('regression: a password-protected Redis works; a wrong password is a coded error, and the password is never shown (ioredis printed it)', { timeout: 60_000 }, async () => {
-  const secured = await startRedis({ password: 's3cr3t-pw' });
-  try {
-    const ok = exp(['queue', 'status', '--queue', secured.url], { cwd: tmp });
-    assert.equal(ok.code, 0, ok.stderr);
-    assert.match(ok.stdout, /redis:\/\/:\*\*\*@127\.0\.0\.1:\d+: empty/);
-    const wrong = exp(['queue', 'status', '--queue', secured.url.replace('s3cr3t-pw', 'nope-pw')], { cwd: tmp });
-    assert.equal(wrong.code, 1);
-    assert.match(wrong.stderr, /cannot reach the queue at redis:\/\/:\*\*\*@.*\[QUEUE_UNREACHABLE\]/s);
-    for (const out of [ok.stdout, ok.stderr, wrong.stdout, wrong.stderr]) assert.ok(!out.includes('s3cr3t') && !out.includes('nope-pw'), out);
-    const badUrl = exp(['queue', 'status', '--queue', 'http://x'], { cwd: tmp });
-    assert.deepEqual([badUrl.code, /\[QUEUE_URL\]/.test(badUrl.stderr)], [2, true]);
-  } finally {
-    await secured.stop();
-  }
-});
+test(
+  'regression: a password-protected Redis works; a wrong password is a coded error, and the password is never shown (ioredis printed it)',
+  { timeout: 60_000 },
+  async () => {
+    const secured = await startRedis({ password: 's3cr3t-pw' });
+    try {
+      const ok = exp(['queue', 'status', '--queue', secured.url], { cwd: tmp });
+      assert.equal(ok.code, 0, ok.stderr);
+      assert.match(ok.stdout, /redis:\/\/:\*\*\*@127\.0\.0\.1:\d+: empty/);
+      const wrong = exp(['queue', 'status', '--queue', secured.url.replace('s3cr3t-pw', 'nope-pw')], { cwd: tmp });
+      assert.equal(wrong.code, 1);
+      assert.match(wrong.stderr, /cannot reach the queue at redis:\/\/:\*\*\*@.*\[QUEUE_UNREACHABLE\]/s);
+      for (const out of [ok.stdout, ok.stderr, wrong.stdout, wrong.stderr]) assert.ok(!out.includes('s3cr3t') && !out.includes('nope-pw'), out);
+      const badUrl = exp(['queue', 'status', '--queue', 'http://x'], { cwd: tmp });
+      assert.deepEqual([badUrl.code, /\[QUEUE_URL\]/.test(badUrl.stderr)], [2, true]);
+    } finally {
+      await secured.stop();
+    }
+  },
+);

@@ -7,11 +7,18 @@ import { join } from 'node:path';
 export const ROOT = new URL('../../', import.meta.url).pathname;
 export const BIN = join(ROOT, 'bin', 'exp.js');
 
-export interface CliResult { code: number; stdout: string; stderr: string }
+export interface CliResult {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
 
 export function exp(args: string[], opts: { cwd?: string; env?: NodeJS.ProcessEnv; timeoutMs?: number } = {}): CliResult {
   const r: SpawnSyncReturns<string> = spawnSync(process.execPath, [BIN, ...args], {
-    cwd: opts.cwd ?? ROOT, env: { ...process.env, ...opts.env }, encoding: 'utf8', timeout: opts.timeoutMs ?? 600_000,
+    cwd: opts.cwd ?? ROOT,
+    env: { ...process.env, ...opts.env },
+    encoding: 'utf8',
+    timeout: opts.timeoutMs ?? 600_000,
   });
   return { code: r.status ?? -1, stdout: r.stdout, stderr: r.stderr };
 }
@@ -27,9 +34,22 @@ export async function expIn(args: string[], opts: { cwd?: string; env?: NodeJS.P
   let stdout = '';
   let stderr = '';
   const code = await main(args, {
-    stdout: { write: (s: string) => { stdout += s; return true; }, isTTY: opts.tty ?? false },
-    stderr: { write: (s: string) => { stderr += s; return true; }, isTTY: opts.tty ?? false },
-    env: { ...process.env, ...opts.env }, cwd: opts.cwd ?? ROOT,
+    stdout: {
+      write: (s: string) => {
+        stdout += s;
+        return true;
+      },
+      isTTY: opts.tty ?? false,
+    },
+    stderr: {
+      write: (s: string) => {
+        stderr += s;
+        return true;
+      },
+      isTTY: opts.tty ?? false,
+    },
+    env: { ...process.env, ...opts.env },
+    cwd: opts.cwd ?? ROOT,
   });
   return { code, stdout, stderr };
 }

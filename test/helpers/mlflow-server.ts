@@ -59,12 +59,21 @@ const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms
  */
 function groupAlive(pgid: number): boolean {
   if (!existsSync('/proc/self/stat')) {
-    try { process.kill(-pgid, 0); return true; } catch { return false; }
+    try {
+      process.kill(-pgid, 0);
+      return true;
+    } catch {
+      return false;
+    }
   }
   for (const name of readdirSync('/proc')) {
     if (!/^\d+$/.test(name)) continue;
     let stat: string;
-    try { stat = readFileSync(`/proc/${name}/stat`, 'utf8'); } catch { continue; }
+    try {
+      stat = readFileSync(`/proc/${name}/stat`, 'utf8');
+    } catch {
+      continue;
+    }
     // pid (comm) state ppid pgrp ...; comm may contain spaces, so split after the last ')'.
     const [state, , pgrp] = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
     if (Number(pgrp) === pgid && state !== 'Z' && state !== 'X') return true;
@@ -86,14 +95,22 @@ export async function startMlflow(opts: StartOptions = {}): Promise<MlflowServer
   let exited: Promise<void> = Promise.resolve();
 
   const killGroup = (signal: NodeJS.Signals): void => {
-    if (child?.pid !== undefined) try { process.kill(-child.pid, signal); } catch { /* already gone */ }
+    if (child?.pid !== undefined)
+      try {
+        process.kill(-child.pid, signal);
+      } catch {
+        /* already gone */
+      }
   };
   // A crashed test run must not leave a server behind.
   const onExit = (): void => killGroup('SIGKILL');
   process.once('exit', onExit);
 
   const server: MlflowServer = {
-    uri, port, dir, startMs: 0,
+    uri,
+    port,
+    dir,
+    startMs: 0,
     log: () => (existsSync(logPath) ? readFileSync(logPath, 'utf8') : ''),
     async stop() {
       const pid = child?.pid;
@@ -121,30 +138,51 @@ export async function startMlflow(opts: StartOptions = {}): Promise<MlflowServer
   async function start(): Promise<void> {
     const t0 = Date.now();
     const fd = openSync(logPath, 'a');
-    child = spawn(MLFLOW_BIN, [
-      'server',
-      '--backend-store-uri', `sqlite:///${join(dir, 'mlflow.db')}`,
-      '--artifacts-destination', join(dir, 'artifacts'),
-      '--host', '127.0.0.1', '--port', String(port),
-      '--workers', '1',
-    ], {
-      cwd: dir, // MLflow must not find or write ./mlruns or ./mlflow.db in the repo
-      detached: true, // its own process group, so stop() reaches uvicorn too
-      stdio: ['ignore', fd, fd],
-      // The job runner (huey consumers, ~7 processes) serves GenAI jobs we never use.
-      env: { ...process.env, MLFLOW_SERVER_ENABLE_JOB_EXECUTION: 'false', PYTHONUNBUFFERED: '1' },
-    });
+    child = spawn(
+      MLFLOW_BIN,
+      [
+        'server',
+        '--backend-store-uri',
+        `sqlite:///${join(dir, 'mlflow.db')}`,
+        '--artifacts-destination',
+        join(dir, 'artifacts'),
+        '--host',
+        '127.0.0.1',
+        '--port',
+        String(port),
+        '--workers',
+        '1',
+      ],
+      {
+        cwd: dir, // MLflow must not find or write ./mlruns or ./mlflow.db in the repo
+        detached: true, // its own process group, so stop() reaches uvicorn too
+        stdio: ['ignore', fd, fd],
+        // The job runner (huey consumers, ~7 processes) serves GenAI jobs we never use.
+        env: { ...process.env, MLFLOW_SERVER_ENABLE_JOB_EXECUTION: 'false', PYTHONUNBUFFERED: '1' },
+      },
+    );
     closeSync(fd);
     const proc = child;
     let gone = false;
-    exited = new Promise((resolve) => proc.once('exit', () => { gone = true; resolve(); }));
+    exited = new Promise((resolve) =>
+      proc.once('exit', () => {
+        gone = true;
+        resolve();
+      }),
+    );
     const deadline = t0 + healthTimeoutMs;
     while (Date.now() < deadline) {
       if (gone) throw new Error(`mlflow server exited during start (exit ${proc.exitCode}); log:\n${server.log().slice(-3000)}`);
       try {
         const res = await fetch(`${uri}/health`, { signal: AbortSignal.timeout(2000) });
-        if (res.ok) { await res.text(); server.startMs = Date.now() - t0; return; }
-      } catch { /* not up yet */ }
+        if (res.ok) {
+          await res.text();
+          server.startMs = Date.now() - t0;
+          return;
+        }
+      } catch {
+        /* not up yet */
+      }
       await sleep(200);
     }
     await server.stop();

@@ -9,7 +9,12 @@ export async function loadFromFolder(dir: string): Promise<tf.LayersModel> {
       const json = JSON.parse(readFileSync(join(dir, 'model.json'), 'utf8')) as tf.io.ModelJSON;
       return tf.io.getModelArtifactsForJSON(json, async (manifest) => {
         const specs = manifest.flatMap((g) => g.weights);
-        const buffers = manifest.flatMap((g) => g.paths.map((p) => { const b = readFileSync(join(dir, p)); return b.buffer.slice(b.byteOffset, b.byteOffset + b.byteLength); }));
+        const buffers = manifest.flatMap((g) =>
+          g.paths.map((p) => {
+            const b = readFileSync(join(dir, p));
+            return b.buffer.slice(b.byteOffset, b.byteOffset + b.byteLength);
+          }),
+        );
         return [specs, tf.io.concatenateArrayBuffers(buffers)];
       });
     },

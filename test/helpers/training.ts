@@ -12,18 +12,21 @@ export async function trainingBackends(): Promise<('tensorflow' | 'wasm')[]> {
 /** Writes a tiny experiment (synthetic data generated on first use) and returns its path. */
 export function tinyExperiment(dir: string, opts: { backend: string; epochs?: number; extra?: string; name?: string; count?: number }): string {
   const file = join(dir, `${opts.name ?? 'tiny'}.yaml`);
-  writeFileSync(file, [
-    `name: ${opts.name ?? 'tiny'}`,
-    'data:',
-    `  path: ${join(dir, 'data')}`,
-    '  image_size: 32',
-    '  resize: bilinear',
-    `  synth: { count: ${opts.count ?? 80}, seed: 0, size: 64 }`,
-    'model: { weights: none, frozen_blocks: 4, head: { units: 32 } }',
-    'augmentation: { rotation_range: 15, dihedral: true }',
-    `training: { batch_size: 16, epochs: ${opts.epochs ?? 2}, learning_rate: 0.001 }`,
-    `backend: ${opts.backend}`,
-    opts.extra ?? '',
-  ].join('\n') + '\n');
+  writeFileSync(
+    file,
+    [
+      `name: ${opts.name ?? 'tiny'}`,
+      'data:',
+      `  path: ${join(dir, 'data')}`,
+      '  image_size: 32',
+      '  resize: bilinear',
+      `  synth: { count: ${opts.count ?? 80}, seed: 0, size: 64 }`,
+      'model: { weights: none, frozen_blocks: 4, head: { units: 32 } }',
+      'augmentation: { rotation_range: 15, dihedral: true }',
+      `training: { batch_size: 16, epochs: ${opts.epochs ?? 2}, learning_rate: 0.001 }`,
+      `backend: ${opts.backend}`,
+      opts.extra ?? '',
+    ].join('\n') + '\n',
+  );
   return file;
 }

@@ -32,12 +32,22 @@ before(async () => {
   assert.equal(r.code, 0, r.stderr + r.stdout);
   const sweep = join(runs, 'tiny', readdirSync(join(runs, 'tiny'))[0]!);
   const dirs = readdirSync(sweep).filter((d) => existsSync(join(sweep, d, 'config.yaml')));
-  a = join(sweep, dirs.find((d) => d.includes('0.001'))!);
-  b = join(sweep, dirs.find((d) => d.includes('0.0005'))!);
+  a = join(
+    sweep,
+    dirs.find((d) => d.includes('0.001'))!,
+  );
+  b = join(
+    sweep,
+    dirs.find((d) => d.includes('0.0005'))!,
+  );
 });
 
 const json = <T>(p: string): T => JSON.parse(readFileSync(p, 'utf8')) as T;
-const csv = (p: string): string[][] => readFileSync(p, 'utf8').trim().split('\n').map((l) => l.split(','));
+const csv = (p: string): string[][] =>
+  readFileSync(p, 'utf8')
+    .trim()
+    .split('\n')
+    .map((l) => l.split(','));
 
 test('training tunes thresholds and reports both F-beta figures, which exp evaluate reproduces', async () => {
   const th = json<{ thresholds: number[]; fbeta_at_threshold: number; fbeta_tuned: number; held_out: { tuned: number } }>(join(a, 'thresholds.json'));
@@ -47,7 +57,13 @@ test('training tunes thresholds and reports both F-beta figures, which exp evalu
   assert.ok(th.fbeta_tuned >= th.fbeta_at_threshold);
   const tuned = await expIn(['evaluate', a, '--json'], { env: env(), cwd: tmp });
   assert.equal(tuned.code, 0, tuned.stderr);
-  const s = JSON.parse(tuned.stdout) as { fbeta: number; loss: number; images: number; confusion: Record<string, { tp: number; fp: number; fn: number; tn: number }>; perTag: Record<string, { support: number }> };
+  const s = JSON.parse(tuned.stdout) as {
+    fbeta: number;
+    loss: number;
+    images: number;
+    confusion: Record<string, { tp: number; fp: number; fn: number; tn: number }>;
+    perTag: Record<string, { support: number }>;
+  };
   assert.ok(Math.abs(s.fbeta - th.fbeta_tuned) < 1e-6, `evaluate ${s.fbeta} vs training ${th.fbeta_tuned}`);
   assert.ok(Math.abs(s.loss - final.val_loss!) < 1e-4, `loss ${s.loss} vs ${final.val_loss}`);
   for (const c of Object.values(s.confusion)) assert.equal(c.tp + c.fp + c.fn + c.tn, s.images);
@@ -72,7 +88,10 @@ test('exp predict writes a Kaggle submission for a folder and for a sample-submi
   assert.equal(r.code, 0, r.stderr);
   const rows = csv(sub);
   assert.deepEqual(rows[0], ['image_name', 'tags']);
-  assert.deepEqual(rows.slice(1).map((x) => x[0]), ['test_0', 'test_1', 'test_2', 'test_10', 'test_11']);
+  assert.deepEqual(
+    rows.slice(1).map((x) => x[0]),
+    ['test_0', 'test_1', 'test_2', 'test_10', 'test_11'],
+  );
   const vocab = readFileSync(join(a, 'tags.txt'), 'utf8').trim().split('\n');
   for (const row of rows.slice(1)) for (const t of (row[1] ?? '').split(' ').filter(Boolean)) assert.ok(vocab.includes(t), t);
   const probs = csv(join(tmp, 'probs.csv'));
@@ -94,20 +113,27 @@ test('exp predict writes a Kaggle submission for a folder and for a sample-submi
   assert.equal(existsSync(out3), false);
   const skipped = await expIn(['predict', a, test, '--out', out3, '--on-bad-image', 'skip'], { env: env(), cwd: tmp });
   assert.equal(skipped.code, 0, skipped.stderr);
-  assert.deepEqual(csv(out3).find((x) => x[0] === 'test_3'), ['test_3', '']);
+  assert.deepEqual(
+    csv(out3).find((x) => x[0] === 'test_3'),
+    ['test_3', ''],
+  );
   assert.match(skipped.stderr, /skipped test_3/);
 });
 
 /** exp's own preprocessing of images, as the exported models expect their input. */
 async function preprocessed(files: string[], size: number): Promise<Float32Array> {
   const { pixels } = await decodeMany(files, size, 'bilinear');
-  return tf.tidy(() => preprocess(tf.tensor4d(new Uint8Array(pixels), [files.length, size, size, 3], 'int32').toFloat() as tf.Tensor4D, 'caffe').dataSync() as Float32Array);
+  return tf.tidy(
+    () => preprocess(tf.tensor4d(new Uint8Array(pixels), [files.length, size, size, 3], 'int32').toFloat() as tf.Tensor4D, 'caffe').dataSync() as Float32Array,
+  );
 }
 
 test('exp export keras-h5 opens in Keras and predicts what exp predict does (1e-4); tfjs loads with tf.loadLayersModel', async () => {
   const names = ['test_0', 'test_1', 'test_2', 'test_10', 'test_11'];
   const files = names.map((n) => join(tmp, 'kaggle', 'test-jpg', `${n}.jpg`));
-  const probs = csv(join(tmp, 'probs.csv')).slice(1).map((r) => r.slice(1).map(Number));
+  const probs = csv(join(tmp, 'probs.csv'))
+    .slice(1)
+    .map((r) => r.slice(1).map(Number));
   const x = await preprocessed(files, 32);
   writeFileSync(join(tmp, 'x.bin'), x);
 
@@ -116,13 +142,20 @@ test('exp export keras-h5 opens in Keras and predicts what exp predict does (1e-
   assert.equal(r.code, 0, r.stderr);
   const py = spawnSync(PYTHON, [join(ROOT, 'test', 'infer', 'keras_predict.py'), h5, join(tmp, 'x.bin'), '32'], { encoding: 'utf8', timeout: 300_000 });
   assert.equal(py.status, 0, py.stderr);
-  const k = JSON.parse(py.stdout.trim().split('\n').at(-1)!) as { meta: { tags: string[]; thresholds: number[]; image_size: number; preprocessing: string }; probs: number[][] };
+  const k = JSON.parse(py.stdout.trim().split('\n').at(-1)!) as {
+    meta: { tags: string[]; thresholds: number[]; image_size: number; preprocessing: string };
+    probs: number[][];
+  };
   assert.deepEqual(k.meta.tags, readFileSync(join(a, 'tags.txt'), 'utf8').trim().split('\n'));
   assert.deepEqual(k.meta.thresholds, json<{ thresholds: number[] }>(join(a, 'thresholds.json')).thresholds);
   assert.equal(k.meta.image_size, 32);
   assert.equal(k.meta.preprocessing, 'caffe');
   let worst = 0;
-  k.probs.forEach((row, i) => row.forEach((p, t) => { worst = Math.max(worst, Math.abs(p - probs[i]![t]!)); }));
+  k.probs.forEach((row, i) =>
+    row.forEach((p, t) => {
+      worst = Math.max(worst, Math.abs(p - probs[i]![t]!));
+    }),
+  );
   assert.ok(worst < 1e-4, `Keras vs exp predict: max |difference| ${worst}`);
 
   const dir = join(tmp, 'model-tfjs');
@@ -132,7 +165,11 @@ test('exp export keras-h5 opens in Keras and predicts what exp predict does (1e-
   const model = await loadFromFolder(dir);
   const got = (model.predict(tf.tensor4d(x, [files.length, 32, 32, 3])) as tf.Tensor).arraySync() as number[][];
   worst = 0;
-  got.forEach((row, i) => row.forEach((p, j) => { worst = Math.max(worst, Math.abs(p - probs[i]![j]!)); }));
+  got.forEach((row, i) =>
+    row.forEach((p, j) => {
+      worst = Math.max(worst, Math.abs(p - probs[i]![j]!));
+    }),
+  );
   assert.ok(worst < 1e-4, `tf.loadLayersModel vs exp predict: max |difference| ${worst}`);
   const meta = json<{ userDefinedMetadata: { exp: { tags: string[] } } }>(join(dir, 'model.json')).userDefinedMetadata.exp;
   assert.equal(meta.tags.length, 17);
@@ -155,7 +192,10 @@ test('exp ensemble of the two runs scores at least the better run, and evaluate,
   const ev = await expIn(['evaluate', out, '--json'], { env: env(), cwd: tmp });
   assert.equal(ev.code, 0, ev.stderr);
   assert.ok(Math.abs((JSON.parse(ev.stdout) as { fbeta: number }).fbeta - e.scores.val_fbeta_tuned) < 1e-6);
-  const p = await expIn(['predict', out, join(tmp, 'kaggle', 'test-jpg'), '--out', join(tmp, 'ens.csv'), '--probabilities', join(tmp, 'ens-probs.csv'), '--on-bad-image', 'skip'], { env: env(), cwd: tmp });
+  const p = await expIn(
+    ['predict', out, join(tmp, 'kaggle', 'test-jpg'), '--out', join(tmp, 'ens.csv'), '--probabilities', join(tmp, 'ens-probs.csv'), '--on-bad-image', 'skip'],
+    { env: env(), cwd: tmp },
+  );
   assert.equal(p.code, 0, p.stderr);
   const x = await expIn(['export', out, '--format', 'tfjs', '--out', join(tmp, 'ens-tfjs')], { env: env(), cwd: tmp });
   assert.equal(x.code, 0, x.stderr);
@@ -164,7 +204,10 @@ test('exp ensemble of the two runs scores at least the better run, and evaluate,
   const model = await loadFromFolder(join(tmp, 'ens-tfjs'));
   const input = await preprocessed([join(tmp, 'kaggle', 'test-jpg', 'test_0.jpg')], 32);
   const got = (model.predict(tf.tensor4d(input, [1, 32, 32, 3])) as tf.Tensor).arraySync() as number[][];
-  const want = csv(join(tmp, 'ens-probs.csv')).find((row) => row[0] === 'test_0')!.slice(1).map(Number);
+  const want = csv(join(tmp, 'ens-probs.csv'))
+    .find((row) => row[0] === 'test_0')!
+    .slice(1)
+    .map(Number);
   const worst = Math.max(...got[0]!.map((v, i) => Math.abs(v - want[i]!)));
   assert.ok(worst < 1e-4, `exported ensemble vs exp predict: ${worst}`);
   // Runs validated on other images are refused: a copy of b whose saved split differs.

@@ -20,7 +20,14 @@ import { tempDir } from '../helpers/cli.js';
 test('threshold search finds the known optimum per tag', () => {
   // Tag 0: positives at 0.30, negatives at 0.10 -> any threshold in [0.10, 0.30) is perfect.
   // Tag 1: positives at 0.90, negatives at 0.60 -> [0.60, 0.90) is perfect; 0.5 predicts every negative.
-  const rows = [[1, 0], [0, 1], [1, 1], [0, 0], [1, 0], [0, 1]];
+  const rows = [
+    [1, 0],
+    [0, 1],
+    [1, 1],
+    [0, 0],
+    [1, 0],
+    [0, 1],
+  ];
   const probs = rows.flatMap(([a, b]) => [a ? 0.3 : 0.1, b ? 0.9 : 0.6]);
   const p = { probs, targets: rows.flat(), nTags: 2 };
   const before = fbetaAt(p, 2, [0.5, 0.5]);
@@ -36,8 +43,12 @@ test('threshold search finds the known optimum per tag', () => {
 
 test('the threshold search never loses to its start, and the held-out figure is not above the tuned one on noise', () => {
   let s = 7;
-  const rnd = (): number => { s = (s * 1103515245 + 12345) % 2 ** 31; return s / 2 ** 31; };
-  const n = 400, nTags = 5;
+  const rnd = (): number => {
+    s = (s * 1103515245 + 12345) % 2 ** 31;
+    return s / 2 ** 31;
+  };
+  const n = 400,
+    nTags = 5;
   const targets = Array.from({ length: n * nTags }, () => (rnd() < 0.3 ? 1 : 0));
   const probs = targets.map((t) => Math.min(0.99, Math.max(0.01, (t ? 0.45 : 0.25) + (rnd() - 0.5) * 0.5)));
   const p = { probs, targets, nTags };
@@ -82,10 +93,19 @@ test('image lists: a folder in natural order; a CSV in its own order, its images
   writeFileSync(join(dir, 'sample_submission_v2.csv'), 'image_name,tags\ntest_10,primary\nfile_0,primary\ntest_404,primary\n');
   const l = listImages(join(dir, 'sample_submission_v2.csv'), '.jpg');
   assert.deepEqual(l.names, ['test_10', 'file_0', 'test_404']);
-  assert.deepEqual(l.files.map((f) => f.replace(dir, '')), ['/test-jpg/test_10.jpg', '/test-jpg-additional/file_0.jpg', '']);
+  assert.deepEqual(
+    l.files.map((f) => f.replace(dir, '')),
+    ['/test-jpg/test_10.jpg', '/test-jpg-additional/file_0.jpg', ''],
+  );
   writeFileSync(join(dir, 'bad.csv'), 'name,tags\nx,y\n');
-  assert.throws(() => listImages(join(dir, 'bad.csv'), '.jpg'), (e: ExpError) => e.code === 'CSV_INVALID' && /image_name/.test(e.message));
-  assert.throws(() => listImages(join(dir, 'nope'), '.jpg'), (e: ExpError) => e.code === 'IMAGE_DIR_NOT_FOUND');
+  assert.throws(
+    () => listImages(join(dir, 'bad.csv'), '.jpg'),
+    (e: ExpError) => e.code === 'CSV_INVALID' && /image_name/.test(e.message),
+  );
+  assert.throws(
+    () => listImages(join(dir, 'nope'), '.jpg'),
+    (e: ExpError) => e.code === 'IMAGE_DIR_NOT_FOUND',
+  );
 });
 
 test('scores: confusion counts add up and the loss is binary cross-entropy', () => {
@@ -99,12 +119,20 @@ test('scores: confusion counts add up and the loss is binary cross-entropy', () 
 test('an ensemble is one model whose output is the mean of its members', async () => {
   const member = (seed: number): tf.LayersModel => {
     const input = tf.input({ shape: [4], name: 'input' });
-    const h = tf.layers.dense({ units: 3, activation: 'relu', name: 'hidden', kernelInitializer: tf.initializers.glorotUniform({ seed }) }).apply(input) as tf.SymbolicTensor;
-    const out = tf.layers.dense({ units: 2, activation: 'sigmoid', name: 'out', kernelInitializer: tf.initializers.glorotUniform({ seed: seed + 1 }) }).apply(h) as tf.SymbolicTensor;
+    const h = tf.layers
+      .dense({ units: 3, activation: 'relu', name: 'hidden', kernelInitializer: tf.initializers.glorotUniform({ seed }) })
+      .apply(input) as tf.SymbolicTensor;
+    const out = tf.layers
+      .dense({ units: 2, activation: 'sigmoid', name: 'out', kernelInitializer: tf.initializers.glorotUniform({ seed: seed + 1 }) })
+      .apply(h) as tf.SymbolicTensor;
     return tf.model({ inputs: input, outputs: out });
   };
-  const a = member(1), b = member(2);
-  const x = tf.tensor2d([[1, 2, 3, 4], [-1, 0.5, 2, 0]]);
+  const a = member(1),
+    b = member(2);
+  const x = tf.tensor2d([
+    [1, 2, 3, 4],
+    [-1, 0.5, 2, 0],
+  ]);
   const want = tf.div(tf.add(a.predict(x) as tf.Tensor, b.predict(x) as tf.Tensor), 2);
   const combined = await combineModels([a, b]);
   const got = combined.predict(x) as tf.Tensor;

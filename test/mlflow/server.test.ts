@@ -12,14 +12,19 @@ let server: MlflowServer;
 let client: MlflowClient;
 let experimentId: string;
 
-before(async () => {
-  server = await startMlflow();
-  console.log(`# mlflow server up in ${server.startMs} ms at ${server.uri}`);
-  client = new MlflowClient({ uri: server.uri, backoffMs: 50 });
-  experimentId = await client.getOrCreateExperiment('exp-client-test');
-}, { timeout: 180_000 });
+before(
+  async () => {
+    server = await startMlflow();
+    console.log(`# mlflow server up in ${server.startMs} ms at ${server.uri}`);
+    client = new MlflowClient({ uri: server.uri, backoffMs: 50 });
+    experimentId = await client.getOrCreateExperiment('exp-client-test');
+  },
+  { timeout: 180_000 },
+);
 
-after(async () => { await server?.dispose(); });
+after(async () => {
+  await server?.dispose();
+});
 
 const newRun = (name: string, extra: Partial<Parameters<MlflowClient['createRun']>[0]> = {}): Promise<RunInfo> =>
   client.createRun({ experimentId, runName: name, ...extra });
@@ -67,7 +72,10 @@ test('logBatch splits 2500 metrics and 150 params into requests the server accep
   for (let k = 0; k < 25; k++) {
     const h = await client.getMetricHistory(run_id, `epoch/m${k}`);
     points += h.length;
-    assert.deepEqual(h.map((m) => m.step).sort((a, b) => a - b), Array.from({ length: 100 }, (_, s) => s));
+    assert.deepEqual(
+      h.map((m) => m.step).sort((a, b) => a - b),
+      Array.from({ length: 100 }, (_, s) => s),
+    );
     const last = h.find((m) => m.step === 99)!;
     assert.equal(last.value, (99 * 25 + k) / 7);
     assert.equal(last.timestamp, t + 99 * 25 + k);
@@ -77,7 +85,13 @@ test('logBatch splits 2500 metrics and 150 params into requests the server accep
 
 test('NaN round-trips; ±Infinity is stored as ±Number.MAX_VALUE (MLflow clamps it)', async () => {
   const { run_id } = await newRun('r-nan');
-  await client.logBatch(run_id, { metrics: [{ key: 'loss', value: NaN, step: 0 }, { key: 'loss', value: Infinity, step: 1 }, { key: 'loss', value: -Infinity, step: 2 }] });
+  await client.logBatch(run_id, {
+    metrics: [
+      { key: 'loss', value: NaN, step: 0 },
+      { key: 'loss', value: Infinity, step: 1 },
+      { key: 'loss', value: -Infinity, step: 2 },
+    ],
+  });
   const h = (await client.getMetricHistory(run_id, 'loss')).sort((a, b) => a.step - b.step);
   assert.ok(Number.isNaN(h[0]!.value));
   assert.equal(h[1]!.value, Number.MAX_VALUE);
@@ -99,13 +113,17 @@ test('bad keys are refused client-side and nothing of the batch is logged', asyn
 });
 
 test('server errors are typed: unknown run, changed param', async () => {
-  await assert.rejects(client.getRun('0'.repeat(32)), (e: unknown) =>
-    e instanceof MlflowError && e.kind === 'http' && e.status === 404 && e.errorCode === 'RESOURCE_DOES_NOT_EXIST' && e.route === 'runs/get');
+  await assert.rejects(
+    client.getRun('0'.repeat(32)),
+    (e: unknown) => e instanceof MlflowError && e.kind === 'http' && e.status === 404 && e.errorCode === 'RESOURCE_DOES_NOT_EXIST' && e.route === 'runs/get',
+  );
   const { run_id } = await newRun('r-param');
   await client.logBatch(run_id, { params: { lr: 0.001 } });
   await client.logBatch(run_id, { params: { lr: 0.001 } }); // the same value again is fine (a retried batch)
-  await assert.rejects(client.logBatch(run_id, { params: { lr: 0.01 } }), (e: unknown) =>
-    e instanceof MlflowError && e.status === 400 && e.errorCode === 'INVALID_PARAMETER_VALUE' && e.route === 'runs/log-batch');
+  await assert.rejects(
+    client.logBatch(run_id, { params: { lr: 0.01 } }),
+    (e: unknown) => e instanceof MlflowError && e.status === 400 && e.errorCode === 'INVALID_PARAMETER_VALUE' && e.route === 'runs/log-batch',
+  );
 });
 
 test('updateRun sets status and end time', async () => {
@@ -132,13 +150,20 @@ test('nested runs: children carry mlflow.parentRunId and searchRuns finds them, 
   assert.equal(first.runs.length, 2);
   assert.ok(first.nextPageToken);
   const named = await client.searchAllRuns({ experimentIds: [experimentId], filter: "attributes.run_name = 'child-b'" });
-  assert.deepEqual(named.map((r) => r.info.run_id), [kids[1]!.run_id]);
+  assert.deepEqual(
+    named.map((r) => r.info.run_id),
+    [kids[1]!.run_id],
+  );
 });
 
 test('artifacts upload and download byte for byte, by run id or artifact URI', async () => {
   const info = await newRun('r-artifacts');
   // A PNG signature, every byte value, and random bytes: nothing may be re-encoded on the way.
-  const png = Buffer.concat([Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]), Buffer.from(Array.from({ length: 256 }, (_, i) => i)), randomBytes(300_000)]);
+  const png = Buffer.concat([
+    Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]),
+    Buffer.from(Array.from({ length: 256 }, (_, i) => i)),
+    randomBytes(300_000),
+  ]);
   await client.uploadArtifact(info.run_id, 'plots/curves.png', png);
   await client.uploadArtifact(info.artifact_uri, 'summary.json', '{"f2": 0.88}\n');
   await client.uploadArtifact(info.run_id, 'odd names/a b?c+d&e.txt', 'odd');
@@ -146,7 +171,11 @@ test('artifacts upload and download byte for byte, by run id or artifact URI', a
   assert.equal(Buffer.from(await client.downloadArtifact(info.artifact_uri, 'summary.json')).toString(), '{"f2": 0.88}\n');
   assert.equal(Buffer.from(await client.downloadArtifact(info.run_id, 'odd names/a b?c+d&e.txt')).toString(), 'odd');
   const root = await client.listArtifacts(info.run_id);
-  assert.deepEqual(root.map((f) => [f.path, f.isDir]).sort(), [['odd names', true], ['plots', true], ['summary.json', false]]);
+  assert.deepEqual(root.map((f) => [f.path, f.isDir]).sort(), [
+    ['odd names', true],
+    ['plots', true],
+    ['summary.json', false],
+  ]);
   assert.deepEqual(await client.listArtifacts(info.run_id, 'plots'), [{ path: 'plots/curves.png', isDir: false, fileSize: png.length }]);
   await assert.rejects(client.downloadArtifact(info.run_id, 'missing.bin'), (e: unknown) => e instanceof MlflowError && e.status === 404);
 });

@@ -33,7 +33,10 @@ export interface WriteOptions {
 const size = (shape: readonly number[]): number => shape.reduce((a, b) => a * b, 1);
 
 /** The recognisable value of a fixture weight: layer index * 1000 + flat index, + 0.5 for biases. */
-export const fixtureValue = (layerIndex: number, isBias: boolean) => (i: number): number => layerIndex * 1000 + i + (isBias ? 0.5 : 0);
+export const fixtureValue =
+  (layerIndex: number, isBias: boolean) =>
+  (i: number): number =>
+    layerIndex * 1000 + i + (isBias ? 0.5 : 0);
 
 /** Every layer of Keras's VGG16 no-top, pools included (no weights), with the ImageNet file's weight names. */
 export function vgg16FixtureLayers(): FixtureLayer[] {
@@ -76,10 +79,19 @@ export async function writeKerasH5(path: string, layers: readonly FixtureLayer[]
   const file = new h5wasm.File(path, 'w');
   try {
     const root: Group = opts.modelWeights ? file.create_group('model_weights') : file;
-    setNames(root, 'layer_names', layers.map((l) => l.name), opts.chunks);
+    setNames(
+      root,
+      'layer_names',
+      layers.map((l) => l.name),
+      opts.chunks,
+    );
     for (const layer of layers) {
       const g = root.create_group(layer.name);
-      setNames(g, 'weight_names', layer.weights.map((w) => w.name));
+      setNames(
+        g,
+        'weight_names',
+        layer.weights.map((w) => w.name),
+      );
       for (const w of layer.weights) {
         const data = w.dtype === 'int32' ? new Int32Array(size(w.shape)) : new Float32Array(size(w.shape));
         for (let i = 0; i < data.length; i++) data[i] = w.value(i);

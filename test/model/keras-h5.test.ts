@@ -19,11 +19,19 @@ const HEAD = { pooling: 'flatten', units: 8, activation: 'relu', initializer: 'h
 // Conv kernel shapes do not depend on the input size, so the smallest VGG16 input takes the full-size file.
 const small = (seed = 1): tf.LayersModel => buildModel({ imageSize: 32, nTags: 3, trainableBlocks: [5], head: HEAD, seed });
 // A layer the model does not have, as in the with-top ImageNet file.
-const FC1: FixtureLayer = { name: 'fc1', weights: [{ name: 'fc1_W_1:0', shape: [4, 2], value: (i) => i }, { name: 'fc1_b_1:0', shape: [2], value: () => 0 }] };
+const FC1: FixtureLayer = {
+  name: 'fc1',
+  weights: [
+    { name: 'fc1_W_1:0', shape: [4, 2], value: (i) => i },
+    { name: 'fc1_b_1:0', shape: [2], value: () => 0 },
+  ],
+};
 let model: tf.LayersModel;
 
 const rejects = async (p: Promise<unknown>, code: string, layer?: string): Promise<WeightsError> => {
-  try { await p; } catch (err) {
+  try {
+    await p;
+  } catch (err) {
     assert.ok(err instanceof WeightsError, `expected a WeightsError, got ${String(err)}`);
     assert.equal(err.code, code, err.message);
     if (layer !== undefined) assert.equal(err.layer, layer);
@@ -47,9 +55,11 @@ after(() => {
 /** Block 1 of the file only (small), with one layer replaced. */
 const block1With = (replace: FixtureLayer): FixtureLayer[] => LAYERS.slice(0, 3).map((l) => (l.name === replace.name ? replace : l));
 
-
 test('every kernel and bias of a Keras-layout file lands in the layer of the same name; extra layers and the head are left alone', async () => {
-  const headBefore = model.getLayer(HEAD_LAYERS.dense).getWeights().map((w) => w.dataSync().slice());
+  const headBefore = model
+    .getLayer(HEAD_LAYERS.dense)
+    .getWeights()
+    .map((w) => w.dataSync().slice());
   const tensorsBefore = tf.memory().numTensors;
   const t = Date.now();
   // The way the trainer will call it.
@@ -61,7 +71,10 @@ test('every kernel and bias of a Keras-layout file lands in the layer of the sam
   for (const name of VGG16_CONV_LAYERS) {
     const li = LAYERS.findIndex((l) => l.name === name);
     const [kernel, bias] = model.getLayer(name).getWeights();
-    for (const [w, isBias] of [[kernel!, false], [bias!, true]] as const) {
+    for (const [w, isBias] of [
+      [kernel!, false],
+      [bias!, true],
+    ] as const) {
       const got = w.dataSync();
       const want = fixtureValue(li, isBias);
       // Compare the whole array but report only the first difference.
@@ -69,22 +82,43 @@ test('every kernel and bias of a Keras-layout file lands in the layer of the sam
       assert.equal(bad, -1, `${name} ${isBias ? 'bias' : 'kernel'}[${bad}] = ${got[bad]}, expected ${want(bad)}`);
     }
   }
-  assert.deepEqual(model.getLayer(HEAD_LAYERS.dense).getWeights().map((w) => w.dataSync().slice()), headBefore);
+  assert.deepEqual(
+    model
+      .getLayer(HEAD_LAYERS.dense)
+      .getWeights()
+      .map((w) => w.dataSync().slice()),
+    headBefore,
+  );
 });
 
 test('chunked layer_names0, layer_names1, ... and a full-model file (model_weights/) are read like the plain layout', async () => {
   const few = LAYERS.slice(0, 6);
-  for (const [name, opts] of [['chunked.h5', { chunks: 3 }], ['model.h5', { modelWeights: true }]] as const) {
+  for (const [name, opts] of [
+    ['chunked.h5', { chunks: 3 }],
+    ['model.h5', { modelWeights: true }],
+  ] as const) {
     const path = join(dir, name);
     await writeKerasH5(path, few, opts);
     const { file, layers } = await openKerasH5(path);
     try {
-      assert.deepEqual([...layers.keys()], few.map((l) => l.name));
-      assert.deepEqual(layers.get('block2_conv1')!.weights.map((w) => [w.name, w.shape]), [['block2_conv1_W_1:0', [3, 3, 64, 128]], ['block2_conv1_b_1:0', [128]]]);
+      assert.deepEqual(
+        [...layers.keys()],
+        few.map((l) => l.name),
+      );
+      assert.deepEqual(
+        layers.get('block2_conv1')!.weights.map((w) => [w.name, w.shape]),
+        [
+          ['block2_conv1_W_1:0', [3, 3, 64, 128]],
+          ['block2_conv1_b_1:0', [128]],
+        ],
+      );
       assert.deepEqual(layers.get('block1_pool')!.weights, []);
       if (name === 'chunked.h5') {
         assert.equal('layer_names' in file.attrs, false);
-        assert.deepEqual(readStringList(file, 'layer_names'), few.map((l) => l.name));
+        assert.deepEqual(
+          readStringList(file, 'layer_names'),
+          few.map((l) => l.name),
+        );
       }
     } finally {
       file.close();
@@ -94,7 +128,10 @@ test('chunked layer_names0, layer_names1, ... and a full-model file (model_weigh
 
 test('a layer missing from the file is an error naming that layer (and the others missing), and nothing is loaded', async () => {
   const path = join(dir, 'missing.h5');
-  await writeKerasH5(path, LAYERS.slice(0, 3).filter((l) => l.name !== 'block1_conv2'));
+  await writeKerasH5(
+    path,
+    LAYERS.slice(0, 3).filter((l) => l.name !== 'block1_conv2'),
+  );
   const before = model.getLayer('block1_conv1').getWeights()[0]!.dataSync().slice();
   const err = await rejects(loadKerasWeights(model, path), 'WEIGHTS_MISSING_LAYER', 'block1_conv2');
   assert.equal(err.file, path);
@@ -104,10 +141,16 @@ test('a layer missing from the file is an error naming that layer (and the other
 
 test('a kernel of the wrong shape, missing weights, or integer weights are errors naming the layer', async () => {
   const path = join(dir, 'shape.h5');
-  await writeKerasH5(path, block1With({
-    name: 'block1_conv2',
-    weights: [{ name: 'block1_conv2_W_1:0', shape: [3, 3, 64, 32], value: () => 1 }, { name: 'block1_conv2_b_1:0', shape: [32], value: () => 1 }],
-  }));
+  await writeKerasH5(
+    path,
+    block1With({
+      name: 'block1_conv2',
+      weights: [
+        { name: 'block1_conv2_W_1:0', shape: [3, 3, 64, 32], value: () => 1 },
+        { name: 'block1_conv2_b_1:0', shape: [32], value: () => 1 },
+      ],
+    }),
+  );
   const err = await rejects(loadKerasWeights(model, path), 'WEIGHTS_SHAPE', 'block1_conv2');
   assert.match(err.message, /\[\[3,3,64,32\],\[32\]\] in the file but \[\[3,3,64,64\],\[64\]\] in the model/);
 

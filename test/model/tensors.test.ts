@@ -8,10 +8,14 @@ import { WeightsError } from '../../src/model/errors.js';
 import { buildModel, type BuildOptions } from '../../src/model/vgg16.js';
 import { tempDir } from '../helpers/cli.js';
 
-before(async () => { await tf.setBackend('cpu'); });
+before(async () => {
+  await tf.setBackend('cpu');
+});
 
 const code = (fn: () => unknown): string => {
-  try { fn(); } catch (err) {
+  try {
+    fn();
+  } catch (err) {
     assert.ok(err instanceof WeightsError, String(err));
     return err.code;
   }
@@ -32,7 +36,10 @@ test('writeTensors/readTensors round-trip every value bit for bit, with names, s
   await writeTensors(dir, 'state', tensors);
   assert.ok(hasTensors(dir, 'state'));
   const back = readTensors(dir, 'state');
-  assert.deepEqual(back.map((t) => [t.name, t.tensor.shape, t.tensor.dtype]), tensors.map((t) => [t.name, t.tensor.shape, t.tensor.dtype]));
+  assert.deepEqual(
+    back.map((t) => [t.name, t.tensor.shape, t.tensor.dtype]),
+    tensors.map((t) => [t.name, t.tensor.shape, t.tensor.dtype]),
+  );
   tensors.forEach((t, i) => {
     const want = t.tensor.dataSync();
     const got = back[i]!.tensor.dataSync();
@@ -54,23 +61,38 @@ test('rewriting a prefix replaces the pair and leaves no stale or temp files; ot
   assert.equal(files.length, 4, files.join(' '));
   assert.ok(files.includes(m2.data) && files.includes('weights.json') && files.includes('optimizer.json'));
   const back = readTensors(dir, 'weights');
-  assert.deepEqual(back.map((t) => t.name), ['b']);
+  assert.deepEqual(
+    back.map((t) => t.name),
+    ['b'],
+  );
   tf.dispose([a, b, ...back.map((t) => t.tensor), ...readTensors(dir, 'optimizer').map((t) => t.tensor)]);
   rmSync(dir, { recursive: true });
 });
 
 test('a missing, truncated or foreign checkpoint is CHECKPOINT_FORMAT, not a crash or garbage', async () => {
   const dir = tempDir('exp-tensors-');
-  assert.equal(code(() => readTensors(dir, 'nothing')), 'CHECKPOINT_FORMAT');
+  assert.equal(
+    code(() => readTensors(dir, 'nothing')),
+    'CHECKPOINT_FORMAT',
+  );
   const t = tf.ones([10]);
   const manifest = await writeTensors(dir, 'w', [{ name: 'x', tensor: t }]);
   truncateSync(join(dir, manifest.data), 20);
-  assert.equal(code(() => readTensors(dir, 'w')), 'CHECKPOINT_FORMAT');
+  assert.equal(
+    code(() => readTensors(dir, 'w')),
+    'CHECKPOINT_FORMAT',
+  );
   const lying: TensorManifest = { ...manifest, byteLength: 20, tensors: [{ ...manifest.tensors[0]!, shape: [1000], byteLength: 4000 }] };
   writeFileSync(join(dir, 'w.json'), JSON.stringify(lying));
-  assert.equal(code(() => readTensors(dir, 'w')), 'CHECKPOINT_FORMAT');
+  assert.equal(
+    code(() => readTensors(dir, 'w')),
+    'CHECKPOINT_FORMAT',
+  );
   writeFileSync(join(dir, 'w.json'), '{"format":"other"}');
-  assert.equal(code(() => readTensors(dir, 'w')), 'CHECKPOINT_FORMAT');
+  assert.equal(
+    code(() => readTensors(dir, 'w')),
+    'CHECKPOINT_FORMAT',
+  );
   assert.equal(hasTensors(dir, 'w'), false);
   t.dispose();
   rmSync(dir, { recursive: true });
@@ -78,7 +100,13 @@ test('a missing, truncated or foreign checkpoint is CHECKPOINT_FORMAT, not a cra
 
 test('saveModelWeights/loadModelWeights restore a VGG16 exactly; a model of another shape is refused untouched', async () => {
   const dir = tempDir('exp-tensors-');
-  const opts: BuildOptions = { imageSize: 32, nTags: 5, trainableBlocks: [5], head: { pooling: 'flatten', units: 8, activation: 'relu', initializer: 'he_uniform', dropout: 0.1 }, seed: 1 };
+  const opts: BuildOptions = {
+    imageSize: 32,
+    nTags: 5,
+    trainableBlocks: [5],
+    head: { pooling: 'flatten', units: 8, activation: 'relu', initializer: 'he_uniform', dropout: 0.1 },
+    seed: 1,
+  };
   const a = buildModel(opts);
   const b = buildModel({ ...opts, seed: 2 });
   let t = Date.now();
@@ -96,7 +124,10 @@ test('saveModelWeights/loadModelWeights restore a VGG16 exactly; a model of anot
   const first = (): Float32Array => other.getLayer('block1_conv1').getWeights()[0]!.dataSync() as Float32Array;
   const before = first().slice();
   const n = tf.memory().numTensors;
-  assert.equal(code(() => loadModelWeights(other, dir)), 'CHECKPOINT_MISMATCH');
+  assert.equal(
+    code(() => loadModelWeights(other, dir)),
+    'CHECKPOINT_MISMATCH',
+  );
   assert.equal(tf.memory().numTensors, n, 'a refused load leaks nothing');
   assert.deepEqual(first(), before);
   [a, b, other].forEach((m) => m.dispose());

@@ -10,24 +10,52 @@ const recipe = (over: Partial<BuildOptions> = {}): BuildOptions => ({ imageSize:
 /** Builds, runs `fn`, disposes: a VGG16 holds 60 MB of weights. */
 function withModel<T>(opts: BuildOptions, fn: (m: tf.LayersModel) => T): T {
   const m = buildModel(opts);
-  try { return fn(m); } finally { m.dispose(); }
+  try {
+    return fn(m);
+  } finally {
+    m.dispose();
+  }
 }
 async function withModelAsync(opts: BuildOptions, fn: (m: tf.LayersModel) => Promise<void>): Promise<void> {
   const m = buildModel(opts);
-  try { await fn(m); } finally { m.dispose(); }
+  try {
+    await fn(m);
+  } finally {
+    m.dispose();
+  }
 }
 
 const KERAS_NAMES = [
-  'block1_conv1', 'block1_conv2', 'block1_pool', 'block2_conv1', 'block2_conv2', 'block2_pool',
-  'block3_conv1', 'block3_conv2', 'block3_conv3', 'block3_pool', 'block4_conv1', 'block4_conv2', 'block4_conv3', 'block4_pool',
-  'block5_conv1', 'block5_conv2', 'block5_conv3', 'block5_pool',
+  'block1_conv1',
+  'block1_conv2',
+  'block1_pool',
+  'block2_conv1',
+  'block2_conv2',
+  'block2_pool',
+  'block3_conv1',
+  'block3_conv2',
+  'block3_conv3',
+  'block3_pool',
+  'block4_conv1',
+  'block4_conv2',
+  'block4_conv3',
+  'block4_pool',
+  'block5_conv1',
+  'block5_conv2',
+  'block5_conv3',
+  'block5_pool',
 ];
 
-before(async () => { await tf.setBackend('cpu'); });
+before(async () => {
+  await tf.setBackend('cpu');
+});
 
 test("the base has Keras's VGG16 layer names, 3x3 same relu convs and 2x2/2 pools, NHWC in, nTags sigmoid out", () => {
   withModel(recipe(), (m) => {
-    assert.deepEqual(m.layers.map((l) => l.name), ['input', ...KERAS_NAMES, 'flatten', 'head_dense', 'head_out']);
+    assert.deepEqual(
+      m.layers.map((l) => l.name),
+      ['input', ...KERAS_NAMES, 'flatten', 'head_dense', 'head_out'],
+    );
     assert.deepEqual(m.inputs[0]!.shape, [null, 128, 128, 3]);
     assert.deepEqual(m.outputs[0]!.shape, [null, 17]);
     for (const name of VGG16_CONV_LAYERS) {
@@ -54,8 +82,8 @@ test('parameter counts match Keras (FACTS.md): 14,714,688 base, 8,192 features a
 });
 
 test('only the layers of trainable blocks and the head have trainable weights', () => {
-  const trainableLayers = (blocks: number[]): string[] => withModel(recipe({ imageSize: 32, trainableBlocks: blocks }), (m) =>
-    [...new Set(m.trainableWeights.map((w) => w.originalName.split('/')[0]!))]);
+  const trainableLayers = (blocks: number[]): string[] =>
+    withModel(recipe({ imageSize: 32, trainableBlocks: blocks }), (m) => [...new Set(m.trainableWeights.map((w) => w.originalName.split('/')[0]!))]);
   assert.deepEqual(trainableLayers([5]), ['block5_conv1', 'block5_conv2', 'block5_conv3', 'head_dense', 'head_out']);
   assert.deepEqual(trainableLayers([]), ['head_dense', 'head_out']);
   assert.deepEqual(trainableLayers([4, 2]), ['block2_conv1', 'block2_conv2', 'block4_conv1', 'block4_conv2', 'block4_conv3', 'head_dense', 'head_out']);
@@ -85,8 +113,8 @@ test('a training step with blocks 1-4 frozen computes gradients for block5 and t
 });
 
 test('the same seed gives the same weights; layers of equal shape and other seeds differ', () => {
-  const weights = (seed: number): Float32Array[] => withModel(recipe({ imageSize: 32, seed, head: { ...RECIPE_HEAD, units: 8 } }), (m) =>
-    m.weights.map((w) => w.read().dataSync() as Float32Array));
+  const weights = (seed: number): Float32Array[] =>
+    withModel(recipe({ imageSize: 32, seed, head: { ...RECIPE_HEAD, units: 8 } }), (m) => m.weights.map((w) => w.read().dataSync() as Float32Array));
   const a = weights(3);
   const b = weights(3);
   const c = weights(4);
@@ -99,7 +127,10 @@ test('the same seed gives the same weights; layers of equal shape and other seed
 
 test('avg pooling gives 512 features; dropout > 0 adds a seeded dropout layer', () => {
   withModel(recipe({ imageSize: 64, head: { ...RECIPE_HEAD, pooling: 'avg', dropout: 0.25, activation: 'elu', initializer: 'glorot_normal' } }), (m) => {
-    assert.deepEqual(m.layers.slice(-4).map((l) => l.name), [HEAD_LAYERS.avgPool, HEAD_LAYERS.dense, HEAD_LAYERS.dropout, HEAD_LAYERS.out]);
+    assert.deepEqual(
+      m.layers.slice(-4).map((l) => l.name),
+      [HEAD_LAYERS.avgPool, HEAD_LAYERS.dense, HEAD_LAYERS.dropout, HEAD_LAYERS.out],
+    );
     assert.deepEqual(m.getLayer(HEAD_LAYERS.avgPool).outputShape, [null, 512]);
     assert.equal(countParams(m, [HEAD_LAYERS.dense, HEAD_LAYERS.out]).total, 512 * 128 + 128 + 128 * 17 + 17);
   });
@@ -117,7 +148,10 @@ test('seeded dropout: identity at inference; in training reproducible from the s
   const [b1] = masks(9);
   assert.deepEqual(a1, b1);
   assert.notDeepEqual(a1, a2);
-  assert.ok(a1!.every((v) => v === 0 || v === 2), 'kept units are scaled by 1/(1-rate)');
+  assert.ok(
+    a1!.every((v) => v === 0 || v === 2),
+    'kept units are scaled by 1/(1-rate)',
+  );
   assert.ok(a1!.some((v) => v === 0) && a1!.some((v) => v === 2));
   x.dispose();
 });

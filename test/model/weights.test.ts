@@ -7,14 +7,24 @@ import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { WeightsError } from '../../src/model/errors.js';
 import {
-  downloadVerified, fetchWeights, findWeights, KNOWN_WEIGHTS, md5CachePath, resolveWeights, verifyFile, weightsSearchDirs, type KnownFile,
+  downloadVerified,
+  fetchWeights,
+  findWeights,
+  KNOWN_WEIGHTS,
+  md5CachePath,
+  resolveWeights,
+  verifyFile,
+  weightsSearchDirs,
+  type KnownFile,
 } from '../../src/model/weights.js';
 import { tempDir } from '../helpers/cli.js';
 
 const FILE = KNOWN_WEIGHTS.vgg16.file;
 
 async function rejects(p: Promise<unknown> | (() => unknown), code: string): Promise<WeightsError> {
-  try { await (typeof p === 'function' ? p() : p); } catch (err) {
+  try {
+    await (typeof p === 'function' ? p() : p);
+  } catch (err) {
     assert.ok(err instanceof WeightsError, String(err));
     assert.equal(err.code, code, err.message);
     return err;
@@ -107,10 +117,14 @@ test('a failed download says why and where to put a manually downloaded file, an
   server.close();
   const err = await rejects(fetchWeights('vgg16', undefined, { url: `${url}/x.h5`, env: { HOME: home } }), 'WEIGHTS_DOWNLOAD');
   assert.equal(err.file, join(cache, FILE));
-  for (const s of ['ECONNREFUSED', KNOWN_WEIGHTS.vgg16.url, join(cache, FILE), keras, 'EXP_WEIGHTS_DIR']) assert.ok(err.message.includes(s), `names ${s}:\n${err.message}`);
+  for (const s of ['ECONNREFUSED', KNOWN_WEIGHTS.vgg16.url, join(cache, FILE), keras, 'EXP_WEIGHTS_DIR'])
+    assert.ok(err.message.includes(s), `names ${s}:\n${err.message}`);
   assert.deepEqual(readdirSync(cache), []);
 
-  const notFound = await serve((_req, res) => { res.statusCode = 404; res.end('no'); });
+  const notFound = await serve((_req, res) => {
+    res.statusCode = 404;
+    res.end('no');
+  });
   const err404 = await rejects(fetchWeights('vgg16', join(home, 'dest'), { url: `${notFound.url}/x.h5`, env: { HOME: home } }), 'WEIGHTS_DOWNLOAD');
   assert.match(err404.message, /HTTP 404/);
   notFound.server.close();
@@ -125,7 +139,10 @@ test('downloadVerified streams to a temp file, checks size and MD5, then renames
   assert.equal(await downloadVerified(known.url, dest, known, [home]), dest);
   assert.equal(statSync(dest).size, body.length);
   assert.ok(existsSync(md5CachePath(dest)), 'the first resolve does not hash it again');
-  assert.deepEqual(readdirSync(join(home, 'dl')).filter((f) => f.endsWith('.download')), []);
+  assert.deepEqual(
+    readdirSync(join(home, 'dl')).filter((f) => f.endsWith('.download')),
+    [],
+  );
 
   const other = join(home, 'dl2', 'w.h5');
   const err = await rejects(downloadVerified(known.url, other, { ...known, md5: '0'.repeat(32) }, [home]), 'WEIGHTS_CHECKSUM');

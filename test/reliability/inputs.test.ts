@@ -37,7 +37,10 @@ test('regression: extends pointing at /dev/zero, a FIFO, a folder, /etc/passwd o
 
 test('regression: data.csv or data.images outside data.path is refused with its position before anything is read', async () => {
   const dir = tempDir('exp-rel-');
-  writeFileSync(join(dir, 'e.yaml'), 'name: x\ndata: { path: ./data, csv: ../../../etc/shadow }\nsweep: { grid: { data.images: [train-jpg, ../../secret] } }\n');
+  writeFileSync(
+    join(dir, 'e.yaml'),
+    'name: x\ndata: { path: ./data, csv: ../../../etc/shadow }\nsweep: { grid: { data.images: [train-jpg, ../../secret] } }\n',
+  );
   const r = await expIn(['validate', 'e.yaml'], { cwd: dir });
   assert.equal(r.code, 2);
   assert.match(r.stderr, /e\.yaml:2:\d+ +data\.csv +data\.csv '\.\.\/\.\.\/\.\.\/etc\/shadow' points outside data\.path.*\[PATH_ESCAPES\]/);
@@ -60,7 +63,10 @@ test('regression: --sweep is a folder name, not a path; an over-long one is a co
 test('regression: a 10^9-point grid is refused at once; max_runs has a ceiling; a split seed of 2^32 is refused', async () => {
   const dir = tempDir('exp-rel-');
   const axis = `[${Array.from({ length: 1000 }, (_, i) => i + 1).join(', ')}]`;
-  writeFileSync(join(dir, 'big.yaml'), `${minimal}sweep:\n  max_runs: 100000\n  grid:\n    training.epochs: ${axis}\n    training.batch_size: ${axis}\n    model.head.units: ${axis}\n`);
+  writeFileSync(
+    join(dir, 'big.yaml'),
+    `${minimal}sweep:\n  max_runs: 100000\n  grid:\n    training.epochs: ${axis}\n    training.batch_size: ${axis}\n    model.head.units: ${axis}\n`,
+  );
   const big = await expIn(['plan', 'big.yaml'], { cwd: dir });
   assert.equal(big.code, 2);
   assert.match(big.stderr, /the sweep has 1000000000 points, more than sweep\.max_runs \(100000\).*\[SWEEP_TOO_LARGE\]/);
@@ -90,7 +96,10 @@ test('regression: on a fresh clone, exp run of the recipe reports the missing da
   const runs = join(home, 'runs');
   const r = await expIn(['run', 'experiments/vgg16-block5.yaml', '--runs-dir', runs], { env: { HOME: home, EXP_WEIGHTS_DIR: join(home, 'none') } });
   assert.equal(r.code, 2, r.stdout + r.stderr);
-  assert.match(r.stderr, /experiments\/vgg16-block5\.yaml:\d+:\d+ +data\.path +data folder .*data\/planet does not exist.*exp data synth --out .*\[DATA_NOT_FOUND\]/);
+  assert.match(
+    r.stderr,
+    /experiments\/vgg16-block5\.yaml:\d+:\d+ +data\.path +data folder .*data\/planet does not exist.*exp data synth --out .*\[DATA_NOT_FOUND\]/,
+  );
   assert.match(r.stderr, /model\.weights +.*vgg16_weights_tf_dim_ordering_tf_kernels_notop\.h5.* not found.*exp weights fetch vgg16.*\[WEIGHTS_NOT_FOUND\]/);
   assert.equal(existsSync(runs), false, 'no run folder was written');
   const pre = await expIn(['validate', '--preflight', 'experiments/vgg16-block5.yaml'], { env: { HOME: home, EXP_WEIGHTS_DIR: join(home, 'none') } });
@@ -102,7 +111,8 @@ test('regression: on a fresh clone, exp run of the recipe reports the missing da
 test('regression: a YAML alias bomb is a coded error, not an internal error', async () => {
   const dir = tempDir('exp-rel-');
   const lines = ['a0: &a0 [x, x, x, x, x, x, x, x, x]'];
-  for (let i = 1; i < 12; i++) lines.push(`a${i}: &a${i} [*a${i - 1}, *a${i - 1}, *a${i - 1}, *a${i - 1}, *a${i - 1}, *a${i - 1}, *a${i - 1}, *a${i - 1}, *a${i - 1}]`);
+  for (let i = 1; i < 12; i++)
+    lines.push(`a${i}: &a${i} [*a${i - 1}, *a${i - 1}, *a${i - 1}, *a${i - 1}, *a${i - 1}, *a${i - 1}, *a${i - 1}, *a${i - 1}, *a${i - 1}]`);
   writeFileSync(join(dir, 'bomb.yaml'), `${lines.join('\n')}\nname: x\ndata: { path: ./d }\n`);
   const r = await expIn(['validate', 'bomb.yaml'], { cwd: dir });
   assert.equal(r.code, 2, r.stderr);
@@ -114,11 +124,48 @@ test('fuzz: random bytes, random YAML-ish text, deep nesting and alias chains gi
   const dir = tempDir('exp-fuzz-');
   const rng = seedrandom('exp-fuzz');
   const pick = <T>(xs: readonly T[]): T => xs[Math.floor(rng() * xs.length)]!;
-  const tokens = ['name:', 'data:', 'path:', ' ', '\n', '  ', '- ', '[', ']', '{', '}', ',', ':', '&a', '*a', '!!str', '"', "'", '#', '|', '>', '?', 'null', '1e999', '-0', 'training:', 'sweep:', 'grid:', 'extends:', '\t', '%YAML 1.2', '---', '...', '\u0000', '\u00ff'];
+  const tokens = [
+    'name:',
+    'data:',
+    'path:',
+    ' ',
+    '\n',
+    '  ',
+    '- ',
+    '[',
+    ']',
+    '{',
+    '}',
+    ',',
+    ':',
+    '&a',
+    '*a',
+    '!!str',
+    '"',
+    "'",
+    '#',
+    '|',
+    '>',
+    '?',
+    'null',
+    '1e999',
+    '-0',
+    'training:',
+    'sweep:',
+    'grid:',
+    'extends:',
+    '\t',
+    '%YAML 1.2',
+    '---',
+    '...',
+    '\u0000',
+    '\u00ff',
+  ];
   const cases: string[] = [];
   for (let i = 0; i < 60; i++) cases.push(Buffer.from(Array.from({ length: 1 + Math.floor(rng() * 400) }, () => Math.floor(rng() * 256))).toString('latin1'));
   for (let i = 0; i < 80; i++) cases.push(Array.from({ length: 1 + Math.floor(rng() * 60) }, () => pick(tokens)).join(''));
-  for (const depth of [100, 1000, 10000]) cases.push(`name: x\ndata: ${'['.repeat(depth)}${']'.repeat(depth)}\n`, `name: x\ndata: ${'{a: '.repeat(depth)}1${'}'.repeat(depth)}\n`);
+  for (const depth of [100, 1000, 10000])
+    cases.push(`name: x\ndata: ${'['.repeat(depth)}${']'.repeat(depth)}\n`, `name: x\ndata: ${'{a: '.repeat(depth)}1${'}'.repeat(depth)}\n`);
   cases.push('a: &a [1]\n' + Array.from({ length: 200 }, (_, i) => `b${i}: *a`).join('\n') + '\nname: x\n');
   let n = 0;
   for (const text of cases) {
@@ -138,14 +185,18 @@ test('images that are a symlink to /dev/zero or a FIFO are bad images (bounded r
   const data = join(dir, 'data');
   const made = spawnSync(process.execPath, [BIN, 'data', 'synth', '--out', data, '--count', '12', '--size', '32'], { encoding: 'utf8' });
   assert.equal(made.status, 0, made.stderr);
-  const imgs = readdirSync(join(data, 'train-jpg')).filter((f) => f.endsWith('.jpg')).sort();
+  const imgs = readdirSync(join(data, 'train-jpg'))
+    .filter((f) => f.endsWith('.jpg'))
+    .sort();
   const { rmSync } = await import('node:fs');
   rmSync(join(data, 'train-jpg', imgs[0]!));
   symlinkSync('/dev/zero', join(data, 'train-jpg', imgs[0]!));
   rmSync(join(data, 'train-jpg', imgs[1]!));
   execFileSync('mkfifo', [join(data, 'train-jpg', imgs[1]!)]);
   const { loadDataset } = await import('../../src/data/planet.js');
-  const cfg = parse(`{ path: ${data}, csv: train_v2.csv, images: train-jpg, image_ext: .jpg, image_size: 32, resize: nearest, limit: null, split: { test_size: 0.3, seed: 1 }, on_bad_image: error, max_image_bytes: 67108864, tags: null, synth: null }`) as Parameters<typeof loadDataset>[0];
+  const cfg = parse(
+    `{ path: ${data}, csv: train_v2.csv, images: train-jpg, image_ext: .jpg, image_size: 32, resize: nearest, limit: null, split: { test_size: 0.3, seed: 1 }, on_bad_image: error, max_image_bytes: 67108864, tags: null, synth: null }`,
+  ) as Parameters<typeof loadDataset>[0];
   await assert.rejects(loadDataset(cfg, { cacheDir: tempDir() }), (e: Error & { code?: string }) => {
     assert.equal(e.code, 'BAD_IMAGES');
     assert.match(e.message, new RegExp(`${imgs[0]}.*not a regular file \\(a device\\)`));

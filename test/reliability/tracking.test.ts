@@ -24,22 +24,39 @@ let server: MlflowServer;
 let api: MlflowClient;
 let tmp: string;
 
-before(async () => {
-  server = await startMlflow();
-  api = new MlflowClient({ uri: server.uri, backoffMs: 50 });
-  tmp = tempDir('exp-rel-track-');
-}, { timeout: 180_000 });
-after(async () => { await server?.dispose(); });
+before(
+  async () => {
+    server = await startMlflow();
+    api = new MlflowClient({ uri: server.uri, backoffMs: 50 });
+    tmp = tempDir('exp-rel-track-');
+  },
+  { timeout: 180_000 },
+);
+after(async () => {
+  await server?.dispose();
+});
 
 /** A one-point sweep planned into `runsDir`, its run folder, and a function that logs epochs to it. */
 function plannedRun(runsDir: string, experiment: string): { dir: string; log: EventLog; epoch: (e: number, loss: number) => void } {
-  writeFileSync(join(tmp, 'e.yaml'), `name: reltrack\ndata: { path: ./data }\nmodel: { weights: none }\ntraining: { epochs: 4 }\ntracking: { uri: '${server.uri}', experiment: ${experiment} }\n`);
+  writeFileSync(
+    join(tmp, 'e.yaml'),
+    `name: reltrack\ndata: { path: ./data }\nmodel: { weights: none }\ntraining: { epochs: 4 }\ntracking: { uri: '${server.uri}', experiment: ${experiment} }\n`,
+  );
   const r = planExperiment(join(tmp, 'e.yaml'));
   const { dir: sweep, index } = writePlan(runsDir, r.plan!, 'sweep-fixed');
   const dir = join(sweep, index.points[0]!.dir);
   const log = new EventLog(dir);
   const p = readPoint(dir);
-  log.append({ type: 'run_started', key: p.key, name: index.points[0]!.dir, experiment: 'reltrack', sweep: 'sweep-fixed', params: flatten(readRunConfig(dir)), tags: { 'exp.uid': p.uid }, resumed: false });
+  log.append({
+    type: 'run_started',
+    key: p.key,
+    name: index.points[0]!.dir,
+    experiment: 'reltrack',
+    sweep: 'sweep-fixed',
+    params: flatten(readRunConfig(dir)),
+    tags: { 'exp.uid': p.uid },
+    resumed: false,
+  });
   return { dir, log, epoch: (e, loss) => log.append({ type: 'epoch', epoch: e, metrics: { loss, val_loss: loss + 0.1 } }) };
 }
 
@@ -102,7 +119,7 @@ test('a copied folder whose history diverged is refused with a fix; --new-identi
   assert.equal((await api.getMetricHistory(mine.info.run_id, 'loss')).find((m) => m.step === 3)!.value, 0.55);
 });
 
-test('regression: a damaged line in the middle of events.jsonl stops that run\'s sync with its line number (it was skipped in silence); --rebuild-events mends it', async () => {
+test("regression: a damaged line in the middle of events.jsonl stops that run's sync with its line number (it was skipped in silence); --rebuild-events mends it", async () => {
   const r = plannedRun(join(tmp, 'D'), 'rel-damaged');
   for (const e of [1, 2, 3]) r.epoch(e, 1 / e);
   writeFileSync(join(r.dir, 'metrics.jsonl'), [1, 2, 3].map((e) => JSON.stringify({ epoch: e, loss: 1 / e, val_loss: 1 / e + 0.1 })).join('\n') + '\n');
@@ -125,7 +142,9 @@ test('regression: a damaged line in the middle of events.jsonl stops that run\'s
 
 test('regression: a server that accepts connections and never answers does not hold the run up; nothing is lost', { timeout: 400_000 }, async () => {
   const sockets: import('node:net').Socket[] = [];
-  const silent: Server = createServer((s) => { sockets.push(s); }); // accepts, reads nothing, answers nothing
+  const silent: Server = createServer((s) => {
+    sockets.push(s);
+  }); // accepts, reads nothing, answers nothing
   await new Promise<void>((r) => silent.listen(0, '127.0.0.1', r));
   const port = (silent.address() as { port: number }).port;
   try {

@@ -13,7 +13,13 @@ import { join } from 'node:path';
 import { tempDir, ROOT } from '../helpers/cli.js';
 import { currentLock, lockHeld, processStart, tryLock } from '../../src/store/lock.js';
 
-const BOOT = (() => { try { return readFileSync('/proc/sys/kernel/random/boot_id', 'utf8').trim(); } catch { return undefined; } })();
+const BOOT = (() => {
+  try {
+    return readFileSync('/proc/sys/kernel/random/boot_id', 'utf8').trim();
+  } catch {
+    return undefined;
+  }
+})();
 
 /** A pid that is not running: a child that has exited. */
 async function deadPid(): Promise<number> {
@@ -31,8 +37,21 @@ async function race(base: string, n: number): Promise<number> {
     await new Promise((r) => setTimeout(r, 1500)); // hold it while the others try
     lock?.release();`;
   const start = Date.now() + 600;
-  const kids = Array.from({ length: n }, () => spawn(process.execPath, ['--input-type=module', '-e', `await new Promise((r) => setTimeout(r, ${start} - Date.now())); ${script}`], { stdio: ['ignore', 'pipe', 'inherit'] }));
-  const outs = await Promise.all(kids.map((k) => new Promise<string>((r) => { let o = ''; k.stdout.on('data', (d: Buffer) => (o += d)); k.on('exit', () => r(o)); })));
+  const kids = Array.from({ length: n }, () =>
+    spawn(process.execPath, ['--input-type=module', '-e', `await new Promise((r) => setTimeout(r, ${start} - Date.now())); ${script}`], {
+      stdio: ['ignore', 'pipe', 'inherit'],
+    }),
+  );
+  const outs = await Promise.all(
+    kids.map(
+      (k) =>
+        new Promise<string>((r) => {
+          let o = '';
+          k.stdout.on('data', (d: Buffer) => (o += d));
+          k.on('exit', () => r(o));
+        }),
+    ),
+  );
   return outs.filter((o) => o === 'won').length;
 }
 
@@ -65,7 +84,17 @@ test('regression: a reused pid does not keep a stale lock alive (its start time 
   const dir = tempDir('exp-lock-');
   const base = join(dir, '.lock');
   // The owner's pid is alive (it is this process), but it started at another time: another process.
-  writeFileSync(`${base}.1`, JSON.stringify({ pid: process.pid, host: hostname(), ...(BOOT ? { boot: BOOT } : {}), start: (processStart(process.pid) ?? 0) + 12345, token: 'old', since: '' }));
+  writeFileSync(
+    `${base}.1`,
+    JSON.stringify({
+      pid: process.pid,
+      host: hostname(),
+      ...(BOOT ? { boot: BOOT } : {}),
+      start: (processStart(process.pid) ?? 0) + 12345,
+      token: 'old',
+      since: '',
+    }),
+  );
   assert.equal(lockHeld(base), false);
   const mine = await tryLock(base);
   assert.ok(mine);
@@ -73,7 +102,7 @@ test('regression: a reused pid does not keep a stale lock alive (its start time 
   mine.release();
 });
 
-test('a holder presumed dead finds out it lost the lock; another machine\'s lock goes stale when its heartbeat stops', async () => {
+test("a holder presumed dead finds out it lost the lock; another machine's lock goes stale when its heartbeat stops", async () => {
   const dir = tempDir('exp-lock-');
   const base = join(dir, '.lock');
   writeFileSync(`${base}.1`, JSON.stringify({ pid: 1, host: 'other-machine', token: 'remote', since: '' }));

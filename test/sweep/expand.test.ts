@@ -19,9 +19,17 @@ const planText = (text: string, set: string[] = []) => {
 
 test('grid gives the Cartesian product, first axis slowest, in file order', () => {
   const p = plan(fx('grid.yaml'));
-  assert.deepEqual(p.points.map((x) => [x.params['training.learning_rate'], x.params['training.optimizer']]), [
-    [0.001, 'adam'], [0.001, 'sgd'], [0.01, 'adam'], [0.01, 'sgd'], [0.1, 'adam'], [0.1, 'sgd'],
-  ]);
+  assert.deepEqual(
+    p.points.map((x) => [x.params['training.learning_rate'], x.params['training.optimizer']]),
+    [
+      [0.001, 'adam'],
+      [0.001, 'sgd'],
+      [0.01, 'adam'],
+      [0.01, 'sgd'],
+      [0.1, 'adam'],
+      [0.1, 'sgd'],
+    ],
+  );
   assert.equal(p.points[3]!.config.training.learning_rate, 0.01);
   assert.equal(p.points[3]!.config.training.optimizer, 'sgd');
   assert.equal(p.points[0]!.name, 'learning_rate=0.001,optimizer=adam');
@@ -29,19 +37,25 @@ test('grid gives the Cartesian product, first axis slowest, in file order', () =
 
 test('zip links lists and crosses the group with grid axes', () => {
   const p = plan(fx('zip.yaml'));
-  assert.deepEqual(p.points.map((x) => x.params), [
-    { 'model.frozen_blocks': 3, 'training.optimizer': 'adam', 'training.learning_rate': 0.001 },
-    { 'model.frozen_blocks': 3, 'training.optimizer': 'sgd', 'training.learning_rate': 0.01 },
-    { 'model.frozen_blocks': 4, 'training.optimizer': 'adam', 'training.learning_rate': 0.001 },
-    { 'model.frozen_blocks': 4, 'training.optimizer': 'sgd', 'training.learning_rate': 0.01 },
-  ]);
+  assert.deepEqual(
+    p.points.map((x) => x.params),
+    [
+      { 'model.frozen_blocks': 3, 'training.optimizer': 'adam', 'training.learning_rate': 0.001 },
+      { 'model.frozen_blocks': 3, 'training.optimizer': 'sgd', 'training.learning_rate': 0.01 },
+      { 'model.frozen_blocks': 4, 'training.optimizer': 'adam', 'training.learning_rate': 0.001 },
+      { 'model.frozen_blocks': 4, 'training.optimizer': 'sgd', 'training.learning_rate': 0.01 },
+    ],
+  );
 });
 
 test('random draws are seeded, within their distributions, and reproducible', () => {
   const a = plan(fx('random.yaml'));
   const b = plan(fx('random.yaml'));
   assert.equal(a.points.length, 5);
-  assert.deepEqual(a.points.map((p) => p.key), b.points.map((p) => p.key));
+  assert.deepEqual(
+    a.points.map((p) => p.key),
+    b.points.map((p) => p.key),
+  );
   for (const p of a.points) {
     const lr = p.params['training.learning_rate'] as number;
     assert.ok(lr >= 1e-5 && lr < 1e-2, `lr ${lr}`);
@@ -51,23 +65,32 @@ test('random draws are seeded, within their distributions, and reproducible', ()
     const d = p.params['model.head.dropout'] as number;
     assert.ok(d >= 0 && d < 0.5);
   }
-  const other = planText(`name: r\ndata: {path: x}\nsweep:\n  random:\n    count: 5\n    seed: 8\n    params:\n      training.learning_rate: {distribution: log_uniform, low: 0.00001, high: 0.01}\n`);
-  assert.notDeepEqual(other.plan!.points.map((p) => p.params['training.learning_rate']), a.points.map((p) => p.params['training.learning_rate']));
+  const other = planText(
+    `name: r\ndata: {path: x}\nsweep:\n  random:\n    count: 5\n    seed: 8\n    params:\n      training.learning_rate: {distribution: log_uniform, low: 0.00001, high: 0.01}\n`,
+  );
+  assert.notDeepEqual(
+    other.plan!.points.map((p) => p.params['training.learning_rate']),
+    a.points.map((p) => p.params['training.learning_rate']),
+  );
 });
 
 test('exclude removes matching points and counts them', () => {
   const p = plan(fx('exclude.yaml'));
-  assert.deepEqual(p.points.map((x) => x.params), [
-    { 'model.frozen_blocks': 4, 'training.optimizer': 'adam' },
-    { 'model.frozen_blocks': 4, 'training.optimizer': 'sgd' },
-    { 'model.frozen_blocks': 5, 'training.optimizer': 'adam' },
-  ]);
+  assert.deepEqual(
+    p.points.map((x) => x.params),
+    [
+      { 'model.frozen_blocks': 4, 'training.optimizer': 'adam' },
+      { 'model.frozen_blocks': 4, 'training.optimizer': 'sgd' },
+      { 'model.frozen_blocks': 5, 'training.optimizer': 'adam' },
+    ],
+  );
   assert.equal(p.excluded, 3);
 });
 
 test('run keys ignore key order, number spelling, names and tracking; change with any setting', () => {
   const a = planText('name: a\ndata: {path: /d}\ntraining: {learning_rate: 0.001, epochs: 3}\n').plan!.points[0]!;
-  const b = planText('training: {epochs: 3, learning_rate: 1e-3}\ndata: {path: /d}\nname: b\ndescription: other\ntracking: {uri: "http://x"}\n').plan!.points[0]!;
+  const b = planText('training: {epochs: 3, learning_rate: 1e-3}\ndata: {path: /d}\nname: b\ndescription: other\ntracking: {uri: "http://x"}\n').plan!
+    .points[0]!;
   const c = planText('name: a\ndata: {path: /d}\ntraining: {learning_rate: 0.002, epochs: 3}\n').plan!.points[0]!;
   assert.equal(a.key, b.key);
   assert.notEqual(a.key, c.key);
@@ -118,10 +141,19 @@ test('defaults reproduce the recipe', () => {
 
 test('--set overrides are validated like file values, and a list sweeps the path', () => {
   const one = plan(fx('grid.yaml'), ['training.learning_rate=0.05']);
-  assert.deepEqual(one.points.map((p) => p.params), [{ 'training.optimizer': 'adam' }, { 'training.optimizer': 'sgd' }]);
+  assert.deepEqual(
+    one.points.map((p) => p.params),
+    [{ 'training.optimizer': 'adam' }, { 'training.optimizer': 'sgd' }],
+  );
   assert.ok(one.points.every((p) => p.config.training.learning_rate === 0.05));
   const swept = plan(fx('minimal.yaml'), ['training.epochs=[1, 2]', 'model.head.units=64']);
-  assert.deepEqual(swept.points.map((p) => [p.config.training.epochs, p.config.model.head.units]), [[1, 64], [2, 64]]);
+  assert.deepEqual(
+    swept.points.map((p) => [p.config.training.epochs, p.config.model.head.units]),
+    [
+      [1, 64],
+      [2, 64],
+    ],
+  );
   const list = plan(fx('minimal.yaml'), ['model.trainable_blocks=[4, 5]']);
   assert.equal(list.points.length, 1, 'a list on a list-valued setting is a value, not a sweep');
   const bad = planExperiment(fx('minimal.yaml'), { set: ['training.epochs=zero', 'training.epoch=3', 'nonsense'] });

@@ -58,29 +58,39 @@ class RecordingClient extends MlflowClient {
 let client: RecordingClient;
 const clients: ClientFor = () => client;
 
-before(async () => {
-  server = await startMlflow();
-  console.log(`# mlflow server up in ${server.startMs} ms at ${server.uri}`);
-  api = new MlflowClient({ uri: server.uri, backoffMs: 50 });
-  // A short circuit breaker: the outage test restarts the server within this client's life.
-  client = new RecordingClient({ uri: server.uri, retries: 1, backoffMs: 20, timeoutMs: 10_000, breakerMs: 2000 });
-  root = tempDir('exp-sync-');
-  writeFileSync(join(root, 'exp.yaml'), [
-    'name: synctest',
-    'data: { path: ./data, image_size: 32 }',
-    'model: { weights: none, frozen_blocks: 4 }',
-    'training: { epochs: 3 }',
-    `tracking: { uri: '${server.uri}' }`,
-    'sweep: { grid: { training.learning_rate: [0.001, 0.0005] } }',
-  ].join('\n') + '\n');
-}, { timeout: 180_000 });
+before(
+  async () => {
+    server = await startMlflow();
+    console.log(`# mlflow server up in ${server.startMs} ms at ${server.uri}`);
+    api = new MlflowClient({ uri: server.uri, backoffMs: 50 });
+    // A short circuit breaker: the outage test restarts the server within this client's life.
+    client = new RecordingClient({ uri: server.uri, retries: 1, backoffMs: 20, timeoutMs: 10_000, breakerMs: 2000 });
+    root = tempDir('exp-sync-');
+    writeFileSync(
+      join(root, 'exp.yaml'),
+      [
+        'name: synctest',
+        'data: { path: ./data, image_size: 32 }',
+        'model: { weights: none, frozen_blocks: 4 }',
+        'training: { epochs: 3 }',
+        `tracking: { uri: '${server.uri}' }`,
+        'sweep: { grid: { training.learning_rate: [0.001, 0.0005] } }',
+      ].join('\n') + '\n',
+    );
+  },
+  { timeout: 180_000 },
+);
 
 after(async () => {
   await server?.dispose();
   if (root) rmSync(root, { recursive: true, force: true });
 });
 
-interface Sweep { dir: string; runs: string[]; points: SweepIndexEntry[] }
+interface Sweep {
+  dir: string;
+  runs: string[];
+  points: SweepIndexEntry[];
+}
 
 /** Plans the test experiment into runs/<synctest>/<sweep>, tracked in MLflow experiment `experiment`. */
 function makeSweep(sweep: string, experiment: string): Sweep {
@@ -96,19 +106,39 @@ const metricValue = (run: number, epoch: number, k: number): number => 1 / epoch
 function start(s: Sweep, i: number, time: number, resumed = false): EventLog {
   const dir = s.runs[i]!;
   const p = s.points[i]!;
-  writeFileSync(join(dir, 'run.json'), JSON.stringify({ key: p.key, name: p.dir, status: 'running', environment: { user: 'tester', git: { commit: COMMIT, dirty: false } } }));
+  writeFileSync(
+    join(dir, 'run.json'),
+    JSON.stringify({ key: p.key, name: p.dir, status: 'running', environment: { user: 'tester', git: { commit: COMMIT, dirty: false } } }),
+  );
   const log = new EventLog(dir);
   const params = flatten(readRunConfig(dir));
   const point = readPoint(dir);
-  log.append({ type: 'run_started', key: p.key, name: p.dir, experiment: 'synctest', sweep: s.dir.split('/').at(-1)!, params, tags: { 'exp.backend': 'wasm', 'exp.uid': point.uid, 'exp.swept': JSON.stringify(Object.keys(p.params)) }, resumed }, time);
+  log.append(
+    {
+      type: 'run_started',
+      key: p.key,
+      name: p.dir,
+      experiment: 'synctest',
+      sweep: s.dir.split('/').at(-1)!,
+      params,
+      tags: { 'exp.backend': 'wasm', 'exp.uid': point.uid, 'exp.swept': JSON.stringify(Object.keys(p.params)) },
+      resumed,
+    },
+    time,
+  );
   return log;
 }
 
 function epochs(log: EventLog, run: number, from: number, to: number): void {
-  for (let e = from; e <= to; e++) log.append({ type: 'epoch', epoch: e, metrics: Object.fromEntries(METRICS.map((m, k) => [m, metricValue(run, e, k)])) }, T0 + e * 1000);
+  for (let e = from; e <= to; e++)
+    log.append({ type: 'epoch', epoch: e, metrics: Object.fromEntries(METRICS.map((m, k) => [m, metricValue(run, e, k)])) }, T0 + e * 1000);
 }
 
-const png = Buffer.concat([Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]), Buffer.from(Array.from({ length: 256 }, (_, i) => i)), randomBytes(50_000)]);
+const png = Buffer.concat([
+  Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]),
+  Buffer.from(Array.from({ length: 256 }, (_, i) => i)),
+  randomBytes(50_000),
+]);
 
 /** What training writes at the end: files, artifact events, run_ended, run.json. */
 function finish(dir: string, log: EventLog, status: 'completed' | 'failed', time: number): void {
@@ -118,7 +148,15 @@ function finish(dir: string, log: EventLog, status: 'completed' | 'failed', time
   writeFileSync(join(dir, 'checkpoints', 'best', 'weights.bin'), randomBytes(4096));
   writeFileSync(join(dir, 'checkpoints', 'best', 'state.json'), '{"epoch": 2}\n');
   for (const a of ['config.yaml', 'summary.json', 'curves.png', 'checkpoints/best']) log.append({ type: 'artifact', path: a }, time);
-  log.append({ type: 'run_ended', status, reason: status === 'completed' ? 'all epochs done' : 'out of memory', summary: { best_epoch: 2, best_val_loss: 0.1234567, baseline_val_fbeta: 0.48, duration_s: 12.5 } }, time);
+  log.append(
+    {
+      type: 'run_ended',
+      status,
+      reason: status === 'completed' ? 'all epochs done' : 'out of memory',
+      summary: { best_epoch: 2, best_val_loss: 0.1234567, baseline_val_fbeta: 0.48, duration_s: 12.5 },
+    },
+    time,
+  );
   const rec = JSON.parse(readFileSync(join(dir, 'run.json'), 'utf8')) as Record<string, unknown>;
   writeFileSync(join(dir, 'run.json'), JSON.stringify({ ...rec, status, ended: new Date(time).toISOString() }));
 }
@@ -144,16 +182,28 @@ test('a two-point sweep becomes one parent and two children with params, metrics
     finish(s.runs[i]!, log, status, T0 + 10_000);
   }
   const { runs, sweeps } = await syncFolders(s.runs, clients);
-  assert.deepEqual(runs.map((r) => [r.outcome, r.sent, r.pending, r.error]), [['sent', 9, 0, undefined], ['sent', 9, 0, undefined]]);
+  assert.deepEqual(
+    runs.map((r) => [r.outcome, r.sent, r.pending, r.error]),
+    [
+      ['sent', 9, 0, undefined],
+      ['sent', 9, 0, undefined],
+    ],
+  );
 
   const { parents, children } = await runsOf('sync-basic');
   assert.equal(parents.length, 1);
   assert.equal(children.length, 2);
   const parent = parents[0]!;
   assert.equal(parent.info.run_name, 'sweep-a');
-  assert.deepEqual([toRecord(parent.data.tags)['exp.sweep'], toRecord(parent.data.tags)['exp.experiment'], toRecord(parent.data.tags)['exp.sweep_uid']], ['sweep-a', 'synctest', readPoint(s.runs[0]!).sweep_uid]);
+  assert.deepEqual(
+    [toRecord(parent.data.tags)['exp.sweep'], toRecord(parent.data.tags)['exp.experiment'], toRecord(parent.data.tags)['exp.sweep_uid']],
+    ['sweep-a', 'synctest', readPoint(s.runs[0]!).sweep_uid],
+  );
   assert.equal(parent.info.status, 'FAILED'); // every point ended, one failed
-  assert.deepEqual(sweeps.map((x) => [x.parentRunId, x.status]), [[parent.info.run_id, 'FAILED']]);
+  assert.deepEqual(
+    sweeps.map((x) => [x.parentRunId, x.status]),
+    [[parent.info.run_id, 'FAILED']],
+  );
 
   for (const [i, p] of s.points.entries()) {
     const run = await api.getRun(childNamed(children, p.dir).info.run_id);
@@ -184,7 +234,10 @@ test('a two-point sweep becomes one parent and two children with params, metrics
 
     for (const [k, m] of METRICS.entries()) {
       const h = (await api.getMetricHistory(run.info.run_id, m)).sort((a, b) => a.step - b.step);
-      assert.deepEqual(h.map((x) => [x.step, x.timestamp, x.value]), [1, 2, 3].map((e) => [e, T0 + e * 1000, metricValue(i, e, k)]));
+      assert.deepEqual(
+        h.map((x) => [x.step, x.timestamp, x.value]),
+        [1, 2, 3].map((e) => [e, T0 + e * 1000, metricValue(i, e, k)]),
+      );
     }
     assert.equal(run.info.status, i === 0 ? 'FINISHED' : 'FAILED');
     assert.equal(run.info.start_time, T0);
@@ -194,10 +247,19 @@ test('a two-point sweep becomes one parent and two children with params, metrics
     for (const f of ['curves.png', 'summary.json', 'config.yaml', 'checkpoints/best/weights.bin', 'checkpoints/best/state.json']) {
       assert.ok(Buffer.from(await api.downloadArtifact(run.info.run_id, f)).equals(readFileSync(join(dir, f))), f);
     }
-    assert.deepEqual((await api.listArtifacts(run.info.run_id, 'checkpoints/best')).map((f) => f.path), ['checkpoints/best/state.json', 'checkpoints/best/weights.bin']);
+    assert.deepEqual(
+      (await api.listArtifacts(run.info.run_id, 'checkpoints/best')).map((f) => f.path),
+      ['checkpoints/best/state.json', 'checkpoints/best/weights.bin'],
+    );
     const state = JSON.parse(readFileSync(join(dir, '.mlflow.json'), 'utf8')) as Record<string, unknown>;
     assert.deepEqual([state.runId, state.parentRunId, state.cursor, state.trackingUri], [run.info.run_id, parent.info.run_id, 9, server.uri]);
-    assert.deepEqual((state.artifactsSent as string[]).sort(), ['checkpoints/best/state.json', 'checkpoints/best/weights.bin', 'config.yaml', 'curves.png', 'summary.json']);
+    assert.deepEqual((state.artifactsSent as string[]).sort(), [
+      'checkpoints/best/state.json',
+      'checkpoints/best/weights.bin',
+      'config.yaml',
+      'curves.png',
+      'summary.json',
+    ]);
   }
 });
 
@@ -214,13 +276,22 @@ test('syncing again sends nothing; with the local state lost, the runs are found
 
   client.batches = [];
   const again = await syncFolders(s.runs, clients);
-  assert.deepEqual(again.runs.map((r) => r.outcome), ['up-to-date', 'up-to-date']);
+  assert.deepEqual(
+    again.runs.map((r) => r.outcome),
+    ['up-to-date', 'up-to-date'],
+  );
   assert.equal(client.batches.length, 0);
 
   for (const d of [s.dir, ...s.runs]) rmSync(join(d, '.mlflow.json'));
   const creates = client.creates;
   const lost = await syncFolders(s.runs, clients);
-  assert.deepEqual(lost.runs.map((r) => [r.outcome, r.sent]), [['sent', 9], ['sent', 9]]);
+  assert.deepEqual(
+    lost.runs.map((r) => [r.outcome, r.sent]),
+    [
+      ['sent', 9],
+      ['sent', 9],
+    ],
+  );
   assert.equal(client.creates, creates, 'no run is created: parent and children are found by their tags');
   assert.equal(client.batches.flatMap((b) => b.metrics ?? []).length, 0, 'every metric point is on the server already');
   assert.deepEqual(await counts(), before);
@@ -255,12 +326,18 @@ test('concurrent syncs of one sweep make one parent and one child per run; a sec
   const s = makeSweep('sweep-race', 'sync-race');
   for (const i of [0, 1]) epochs(start(s, i, T0), i, 1, 2);
   const results = await Promise.all([syncRun(s.runs[0]!, clients), syncRun(s.runs[0]!, clients), syncRun(s.runs[1]!, clients)]);
-  assert.deepEqual(results.map((r) => r.outcome), ['sent', 'busy', 'sent']);
+  assert.deepEqual(
+    results.map((r) => r.outcome),
+    ['sent', 'busy', 'sent'],
+  );
   assert.equal(results[1]!.pending, 3);
   const { parents, children } = await runsOf('sync-race');
   assert.deepEqual([parents.length, children.length], [1, 2]);
   assert.ok(children.every((c) => toRecord(c.data.tags)['mlflow.parentRunId'] === parents[0]!.info.run_id));
-  assert.deepEqual((await syncFolders(s.runs, clients)).runs.map((r) => r.outcome), ['up-to-date', 'up-to-date']);
+  assert.deepEqual(
+    (await syncFolders(s.runs, clients)).runs.map((r) => r.outcome),
+    ['up-to-date', 'up-to-date'],
+  );
 });
 
 test('an outage: sync reports what is pending and loses nothing; after the restart everything arrives exactly once', { timeout: 240_000 }, async () => {
@@ -270,11 +347,17 @@ test('an outage: sync reports what is pending and loses nothing; after the resta
   assert.equal((await syncRun(s.runs[0]!, clients)).outcome, 'sent');
 
   const out: string[] = [];
-  const io = { stdout: { write: (x: string) => out.push(x) }, stderr: { write: (x: string) => out.push(x) }, env: { ...process.env, MLFLOW_TRACKING_URI: '' }, cwd: root };
+  const io = {
+    stdout: { write: (x: string) => out.push(x) },
+    stderr: { write: (x: string) => out.push(x) },
+    env: { ...process.env, MLFLOW_TRACKING_URI: '' },
+    cwd: root,
+  };
   const logB = start(s, 1, T0 + 20_000); // run B has never reached the server
 
   await server.stop();
-  try { // the later tests need the server back, whatever happens here
+  try {
+    // the later tests need the server back, whatever happens here
     epochs(logA, 0, 2, 3);
     finish(s.runs[0]!, logA, 'completed', T0 + 10_000);
     epochs(logB, 1, 1, 2);
@@ -283,7 +366,13 @@ test('an outage: sync reports what is pending and loses nothing; after the resta
     const t = Date.now();
     const down = await syncFolders(s.runs, clients);
     console.log(`# sync against a stopped server took ${Date.now() - t} ms`);
-    assert.deepEqual(down.runs.map((r) => [r.outcome, r.sent, r.pending]), [['failed', 0, 7], ['failed', 0, 3]]);
+    assert.deepEqual(
+      down.runs.map((r) => [r.outcome, r.sent, r.pending]),
+      [
+        ['failed', 0, 7],
+        ['failed', 0, 3],
+      ],
+    );
     assert.match(down.runs[0]!.error!, /cannot reach/);
     assert.match(down.runs[1]!.error!, /did not answer a moment ago/); // one dead server costs one wait: the circuit is open
     assert.deepEqual([readFileSync(join(s.runs[0]!, 'events.jsonl')), readFileSync(join(s.runs[1]!, 'events.jsonl'))], eventsBefore);
@@ -302,7 +391,13 @@ test('an outage: sync reports what is pending and loses nothing; after the resta
   epochs(logB, 1, 3, 3);
   finish(s.runs[1]!, logB, 'completed', T0 + 30_000);
   const up = await syncFolders(s.runs, clients);
-  assert.deepEqual(up.runs.map((r) => [r.outcome, r.sent, r.pending]), [['sent', 7, 0], ['sent', 9, 0]]);
+  assert.deepEqual(
+    up.runs.map((r) => [r.outcome, r.sent, r.pending]),
+    [
+      ['sent', 7, 0],
+      ['sent', 9, 0],
+    ],
+  );
 
   const { parents, children } = await runsOf('sync-outage');
   assert.deepEqual([parents.length, children.length], [1, 2]);
@@ -339,7 +434,10 @@ test('a resumed run continues in the same MLflow run; a log without run_started 
   const failed = await syncRun(s.runs[1]!, clients);
   assert.equal(failed.outcome, 'sent');
   const run = await api.getRun(failed.runId!);
-  assert.deepEqual([run.info.status, toRecord(run.data.tags)['exp.key'], toRecord(run.data.tags)['exp.reason']], ['FAILED', s.points[1]!.key, 'data: train_v2.csv is missing']);
+  assert.deepEqual(
+    [run.info.status, toRecord(run.data.tags)['exp.key'], toRecord(run.data.tags)['exp.reason']],
+    ['FAILED', s.points[1]!.key, 'data: train_v2.csv is missing'],
+  );
   assert.equal(toRecord(run.data.params)['training.learning_rate'], '0.0005');
   const { children } = await runsOf('sync-resume');
   assert.equal(children.length, 2);
@@ -359,11 +457,20 @@ test('no tracking URI: sync is a no-op that says tracking is off', async () => {
 
 test('params: JSON for non-strings, URLs without credentials, no unset values, and nothing MLflow would refuse or truncate', () => {
   const { params, skipped } = paramsOf({
-    'training.learning_rate': 0.001, 'model.trainable_blocks': [5], 'data.limit': null, 'augmentation.dihedral': true, name: 'x',
-    'tracking.uri': 'https://alice:s3cret@mlflow.example:5000/', 'bad key!': 1, long: 'y'.repeat(6001),
+    'training.learning_rate': 0.001,
+    'model.trainable_blocks': [5],
+    'data.limit': null,
+    'augmentation.dihedral': true,
+    name: 'x',
+    'tracking.uri': 'https://alice:s3cret@mlflow.example:5000/',
+    'bad key!': 1,
+    long: 'y'.repeat(6001),
   });
   assert.deepEqual(params, {
-    'training.learning_rate': '0.001', 'model.trainable_blocks': '[5]', 'augmentation.dihedral': 'true', name: 'x',
+    'training.learning_rate': '0.001',
+    'model.trainable_blocks': '[5]',
+    'augmentation.dihedral': 'true',
+    name: 'x',
     'tracking.uri': 'https://mlflow.example:5000/',
   });
   assert.equal(skipped.length, 2);

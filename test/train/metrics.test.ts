@@ -40,10 +40,14 @@ test('per-tag, micro and macro scores', () => {
   const r = report(c, ['a', 'b', 'c'], 2);
   // tag a: tp=2; tag b: tp=1 fp=1 fn=1; tag c: tp=1 fn=1
   assert.deepEqual(r.perTag.a, { precision: 1, recall: 1, fbeta: 1, support: 2 });
-  close(r.perTag.b!.precision, 0.5); close(r.perTag.b!.recall, 0.5);
-  close(r.perTag.c!.recall, 0.5); close(r.perTag.c!.precision, 1);
+  close(r.perTag.b!.precision, 0.5);
+  close(r.perTag.b!.recall, 0.5);
+  close(r.perTag.c!.recall, 0.5);
+  close(r.perTag.c!.precision, 1);
   // micro: TP=4, FP=1, FN=2
-  close(r.micro.precision, 4 / 5); close(r.micro.recall, 4 / 6); close(r.micro.fbeta, fbetaOf(4, 1, 2, 2));
+  close(r.micro.precision, 4 / 5);
+  close(r.micro.recall, 4 / 6);
+  close(r.micro.fbeta, fbetaOf(4, 1, 2, 2));
   close(r.macro.precision, (1 + 0.5 + 1) / 3);
   // A higher threshold predicts less.
   close(sampleFbeta(probs, targets, 3, 2, 0.85), (fbetaOf(1, 0, 1, 2) + fbetaOf(0, 0, 1, 2) + fbetaOf(1, 0, 2, 2)) / 3);

@@ -13,9 +13,16 @@ const backends = await trainingBackends();
 const runDirOf = (runs: string, experiment: string): string => {
   const exp1 = join(runs, experiment);
   const sweep = join(exp1, readdirSync(exp1)[0]!);
-  return join(sweep, readdirSync(sweep).find((n) => !n.endsWith('.json') && !n.endsWith('.yaml'))!);
+  return join(
+    sweep,
+    readdirSync(sweep).find((n) => !n.endsWith('.json') && !n.endsWith('.yaml'))!,
+  );
 };
-const metricsOf = (dir: string): Record<string, number>[] => readFileSync(join(dir, 'metrics.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l) as Record<string, number>);
+const metricsOf = (dir: string): Record<string, number>[] =>
+  readFileSync(join(dir, 'metrics.jsonl'), 'utf8')
+    .trim()
+    .split('\n')
+    .map((l) => JSON.parse(l) as Record<string, number>);
 
 for (const backend of backends) {
   test(`exp run trains end to end on ${backend}: metrics, checkpoints, curves, summary; no tensor leak`, async () => {
@@ -25,9 +32,21 @@ for (const backend of backends) {
     assert.equal(r.code, 0, r.stdout + r.stderr);
     const run = runDirOf(runs, 'tiny');
     const lines = metricsOf(run);
-    assert.deepEqual(lines.map((l) => l.epoch), [1, 2]);
-    for (const k of ['loss', 'fbeta', 'val_loss', 'val_fbeta', 'val_micro_fbeta', 'val_macro_fbeta', 'val_fbeta.primary', 'val_precision.water']) assert.ok(Number.isFinite(lines[1]![k]), k);
-    const summary = JSON.parse(readFileSync(join(run, 'summary.json'), 'utf8')) as { status: string; backend: string; epochs_completed: number; best: { epoch: number }; final: Record<string, number>; tensors: { after_each_epoch: number[] }; images_per_second: { train: number } };
+    assert.deepEqual(
+      lines.map((l) => l.epoch),
+      [1, 2],
+    );
+    for (const k of ['loss', 'fbeta', 'val_loss', 'val_fbeta', 'val_micro_fbeta', 'val_macro_fbeta', 'val_fbeta.primary', 'val_precision.water'])
+      assert.ok(Number.isFinite(lines[1]![k]), k);
+    const summary = JSON.parse(readFileSync(join(run, 'summary.json'), 'utf8')) as {
+      status: string;
+      backend: string;
+      epochs_completed: number;
+      best: { epoch: number };
+      final: Record<string, number>;
+      tensors: { after_each_epoch: number[] };
+      images_per_second: { train: number };
+    };
     assert.equal(summary.status, 'completed');
     assert.equal(summary.backend, backend);
     assert.equal(summary.epochs_completed, 2);
@@ -35,11 +54,27 @@ for (const backend of backends) {
     assert.ok(summary.images_per_second.train > 0);
     const counts = summary.tensors.after_each_epoch;
     assert.equal(new Set(counts).size, 1, `tensor count changed between epochs: ${counts}`);
-    for (const f of ['checkpoints/last/state.json', 'checkpoints/last/weights.json', 'checkpoints/last/optimizer.json', 'checkpoints/best/weights.json', 'split/train.txt', 'split/val.txt', 'split/split.json', 'tags.txt', 'events.jsonl', 'run.json']) assert.ok(existsSync(join(run, f)), f);
+    for (const f of [
+      'checkpoints/last/state.json',
+      'checkpoints/last/weights.json',
+      'checkpoints/last/optimizer.json',
+      'checkpoints/best/weights.json',
+      'split/train.txt',
+      'split/val.txt',
+      'split/split.json',
+      'tags.txt',
+      'events.jsonl',
+      'run.json',
+    ])
+      assert.ok(existsSync(join(run, f)), f);
     const png = await sharp(join(run, 'curves.png')).metadata();
     assert.equal(png.format, 'png');
     assert.ok(png.width! > 400 && png.height! > 300);
-    const run1 = JSON.parse(readFileSync(join(run, 'run.json'), 'utf8')) as { status: string; backend: { name: string; threads: number }; environment: { node: string } };
+    const run1 = JSON.parse(readFileSync(join(run, 'run.json'), 'utf8')) as {
+      status: string;
+      backend: { name: string; threads: number };
+      environment: { node: string };
+    };
     assert.equal(run1.status, 'completed');
     assert.equal(run1.backend.name, backend);
     assert.equal(run1.environment.node, process.version);
@@ -71,7 +106,10 @@ test('killing a run mid-way and running it again resumes from the last epoch, wi
         child.kill('SIGKILL');
       }
     }, 100);
-    child.on('exit', () => { clearInterval(timer); resolve(); });
+    child.on('exit', () => {
+      clearInterval(timer);
+      resolve();
+    });
     child.on('error', reject);
   });
   const partial = metricsOf(run);
@@ -83,13 +121,21 @@ test('killing a run mid-way and running it again resumes from the last epoch, wi
   assert.equal(resumed.code, 0, resumed.stdout + resumed.stderr);
   assert.match(readFileSync(join(run, 'train.log'), 'utf8'), /resuming from checkpoints\/last after epoch \d/);
   const after = metricsOf(run);
-  assert.deepEqual(after.map((m) => m.epoch), [1, 2, 3]);
+  assert.deepEqual(
+    after.map((m) => m.epoch),
+    [1, 2, 3],
+  );
   for (let i = 0; i < 3; i++) {
     for (const k of ['loss', 'val_loss', 'val_fbeta']) {
       assert.ok(Math.abs(after[i]![k]! - refMetrics[i]![k]!) < 1e-5, `epoch ${i + 1} ${k}: resumed ${after[i]![k]} vs uninterrupted ${refMetrics[i]![k]}`);
     }
   }
-  const epochs = readFileSync(join(run, 'events.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l) as { type: string; epoch?: number }).filter((e) => e.type === 'epoch').map((e) => e.epoch);
+  const epochs = readFileSync(join(run, 'events.jsonl'), 'utf8')
+    .trim()
+    .split('\n')
+    .map((l) => JSON.parse(l) as { type: string; epoch?: number })
+    .filter((e) => e.type === 'epoch')
+    .map((e) => e.epoch);
   assert.deepEqual(epochs, [1, 2, 3], 'each epoch is in the tracking log exactly once');
 });
 
@@ -104,7 +150,10 @@ test('--force trains a completed point again from scratch, not from its last che
   const again = exp(['run', file, '--runs-dir', runs, '--force'], { env });
   assert.equal(again.code, 0, again.stderr);
   assert.doesNotMatch(again.stdout, /resuming/);
-  assert.deepEqual(metricsOf(run).map((m) => m.epoch), [1]);
+  assert.deepEqual(
+    metricsOf(run).map((m) => m.epoch),
+    [1],
+  );
   const run2 = JSON.parse(readFileSync(join(run, 'run.json'), 'utf8')) as { attempts: number; status: string };
   assert.equal(run2.status, 'completed');
   assert.equal(run2.attempts, 2);
