@@ -47,6 +47,7 @@ fi
 missing=()
 [ -x /usr/bin/chromium ] || missing+=(chromium)
 command -v redis-server >/dev/null 2>&1 || missing+=(redis-server)
+command -v openssl >/dev/null 2>&1 || missing+=(openssl) # test/exec/queue-tls.test.ts makes a certificate
 if [ ${#missing[@]} -eq 0 ]; then
   echo "setup-test-env: chromium and redis-server present ($(/usr/bin/chromium --version 2>/dev/null | head -n1); $(redis-server --version | cut -d' ' -f3))"
 elif [ "$(id -u)" = "0" ] && command -v apt-get >/dev/null 2>&1; then

@@ -124,7 +124,9 @@ export async function checkReachable(conn: QueueConn, timeoutMs = 15_000): Promi
     throw new ExpError({
       code: 'QUEUE_UNREACHABLE',
       message: `cannot reach the queue at ${conn.shown}: ${reason ?? (e as Error).message}`,
-      fix: 'check that Redis runs there (redis-server), and the host, port and password',
+      fix: /certificate|SSL|TLS/i.test(`${reason ?? ''} ${(e as Error).message}`)
+        ? "the server's TLS certificate is not trusted here: point NODE_EXTRA_CA_CERTS at its CA certificate (PEM), e.g. NODE_EXTRA_CA_CERTS=ca.pem exp worker ..."
+        : 'check that Redis runs there (redis-server), and the host, port and password',
       exit: 'failed',
     });
   } finally {
