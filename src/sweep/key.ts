@@ -1,18 +1,33 @@
 /**
  * Run keys and readable names. A key is a hash of the canonical resolved run config, so it
  * does not depend on key order, number spelling (1e-3 vs 0.001) or where a value came from
- * (file, extends, --set, sweep). Settings that do not change what is trained (name,
- * description, tracking) are left out, so renaming or re-pointing tracking keeps keys.
+ * (file, extends, --set, sweep). Settings that do not change what is trained are left out:
+ * name, description, tracking, the end-of-run evaluation (thresholds, TTA: `exp evaluate` redoes
+ * it on demand), training.require_gpu and checkpoint.every_minutes (a resume is exact). So
+ * renaming, re-pointing tracking, or a newer exp that adds such a setting keeps the keys, and a
+ * sweep run again after an upgrade does not retrain its points.
  */
 import { createHash } from 'node:crypto';
 import { canonicalJson } from '../util/object.js';
 import type { RunConfig } from '../config/normalise.js';
 
-const NOT_IN_KEY = ['name', 'description', 'tracking'] as const;
+const NOT_IN_KEY = ['name', 'description', 'tracking', 'evaluation'] as const;
+const NOT_IN_KEY_NESTED = [
+  ['training', 'require_gpu'],
+  ['checkpoint', 'every_minutes'],
+] as const;
 
 export function runKey(config: RunConfig): string {
   const keyed: Record<string, unknown> = { ...config };
   for (const k of NOT_IN_KEY) delete keyed[k];
+  for (const [section, k] of NOT_IN_KEY_NESTED) {
+    const inner = keyed[section];
+    if (inner && typeof inner === 'object') {
+      const copy: Record<string, unknown> = { ...(inner as Record<string, unknown>) };
+      delete copy[k];
+      keyed[section] = copy;
+    }
+  }
   return createHash('sha256').update(canonicalJson(keyed)).digest('hex').slice(0, 12);
 }
 

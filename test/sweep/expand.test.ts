@@ -101,6 +101,11 @@ test('run keys ignore key order, number spelling, names and tracking; change wit
   assert.equal(f.key, t.key);
   // Keys are a function of the config alone.
   assert.equal(runKey(structuredClone(a.config) as RunConfig), a.key);
+  // Settings that do not change what is trained do not change the key (so a newer exp that adds one keeps old keys).
+  const same = planText(
+    'name: b\ndata: {path: /d}\nevaluation: {tta: true, tune_thresholds: false}\ntraining: {require_gpu: true}\ncheckpoint: {every_minutes: 1}\ntracking: {uri: http://x}\n',
+  ).plan!.points[0]!;
+  assert.equal(same.key, planText('name: a\ndata: {path: /d}\n').plan!.points[0]!.key);
 });
 
 test('the same file always gives the same points in the same order', () => {
