@@ -108,13 +108,19 @@ done
 [ -d node_modules ] || die "node_modules/ missing: run 'npm ci' first"
 
 NODE_ABI="$(node -p 'process.versions.modules + "-napi" + process.versions.napi')"
-STAMP_WANT="$PKG=$TFJS_NODE_VERSION $TF_DIST=$TF_VERSION sha256=$TF_WHEEL_SHA256 node-abi=$NODE_ABI"
+# Whether this build should carry the CUDA runtime (a GPU build on a machine that shows a GPU):
+# part of the stamp, so a GPU build made where no GPU was visible is redone where one is.
+CUDA_WANT=0
+if [ "$GPU" = 1 ] && { { command -v nvidia-smi >/dev/null 2>&1 && nvidia-smi -L >/dev/null 2>&1; } || [ "${EXP_CUDA_LIBS:-0}" = 1 ]; }; then CUDA_WANT=1; fi
+STAMP_WANT="$PKG=$TFJS_NODE_VERSION $TF_DIST=$TF_VERSION sha256=$TF_WHEEL_SHA256 node-abi=$NODE_ABI cuda=$CUDA_WANT"
 
 smoke_test() {
   # Loads the addon and runs a real op on the TensorFlow backend.
-  ( cd "$ROOT" && EXP_PKG="$PKG" TF_CPP_MIN_LOG_LEVEL="${TF_CPP_MIN_LOG_LEVEL:-2}" node -e '
+  ( cd "$ROOT" && EXP_PKG="$PKG" EXP_REQUIRE_GPU="$CUDA_WANT" TF_CPP_MIN_LOG_LEVEL="${TF_CPP_MIN_LOG_LEVEL:-2}" node -e '
     const tf = require(process.env.EXP_PKG);
     if (tf.getBackend() !== "tensorflow") throw new Error("backend is " + tf.getBackend());
+    if (process.env.EXP_REQUIRE_GPU === "1" && !tf.backend().isUsingGpuDevice)
+      throw new Error("the GPU build runs but sees no GPU (NVIDIA driver? the CUDA wheels in deps/nvidia?)");
     const v = tf.matMul(tf.tensor2d([[1, 2], [3, 4]]), tf.tensor2d([[5], [6]])).dataSync();
     if (v[0] !== 17 || v[1] !== 39) throw new Error("wrong matMul result " + Array.from(v));
     console.log("[native-backend] OK: backend=" + tf.getBackend() +
@@ -142,7 +148,8 @@ fi
 
 # ---- fast path ------------------------------------------------------------------
 if [ "$FORCE" != 1 ] && [ -f "$STAMP_FILE" ] && [ "$(cat "$STAMP_FILE")" = "$STAMP_WANT" ] \
-   && compgen -G "$PKG_DIR/lib/napi-v*/tfjs_binding.node" >/dev/null; then
+   && compgen -G "$PKG_DIR/lib/napi-v*/tfjs_binding.node" >/dev/null \
+   && { [ "$CUDA_WANT" = 0 ] || [ -d "$DEPS_DIR/nvidia/." ]; }; then
   log "already built ($STAMP_WANT); verifying"
   smoke_test && exit 0
   log "smoke test failed on the existing build; rebuilding"
@@ -232,7 +239,7 @@ fi
 # tensorflow[and-cuda]); deps/nvidia points at the wheels installed in the cache, with the
 # exact versions the TensorFlow wheel asks for in its and-cuda extra.
 if [ "$GPU" = 1 ]; then
-  if { command -v nvidia-smi >/dev/null 2>&1 && nvidia-smi -L >/dev/null 2>&1; } || [ "${EXP_CUDA_LIBS:-0}" = 1 ]; then
+  if [ "$CUDA_WANT" = 1 ]; then
     CUDA_DIR="$CACHE_DIR/cuda-$TF_VERSION"
     if [ ! -f "$CUDA_DIR/.complete" ]; then
       step "installing the CUDA runtime wheels (nvidia-*-cu12, ~3 GB) into $CUDA_DIR"

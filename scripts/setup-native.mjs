@@ -13,8 +13,9 @@ import { spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 
-const root = new URL('..', import.meta.url).pathname;
+const root = fileURLToPath(new URL('..', import.meta.url));
 const mode = (process.env.EXP_NATIVE ?? '1').toLowerCase();
 const cache = process.env.EXP_NATIVE_CACHE || join(process.env.XDG_CACHE_HOME || join(homedir(), '.cache'), 'exp', 'native');
 const say = (s) => process.stderr.write(`exp: ${s}\n`);
@@ -26,6 +27,7 @@ if (mode === '0' || mode === 'false' || mode === 'no') {
 }
 const gpu = mode === 'gpu';
 const pkg = gpu ? '@tensorflow/tfjs-node-gpu' : '@tensorflow/tfjs-node';
+const gpuVisible = spawnSync('nvidia-smi', ['-L'], { encoding: 'utf8', timeout: 10_000 }).status === 0;
 
 /** Loads the binding in a child and runs one op; returns its one-line report, or undefined. */
 function works() {
@@ -37,9 +39,10 @@ function works() {
     const tf = require(${JSON.stringify(pkg)});
     const v = tf.matMul(tf.tensor2d([[1, 2], [3, 4]]), tf.tensor2d([[5], [6]])).dataSync();
     if (v[0] !== 17 || v[1] !== 39) process.exit(1);
+    if (process.env.EXP_REQUIRE_GPU === '1' && !tf.backend().isUsingGpuDevice) process.exit(1);
     console.log(tf.backend().binding.TF_Version);`,
     ],
-    { cwd: root, encoding: 'utf8', timeout: 120_000, env: { ...process.env, TF_CPP_MIN_LOG_LEVEL: '2' } },
+    { cwd: root, encoding: 'utf8', timeout: 120_000, env: { ...process.env, TF_CPP_MIN_LOG_LEVEL: '2', EXP_REQUIRE_GPU: gpu && gpuVisible ? '1' : '0' } },
   );
   return r.status === 0 ? r.stdout.trim().split('\n').at(-1) : undefined;
 }
@@ -50,7 +53,12 @@ if (already) {
   process.exit(0);
 }
 
-mkdirSync(cache, { recursive: true });
+try {
+  mkdirSync(cache, { recursive: true });
+} catch (e) {
+  say(`native TensorFlow not set up (cannot create ${cache}: ${e.message}; set EXP_NATIVE_CACHE to a writable folder); ${FALLBACK}`);
+  process.exit(0);
+}
 const log = join(cache, 'setup.log');
 const t0 = Date.now();
 

@@ -175,8 +175,8 @@ export class ReproduceError extends ExpError<ReproduceErrorCode> {
 
 /** A trained model cannot be used as asked (evaluate, predict, export, ensemble). */
 export class ModelUseError extends ExpError<ModelUseErrorCode> {
-  constructor(code: ModelUseErrorCode, message: string, fix?: string) {
-    super({ code, message, ...(fix ? { fix } : {}) });
+  constructor(code: ModelUseErrorCode, message: string, fix?: string, exit: ErrorExit = 'invalid') {
+    super({ code, message, exit, ...(fix ? { fix } : {}) });
     this.name = 'ModelUseError';
   }
 }

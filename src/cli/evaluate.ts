@@ -1,5 +1,6 @@
+import { resolve } from 'node:path';
 import { defineCommand } from './command.js';
-import { EXIT } from './io.js';
+import { EXIT, cwdOf } from './io.js';
 import { RUNS_DIR_FLAG } from './flags.js';
 import { displayPath, table } from './report.js';
 import { BACKEND_FLAG, type BackendChoice, modelFolder, progressLine, thresholdsFor, THRESHOLDS_FLAG, TTA_FLAG } from './model-use.js';
@@ -44,7 +45,7 @@ export const evaluateCommand = defineCommand({
       const { thresholds, from } = thresholdsFor(flags.thresholds, model.thresholds);
       const data = await labelledImages(model.runs[0]!.dir, model.cfg, model.tags, {
         split: flags.split as 'val' | 'train' | 'all',
-        ...(flags.data ? { data: flags.data } : {}),
+        ...(flags.data ? { data: resolve(cwdOf(io), flags.data) } : {}),
         onProgress: (m) => io.stderr.write(`${m}\n`),
       });
       const t0 = performance.now();

@@ -6,15 +6,29 @@ import { RUNS_DIR_FLAG } from './flags.js';
 import { displayPath } from './report.js';
 import { BACKEND_FLAG, type BackendChoice, modelFolder } from './model-use.js';
 import { UsageError } from '../errors.js';
+import { readFileBounded } from '../util/fsx.js';
 
-/** A folder --out may replace: missing, empty, or an earlier TensorFlow.js export (never an unrelated folder). */
+/**
+ * A folder --out may replace: missing, empty, or an earlier exp export (model.json written by
+ * exp export and its weight shards, nothing else). Never a folder that holds anything more.
+ */
 function checkTfjsTarget(out: string): void {
   if (!existsSync(out)) return;
   if (!statSync(out).isDirectory())
     throw new UsageError(`${out} is a file; --format tfjs writes a folder`, 'BAD_OPTION_VALUE', 'give a new folder, e.g. --out model-tfjs');
   const files = readdirSync(out);
-  if (files.length > 0 && !files.includes('model.json'))
-    throw new UsageError(`${out} is a folder that is not a TensorFlow.js export; exp will not replace it`, 'BAD_OPTION_VALUE', 'give a new or empty folder');
+  if (files.length === 0) return;
+  const ours = files.every((f) => f === 'model.json' || /^group\d+-shard\d+of\d+\.bin$/.test(f));
+  let fromExp = false;
+  try {
+    fromExp =
+      (JSON.parse(readFileBounded(join(out, 'model.json'), 64 * 2 ** 20, 'model.json').toString('utf8')) as { convertedBy?: string }).convertedBy ===
+      'exp export';
+  } catch {
+    fromExp = false;
+  }
+  if (!ours || !fromExp)
+    throw new UsageError(`${out} is a folder that is not an earlier exp export; exp will not replace it`, 'BAD_OPTION_VALUE', 'give a new or empty folder');
 }
 
 export const exportCommand = defineCommand({

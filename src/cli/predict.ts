@@ -78,10 +78,12 @@ export const predictCommand = defineCommand({
       const t0 = performance.now();
       // Decoding the next chunk (sharp, on libuv's threads) overlaps scoring this one.
       let next = n > 0 ? decode(0) : undefined;
+      let checked = 0;
       for (let from = 0; from < n; from += CHUNK) {
         const { pixels, failures } = await next!;
         next = from + CHUNK < n ? decode(from + CHUNK) : undefined;
         const count = Math.min(CHUNK, n - from);
+        checked = from + count;
         for (const [i, reason] of failures) bad.push({ name: list.names[from + i]!, reason: list.files[from + i] ? reason : 'not found in the image folders' });
         if (bad.length > 0 && policy === 'error') break;
         const ok = Array.from({ length: count }, (_, i) => i).filter((i) => !failures.has(i));
@@ -100,7 +102,7 @@ export const predictCommand = defineCommand({
           .join('\n');
         throw new DataError(
           'BAD_IMAGES',
-          `${bad.length} image(s) could not be read:\n${shown}${bad.length > 10 ? `\n  ... and ${bad.length - 10} more` : ''}`,
+          `${bad.length} of the first ${checked} images could not be read (nothing was written):\n${shown}${bad.length > 10 ? `\n  ... and ${bad.length - 10} more` : ''}`,
           { fix: 'fix or remove them, or pass --on-bad-image skip to write them with no tags', file: args[1]! },
         );
       }

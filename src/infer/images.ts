@@ -60,6 +60,8 @@ export function listImages(input: string, ext: string, imageDirs: readonly strin
       fix: 'name the folders holding its images with --images DIR[,DIR...] (Kaggle: test-jpg,test-jpg-additional)',
       file: input,
     });
-  const files = names.map((n) => dirs.map((d) => join(d, n + ext)).find((f) => existsSync(f)) ?? '');
+  // An image_name is a file name, never a path: one with a separator or '..' is not looked up (a bad image).
+  const plain = (n: string): boolean => !/[\\/]/.test(n) && n !== '..' && n !== '.';
+  const files = names.map((n) => (plain(n) ? (dirs.map((d) => join(d, n + ext)).find((f) => existsSync(f)) ?? '') : ''));
   return { names, files };
 }

@@ -13,7 +13,7 @@
 import type * as tf from '@tensorflow/tfjs';
 import h5wasm from 'h5wasm/node';
 import type { Group } from 'h5wasm/node';
-import { ModelUseError } from '../errors.js';
+import { fromSystemError, ModelUseError } from '../errors.js';
 import type { ExportMetadata } from './metadata.js';
 import type { Json } from '../util/object.js';
 
@@ -57,8 +57,9 @@ function setStrings(group: Group, attr: string, names: readonly string[]): void 
 /** Writes `model` (its current weights, all of them) to `path` as a Keras HDF5 model file. */
 export async function writeKerasModel(model: tf.LayersModel, path: string, meta: ExportMetadata): Promise<void> {
   await h5wasm.ready;
-  const file = new h5wasm.File(path, 'w');
+  let file: InstanceType<typeof h5wasm.File> | undefined;
   try {
+    file = new h5wasm.File(path, 'w');
     file.create_attribute('model_config', JSON.stringify(kerasConfig(model)));
     file.create_attribute('keras_version', KERAS_VERSION);
     file.create_attribute('backend', 'tensorflow');
@@ -85,12 +86,16 @@ export async function writeKerasModel(model: tf.LayersModel, path: string, meta:
       }
     }
   } catch (e) {
-    throw new ModelUseError(
-      'EXPORT_FAILED',
-      `could not write the Keras model file ${path}: ${(e as Error).message}`,
-      'check that the folder can be written and has space',
+    throw (
+      fromSystemError(e, path) ??
+      new ModelUseError(
+        'EXPORT_FAILED',
+        `could not write the Keras model file ${path}: ${(e as Error).message}`,
+        'check that the folder can be written and has space',
+        'failed',
+      )
     );
   } finally {
-    file.close();
+    file?.close();
   }
 }

@@ -25,7 +25,9 @@ const REQUIREMENTS = ['mlflow', 'tensorflow-cpu>=2.13', 'keras', 'h5py', 'pillow
 
 /** Writes the MLflow model of run folder `dir` into `out` (created); returns the files written, relative to `out`. */
 export async function writeMlflowModel(dir: string, out: string, info: { runId: string; modelId?: string }): Promise<string[]> {
-  const run = await restoreRun(dir);
+  // On the cpu backend: the model is only serialised, and a GPU backend would reserve the GPU's
+  // memory in a process (exp sync, a finishing trainer) that may share it with running training.
+  const run = await restoreRun(dir, { backend: 'cpu' });
   try {
     mkdirSync(join(out, 'data'), { recursive: true });
     mkdirSync(join(out, 'code'), { recursive: true });

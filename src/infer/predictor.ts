@@ -5,9 +5,9 @@
  */
 import { join, resolve } from 'node:path';
 import type { RunConfig } from '../config/normalise.js';
-import { ModelUseError } from '../errors.js';
+import { ExpError, ModelUseError } from '../errors.js';
 import type { BackendInfo, BackendName } from '../backend/types.js';
-import { readJson } from '../util/fsx.js';
+import { readFileBounded } from '../util/fsx.js';
 import { predictProbs } from './predict.js';
 import { exportMetadata, restoreRun, type RestoredRun } from './restore.js';
 import type { ExportMetadata } from './metadata.js';
@@ -111,17 +111,51 @@ function fromRuns(dir: string, kind: Predictor['kind'], runs: RestoredRun[], thr
   };
 }
 
+/** ensemble.json, read bounded and checked for the shape exp ensemble writes. */
+function readEnsembleFile(dir: string): EnsembleFile {
+  const path = join(dir, 'ensemble.json');
+  let file: Partial<EnsembleFile> | undefined;
+  try {
+    file = JSON.parse(readFileBounded(path, 16 * 2 ** 20, 'ensemble.json').toString('utf8')) as Partial<EnsembleFile>;
+  } catch (e) {
+    if (e instanceof ExpError) throw e;
+    throw new ModelUseError('NO_MODEL', `${path} is not valid JSON: ${(e as Error).message}`, 'make it again with exp ensemble');
+  }
+  const strings = (v: unknown): v is string[] => Array.isArray(v) && v.length > 0 && v.every((x) => typeof x === 'string');
+  const numbers = (v: unknown): v is number[] => Array.isArray(v) && v.every((x) => typeof x === 'number' && Number.isFinite(x));
+  if (!file || !strings(file.members) || !strings(file.tags) || !numbers(file.thresholds)) {
+    throw new ModelUseError(
+      'NO_MODEL',
+      `${path} is not an ensemble file (members, tags and thresholds are missing or of the wrong type)`,
+      'make it again with exp ensemble',
+    );
+  }
+  return file as EnsembleFile;
+}
+
 /** Loads the run or ensemble folder `dir` on `backend`. */
 export async function loadPredictor(dir: string, ensemble: boolean, backend: 'auto' | BackendName): Promise<Predictor> {
   if (!ensemble) {
     const r = await restoreRun(dir, { backend });
     return fromRuns(dir, 'run', [r], r.thresholds, r.thresholdsFrom);
   }
-  const file = readJson<EnsembleFile>(join(dir, 'ensemble.json'));
-  if (!file?.members?.length) throw new ModelUseError('NO_MODEL', `${dir}/ensemble.json is missing or names no runs`, 'make it again with exp ensemble');
+  const file = readEnsembleFile(dir);
   const runs: RestoredRun[] = [];
-  // Members are stored relative to the ensemble folder, so a runs folder moved with it still works.
-  for (const m of file.members) runs.push(await restoreRun(resolve(dir, m), { backend }));
-  checkCompatible(runs);
+  try {
+    // Members are stored relative to the ensemble folder, so a runs folder moved with it still works.
+    for (const m of file.members) runs.push(await restoreRun(resolve(dir, m), { backend }));
+    checkCompatible(runs);
+    const tags = runs[0]!.tags;
+    if (file.tags.join(' ') !== tags.join(' ') || file.thresholds.length !== tags.length) {
+      throw new ModelUseError(
+        'INCOMPATIBLE_RUNS',
+        `${dir}/ensemble.json was made for other tags than its runs have now (a member was retrained?)`,
+        'make it again with exp ensemble',
+      );
+    }
+  } catch (e) {
+    for (const r of runs) r.model.dispose();
+    throw e;
+  }
   return fromRuns(dir, 'ensemble', runs, file.thresholds, 'tuned');
 }

@@ -4,7 +4,7 @@
  * checkpoint (or its last, for a run that never improved) loaded on top.
  */
 import type * as tf from '@tensorflow/tfjs';
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import type { RunConfig } from '../config/normalise.js';
 import { ModelUseError } from '../errors.js';
@@ -13,7 +13,7 @@ import type { BackendInfo, BackendName } from '../backend/types.js';
 import { checkpointDir, runPath } from '../store/layout.js';
 import { readPoint, readRunConfig } from '../store/run.js';
 import type { PointMeta } from '../store/types.js';
-import { readJson } from '../util/fsx.js';
+import { readFileBounded, readJson } from '../util/fsx.js';
 import { hasCheckpoint, loadCheckpoint } from '../train/checkpoint.js';
 import { buildWithBase } from '../train/model.js';
 import type { ExportMetadata } from './metadata.js';
@@ -51,8 +51,10 @@ export const readThresholds = (dir: string): ThresholdsFile | undefined => readJ
 /** The run's tag vocabulary (tags.txt, written by training), or a NO_MODEL error. */
 export function readTags(dir: string): string[] {
   const file = runPath(dir, 'tags');
+  // tags.txt is a few hundred bytes; a bigger one is not ours.
   if (!existsSync(file)) throw new ModelUseError('NO_MODEL', `${dir} has no tags.txt: it has not trained yet`, `train it first: exp train ${dir}`);
-  return readFileSync(file, 'utf8')
+  return readFileBounded(file, 1 << 20, 'tags.txt')
+    .toString('utf8')
     .split('\n')
     .map((t) => t.trim())
     .filter(Boolean);
@@ -72,7 +74,12 @@ export async function restoreRun(dir: string, opts: { backend?: 'auto' | Backend
     );
   const backend = await selectBackend(opts.backend ?? 'auto');
   const { model, base } = await buildWithBase(cfg, tags.length);
-  await loadCheckpoint(checkpointDir(dir, which), model, undefined, base);
+  try {
+    await loadCheckpoint(checkpointDir(dir, which), model, undefined, base);
+  } catch (e) {
+    model.dispose(); // a long-lived caller (the MLflow sink) must not keep a VGG16 per failed try
+    throw e;
+  }
   const tuned = readThresholds(dir);
   const usable = tuned && tuned.tags.length === tags.length && tuned.tags.every((t, i) => t === tags[i]);
   return {

@@ -7,7 +7,7 @@
 import * as tf from '@tensorflow/tfjs';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { ModelUseError } from '../errors.js';
+import { fromSystemError, ModelUseError } from '../errors.js';
 import type { ExportMetadata } from './metadata.js';
 import type { Json } from '../util/object.js';
 
@@ -50,10 +50,14 @@ export async function writeTfjsModel(model: tf.LayersModel, out: string, meta: E
       }),
     );
   } catch (e) {
-    throw new ModelUseError(
-      'EXPORT_FAILED',
-      `could not write the TensorFlow.js model to ${out}: ${(e as Error).message}`,
-      'check that the folder can be written and has space',
+    throw (
+      fromSystemError(e, out) ??
+      new ModelUseError(
+        'EXPORT_FAILED',
+        `could not write the TensorFlow.js model to ${out}: ${(e as Error).message}`,
+        'check that the folder can be written and has space',
+        'failed',
+      )
     );
   }
   return written;

@@ -3,7 +3,7 @@
  * the sweep's index.json), or the files of a finished run that nothing needs any more. A folder
  * that a live process trains is never touched.
  */
-import { existsSync, readdirSync, rmSync, statSync } from 'node:fs';
+import { existsSync, lstatSync, readdirSync, rmSync } from 'node:fs';
 import { basename, join } from 'node:path';
 import { StoreError } from '../errors.js';
 import { checkpointDir, RUN_FILES, sweepDirOf, sweepPath } from './layout.js';
@@ -11,10 +11,14 @@ import { readRunRecord, runFolderBusy } from './run.js';
 import { readSweepIndex } from './sweep.js';
 import { writeJsonAtomic } from '../util/fsx.js';
 
-/** Bytes under `path` (a file or a folder). */
+/** Bytes under `path` (a file or a folder); symbolic links count as themselves, never followed. */
 export function sizeOf(path: string): number {
-  if (!existsSync(path)) return 0;
-  const st = statSync(path);
+  let st;
+  try {
+    st = lstatSync(path);
+  } catch {
+    return 0;
+  }
   if (!st.isDirectory()) return st.size;
   return readdirSync(path).reduce((a, n) => a + sizeOf(join(path, n)), 0);
 }
@@ -31,9 +35,12 @@ function refuseBusy(dir: string): void {
     });
 }
 
-/** Removes a run folder and its entry in the sweep's index.json; returns the bytes freed. */
-export function removeRunFolder(dir: string): number {
-  refuseBusy(dir);
+/**
+ * Removes a run folder and its entry in the sweep's index.json; returns the bytes freed. The
+ * caller holds the folder's lock (`held`), or the folder must not be busy.
+ */
+export function removeRunFolder(dir: string, opts: { held?: boolean } = {}): number {
+  if (!opts.held) refuseBusy(dir);
   const bytes = sizeOf(dir);
   const sweepDir = sweepDirOf(dir);
   const index = readSweepIndex(sweepDir);

@@ -5,8 +5,9 @@
  * run_ended from run.json. The sink's cursor is reset and every event marked for checking
  * against the server, so what is already in MLflow is not sent twice.
  */
-import { basename } from 'node:path';
-import { endArtifacts, runPath } from '../store/layout.js';
+import { existsSync } from 'node:fs';
+import { basename, join } from 'node:path';
+import { checkpointDir, endArtifacts, runPath } from '../store/layout.js';
 import { readMetrics, readPoint, readRunConfig, readRunRecord, readSummary } from '../store/run.js';
 import { flatten } from '../util/object.js';
 import { writeFileAtomic } from '../util/fsx.js';
@@ -43,6 +44,18 @@ export function rebuildEvents(dir: string): number {
   const ended = rec && rec.status !== 'running' && rec.status !== 'planned';
   if (ended && summary) events.push({ type: 'result', metrics: resultMetrics(summary.best, summary.final, summary.baseline.val_fbeta) });
   if (ended) for (const a of endArtifacts(dir)) events.push({ type: 'artifact', path: a });
+  // As training logs them: the model (the best checkpoint) and the user's tags (exp tag).
+  const okEnd = rec?.status === 'completed' || rec?.status === 'pruned';
+  if (
+    okEnd &&
+    summary?.best &&
+    cfg.checkpoint.save_best &&
+    cfg.tracking.log_checkpoints !== 'none' &&
+    existsSync(join(checkpointDir(dir, 'best'), 'state.json'))
+  ) {
+    events.push({ type: 'model', name: 'model', step: summary.best.epoch });
+  }
+  if (rec?.tags && Object.keys(rec.tags).length > 0) events.push({ type: 'tags', tags: rec.tags });
   if (ended) events.push({ type: 'run_ended', status: rec.status as Exclude<typeof rec.status, 'running' | 'planned'>, reason: rec.reason ?? '' });
   const now = Date.now();
   const logged = events.map((e, i): LoggedEvent => ({ ...e, seq: i + 1, time: now }) as LoggedEvent);

@@ -74,11 +74,12 @@ export function parentSummary(
 export async function refreshParent(sweepDir: string, client: MlflowClient, target: SinkTarget): Promise<string[]> {
   // One refresh at a time per sweep folder: points ending together must not register twice.
   const release = await sinkLock(sweepDir, 60_000);
+  if (!release) return ["the sweep's parent run is being updated by another process; the next sync refreshes it"];
   try {
     const state = readSweepState(sweepDir, target);
     return state ? await refresh(sweepDir, client, state, target) : [];
   } finally {
-    release?.();
+    release();
   }
 }
 
@@ -114,6 +115,7 @@ async function refresh(sweepDir: string, client: MlflowClient, state: SweepSinkS
     if (model?.ready) {
       const version = await client.registerModel(name, `models:/${model.id}`, s.bestRunId);
       next = { ...next, registered: { name, version, runId: s.bestRunId } };
+      writeSweepState(sweepDir, next); // at once: a failure below must not register it again
       await client.setTag(state.parentRunId, 'exp.registered_model', `${name} v${version}`);
     } else warnings.push(`register_model ${name}: the best point (${s.best.name}) has no logged model yet; exp sync registers it once it has`);
   }

@@ -25,6 +25,7 @@ import { hostname, tmpdir, userInfo } from 'node:os';
 import { basename, join } from 'node:path';
 import { clientsFromEnv, MlflowError, toRecord, type ClientFor, type Metric, type MlflowClient } from '../mlflow/client.js';
 import { readEvents, type LoggedEvent } from './events.js';
+import { ExpError } from '../errors.js';
 import { childTags, datasetInputs, metricsOf, mlflowStatus, noteOf, paramsOf, tagValue, type EndEvent, type RunFacts, type StartEvent } from './sync-map.js';
 import { readAnyRunState, readRunState, writeRunState, type RunSinkState, type SinkTarget } from './sink-state.js';
 import { ensureParent, findOrCreateRun, setParentStatus, tagEquals } from './sync-runs.js';
@@ -95,8 +96,8 @@ export interface SyncOptions {
 
 const errorText = (e: unknown): string => (e instanceof Error ? e.message : String(e));
 
-/** The folder's identity on this machine: a copy elsewhere has another. */
-const folderId = (dir: string): string => {
+/** The folder's identity on this machine: a copy (or the same path on another machine) has another. */
+export const folderId = (dir: string): string => {
   try {
     return `${hostname()}:${realpathSync(dir)}:${statSync(dir).ino}`;
   } catch {
@@ -500,7 +501,17 @@ class RunSink {
     try {
       // Loaded here: only a sink with a model to log needs TensorFlow.js and h5wasm.
       const { writeMlflowModel } = await import('../infer/mlflow-model.js');
-      const files = await writeMlflowModel(this.dir, scratch, { runId: s.runId!, modelId: s.model.id });
+      let files: string[];
+      try {
+        files = await writeMlflowModel(this.dir, scratch, { runId: s.runId!, modelId: s.model.id });
+      } catch (e) {
+        // The folder cannot give a model (its base weights file is gone, its checkpoint does not
+        // fit): that will not change by retrying, and must not hold up the rest of the run's log.
+        if (e instanceof MlflowError || !(e instanceof ExpError)) throw e;
+        this.warnings.push(`model: not logged: ${e.message} [${e.code}]`);
+        await this.client.finalizeLoggedModel(s.model.id, 'LOGGED_MODEL_UPLOAD_FAILED').catch(() => undefined);
+        return;
+      }
       for (const f of files) await this.client.uploadArtifact(s.model.artifactUri, f, readFileSync(join(scratch, f)));
     } finally {
       rmSync(scratch, { recursive: true, force: true });

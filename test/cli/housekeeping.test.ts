@@ -6,7 +6,7 @@
  */
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { expIn, tempDir } from '../helpers/cli.js';
 import { tinyExperiment, trainingBackends } from '../helpers/training.js';
@@ -76,6 +76,16 @@ test('exp gc frees the last checkpoints of finished runs and keeps the best', as
     assert.equal(existsSync(join(d, 'checkpoints', 'last')), false);
     assert.ok(existsSync(join(d, 'checkpoints', 'best', 'state.json')));
   }
+});
+
+test('exp rm removes only what exp wrote: a folder that merely has a config.yaml is refused and kept', async () => {
+  const mine = join(tmp, 'my-project');
+  mkdirSync(mine);
+  writeFileSync(join(mine, 'config.yaml'), 'name: not a run\n');
+  const r = await expIn(['rm', mine, '--yes'], { env: env(), cwd: tmp });
+  assert.equal(r.code, 2, r.stdout + r.stderr);
+  assert.match(r.stderr, /NOT_A_RUN_FOLDER/);
+  assert.ok(existsSync(join(mine, 'config.yaml')));
 });
 
 test('exp rm lists without --yes, then removes the folder and its index entry and deletes its MLflow run', async () => {

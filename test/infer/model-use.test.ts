@@ -177,6 +177,7 @@ test('exp export keras-h5 opens in Keras and predicts what exp predict does (1e-
   // An unrelated folder is never replaced.
   mkdirSync(join(tmp, 'precious'));
   writeFileSync(join(tmp, 'precious', 'thesis.tex'), 'x');
+  writeFileSync(join(tmp, 'precious', 'model.json'), '{}'); // someone else's model.json does not make it ours
   const refused = await expIn(['export', a, '--format', 'tfjs', '--out', join(tmp, 'precious')], { env: env(), cwd: tmp });
   assert.equal(refused.code, 2);
   assert.ok(existsSync(join(tmp, 'precious', 'thesis.tex')));
