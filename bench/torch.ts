@@ -45,103 +45,62 @@ export const HOW_TO_GET_TORCH =
   'no Python with torch found: `python3 -m venv .venv-bench && .venv-bench/bin/pip install torch==2.13.0` ' +
   "(CPU build, on this machine's disk for Python 3.11), or `apt-get install python3-torch`; or point EXP_BENCH_PYTHON at a Python that has it";
 
-export function benchTorch(o: TorchOptions): { rows: Row[]; notes: string[] } {
-  const py = findPython('torch');
-  if (py === undefined) return { rows: [], notes: [`PyTorch skipped: ${HOW_TO_GET_TORCH}.`] };
+/** A peer framework on the same workload: `script` (printing torch_vgg16.py's JSON fields) in the first Python that has `module`. */
+function benchPeer(
+  o: TorchOptions,
+  peer: { label: string; module: string; script: string; backend: string; missing: string; name: (v: TorchResult) => string; note: (v: TorchResult) => string },
+): { rows: Row[]; notes: string[] } {
+  const py = findPython(peer.module);
+  if (py === undefined) return { rows: [], notes: [`${peer.label} skipped: ${peer.missing}.`] };
   const threads = availableParallelism();
-  log(`torch: ${py}, ${threads} threads, 1 warm-up + ${o.trainSteps} train steps, ${o.inferBatches} inference batches of ${o.batch}`);
-  const r = runPythonJson<TorchResult>(
-    py,
-    [
-      join(ROOT, 'bench', 'torch_vgg16.py'),
-      '--threads',
-      String(threads),
-      '--batch',
-      String(o.batch),
-      '--size',
-      String(o.imageSize),
-      '--train-steps',
-      String(o.trainSteps),
-      '--infer-batches',
-      String(o.inferBatches),
-    ],
-    {},
-    600_000,
-  );
-  if (!r.ok) return { rows: [], notes: [`PyTorch run failed (${py}): ${r.error}`] };
+  log(`${peer.backend}: ${py}, ${threads} threads, 1 warm-up + ${o.trainSteps} train steps, ${o.inferBatches} inference batches of ${o.batch}`);
+  const args = ['--threads', threads, '--batch', o.batch, '--size', o.imageSize, '--train-steps', o.trainSteps, '--infer-batches', o.inferBatches].map(String);
+  const r = runPythonJson<TorchResult>(py, [join(ROOT, 'bench', peer.script), ...args], {}, 600_000);
+  if (!r.ok) return { rows: [], notes: [`${peer.label} run failed (${py}): ${r.error}`] };
   const v = r.value;
-  return {
-    rows: [
-      {
-        section: 'torch',
-        name: `pytorch ${v.torch} cpu, ${v.threads} threads`,
-        backend: 'pytorch',
-        python: py,
-        batch: v.batch,
-        threads: v.threads,
-        train_img_s: round(v.train_img_s, 3),
-        infer_img_s: round(v.infer_img_s, 3),
-        train_step_s: v.train_step_s.map((s) => round(s, 2)),
-        infer_batch_s: v.infer_batch_s.map((s) => round(s, 2)),
-        train_cores: round(v.train_cpu_util, 2),
-        infer_cores: round(v.infer_cpu_util, 2),
-        note: `NCHW, oneDNN ${v.mkldnn ? 'on' : 'off'}`,
-      },
-    ],
-    notes: [],
+  const row: Row = {
+    section: 'torch',
+    name: peer.name(v),
+    backend: peer.backend,
+    python: py,
+    batch: v.batch,
+    threads: v.threads,
+    train_img_s: round(v.train_img_s, 3),
+    infer_img_s: round(v.infer_img_s, 3),
+    train_step_s: v.train_step_s.map((s) => round(s, 2)),
+    infer_batch_s: v.infer_batch_s.map((s) => round(s, 2)),
+    train_cores: round(v.train_cpu_util, 2),
+    infer_cores: round(v.infer_cpu_util, 2),
+    note: peer.note(v),
   };
+  return { rows: [row], notes: [] };
 }
+
+export const benchTorch = (o: TorchOptions): { rows: Row[]; notes: string[] } =>
+  benchPeer(o, {
+    label: 'PyTorch',
+    module: 'torch',
+    script: 'torch_vgg16.py',
+    backend: 'pytorch',
+    missing: HOW_TO_GET_TORCH,
+    name: (v) => `pytorch ${v.torch} cpu, ${v.threads} threads`,
+    note: (v) => `NCHW, oneDNN ${v.mkldnn ? 'on' : 'off'}`,
+  });
 
 /**
  * Keras (TensorFlow's own Python API: the same libtensorflow as exp's native backend, through
  * compiled graphs) on the same workload, from bench/keras_vgg16.py in the Python that has it.
  */
-export function benchKeras(o: TorchOptions): { rows: Row[]; notes: string[] } {
-  const py = findPython('tensorflow');
-  if (py === undefined) return { rows: [], notes: ['Keras skipped: no Python with tensorflow (npm run test:ci puts TensorFlow 2.20 CPU in .venv).'] };
-  const threads = availableParallelism();
-  log(`keras: ${py}, ${threads} threads, 1 warm-up + ${o.trainSteps} train steps, ${o.inferBatches} inference batches of ${o.batch}`);
-  const r = runPythonJson<TorchResult>(
-    py,
-    [
-      join(ROOT, 'bench', 'keras_vgg16.py'),
-      '--threads',
-      String(threads),
-      '--batch',
-      String(o.batch),
-      '--size',
-      String(o.imageSize),
-      '--train-steps',
-      String(o.trainSteps),
-      '--infer-batches',
-      String(o.inferBatches),
-    ],
-    {},
-    600_000,
-  );
-  if (!r.ok) return { rows: [], notes: [`Keras run failed (${py}): ${r.error}`] };
-  const v = r.value;
-  return {
-    rows: [
-      {
-        section: 'torch',
-        name: `${v.torch} cpu, ${v.threads} threads`,
-        backend: 'keras',
-        python: py,
-        batch: v.batch,
-        threads: v.threads,
-        train_img_s: round(v.train_img_s, 3),
-        infer_img_s: round(v.infer_img_s, 3),
-        train_step_s: v.train_step_s.map((s) => round(s, 2)),
-        infer_batch_s: v.infer_batch_s.map((s) => round(s, 2)),
-        train_cores: round(v.train_cpu_util, 2),
-        infer_cores: round(v.infer_cpu_util, 2),
-        note: 'NHWC, compiled graph (train_on_batch)',
-      },
-    ],
-    notes: [],
-  };
-}
+export const benchKeras = (o: TorchOptions): { rows: Row[]; notes: string[] } =>
+  benchPeer(o, {
+    label: 'Keras',
+    module: 'tensorflow',
+    script: 'keras_vgg16.py',
+    backend: 'keras',
+    missing: 'no Python with tensorflow (npm run test:ci puts TensorFlow 2.20 CPU in .venv)',
+    name: (v) => `${v.torch} cpu, ${v.threads} threads`,
+    note: () => 'NHWC, compiled graph (train_on_batch)',
+  });
 
 /** exp's model rows beside PyTorch's, with exp / PyTorch for train and inference (same batch only). */
 export function comparisonRows(modelRows: readonly Row[], torch: Row): Row[] {
