@@ -29,6 +29,14 @@ async function withRunLock<T>(dir: string, f: () => Promise<T> | T): Promise<T> 
   }
 }
 
+/** Removes a run folder under its lock, after marking its MLflow run deleted; says what happened in MLflow. */
+const removeRun = (dir: string, clients: ReturnType<typeof clientsFromEnv>, opts: { onlyIfEnded?: boolean } = {}): Promise<string> =>
+  withRunLock(dir, async () => {
+    const said = await forgetTracked(dir, 'run', clients, opts);
+    removeRunFolder(dir, { held: true });
+    return said;
+  });
+
 /** A run folder as exp writes it (config.yaml and point.json), or a coded error: exp rm deletes nothing else. */
 function strictRunFolder(dir: string): string {
   if (!existsSync(runPath(dir, 'config')) || !existsSync(runPath(dir, 'point'))) {
@@ -161,11 +169,7 @@ export const rmCommand = defineCommand({
     const clients = clientsFromEnv(io.env, { timeoutMs: 10_000, retries: 1 });
     for (const t of targets) {
       for (const d of t.runs) {
-        const tracked = await withRunLock(d, async () => {
-          const said = await forgetTracked(d, 'run', clients);
-          removeRunFolder(d, { held: true });
-          return said;
-        });
+        const tracked = await removeRun(d, clients);
         io.stdout.write(`removed ${displayPath(d, cwd)} (${tracked})\n`);
       }
       if (t.kind === 'sweep') {
@@ -213,11 +217,7 @@ export const gcCommand = defineCommand({
         } else {
           let tracked: string;
           try {
-            tracked = await withRunLock(d, async () => {
-              const said = await forgetTracked(d, 'run', clients, { onlyIfEnded: true });
-              removeRunFolder(d, { held: true });
-              return said;
-            });
+            tracked = await removeRun(d, clients, { onlyIfEnded: true });
           } catch (e) {
             io.stdout.write(`kept ${displayPath(d, cwd)}: ${(e as Error).message}\n`);
             continue;

@@ -44,14 +44,14 @@ export interface LabelCsv {
   problems: CsvProblem[];
 }
 
-interface RawRecord { fields: string[]; line: number }
+export interface RawRecord { fields: string[]; line: number }
 
 /**
  * Splits CSV text into records per RFC 4180: `"` quotes a field, `""` inside quotes is a
  * quote, and quoted fields may hold commas and line breaks. LF, CRLF and lone CR all end a
  * record. Unquoted fields are trimmed, since spaces around them are never meaningful here.
  */
-function records(text: string, file: string, problems: CsvProblem[]): RawRecord[] {
+export function records(text: string, file: string, problems: CsvProblem[]): RawRecord[] {
   const out: RawRecord[] = [];
   let fields: string[] = [];
   let field = '';

@@ -6,7 +6,7 @@
 import { existsSync, readdirSync, statSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { DataError } from '../errors.js';
-import { MAX_CSV_BYTES } from '../data/csv.js';
+import { MAX_CSV_BYTES, records } from '../data/csv.js';
 import { readFileBounded } from '../util/fsx.js';
 
 export interface ImageList {
@@ -18,23 +18,17 @@ export interface ImageList {
 
 const natural = new Intl.Collator('en', { numeric: true }).compare;
 
-/** One CSV column by header name; quotes are honoured for simple fields. */
+/** One CSV column by header name, with the label CSV's own parser (RFC 4180 quoting). */
 function column(text: string, name: string, file: string): string[] {
-  const lines = text.replace(/^\uFEFF/, '').split(/\r?\n/);
-  const cells = (l: string): string[] => l.split(',').map((c) => c.trim().replace(/^"(.*)"$/, '$1'));
-  const header = cells(lines[0] ?? '');
-  const at = header.indexOf(name);
+  const [header, ...rows] = records(text.replace(/^\uFEFF/, ''), file, []);
+  const at = header?.fields.indexOf(name) ?? -1;
   if (at < 0)
-    throw new DataError('CSV_INVALID', `${file}:1: no '${name}' column (the header is: ${header.join(', ')})`, {
+    throw new DataError('CSV_INVALID', `${file}:1: no '${name}' column (the header is: ${header?.fields.join(', ') ?? ''})`, {
       fix: `give a CSV whose header has ${name} (like Kaggle's sample_submission_v2.csv), or a folder of images`,
       file,
       line: 1,
     });
-  return lines
-    .slice(1)
-    .filter((l) => l.trim())
-    .map((l) => cells(l)[at] ?? '')
-    .filter(Boolean);
+  return rows.map((r) => r.fields[at] ?? '').filter(Boolean);
 }
 
 /** The images of `input` (a folder, or a CSV naming them; `imageDirs` are searched for a CSV's images). */

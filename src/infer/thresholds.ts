@@ -8,7 +8,7 @@
  * Tuned thresholds overfit the set they were tuned on; heldOutEstimate tunes on one half and
  * scores the other, for an honest figure.
  */
-import { fbetaOf } from '../train/metrics.js';
+import { accumulate, emptyCounts, fbetaOf } from '../train/metrics.js';
 
 /** probs and targets are [n, nTags] row-major. */
 export interface Predictions {
@@ -19,22 +19,9 @@ export interface Predictions {
 
 /** Sample-averaged F-beta with a threshold per tag (a tag is predicted when its probability is above it). */
 export function fbetaAt(p: Predictions, beta: number, thresholds: readonly number[]): number {
-  const n = p.probs.length / p.nTags;
-  let sum = 0;
-  for (let i = 0; i < n; i++) {
-    let tp = 0,
-      fp = 0,
-      fn = 0;
-    for (let t = 0; t < p.nTags; t++) {
-      const pred = p.probs[i * p.nTags + t]! > thresholds[t]!;
-      const truth = p.targets[i * p.nTags + t]! > 0.5;
-      if (pred && truth) tp++;
-      else if (pred) fp++;
-      else if (truth) fn++;
-    }
-    sum += fbetaOf(tp, fp, fn, beta);
-  }
-  return n > 0 ? sum / n : 0;
+  const c = emptyCounts(p.nTags);
+  accumulate(c, p.probs, p.targets, p.nTags, beta, thresholds);
+  return c.images > 0 ? c.sampleSum / c.images : 0;
 }
 
 /** The candidate thresholds: 0.02 to 0.98 in steps of 0.01. */
