@@ -10,7 +10,8 @@ import * as tf from '@tensorflow/tfjs';
 import { spawnSync } from 'node:child_process';
 import { selectBackend } from '../src/backend/select.js';
 import { buildModel } from '../src/model/vgg16.js';
-import { bceSum, makeOptimizer } from '../src/train/loop.js';
+import { makeOptimizer, trainStep } from '../src/train/loop.js';
+import { splitFrozen } from '../src/model/frozen.js';
 import { recipeConfig } from './config.js';
 
 const arg = (name: string, def: number): number => {
@@ -41,10 +42,11 @@ const optimizer = makeOptimizer(cfg, cfg.training.learning_rate);
 const vars = model.trainableWeights.map((w) => w.read() as tf.Variable);
 const x = tf.randomUniform([n, size, size, 3], -124, 152, 'float32', 1) as tf.Tensor4D;
 const y = tf.tidy(() => tf.cast(tf.less(tf.randomUniform([n, 17], 0, 1, 'float32', 2), 0.3), 'float32')) as tf.Tensor2D;
+const parts = splitFrozen(model);
 const step = (): number => {
-  const c = optimizer.minimize(() => tf.div(bceSum(model.apply(x, { training: true }) as tf.Tensor2D, y), n) as tf.Scalar, true, vars)!;
-  const v = c.dataSync()[0]!;
-  c.dispose();
+  const { cost, probs } = trainStep(parts, optimizer, vars, x, y);
+  const v = cost.dataSync()[0]!;
+  tf.dispose([cost, probs]);
   return v;
 };
 

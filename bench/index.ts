@@ -4,10 +4,11 @@
  *
  *   npm run bench                          everything, ~5 min on 2 cores
  *   npm run bench -- --quick               fewer images, batch 8, one step each: a smoke check
- *   npm run bench -- --only data,overhead  some sections (data | model | torch | overhead | store | sweep)
+ *   npm run bench -- --only data,overhead  some sections (data | model | torch | epoch | overhead | store | sweep)
  *   npm run bench -- --json                rows as JSON on stdout (progress stays on stderr)
  *   npm run bench -- --only model,torch --batch 128 --backends tensorflow
  *                                          the recipe's shape, exp native against PyTorch and Keras
+ *   npm run bench -- --only epoch          an epoch end to end (augmentation, validation) in exp, Keras, PyTorch
  *
  * Environment: EXP_BENCH_PYTHON picks the Python for numpy, Pillow and PyTorch (default: the
  * first of .venv-bench/bin/python and python3 that has the module).
@@ -15,6 +16,7 @@
 import { loadavg } from 'node:os';
 import { benchConvGrad } from './backend.js';
 import { benchData, DATA_COLUMNS } from './data.js';
+import { benchEpoch, EPOCH_COLUMNS } from './epoch.js';
 import { BENCH_BACKENDS, describeMachine, machineHeader, machineRow, type BenchBackend } from './machine.js';
 import { log, removeTempDirs, round } from './measure.js';
 import { addPeakShare, benchModel, MODEL_COLUMNS, PROFILE_COLUMNS, profileRows } from './model.js';
@@ -25,7 +27,7 @@ import { benchPeak, bestPeaks, machinePeak } from './peak.js';
 import { table, type Row } from './table.js';
 import { benchKeras, benchTorch, comparisonRows, TORCH_COLUMNS } from './torch.js';
 
-const SECTIONS = ['data', 'model', 'torch', 'overhead', 'store', 'sweep'] as const;
+const SECTIONS = ['data', 'model', 'torch', 'epoch', 'overhead', 'store', 'sweep'] as const;
 type Section = (typeof SECTIONS)[number];
 
 const USAGE = `usage: npm run bench -- [--quick] [--json] [--only ${SECTIONS.join('|')}[,...]] [--batch N] [--backends ${BENCH_BACKENDS.join('|')}[,...]]`;
@@ -80,13 +82,15 @@ function plan(quick: boolean, backends: BenchBackend[], batchArg?: number) {
     model: {
       batch,
       imageSize: 128,
-      trainSteps: { tensorflow: quick ? 1 : 2, wasm: 1, cpu: 0 },
-      inferBatches: { tensorflow: quick ? 1 : 2, wasm: 1, cpu: 1 },
+      trainSteps: { tensorflow: quick ? 1 : 3, wasm: 1, cpu: 0 },
+      inferBatches: { tensorflow: quick ? 1 : 3, wasm: 1, cpu: 1 },
       cpuInferImages: quick ? 1 : 2,
       backends,
     },
     convGrad: !quick,
-    torch: { batch, imageSize: 128, trainSteps: quick ? 1 : 2, inferBatches: quick ? 1 : 2 },
+    torch: { batch, imageSize: 128, trainSteps: quick ? 1 : 3, inferBatches: quick ? 1 : 3 },
+    // The recipe's own batch (128) unless --batch says otherwise; 640 images = 448 train + 192 val.
+    epoch: { size: quick ? 64 : 128, batch: batchArg ?? (quick ? 32 : 128), count: quick ? 200 : 640, epochs: 2 },
     overhead: { reps: quick ? 1 : 3, epochs: 15 },
     store: { sizes: quick ? [100, 1000] : [1000, 10000], reps: quick ? 1 : 3, gridSide: 100 },
     sweep: { points: 4, epochs: quick ? 1 : 2 },
@@ -152,10 +156,10 @@ async function main(argv: readonly string[]): Promise<number> {
       const notes = [
         `FLOP per image from our own count of the model's Conv2D and Dense layers: ${(m.flops.forward / 1e9).toFixed(2)} GFLOP forward, ${(m.flops.train / 1e9).toFixed(2)} per training image (FACTS: ~10.0 and ~11.6).`,
         peak ? `% peak: of ${peak.gflop_s} GFLOP/s, the best matmul measured in this run, ${peak.from}.` : 'no matmul peak measured: % peak left out.',
-        'train: optimizer.minimize(bceSum) over the trainable variables after 1 warm-up step (no augmentation or batch assembly: see section 1); infer: model.predict. cores = CPU time / wall time.',
+        "train: the trainer's own step (frozen blocks outside the gradient tape, then optimizer.minimize over the trainable variables) after 2 warm-up steps, on one fixed batch (no augmentation or batch assembly: see sections 1 and 3b); infer: model.predict after a warm-up batch. cores = CPU time / wall time.",
         ...m.rows.map(
           (r) =>
-            `${r.backend}: ${r.train_step_s ? `train steps ${JSON.stringify(r.train_step_s)} s (the last one profiled, warm-up ${r.warmup_s} s), ` : ''}inference batches ${JSON.stringify(r.infer_batch_s)} s`,
+            `${r.backend}: ${r.train_step_s ? `train steps ${JSON.stringify(r.train_step_s)} s (warm-up ${r.warmup_s} s; one more step is profiled, untimed), ` : ''}inference batches ${JSON.stringify(r.infer_batch_s)} s`,
         ),
       ];
       out(
@@ -175,7 +179,7 @@ async function main(argv: readonly string[]): Promise<number> {
       const prof = profileRows(m.profiles, 8);
       rows.push(...prof);
       out(
-        table('2c. Where a training step goes (tf.profile of the last timed step)', PROFILE_COLUMNS, prof, [
+        table('2c. Where a training step goes (tf.profile of one more step after the timed ones)', PROFILE_COLUMNS, prof, [
           "Indented: kernels run inside the kernel above (exp's wasm conv gradients are built from other kernels; Identity = inputs saved for the backward pass).",
           'Top-level times add up to the step\'s kernel time; "outside kernels" is the rest of the wall time.',
         ]),
@@ -241,6 +245,15 @@ async function main(argv: readonly string[]): Promise<number> {
       }
       rows.push(...t.rows, ...k.rows, ...cmp);
       out(table(`3. PyTorch and Keras side by side (same workload, batch ${p.torch.batch})`, TORCH_COLUMNS, [...t.rows, ...k.rows, ...cmp], notes));
+    });
+  }
+
+  if (args.only.has('epoch')) {
+    await section('epoch', async () => {
+      const backend = backends.includes('tensorflow') ? 'tensorflow' : (backends[0] ?? 'auto');
+      const e = benchEpoch({ ...p.epoch, backend });
+      rows.push(...e.rows);
+      out(table(`3b. An epoch end to end: the recipe at ${p.epoch.size} px, batch ${p.epoch.batch}, ${p.epoch.count} images`, EPOCH_COLUMNS, e.rows, e.notes));
     });
   }
 

@@ -11,22 +11,16 @@
  *
  * Work folder: $EXP_PARITY_DIR or ~/.cache/exp/parity (the dataset and base weights are reused).
  */
-import { spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, rmSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
 import { table, type Column, type Row } from './table.js';
-import { log } from './measure.js';
+import { log, ROOT } from './measure.js';
+import { baseWeights, experiment, runExp, runPeer, type RecipeArgs, type RecipeResult } from './recipe-runs.js';
 
-const ROOT = new URL('..', import.meta.url).pathname;
 const PYTHON = process.env.EXP_PARITY_PYTHON ?? join(ROOT, '.venv', 'bin', 'python');
 
-interface Args {
-  seeds: number;
-  epochs: number;
-  size: number;
-  count: number;
-  batch: number;
+interface Args extends RecipeArgs {
   json: boolean;
 }
 
@@ -47,73 +41,8 @@ function parseArgs(argv: readonly string[]): Args {
   return a;
 }
 
-interface Result {
-  seed: number;
-  val_loss: number;
-  val_f2: number;
-  per_tag: Record<string, number>;
-  train_img_s: number;
-  best_epoch: number;
-  seconds: number;
-}
-
 const mean = (v: readonly number[]): number => v.reduce((s, x) => s + x, 0) / v.length;
 const sd = (v: readonly number[]): number => (v.length < 2 ? 0 : Math.sqrt(v.reduce((s, x) => s + (x - mean(v)) ** 2, 0) / (v.length - 1)));
-
-function run(cmd: string, args: string[], env: NodeJS.ProcessEnv = {}): string {
-  const r = spawnSync(cmd, args, { cwd: ROOT, encoding: 'utf8', env: { ...process.env, ...env }, maxBuffer: 64 * 2 ** 20, stdio: ['ignore', 'pipe', 'pipe'] });
-  if (r.status !== 0) throw new Error(`${cmd} ${args.join(' ')} failed (${r.status}):\n${r.stderr.slice(-3000)}\n${r.stdout.slice(-2000)}`);
-  return r.stdout;
-}
-
-/** Shared random base weights for both: VGG16 without top, Glorot-initialised by Keras (seed 0), in Keras's HDF5 layout. */
-function baseWeights(dir: string, size: number): string {
-  const file = join(dir, `vgg16-random-notop-${size}.h5`);
-  if (existsSync(file)) return file;
-  log('writing shared base weights (Keras VGG16, random, seed 0)');
-  run(PYTHON, [
-    '-c',
-    [
-      'import os, sys; os.environ["TF_CPP_MIN_LOG_LEVEL"] = "3"',
-      'import h5py, keras',
-      'from keras.src.legacy.saving import legacy_h5_format',
-      'keras.utils.set_random_seed(0)',
-      `m = keras.applications.VGG16(include_top=False, weights=None, input_shape=(${size}, ${size}, 3))`,
-      'f = h5py.File(sys.argv[1], "w"); legacy_h5_format.save_weights_to_hdf5_group(f, m); f.close()',
-    ].join('\n'),
-    file,
-  ]);
-  return file;
-}
-
-function experiment(dir: string, a: Args, weights: string): string {
-  const file = join(dir, 'parity.yaml');
-  writeFileSync(
-    file,
-    [
-      '# npm run parity: the recipe at a small size on synthetic data; only the training seed varies.',
-      'name: parity',
-      'data:',
-      `  path: ${join(dir, 'data')}`,
-      `  image_size: ${a.size}`,
-      '  resize: nearest',
-      '  split: { test_size: 0.3, seed: 1 }',
-      `  synth: { count: ${a.count}, seed: 0, size: 256 }`,
-      'model:',
-      `  weights: ${weights}`,
-      '  frozen_blocks: 4',
-      '  preprocessing: caffe',
-      '  head: { pooling: flatten, units: 128, activation: relu, initializer: he_uniform, dropout: 0 }',
-      'augmentation: { horizontal_flip: true, vertical_flip: true, rotation_range: 90, fill_mode: nearest, dihedral: false }',
-      `training: { optimizer: adam, learning_rate: 0.001, batch_size: ${a.batch}, epochs: ${a.epochs} }`,
-      'checkpoint: { monitor: val_loss, mode: min, save_best: true }',
-      'evaluation: { tune_thresholds: true, tta: false }',
-      'sweep:',
-      `  grid: { training.seed: [${Array.from({ length: a.seeds }, (_, i) => i + 1).join(', ')}] }`,
-    ].join('\n') + '\n',
-  );
-  return file;
-}
 
 function main(): void {
   const a = parseArgs(process.argv.slice(2));
@@ -121,84 +50,20 @@ function main(): void {
   mkdirSync(dir, { recursive: true });
   const runs = join(dir, 'runs');
   rmSync(runs, { recursive: true, force: true });
-  const weights = baseWeights(dir, a.size);
+  const weights = baseWeights(PYTHON, dir, a.size);
   const file = experiment(dir, a, weights);
 
   log(`exp: ${a.seeds} seed(s), ${a.epochs} epochs, ${a.count} images at ${a.size} px`);
-  run(process.execPath, [join(ROOT, 'bin', 'exp.js'), 'run', file, '--workers', '1'], { EXP_RUNS_DIR: runs });
-  const index = JSON.parse(run(process.execPath, [join(ROOT, 'bin', 'exp.js'), 'runs', '--json'], { EXP_RUNS_DIR: runs })) as {
-    dir: string;
-    params: Record<string, unknown>;
-  }[];
-  const exp: Result[] = index
-    .map((r) => {
-      const s = JSON.parse(readFileSync(join(r.dir, 'summary.json'), 'utf8')) as {
-        final: Record<string, number>;
-        best: { epoch: number };
-        images_per_second: { train: number };
-        duration_s: number;
-        tags: string[];
-      };
-      return {
-        seed: Number(r.params['training.seed']),
-        val_loss: s.final.val_loss!,
-        val_f2: s.final.val_fbeta!,
-        best_epoch: s.best.epoch,
-        seconds: s.duration_s,
-        per_tag: Object.fromEntries(s.tags.map((t) => [t, s.final[`val_fbeta.${t}`]!])),
-        train_img_s: s.images_per_second.train,
-        tuned: s.final.val_fbeta_tuned,
-      };
-    })
-    .sort((x, y) => x.seed - y.seed);
-  const first = index[0]!.dir;
-
-  const keras: Result[] = [];
+  const { results: exp, first } = runExp(file, runs);
+  const keras: RecipeResult[] = [];
   for (const r of exp) {
     log(`Keras: seed ${r.seed}`);
-    const out = run(PYTHON, [
-      join(ROOT, 'bench', 'parity', 'keras_recipe.py'),
-      '--data',
-      join(dir, 'data'),
-      '--split',
-      join(first, 'split'),
-      '--tags',
-      join(first, 'tags.txt'),
-      '--weights',
-      weights,
-      '--size',
-      String(a.size),
-      '--epochs',
-      String(a.epochs),
-      '--batch',
-      String(a.batch),
-      '--seed',
-      String(r.seed),
-      '--workdir',
-      dir,
-    ]);
-    const k = JSON.parse(out.trim().split('\n').at(-1)!) as {
-      val_loss: number;
-      val_f2: number;
-      per_tag_f2: Record<string, number>;
-      train_img_s: number;
-      best_epoch: number;
-      seconds: number;
-      keras: string;
-    };
-    keras.push({
-      seed: r.seed,
-      val_loss: k.val_loss,
-      val_f2: k.val_f2,
-      per_tag: k.per_tag_f2,
-      train_img_s: k.train_img_s,
-      best_epoch: k.best_epoch,
-      seconds: k.seconds,
-    });
-    log(`  val_loss ${k.val_loss.toFixed(4)}, F2 ${k.val_f2.toFixed(4)} (Keras ${k.keras})`);
+    const k = runPeer(PYTHON, 'keras_recipe.py', dir, a, first, weights, r.seed);
+    keras.push(k);
+    log(`  val_loss ${k.val_loss.toFixed(4)}, F2 ${k.val_f2.toFixed(4)} (${k.framework})`);
   }
 
-  const summary = (rs: readonly Result[]): Record<string, number> => ({
+  const summary = (rs: readonly RecipeResult[]): Record<string, number> => ({
     val_loss: mean(rs.map((r) => r.val_loss)),
     val_loss_sd: sd(rs.map((r) => r.val_loss)),
     val_f2: mean(rs.map((r) => r.val_f2)),
@@ -216,7 +81,7 @@ function main(): void {
     { key: 'seconds', title: 'seconds' },
   ];
   const rows: Row[] = [
-    ...exp.map((r) => ({ section: 'parity', name: `exp seed ${r.seed}`, ...r, per_tag: null })),
+    ...exp.map((r) => ({ section: 'parity', name: `exp seed ${r.seed}`, ...r, per_tag: null, train_s: null, epoch_s: null })),
     {
       section: 'parity',
       name: 'exp mean ± sd',
@@ -224,7 +89,7 @@ function main(): void {
       val_f2: `${se.val_f2!.toFixed(4)} ± ${se.val_f2_sd!.toFixed(4)}`,
       train_img_s: se.train_img_s!,
     },
-    ...keras.map((r) => ({ section: 'parity', name: `Keras seed ${r.seed}`, ...r, per_tag: null })),
+    ...keras.map((r) => ({ section: 'parity', name: `Keras seed ${r.seed}`, ...r, per_tag: null, train_s: null, epoch_s: null })),
     {
       section: 'parity',
       name: 'Keras mean ± sd',

@@ -19,6 +19,7 @@ interface TorchResult {
   torch: string;
   threads: number;
   mkldnn: boolean;
+  layout?: string;
   batch: number;
   size: number;
   train_img_s: number;
@@ -53,7 +54,7 @@ function benchPeer(
   const py = findPython(peer.module);
   if (py === undefined) return { rows: [], notes: [`${peer.label} skipped: ${peer.missing}.`] };
   const threads = availableParallelism();
-  log(`${peer.backend}: ${py}, ${threads} threads, 1 warm-up + ${o.trainSteps} train steps, ${o.inferBatches} inference batches of ${o.batch}`);
+  log(`${peer.backend}: ${py}, ${threads} threads, 2 warm-up + ${o.trainSteps} train steps, ${o.inferBatches} inference batches of ${o.batch}`);
   const args = ['--threads', threads, '--batch', o.batch, '--size', o.imageSize, '--train-steps', o.trainSteps, '--infer-batches', o.inferBatches].map(String);
   const r = runPythonJson<TorchResult>(py, [join(ROOT, 'bench', peer.script), ...args], {}, 600_000);
   if (!r.ok) return { rows: [], notes: [`${peer.label} run failed (${py}): ${r.error}`] };
@@ -84,7 +85,7 @@ export const benchTorch = (o: TorchOptions): { rows: Row[]; notes: string[] } =>
     backend: 'pytorch',
     missing: HOW_TO_GET_TORCH,
     name: (v) => `pytorch ${v.torch} cpu, ${v.threads} threads`,
-    note: (v) => `NCHW, oneDNN ${v.mkldnn ? 'on' : 'off'}`,
+    note: (v) => `${v.layout ?? 'nchw'}, oneDNN ${v.mkldnn ? 'on' : 'off'}`,
   });
 
 /**

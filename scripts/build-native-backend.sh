@@ -112,7 +112,8 @@ NODE_ABI="$(node -p 'process.versions.modules + "-napi" + process.versions.napi'
 # part of the stamp, so a GPU build made where no GPU was visible is redone where one is.
 CUDA_WANT=0
 if [ "$GPU" = 1 ] && { { command -v nvidia-smi >/dev/null 2>&1 && nvidia-smi -L >/dev/null 2>&1; } || [ "${EXP_CUDA_LIBS:-0}" = 1 ]; }; then CUDA_WANT=1; fi
-STAMP_WANT="$PKG=$TFJS_NODE_VERSION $TF_DIST=$TF_VERSION sha256=$TF_WHEEL_SHA256 node-abi=$NODE_ABI cuda=$CUDA_WANT"
+# binding=lists: the addon was compiled with scripts/patch-binding.mjs (older builds are redone).
+STAMP_WANT="$PKG=$TFJS_NODE_VERSION $TF_DIST=$TF_VERSION sha256=$TF_WHEEL_SHA256 node-abi=$NODE_ABI cuda=$CUDA_WANT binding=lists"
 
 smoke_test() {
   # Loads the addon and runs a real op on the TensorFlow backend.
@@ -296,6 +297,8 @@ PRE_GYP="$(cd "$PKG_DIR" && node -p 'require.resolve("@mapbox/node-pre-gyp/bin/n
 NODE_GYP_JS="$(dirname "$(readlink -f "$(command -v npm)")")/../node_modules/node-gyp/bin/node-gyp.js"
 [ -f "$NODE_GYP_JS" ] && export npm_config_node_gyp="$(readlink -f "$NODE_GYP_JS")"
 
+# List-valued op attributes, for exp's fused oneDNN convolution (src/backend/native-kernels.ts).
+node "$ROOT/scripts/patch-binding.mjs" "$PKG_DIR" || die "could not patch $PKG_DIR/binding/tfjs_backend.cc"
 step "compiling tfjs_binding.node (nodedir=$NODEDIR)"
 BUILD_LOG="$CACHE_DIR/build.log"
 if ! (cd "$PKG_DIR" && node "$PRE_GYP" rebuild --build-from-source \

@@ -16,7 +16,8 @@ checkpoint with the best val_loss reloaded at the end. The F2 reported is exact:
 then averaged over the whole validation split (not Keras's per-batch average).
 
 Prints one JSON object on its last line:
-  {"val_loss", "val_f2", "per_tag_f2": {tag: f2}, "train_img_s", "best_epoch", "seconds", "keras", "tensorflow"}
+  {"val_loss", "val_f2", "per_tag_f2": {tag: f2}, "train_img_s", "best_epoch", "seconds",
+   "train_s": [per epoch], "epoch_s": [per epoch, with validation], "framework", "train", "val"}
 
 Usage: python bench/parity/keras_recipe.py --data DIR --split RUN/split --tags RUN/tags.txt
        --weights base.h5 [--size 32] [--epochs 15] [--batch 32] [--lr 1e-3] [--units 128] [--seed 1]
@@ -125,7 +126,7 @@ def main():
     val = (pre(xva.copy()), yva)
 
     best = os.path.join(a.workdir, f"keras-recipe-{os.getpid()}.weights.h5")
-    times = []
+    times, epoch_times = [], []
 
     class Timer(keras.callbacks.Callback):
         def on_epoch_begin(self, epoch, logs=None):
@@ -133,6 +134,9 @@ def main():
 
         def on_test_begin(self, logs=None):
             times.append(time.perf_counter() - self.t)  # training time of the epoch, without validation
+
+        def on_epoch_end(self, epoch, logs=None):
+            epoch_times.append(time.perf_counter() - self.t)  # training + validation
 
     t0 = time.perf_counter()
     hist = model.fit(train, validation_data=val, epochs=a.epochs, verbose=0,
@@ -148,8 +152,8 @@ def main():
     print(json.dumps({
         "val_loss": val_loss, "val_loss_keras": float(min(losses)), "val_f2": float(fbeta_per_image(yva, p).mean()),
         "per_tag_f2": per_tag_f2(yva, p, tags), "best_epoch": int(np.argmin(losses)) + 1,
-        "train_img_s": len(xtr) * a.epochs / sum(times), "seconds": seconds,
-        "keras": keras.__version__, "tensorflow": tf.__version__, "train": len(xtr), "val": len(xva),
+        "train_img_s": len(xtr) * a.epochs / sum(times), "seconds": seconds, "train_s": times, "epoch_s": epoch_times,
+        "framework": f"Keras {keras.__version__} / TensorFlow {tf.__version__}", "train": len(xtr), "val": len(xva),
     }))
 
 

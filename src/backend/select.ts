@@ -14,6 +14,7 @@ import { availableParallelism, cpus } from 'node:os';
 import { dirname, join, sep } from 'node:path';
 import { ensureWasmGradients } from './conv2d-grad.js';
 import { gpuVisible, nativePackageBuilt } from './available.js';
+import { installFusedConv } from './native-kernels.js';
 import { BACKEND_FIX, BACKEND_ORDER, type BackendInfo, type BackendName } from './types.js';
 import { ExpError } from '../errors.js';
 
@@ -30,6 +31,8 @@ export interface BackendProbe {
   /** What it computes on: the CPU (with its threads), or each GPU TensorFlow uses (name, memory). */
   devices?: { type: 'cpu' | 'gpu' | 'wasm'; name: string; memory_mb?: number; threads?: number }[];
   note?: string;
+  /** Native CPU: conv + bias + activation run as one oneDNN kernel (backend/native-kernels.ts). */
+  fusedConv?: boolean;
 }
 
 /** The devices a backend runs on, as `exp backends --json` reports them. */
@@ -121,6 +124,7 @@ export async function probeBackends(): Promise<BackendProbe[]> {
         device: a.info.device,
         version: a.info.version,
         devices: devicesOf(a.info),
+        ...(a.info.fusedConv !== undefined ? { fusedConv: a.info.fusedConv } : {}),
         ...(a.info.note ? { note: a.info.note } : {}),
       });
     } else {
@@ -281,6 +285,7 @@ async function attemptNative(name: 'tensorflow-gpu' | 'tensorflow', threads?: nu
   const be = tf.backend() as unknown as NativeBackend;
   const gpu = be.isUsingGpuDevice === true;
   const lib = be.binding?.TF_Version;
+  const fused = installFusedConv();
   return {
     ok: true,
     info: {
@@ -291,6 +296,7 @@ async function attemptNative(name: 'tensorflow-gpu' | 'tensorflow', threads?: nu
       device: gpu ? gpuName() : 'cpu',
       threads: native.threads,
       version: `tfjs ${tf.version.tfjs}, ${native.pkg} ${native.version}${lib ? `, libtensorflow ${lib}` : ''}`,
+      fusedConv: fused.ok,
       ...(name === 'tensorflow-gpu' && !gpu ? { note: 'built, no GPU visible (running on CPU)' } : {}),
     },
   };

@@ -19,6 +19,8 @@ export interface BackendInfo {
   version: string;
   /** wasm only: whether the SIMD build was loaded (roughly 3x faster than the plain one). */
   simd?: boolean;
+  /** Native CPU only: conv + bias + activation run as one oneDNN kernel (src/backend/native-kernels.ts). */
+  fusedConv?: boolean;
   /** Something the user should know, e.g. the GPU build found no GPU and runs on the CPU. */
   note?: string;
 }

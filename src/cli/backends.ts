@@ -21,7 +21,11 @@ export const backendsCommand = defineCommand({
     io.stdout.write(
       table(
         ['backend', 'available', 'device / reason'],
-        rows.map((r) => [r.name, r.available ? 'yes' : 'no', r.available ? (r.note ? `${r.device ?? ''}: ${r.note}` : (r.device ?? '')) : (r.reason ?? '')]),
+        rows.map((r) => [
+          r.name,
+          r.available ? 'yes' : 'no',
+          r.available ? [r.device ?? '', r.note, r.fusedConv ? 'fused conv+bias+relu (oneDNN)' : undefined].filter(Boolean).join(': ') : (r.reason ?? ''),
+        ]),
       ),
     );
     const missing = rows.filter((r) => !r.available && r.fix);

@@ -7,10 +7,16 @@
  * only from ops every backend has (the `tensorflow` backend has no Transform kernel). Flips
  * and 90-degree turns map pixel centres onto pixel centres, so without rotation the
  * bilinear weights are exactly 0 or 1 and the result is exact.
+ *
+ * On native TensorFlow, 'nearest' fill (the recipe's) runs as TensorFlow's own warp kernel
+ * instead, the op Keras's RandomRotation uses: the same bilinear sampling and edge clamp in one
+ * op, ~9x faster at 128 px; values agree with the portable path to ~0.03 of 255 (float
+ * rounding), and exactly for flips and quarter turns up to that.
  */
 import * as tf from '@tensorflow/tfjs';
 import seedrandom from 'seedrandom';
 import type { ResolvedExperiment } from '../config/types.gen.js';
+import { nativeWarpNearest } from '../backend/native-op.js';
 
 export type AugmentConfig = ResolvedExperiment['augmentation'];
 export type FillMode = AugmentConfig['fill_mode'];
@@ -75,13 +81,21 @@ function fill(coord: tf.Tensor, size: number, mode: FillMode): tf.Tensor {
 /**
  * Applies per-image affine maps to a batch with bilinear sampling.
  * images: float32 [B, S, S, C]; params: B draws. Returns float32 [B, S, S, C].
+ * `opts.portable` skips the native warp (tests compare the two).
  */
-export function applyAugment(images: tf.Tensor4D, params: readonly AugmentParams[], fillMode: FillMode): tf.Tensor4D {
+export function applyAugment(images: tf.Tensor4D, params: readonly AugmentParams[], fillMode: FillMode, opts: { portable?: boolean } = {}): tf.Tensor4D {
   const [b, h, w, ch] = images.shape;
   if (h !== w) throw new Error(`augment expects square images, got ${h}x${w}`);
   if (params.length !== b) throw new Error(`augment: ${params.length} parameter sets for a batch of ${b}`);
   if (params.every(isIdentity)) return images.clone();
   const size = h;
+  if (fillMode === 'nearest' && !opts.portable) {
+    const fast = nativeWarpNearest(
+      images,
+      params.map((p) => inverseAffine(p, size)),
+    );
+    if (fast !== undefined) return fast;
+  }
   return tf.tidy(() => {
     const affine = tf.tensor2d(params.map((p) => inverseAffine(p, size)), [b, 6]);
     const xs = tf.tile(tf.range(0, size, 1, 'float32').reshape([1, 1, size]), [1, size, 1]); // [1,S,S] output x

@@ -11,6 +11,7 @@ import { applyAugment, drawParams } from '../data/augment.js';
 import { preprocess } from '../data/preprocess.js';
 import { accumulate, emptyCounts, report, type FbetaCounts, type FbetaReport } from './metrics.js';
 import { chunks, epochOrder, makeBatch } from './batches.js';
+import { splitFrozen, type SplitModel } from '../model/frozen.js';
 import type { BatchProgress } from '../exec/protocol.js';
 
 export type Metrics = Record<string, number>;
@@ -105,6 +106,33 @@ export function bceSum(probs: tf.Tensor2D, y: tf.Tensor2D): tf.Scalar {
   });
 }
 
+/**
+ * One optimiser step on a batch. `input` (augmented and preprocessed, owned by the caller) and
+ * the model's frozen front are outside the gradient tape, the rest under it (model/frozen.ts
+ * says why). Returns the mean loss and the batch's probabilities; the caller disposes both.
+ */
+export function trainStep(
+  split: SplitModel,
+  optimizer: tf.Optimizer,
+  vars: tf.Variable[],
+  input: tf.Tensor4D,
+  y: tf.Tensor2D,
+): { cost: tf.Scalar; probs: tf.Tensor2D } {
+  const features = tf.tidy(() => split.frozen(input));
+  let probs: tf.Tensor2D | undefined;
+  const cost = optimizer.minimize(
+    () => {
+      const p = split.rest(features, true) as tf.Tensor2D;
+      probs = tf.keep(p.clone());
+      return tf.div(bceSum(p, y), y.shape[0]) as tf.Scalar;
+    },
+    true,
+    vars,
+  )!;
+  if (features !== input) features.dispose();
+  return { cost, probs: probs! };
+}
+
 export function makeOptimizer(cfg: RunConfig, lr: number): tf.Optimizer {
   return cfg.training.optimizer === 'adam' ? tf.train.adam(lr, 0.9, 0.999, 1e-7) : tf.train.momentum(lr, cfg.training.momentum);
 }
@@ -193,6 +221,7 @@ export async function trainLoop(
   hooks: LoopHooks,
 ): Promise<StopReason> {
   const vars = model.trainableWeights.map((w) => w.read() as tf.Variable);
+  const parts = splitFrozen(model);
   const mode = monitorMode(cfg);
   const es = cfg.training.early_stopping;
   const earlyStop = (): StopReason => ({ status: 'completed', reason: `early stopping: ${cfg.checkpoint.monitor} did not improve for ${es!.patience} epochs` });
@@ -226,22 +255,14 @@ export async function trainLoop(
       }
       const idx = batches[b]!;
       const { x, y } = makeBatch(ds, idx);
-      let probs: tf.Tensor | undefined;
-      const cost = optimizer.minimize(
-        () => {
-          const aug = applyAugment(x, drawParams(cfg.augmentation, idx.length, cfg.training.seed, epoch, b), cfg.augmentation.fill_mode);
-          const input = preprocess(aug, cfg.model.preprocessing);
-          const p = model.apply(input, { training: true }) as tf.Tensor2D;
-          probs = tf.keep(p.clone());
-          return tf.div(bceSum(p, y), idx.length) as tf.Scalar;
-        },
-        true,
-        vars,
+      const input = tf.tidy(() =>
+        preprocess(applyAugment(x, drawParams(cfg.augmentation, idx.length, cfg.training.seed, epoch, b), cfg.augmentation.fill_mode), cfg.model.preprocessing),
       );
-      const loss = (await cost!.data())[0]!;
-      const probsData = (await probs!.data()) as Float32Array;
+      const { cost, probs } = trainStep(parts, optimizer, vars, input, y);
+      const loss = (await cost.data())[0]!;
+      const probsData = (await probs.data()) as Float32Array;
       const targets = await y.data();
-      tf.dispose([cost!, probs!, x, y]);
+      tf.dispose([cost, probs, input, x, y]);
       // The loss clips probabilities, and some backends clip NaN to the bound, so NaN outputs
       // are checked directly as well as the loss.
       if (!Number.isFinite(loss) || probsData.some(Number.isNaN)) {

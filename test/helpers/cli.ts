@@ -1,6 +1,6 @@
 /** Runs the real `exp` binary (bin/exp.js over dist/, built by `npm test`) as a user would. */
 import { spawnSync, type SpawnSyncReturns } from 'node:child_process';
-import { mkdtempSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
@@ -23,7 +23,27 @@ export function exp(args: string[], opts: { cwd?: string; env?: NodeJS.ProcessEn
   return { code: r.status ?? -1, stdout: r.stdout, stderr: r.stderr };
 }
 
-export const tempDir = (prefix = 'exp-test-'): string => mkdtempSync(join(tmpdir(), prefix));
+const made: string[] = [];
+/**
+ * A fresh folder under the system temp dir, removed when the test process exits (a suite run
+ * otherwise leaves gigabytes of runs and datasets behind); EXP_TEST_KEEP_TMP=1 keeps them to look at.
+ */
+export function tempDir(prefix = 'exp-test-'): string {
+  const dir = mkdtempSync(join(tmpdir(), prefix));
+  if (made.length === 0 && process.env.EXP_TEST_KEEP_TMP !== '1') {
+    process.once('exit', () => {
+      for (const d of made) {
+        try {
+          rmSync(d, { recursive: true, force: true, maxRetries: 2 });
+        } catch {
+          // a child still writing there: leave it to the OS's temp cleanup
+        }
+      }
+    });
+  }
+  made.push(dir);
+  return dir;
+}
 
 /**
  * Runs `exp ARGS` in this process through `main(argv, io)`, as the CLI does, with captured
