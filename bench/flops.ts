@@ -6,7 +6,7 @@
  * forward), and for each layer after the first trainable one, its input gradient (as many
  * again): tfjs computes gradients only on paths from the trainable variables, so frozen blocks
  * cost a forward pass only. VGG16 at 128 with block5 trainable: 10.02 GFLOP forward, 11.53 per
- * training image (FACTS: ~10.0 and ~11.6).
+ * training image (VGG16's published figures: ~10.0 and ~11.6).
  */
 import type * as tf from '@tensorflow/tfjs';
 

@@ -154,7 +154,7 @@ async function main(argv: readonly string[]): Promise<number> {
       modelRows.push(...m.rows);
       rows.push(...m.rows);
       const notes = [
-        `FLOP per image from our own count of the model's Conv2D and Dense layers: ${(m.flops.forward / 1e9).toFixed(2)} GFLOP forward, ${(m.flops.train / 1e9).toFixed(2)} per training image (FACTS: ~10.0 and ~11.6).`,
+        `FLOP per image from our own count of the model's Conv2D and Dense layers: ${(m.flops.forward / 1e9).toFixed(2)} GFLOP forward, ${(m.flops.train / 1e9).toFixed(2)} per training image (VGG16's published figures: ~10.0 and ~11.6).`,
         peak ? `% peak: of ${peak.gflop_s} GFLOP/s, the best matmul measured in this run, ${peak.from}.` : 'no matmul peak measured: % peak left out.',
         "train: the trainer's own step (frozen blocks outside the gradient tape, then optimizer.minimize over the trainable variables) after 2 warm-up steps, on one fixed batch (no augmentation or batch assembly: see sections 1 and 3b); infer: model.predict after a warm-up batch. cores = CPU time / wall time.",
         ...m.rows.map(
@@ -215,9 +215,7 @@ async function main(argv: readonly string[]): Promise<number> {
       const cmp = torchRow ? comparisonRows(modelRows, torchRow) : [];
       if (torchRow && cmp.length === 0) notes.push('no exp rows to compare with: run the model section too (--only model,torch).');
       if (torchRow) {
-        notes.push(
-          'x torch = exp img/s / PyTorch img/s (1 = as fast). FACTS, measured earlier on this machine: PyTorch 1.13 trained 7.6 img/s and inferred 8.3 img/s.',
-        );
+        notes.push('x torch = exp img/s / PyTorch img/s (1 = as fast).');
         const native = cmp.find((r) => r.backend === 'tensorflow');
         const perCore = (img: unknown, cores: unknown): number | undefined =>
           typeof img === 'number' && typeof cores === 'number' && cores > 0 ? img / cores : undefined;

@@ -43,8 +43,8 @@ export const TORCH_COLUMNS: Column[] = [
 ];
 
 export const HOW_TO_GET_TORCH =
-  'no Python with torch found: `python3 -m venv .venv-bench && .venv-bench/bin/pip install torch==2.13.0` ' +
-  "(CPU build, on this machine's disk for Python 3.11), or `apt-get install python3-torch`; or point EXP_BENCH_PYTHON at a Python that has it";
+  'no Python with torch found: `python3 -m venv .venv-bench && .venv-bench/bin/pip install torch pillow numpy h5py` ' +
+  "(PyPI's torch, with its CUDA wheels: about 5.5 GB), or `apt-get install python3-torch`; or point EXP_BENCH_PYTHON at a Python that has it";
 
 /** A peer framework on the same workload: `script` (printing torch_vgg16.py's JSON fields) in the first Python that has `module`. */
 function benchPeer(

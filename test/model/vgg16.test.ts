@@ -71,7 +71,7 @@ test("the base has Keras's VGG16 layer names, 3x3 same relu convs and 2x2/2 pool
   });
 });
 
-test('parameter counts match Keras (FACTS.md): 14,714,688 base, 8,192 features and 1,050,897 head at 128, 8,130,321 trainable with block5', () => {
+test('parameter counts match Keras: 14,714,688 base, 8,192 features and 1,050,897 head at 128, 8,130,321 trainable with block5', () => {
   withModel(recipe(), (m) => {
     assert.equal(countParams(m, VGG16_CONV_LAYERS).total, 14_714_688);
     assert.deepEqual(m.getLayer('flatten').outputShape, [null, 8192]);
