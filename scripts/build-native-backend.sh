@@ -112,8 +112,8 @@ NODE_ABI="$(node -p 'process.versions.modules + "-napi" + process.versions.napi'
 # part of the stamp, so a GPU build made where no GPU was visible is redone where one is.
 CUDA_WANT=0
 if [ "$GPU" = 1 ] && { { command -v nvidia-smi >/dev/null 2>&1 && nvidia-smi -L >/dev/null 2>&1; } || [ "${EXP_CUDA_LIBS:-0}" = 1 ]; }; then CUDA_WANT=1; fi
-# binding=lists: the addon was compiled with scripts/patch-binding.mjs (older builds are redone).
-STAMP_WANT="$PKG=$TFJS_NODE_VERSION $TF_DIST=$TF_VERSION sha256=$TF_WHEEL_SHA256 node-abi=$NODE_ABI cuda=$CUDA_WANT binding=lists"
+# binding=lists2: the addon was compiled with scripts/patch-binding.mjs (older builds are redone).
+STAMP_WANT="$PKG=$TFJS_NODE_VERSION $TF_DIST=$TF_VERSION sha256=$TF_WHEEL_SHA256 node-abi=$NODE_ABI cuda=$CUDA_WANT binding=lists2"
 
 smoke_test() {
   # Loads the addon and runs a real op on the TensorFlow backend.

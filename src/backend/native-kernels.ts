@@ -10,9 +10,9 @@
  * Eager TensorFlow never does that rewrite, so this module calls that op itself. Measured at
  * block1_conv2's shape (128x64x64x64, 3x3x64): 128 ms unfused, 79 ms fused, 77 ms for the Conv2D
  * alone; outputs identical. The op is internal to TensorFlow, so nothing is assumed: it is
- * installed only when it runs on a small case and agrees with tfjs-node's own kernel. It needs a
- * list-valued string attribute, which the stock tfjs-node binding cannot pass;
- * scripts/build-native-backend.sh adds it (a binding from tfjs-node's own download lacks it, and
+ * installed only when it runs on a small case and agrees with tfjs-node's own kernel. It needs
+ * list-valued string (and on TensorFlow 2.20 type) attributes, which the stock tfjs-node binding
+ * cannot pass; scripts/build-native-backend.sh adds them (a binding from tfjs-node's own download lacks it, and
  * keeps the stock kernel). GPU devices keep the stock kernel: the oneDNN op is CPU-only.
  * Gradients are unchanged: tfjs computes FusedConv2D's gradient from the output with its own ops.
  *
@@ -32,6 +32,8 @@ const POST_OP: Partial<Record<NonNullable<FusedConv2DAttrs['activation']>, strin
 };
 
 let stockKernel: KernelConfig | undefined;
+/** TensorFlow 2.20's op types its bias input with a `TArgs` list attribute; 2.13's has none (the probe finds out). */
+let argTypes = false;
 let installed: { ok: true } | { ok: false; reason: string } | undefined;
 
 const pair = (v: number | [number, number]): [number, number] => (typeof v === 'number' ? [v, v] : v);
@@ -62,6 +64,7 @@ function fusedOp(inputs: FusedConv2DInputs, attrs: FusedConv2DAttrs): tf.Tensor 
     [
       { name: 'T', type: 'float32' },
       { name: 'num_args', int: 1 },
+      ...(argTypes ? [{ name: 'TArgs', types: ['float32' as const] }] : []),
       { name: 'strides', int: [1, sh, sw, 1] },
       { name: 'padding', string: pad === 'same' ? 'SAME' : 'VALID' },
       { name: 'data_format', string: 'NHWC' },
@@ -125,6 +128,13 @@ export function fusedConvInstalled(): boolean {
 
 /** Runs the fused op and the stock kernel on one small case each of relu and linear: they must agree. */
 function probe(stock: KernelConfig): string | undefined {
+  const first = compare(stock);
+  if (first === undefined || !first.includes("'TArgs'")) return first;
+  argTypes = true;
+  return compare(stock);
+}
+
+function compare(stock: KernelConfig): string | undefined {
   try {
     return tf.tidy(() => {
       const x = tf.tensor4d(

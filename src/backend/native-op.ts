@@ -17,9 +17,13 @@ interface NodeBackend {
   executeSingleOutput(name: string, attrs: { name: string; type: number; value: unknown }[], inputs: TensorInfo[]): tf.Tensor;
 }
 
-/** An op attribute; lists are arrays (string lists need exp's patched binding, see scripts/patch-binding.mjs). */
+/** An op attribute; lists are arrays (string and type lists need exp's patched binding, see scripts/patch-binding.mjs). */
 export type OpAttr =
-  { name: string; string: string | string[] } | { name: string; int: number | number[] } | { name: string; float: number } | { name: string; type: 'float32' };
+  | { name: string; string: string | string[] }
+  | { name: string; int: number | number[] }
+  | { name: string; float: number }
+  | { name: string; type: 'float32' }
+  | { name: string; types: 'float32'[] };
 
 /** The native backend object when it is the current backend, else undefined. */
 export function nativeBackend(): (NodeBackend & { gpu: boolean }) | undefined {
@@ -40,7 +44,7 @@ export function nativeOp(name: string, attrs: readonly OpAttr[], inputs: TensorI
         ? { name: a.name, type: b.TF_ATTR_INT, value: a.int }
         : 'float' in a
           ? { name: a.name, type: b.TF_ATTR_FLOAT, value: a.float }
-          : { name: a.name, type: b.TF_ATTR_TYPE, value: b.TF_FLOAT },
+          : { name: a.name, type: b.TF_ATTR_TYPE, value: 'types' in a ? a.types.map(() => b.TF_FLOAT) : b.TF_FLOAT },
   );
   return be.executeSingleOutput(name, wire, inputs);
 }

@@ -25,7 +25,7 @@ before(async () => {
 function patchedBinding(): boolean {
   const pkg = info?.version.includes('tfjs-node-gpu') ? '@tensorflow/tfjs-node-gpu' : '@tensorflow/tfjs-node';
   const dir = dirname(createRequire(import.meta.url).resolve(`${pkg}/package.json`));
-  return readFileSync(join(dir, 'binding', 'tfjs_backend.cc'), 'utf8').includes('// exp: list-valued string attributes');
+  return readFileSync(join(dir, 'binding', 'tfjs_backend.cc'), 'utf8').includes('// exp: list-valued string and type attributes');
 }
 
 test('exp-built native CPU backends run conv + bias + activation as one oneDNN kernel', (t) => {
