@@ -78,8 +78,15 @@ function fusedOp(inputs: FusedConv2DInputs, attrs: FusedConv2DAttrs): tf.Tensor 
   );
 }
 
-const fusedKernel: KernelFunc = (args) =>
-  fusedOp(args.inputs as unknown as FusedConv2DInputs, args.attrs as unknown as FusedConv2DAttrs) ?? stockKernel!.kernelFunc(args);
+const fusedKernel: KernelFunc = (args) => {
+  try {
+    const out = fusedOp(args.inputs as unknown as FusedConv2DInputs, args.attrs as unknown as FusedConv2DAttrs);
+    if (out !== undefined) return out;
+  } catch {
+    // A case the probe did not cover that oneDNN refuses: tfjs-node's own kernel computes it.
+  }
+  return stockKernel!.kernelFunc(args);
+};
 
 /**
  * Installs the kernels above for the 'tensorflow' backend, which must be the current one, where

@@ -118,14 +118,16 @@ function readOwner(path: string): { owner: LockOwner | undefined; mtimeMs: numbe
 
 /** The current lock file of `base` and its owner, or undefined when the lock is free. */
 export function currentLock(base: string): { path: string; gen: number; owner: LockOwner | undefined; alive: boolean } | undefined {
-  const gens = generations(base);
-  for (let i = gens.length - 1; i >= 0; i--) {
-    const g = gens[i]!;
-    const o = readOwner(g.path);
-    if (!o) continue; // removed while we looked
-    return { ...g, owner: o.owner, alive: ownerAlive(o.owner, o.mtimeMs) };
+  for (;;) {
+    const top = generations(base).at(-1);
+    if (top === undefined) return undefined;
+    const o = readOwner(top.path);
+    // Removed while we looked: a taker has made a newer generation (and removed this stale one),
+    // or the holder released it. Look again. Reading on down to an older file, or calling the
+    // lock free, would let this process create a generation that is not the newest: two winners.
+    if (!o) continue;
+    return { ...top, owner: o.owner, alive: ownerAlive(o.owner, o.mtimeMs) };
   }
-  return undefined;
 }
 
 /** Whether a live process holds the lock `base` (a stale lock does not count). */
