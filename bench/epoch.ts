@@ -38,9 +38,13 @@ export function benchEpoch(o: EpochOptions): { rows: Row[]; notes: string[] } {
   log(`epoch: exp, ${a.epochs} epochs of ${a.count} images (70/30) at ${a.size} px, batch ${a.batch}, backend ${o.backend}`);
   const { results, first } = runExp(experiment(dir, a, weights, o.backend), runs);
   const sides: { name: string; r: RecipeResult }[] = [{ name: `exp (${o.backend})`, r: results[0]! }];
-  log('epoch: Keras');
-  const k = runPeer(keras, 'keras_recipe.py', dir, a, first, weights, 1);
-  sides.push({ name: k.framework, r: k });
+  try {
+    log('epoch: Keras');
+    const k = runPeer(keras, 'keras_recipe.py', dir, a, first, weights, 1);
+    sides.push({ name: k.framework, r: k });
+  } catch (e) {
+    notes.push(`epoch: Keras failed: ${(e as Error).message.split('\n').slice(0, 3).join(' ')}`);
+  }
   const torch = findPython('torch');
   if (torch === undefined) notes.push('epoch: PyTorch skipped (no Python with torch; see the torch section).');
   else {

@@ -65,7 +65,10 @@ export function baseWeights(python: string, dir: string, size: number): string {
   return file;
 }
 
-/** The recipe as an experiment file in `dir` (data in dir/data), swept over the training seed. */
+/** Where the synthetic dataset of `count` images lives (one folder per count: data is made once per folder). */
+export const dataDir = (dir: string, a: RecipeArgs): string => join(dir, `data-${a.count}`);
+
+/** The recipe as an experiment file in `dir` (data in dataDir), swept over the training seed. */
 export function experiment(dir: string, a: RecipeArgs, weights: string, backend = 'auto'): string {
   const file = join(dir, `recipe-${a.size}.yaml`);
   writeFileSync(
@@ -74,7 +77,7 @@ export function experiment(dir: string, a: RecipeArgs, weights: string, backend 
       '# The recipe at a small size on synthetic data; only the training seed varies.',
       'name: parity',
       'data:',
-      `  path: ${join(dir, 'data')}`,
+      `  path: ${dataDir(dir, a)}`,
       `  image_size: ${a.size}`,
       '  resize: nearest',
       '  split: { test_size: 0.3, seed: 1 }',
@@ -120,9 +123,11 @@ export function runExp(file: string, runs: string): { results: RecipeResult[]; f
           .filter(Boolean).length;
       const trainImages = count('train.txt');
       // The epoch's training images per second, as the trainer logged it (system metrics in the event log).
-      const ips = lines('events.jsonl')
-        .filter((e) => e.type === 'system')
-        .map((e) => (e.metrics as Record<string, number>)['system/images_per_second']!);
+      // (System events also carry CPU and memory samples, without this key.)
+      const ips = lines('events.jsonl').flatMap((e) => {
+        const v = e.type === 'system' ? (e.metrics as Record<string, number>)['system/images_per_second'] : undefined;
+        return v === undefined ? [] : [v];
+      });
       return {
         seed: Number(r.params['training.seed']),
         val_loss: s.final.val_loss!,
@@ -154,7 +159,7 @@ export function runPeer(
 ): RecipeResult & { framework: string } {
   const out = run(python, [
     join(ROOT, 'bench', 'parity', script),
-    ...['--data', join(dir, 'data'), '--split', join(first, 'split'), '--tags', join(first, 'tags.txt'), '--weights', weights],
+    ...['--data', dataDir(dir, a), '--split', join(first, 'split'), '--tags', join(first, 'tags.txt'), '--weights', weights],
     ...['--size', String(a.size), '--epochs', String(a.epochs), '--batch', String(a.batch), '--seed', String(seed), '--workdir', dir],
   ]);
   const k = JSON.parse(out.trim().split('\n').at(-1)!) as {

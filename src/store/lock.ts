@@ -100,15 +100,25 @@ function generations(base: string): Generation[] {
     .sort((a, b) => a.gen - b.gen);
 }
 
-function readOwner(path: string): { owner: LockOwner | undefined; mtimeMs: number } | undefined {
+const gone = (e: unknown): boolean => (e as NodeJS.ErrnoException).code === 'ENOENT';
+
+/**
+ * The owner named in a lock file; undefined when the file is gone. A file that cannot be read
+ * (permissions on a shared store) or parsed (being written) has no known owner.
+ */
+function readOwner(path: string): { owner: LockOwner | undefined; mtimeMs: number; unreadable?: true } | undefined {
   let mtimeMs: number;
   try {
     mtimeMs = statSync(path).mtimeMs;
-  } catch {
-    return undefined;
+  } catch (e) {
+    return gone(e) ? undefined : { owner: undefined, mtimeMs: Date.now(), unreadable: true };
   }
-  const text = readOr(path);
-  if (text === undefined) return undefined;
+  let text: string;
+  try {
+    text = readFileSync(path, 'utf8');
+  } catch (e) {
+    return gone(e) ? undefined : { owner: undefined, mtimeMs, unreadable: true };
+  }
   try {
     return { owner: JSON.parse(text) as LockOwner, mtimeMs };
   } catch {
@@ -118,15 +128,18 @@ function readOwner(path: string): { owner: LockOwner | undefined; mtimeMs: numbe
 
 /** The current lock file of `base` and its owner, or undefined when the lock is free. */
 export function currentLock(base: string): { path: string; gen: number; owner: LockOwner | undefined; alive: boolean } | undefined {
-  for (;;) {
+  for (let look = 0; ; look++) {
     const top = generations(base).at(-1);
     if (top === undefined) return undefined;
     const o = readOwner(top.path);
+    // An owner we cannot read is judged by its heartbeat alone, as one on another machine.
+    if (o) return { ...top, owner: o.owner, alive: o.unreadable ? Date.now() - o.mtimeMs < STALE_MS() : ownerAlive(o.owner, o.mtimeMs) };
     // Removed while we looked: a taker has made a newer generation (and removed this stale one),
     // or the holder released it. Look again. Reading on down to an older file, or calling the
     // lock free, would let this process create a generation that is not the newest: two winners.
-    if (!o) continue;
-    return { ...top, owner: o.owner, alive: ownerAlive(o.owner, o.mtimeMs) };
+    // A listing that keeps naming a removed file (NFS caches directories) is a lock in flux:
+    // held, for now, by someone else.
+    if (look >= 50) return { ...top, owner: undefined, alive: true };
   }
 }
 
@@ -191,14 +204,23 @@ export async function tryLock(base: string, opts: LockOptions = {}): Promise<Loc
     if (!cur || !cur.alive) {
       const path = createGeneration(base, (cur?.gen ?? 0) + 1, owner);
       if (path) {
-        if (cur) rmSync(cur.path, { force: true }); // the stale owner's file: it finds out it lost
-        for (const g of generations(base)) if (g.gen < (cur?.gen ?? 0)) rmSync(g.path, { force: true }); // leftovers of old crashes
+        // The stale owner's file (it finds out it lost), and leftovers of old crashes. Ours is the
+        // newest generation whatever is left behind, so a file that will not go is no matter.
+        for (const g of generations(base)) if (g.gen <= (cur?.gen ?? 0)) removeQuietly(g.path);
         return holdLock(path, owner.token, opts.heartbeat ?? 'none');
       }
       continue; // another taker won this generation: look again
     }
     if (Date.now() >= deadline) return undefined;
     await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
+function removeQuietly(path: string): void {
+  try {
+    rmSync(path, { force: true });
+  } catch {
+    /* not a file we can remove (a folder, permissions): the newer generation rules anyway */
   }
 }
 

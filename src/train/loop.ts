@@ -120,17 +120,20 @@ export function trainStep(
 ): { cost: tf.Scalar; probs: tf.Tensor2D } {
   const features = tf.tidy(() => split.frozen(input));
   let probs: tf.Tensor2D | undefined;
-  const cost = optimizer.minimize(
-    () => {
-      const p = split.rest(features, true) as tf.Tensor2D;
-      probs = tf.keep(p.clone());
-      return tf.div(bceSum(p, y), y.shape[0]) as tf.Scalar;
-    },
-    true,
-    vars,
-  )!;
-  if (features !== input) features.dispose();
-  return { cost, probs: probs! };
+  try {
+    const cost = optimizer.minimize(
+      () => {
+        const p = split.rest(features, true) as tf.Tensor2D;
+        probs = tf.keep(p.clone());
+        return tf.div(bceSum(p, y), y.shape[0]) as tf.Scalar;
+      },
+      true,
+      vars,
+    )!;
+    return { cost, probs: probs! };
+  } finally {
+    if (features !== input) features.dispose();
+  }
 }
 
 export function makeOptimizer(cfg: RunConfig, lr: number): tf.Optimizer {

@@ -7,7 +7,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { readdirSync, readFileSync, utimesSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readdirSync, readFileSync, utimesSync, writeFileSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { tempDir, ROOT } from '../helpers/cli.js';
@@ -124,4 +124,20 @@ test("a holder presumed dead finds out it lost the lock; another machine's lock 
   a.release(); // must not remove b's lock
   assert.ok(b.stillHeld());
   b.release();
+});
+
+test('a lock file that cannot be read is judged by its heartbeat: held while fresh, taken when stale; never a hang', async () => {
+  const dir = tempDir('exp-lock-');
+  const base = join(dir, '.lock');
+  mkdirSync(`${base}.1`); // stat works, reading fails (EISDIR), as an unreadable file on a shared store
+  assert.equal(lockHeld(base), true);
+  assert.equal(await tryLock(base), undefined);
+  const old = new Date(Date.now() - 10 * 60_000);
+  utimesSync(`${base}.1`, old, old);
+  assert.equal(lockHeld(base), false);
+  const lock = await tryLock(base);
+  assert.ok(lock);
+  assert.equal(lock.path, `${base}.2`);
+  assert.equal(currentLock(base)?.gen, 2);
+  lock.release();
 });
