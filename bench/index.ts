@@ -67,7 +67,7 @@ function parseArgs(argv: readonly string[]): Args | string {
   return a;
 }
 
-/** Iterations: the full run keeps to ~5 minutes on 2 busy cores; --quick to well under one. */
+/** Iterations: the full run keeps to ~12 minutes on 2 busy cores (the epoch section is a third of it); --quick to a few. */
 function plan(quick: boolean, backends: BenchBackend[], batchArg?: number) {
   const batch = batchArg ?? (quick ? 8 : 32);
   return {
