@@ -23,7 +23,6 @@ Usage: python bench/parity/keras_recipe.py --data DIR --split RUN/split --tags R
        --weights base.h5 [--size 32] [--epochs 15] [--batch 32] [--lr 1e-3] [--units 128] [--seed 1]
 """
 import argparse
-import csv
 import json
 import os
 import time
@@ -33,52 +32,11 @@ import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 import keras  # noqa: E402
 
-
-def read_lines(path):
-    with open(path) as f:
-        return [line.strip() for line in f if line.strip()]
+from recipe_data import fbeta_per_image, load, per_tag_f2, read_lines  # noqa: E402
 
 
-def load(data, names, tags, size):
-    index = {t: i for i, t in enumerate(tags)}
-    labels = {}
-    with open(os.path.join(data, "train_v2.csv")) as f:
-        for row in csv.DictReader(f):
-            labels[row["image_name"]] = row["tags"].split()
-    x = np.zeros((len(names), size, size, 3), dtype=np.float32)
-    y = np.zeros((len(names), len(tags)), dtype=np.float32)
-    for i, name in enumerate(names):
-        img = keras.utils.load_img(os.path.join(data, "train-jpg", name + ".jpg"), target_size=(size, size), interpolation="nearest")
-        x[i] = keras.utils.img_to_array(img)
-        for t in labels[name]:
-            y[i, index[t]] = 1
-    return x, y
-
-
-def fbeta_per_image(y, p, beta=2.0, threshold=0.5):
-    """Kaggle's F2: per image from its own tp, fp, fn; an image with nothing true and nothing predicted scores 1 (as exp)."""
-    pred = p > threshold
-    truth = y > 0.5
-    tp = (pred & truth).sum(1)
-    fp = (pred & ~truth).sum(1)
-    fn = (~pred & truth).sum(1)
-    b2 = beta * beta
-    denom = (1 + b2) * tp + b2 * fn + fp
-    return np.where(denom == 0, 1.0, (1 + b2) * tp / np.maximum(denom, 1))
-
-
-def per_tag_f2(y, p, tags, beta=2.0, threshold=0.5):
-    pred = p > threshold
-    truth = y > 0.5
-    out = {}
-    for j, t in enumerate(tags):
-        tp = float((pred[:, j] & truth[:, j]).sum())
-        fp = float((pred[:, j] & ~truth[:, j]).sum())
-        fn = float((~pred[:, j] & truth[:, j]).sum())
-        b2 = beta * beta
-        d = (1 + b2) * tp + b2 * fn + fp
-        out[t] = 0.0 if d == 0 else (1 + b2) * tp / d
-    return out
+def read_image(path, size):
+    return keras.utils.img_to_array(keras.utils.load_img(path, target_size=(size, size), interpolation="nearest"))
 
 
 def main():
@@ -101,8 +59,8 @@ def main():
         tf.config.threading.set_inter_op_parallelism_threads(1)
     keras.utils.set_random_seed(a.seed)
     tags = read_lines(a.tags)
-    xtr, ytr = load(a.data, read_lines(os.path.join(a.split, "train.txt")), tags, a.size)
-    xva, yva = load(a.data, read_lines(os.path.join(a.split, "val.txt")), tags, a.size)
+    xtr, ytr = load(a.data, read_lines(os.path.join(a.split, "train.txt")), tags, a.size, read_image)
+    xva, yva = load(a.data, read_lines(os.path.join(a.split, "val.txt")), tags, a.size, read_image)
     pre = keras.applications.vgg16.preprocess_input
 
     base = keras.applications.VGG16(include_top=False, weights=a.weights, input_shape=(a.size, a.size, 3))

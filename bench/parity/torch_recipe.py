@@ -17,7 +17,6 @@ Usage: python bench/parity/torch_recipe.py --data DIR --split RUN/split --tags R
 """
 import argparse
 import copy
-import csv
 import json
 import math
 import os
@@ -33,29 +32,15 @@ import torch.nn.functional as F
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 from torch_vgg16 import BLOCKS, build  # noqa: E402
+from recipe_data import fbeta_per_image, load, read_lines  # noqa: E402
 
 CAFFE_MEAN_BGR = (103.939, 116.779, 123.68)
 
 
-def read_lines(path):
-    with open(path) as f:
-        return [line.strip() for line in f if line.strip()]
-
-
-def load(data, names, tags, size):
-    index = {t: i for i, t in enumerate(tags)}
-    labels = {}
-    with open(os.path.join(data, "train_v2.csv")) as f:
-        for row in csv.DictReader(f):
-            labels[row["image_name"]] = row["tags"].split()
-    x = np.zeros((len(names), size, size, 3), dtype=np.float32)
-    y = np.zeros((len(names), len(tags)), dtype=np.float32)
-    for i, name in enumerate(names):
-        with Image.open(os.path.join(data, "train-jpg", name + ".jpg")) as im:
-            x[i] = np.asarray(im.convert("RGB").resize((size, size), Image.NEAREST), dtype=np.float32)
-        for t in labels[name]:
-            y[i, index[t]] = 1
-    return x, y
+def read_image(path, size):
+    """As Keras's load_img(target_size, interpolation="nearest"): Pillow, RGB, nearest."""
+    with Image.open(path) as im:
+        return np.asarray(im.convert("RGB").resize((size, size), Image.NEAREST), dtype=np.float32)
 
 
 def caffe(x):
@@ -93,14 +78,6 @@ def augment(x, gen):
     return x.contiguous(memory_format=torch.channels_last)
 
 
-def fbeta_per_image(y, p, beta=2.0, threshold=0.5):
-    pred, truth = p > threshold, y > 0.5
-    tp, fp, fn = (pred & truth).sum(1), (pred & ~truth).sum(1), (~pred & truth).sum(1)
-    b2 = beta * beta
-    denom = (1 + b2) * tp + b2 * fn + fp
-    return np.where(denom == 0, 1.0, (1 + b2) * tp / np.maximum(denom, 1))
-
-
 def main():
     ap = argparse.ArgumentParser()
     for k in ("data", "split", "tags", "weights", "workdir"):
@@ -115,8 +92,8 @@ def main():
     torch.manual_seed(a.seed)
     gen = torch.Generator().manual_seed(a.seed)
     tags = read_lines(a.tags)
-    xtr, ytr = load(a.data, read_lines(os.path.join(a.split, "train.txt")), tags, a.size)
-    xva, yva = load(a.data, read_lines(os.path.join(a.split, "val.txt")), tags, a.size)
+    xtr, ytr = load(a.data, read_lines(os.path.join(a.split, "train.txt")), tags, a.size, read_image)
+    xva, yva = load(a.data, read_lines(os.path.join(a.split, "val.txt")), tags, a.size, read_image)
     xtr_t, ytr_t, xva_t, yva_t = caffe(xtr), torch.from_numpy(ytr), caffe(xva), torch.from_numpy(yva)
 
     model = build(a.size, len(tags), {5}).to(memory_format=torch.channels_last)

@@ -98,7 +98,7 @@ export function installFusedConv(): { ok: true } | { ok: false; reason: string }
   const be = nativeBackend();
   if (be === undefined) return { ok: false, reason: 'not the native backend' };
   installReluGrad();
-  if (be.gpu) return (installed = { ok: false, reason: 'GPU device: the stock kernel runs there' });
+  if (be.isUsingGpuDevice === true) return (installed = { ok: false, reason: 'GPU device: the stock kernel runs there' });
   const stock = tf.getKernel('FusedConv2D', 'tensorflow');
   if (stock === undefined) return (installed = { ok: false, reason: 'tfjs-node has no FusedConv2D kernel' });
   const reason = probe(stock);

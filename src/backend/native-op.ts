@@ -26,10 +26,8 @@ export type OpAttr =
   | { name: string; types: 'float32'[] };
 
 /** The native backend object when it is the current backend, else undefined. */
-export function nativeBackend(): (NodeBackend & { gpu: boolean }) | undefined {
-  if (tf.getBackend() !== 'tensorflow') return undefined;
-  const be = tf.backend() as unknown as NodeBackend;
-  return Object.assign(be, { gpu: be.isUsingGpuDevice === true });
+export function nativeBackend(): NodeBackend | undefined {
+  return tf.getBackend() === 'tensorflow' ? (tf.backend() as unknown as NodeBackend) : undefined;
 }
 
 /** Runs the TensorFlow op `name` eagerly on the native backend; undefined when that is not the current backend. */
