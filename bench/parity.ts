@@ -126,4 +126,10 @@ function main(): void {
   if (a.json) process.stdout.write(`${JSON.stringify({ exp: se, keras: sk, gap: { val_f2: gapF2, val_loss_relative: lossRatio }, settings: a })}\n`);
 }
 
-main();
+// A missing piece (no .venv, no build) is a message saying what to run, not a stack trace.
+try {
+  main();
+} catch (e) {
+  process.stderr.write(`npm run parity: ${e instanceof Error ? e.message : String(e)}\n`);
+  process.exitCode = 1;
+}

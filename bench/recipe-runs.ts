@@ -39,8 +39,16 @@ export interface RecipeResult {
 
 const BIN = join(ROOT, 'bin', 'exp.js');
 
+function missingHint(cmd: string): string {
+  if (cmd.includes('.venv')) return 'the Python virtualenv is not set up: run `bash scripts/setup-venv.sh` (npm run parity and npm run test:ci run it)';
+  if (cmd === process.execPath || cmd.endsWith('exp.js')) return 'run `npm ci` first (it builds dist/)';
+  return `install ${cmd} or put it on PATH`;
+}
+
 export function run(cmd: string, args: string[], env: NodeJS.ProcessEnv = {}): string {
   const r = spawnSync(cmd, args, { cwd: ROOT, encoding: 'utf8', env: { ...process.env, ...env }, maxBuffer: 64 * 2 ** 20, stdio: ['ignore', 'pipe', 'pipe'] });
+  // A program that could not start at all (no .venv yet) has no status and no output: say what is missing.
+  if (r.error !== undefined) throw new Error(`${cmd} could not be started (${r.error.message}): ${missingHint(cmd)}`);
   if (r.status !== 0) throw new Error(`${cmd} ${args.join(' ')} failed (${r.status}):\n${r.stderr.slice(-3000)}\n${r.stdout.slice(-2000)}`);
   return r.stdout;
 }
