@@ -7,6 +7,7 @@ import { checkSortMetric, metricCell } from './runs.js';
 import { RUNS_DIR_FLAG, runsDirOf } from './flags.js';
 import { UsageError } from '../errors.js';
 import { metricOf, sweepTable, type RunRow } from '../query/runs.js';
+import { rankedBy } from '../config/metric.js';
 import { isRunFolder } from '../store/run.js';
 
 const isDir = (p: string): boolean => existsSync(p) && statSync(p).isDirectory();
@@ -43,14 +44,14 @@ export const compareCommand = defineCommand({
   usage: 'compare SWEEP [--sort METRIC] [--json]',
   details: [
     'SWEEP is a sweep folder, or EXPERIMENT/SWEEP (or SWEEP) under the runs folder (default runs/, or $EXP_RUNS_DIR).',
-    'Rows are ranked by the monitored metric (checkpoint.monitor, in its direction), or by --sort METRIC (losses ascending,',
-    "the rest descending); points without it come last, in sweep order. A metric is the point's result: its best checkpoint",
+    "Rows are ranked by the sweep's metric (sweep.metric: default final_val_fbeta, highest first), or by --sort METRIC (losses",
+    "ascending, the rest descending); points without it come last, in sweep order. A metric is the point's result: its best checkpoint",
     'evaluated again at the end (final_<m> in MLflow, so `mlflow.search_runs(order_by=["metrics.final_val_fbeta DESC"])`',
     "ranks the same way), else its best epoch's value. baseline is the val_fbeta of always predicting the most frequent tags.",
   ].join('\n'),
   positionals: { name: 'SWEEP', min: 1, max: 1 },
   flags: {
-    sort: { type: 'string', arg: 'METRIC', description: 'Rank by this metric instead of the monitored one.' },
+    sort: { type: 'string', arg: 'METRIC', description: "Rank by this metric instead of the sweep's (sweep.metric)." },
     'runs-dir': RUNS_DIR_FLAG,
     json: {
       type: 'boolean',
@@ -101,9 +102,7 @@ export const compareCommand = defineCommand({
       metricCell(r.baseline),
     ];
     const n = t.rows.length;
-    io.stdout.write(
-      `${t.experiment} / ${basename(dir)}: ${n} point${n === 1 ? '' : 's'}, best first by ${t.metric} (${t.mode === 'min' ? 'lowest' : 'highest'})\n\n`,
-    );
+    io.stdout.write(`${t.experiment} / ${basename(dir)}: ${n} point${n === 1 ? '' : 's'}, ${rankedBy(t)}, best first\n\n`);
     io.stdout.write(table(headers, t.rows.map(row)));
     return EXIT.ok;
   },

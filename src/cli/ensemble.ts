@@ -10,6 +10,7 @@ import { UsageError } from '../errors.js';
 import { findRunFolder } from '../store/find.js';
 import { isRunFolder } from '../store/run.js';
 import { sweepTable } from '../query/runs.js';
+import { rankedBy } from '../config/metric.js';
 
 const f4 = (v: number): string => v.toFixed(4);
 
@@ -27,7 +28,11 @@ export const ensembleCommand = defineCommand({
   flags: {
     out: { type: 'string', arg: 'DIR', description: 'The ensemble folder to write (required).' },
     top: { type: 'int', arg: 'K', min: 2, description: 'With a sweep folder: how many of its best points to average (default 3).' },
-    sort: { type: 'string', arg: 'METRIC', description: 'With a sweep folder: rank points by this metric (default: as exp compare does).' },
+    sort: {
+      type: 'string',
+      arg: 'METRIC',
+      description: "With a sweep folder: rank points by this metric (default: the sweep's, sweep.metric, as exp compare does).",
+    },
     tta: TTA_FLAG,
     backend: BACKEND_FLAG,
     'runs-dir': RUNS_DIR_FLAG,
@@ -48,7 +53,7 @@ export const ensembleCommand = defineCommand({
         .filter((r) => r.status === 'completed' && r.best)
         .slice(0, flags.top ?? 3)
         .map((r) => r.dir);
-      io.stderr.write(`top ${dirs.length} of ${t.rows.length} points of ${displayPath(t.dir, cwd)} by ${t.metric}\n`);
+      io.stderr.write(`top ${dirs.length} of ${t.rows.length} points of ${displayPath(t.dir, cwd)}, ${rankedBy(t)}\n`);
     } else {
       if (flags.top !== undefined)
         throw new UsageError('--top needs a sweep folder, not run folders', 'USAGE', 'give one sweep folder with --top K, or the runs themselves');

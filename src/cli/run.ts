@@ -12,7 +12,7 @@ import { runFolders, type FolderResult } from '../exec/local.js';
 import { SweepDisplay } from '../exec/display.js';
 import { MedianPruner, StoreCurves } from '../exec/prune.js';
 import { writePlan } from '../store/sweep.js';
-import { modeOf } from '../query/runs.js';
+import { epochMetricOf, metricMode, rankingOf } from '../config/metric.js';
 import type { Plan } from '../sweep/plan.js';
 import type { SweepIndex } from '../store/types.js';
 import type { Io } from './io.js';
@@ -79,10 +79,13 @@ export const runCommand = defineCommand({
     if (flags.queue) return runOnQueue(flags.queue, plan, dir, index, flags.detach, io);
     const workers = flags.workers ?? (gpus?.length || 1);
     const monitor = plan.experiment.checkpoint.monitor;
+    // "Best so far" follows the sweep's ranking (sweep.metric) by its per-epoch value, as exp compare will rank the points.
+    const ranking = rankingOf(plan.experiment.sweep?.metric);
+    const live = epochMetricOf(ranking);
     const display = new SweepDisplay(io.stdout, {
       mode: workers === 1 ? 'ends' : io.stdout.isTTY ? 'live' : 'lines',
-      metric: monitor,
-      direction: modeOf(monitor, plan.experiment.checkpoint.mode),
+      metric: live ?? monitor,
+      direction: live ? ranking.mode : metricMode(monitor, plan.experiment.checkpoint.mode),
     });
     const rule = plan.experiment.sweep?.early_stop;
     const results = await runFolders(dirs, {
@@ -94,7 +97,7 @@ export const runCommand = defineCommand({
       env: io.env,
       display,
       childOutput: workers === 1 ? 'inherit' : 'quiet',
-      metric: monitor,
+      metric: live ?? monitor,
       ...(rule ? { pruner: new MedianPruner(rule, monitor, new StoreCurves(dirs)) } : {}),
     });
     await syncAfterRun(dirs, dir, io);

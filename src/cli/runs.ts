@@ -5,7 +5,8 @@ import { EXIT, cwdOf } from './io.js';
 import { displayPath, formatValue, table } from './report.js';
 import { JSON_FLAG, runsDirOf } from './flags.js';
 import { UsageError } from '../errors.js';
-import { listRuns, metricOf, paramOf, rankMode, sortRows, type RunRow } from '../query/runs.js';
+import { listRuns, metricOf, paramOf, sortRows, type RunRow } from '../query/runs.js';
+import { rankedBy, rankingBy } from '../config/metric.js';
 import { fieldValue, matches, parseField, parseFilter, type Field } from '../query/filter.js';
 
 /** 75 -> "1m15s"; 3725 -> "1h02m"; null -> "". */
@@ -87,9 +88,10 @@ export const runsCommand = defineCommand({
         return f;
       });
     let rows = listRuns(root).filter((r) => matches(r, clauses, paramOf));
-    if (flags.sort) {
-      checkSortMetric(rows, flags.sort);
-      rows = sortRows(rows, flags.sort, rankMode(flags.sort));
+    const ranking = flags.sort ? rankingBy(flags.sort) : undefined;
+    if (ranking) {
+      checkSortMetric(rows, ranking.metric);
+      rows = sortRows(rows, ranking.metric, ranking.mode);
     }
     if (flags.json) {
       io.stdout.write(
@@ -108,6 +110,7 @@ export const runsCommand = defineCommand({
       io.stdout.write(`No run folders under ${displayPath(root, cwd)}${clauses.length ? ' match the filter' : ''}\n`);
       return EXIT.ok;
     }
+    if (ranking) io.stdout.write(`${rankedBy(ranking)}, best first\n\n`);
     io.stdout.write(
       table(
         [

@@ -406,6 +406,19 @@ exclude?: {
  */
 max_runs?: number
 /**
+ * The one metric the sweep's points are ranked by, best first, everywhere: exp compare, exp ensemble --top, the MLflow parent's best child (exp.best_run_id, sweep_best_<name>) and its sweep table. It does not change what is trained (no run key or sweep id depends on it); checkpoint.monitor still picks each point's best epoch.
+ */
+metric?: {
+/**
+ * final_<m>: the best checkpoint reloaded and evaluated at the end (MLflow's final_<m>; final_val_fbeta is the task's score), best_<m>: the best epoch's value, <m> alone: final, else best epoch. m is val_fbeta, val_loss, val_micro_fbeta or val_macro_fbeta; also best_loss, best_fbeta, final_val_fbeta_tuned, final_val_fbeta_tuned_heldout, final_val_fbeta_tta.
+ */
+name?: string
+/**
+ * Whether lower (min) or higher (max) is better; auto: min for a name ending in loss, max otherwise.
+ */
+mode?: ("auto" | "min" | "max")
+}
+/**
  * Stop points that are clearly worse than their peers (median stopping): after grace_epochs, a point whose best `metric` so far at epoch e is worse than the median of the other points' bests at epoch e (among at least min_points that reached e) is stopped as `pruned`. null disables.
  */
 early_stop?: ({
@@ -826,6 +839,19 @@ exclude?: {
  * Refuse to plan more points than this (a guard against runaway grids). At most 100000.
  */
 max_runs: number
+/**
+ * The one metric the sweep's points are ranked by, best first, everywhere: exp compare, exp ensemble --top, the MLflow parent's best child (exp.best_run_id, sweep_best_<name>) and its sweep table. It does not change what is trained (no run key or sweep id depends on it); checkpoint.monitor still picks each point's best epoch.
+ */
+metric: {
+/**
+ * final_<m>: the best checkpoint reloaded and evaluated at the end (MLflow's final_<m>; final_val_fbeta is the task's score), best_<m>: the best epoch's value, <m> alone: final, else best epoch. m is val_fbeta, val_loss, val_micro_fbeta or val_macro_fbeta; also best_loss, best_fbeta, final_val_fbeta_tuned, final_val_fbeta_tuned_heldout, final_val_fbeta_tta.
+ */
+name: string
+/**
+ * Whether lower (min) or higher (max) is better; auto: min for a name ending in loss, max otherwise.
+ */
+mode: ("auto" | "min" | "max")
+}
 /**
  * Stop points that are clearly worse than their peers (median stopping): after grace_epochs, a point whose best `metric` so far at epoch e is worse than the median of the other points' bests at epoch e (among at least min_points that reached e) is stopped as `pruned`. null disables.
  */

@@ -7,6 +7,7 @@
 import { basename } from 'node:path';
 import type { ResolvedExperiment } from '../config/types.gen.js';
 import { readMetrics } from '../store/run.js';
+import { metricMode } from '../config/metric.js';
 
 export type EarlyStopRule = NonNullable<NonNullable<ResolvedExperiment['sweep']>['early_stop']>;
 
@@ -69,7 +70,7 @@ export class MedianPruner {
     private readonly curves: Curves,
   ) {
     this.metric = rule.metric ?? monitor;
-    this.mode = rule.mode === 'auto' ? (this.metric.endsWith('loss') ? 'min' : 'max') : rule.mode;
+    this.mode = metricMode(this.metric, rule.mode);
   }
 
   /** The reason to prune `point` after `epoch`, or undefined to let it go on. */

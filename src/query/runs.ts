@@ -8,12 +8,13 @@ import { basename } from 'node:path';
 import { listRunFolders, findRunDirs, type FoundRun } from '../store/list.js';
 import { checkRunConfig, readMetrics, readPoint, readRunRecord, readSummary } from '../store/run.js';
 import { shownStatus } from '../store/status.js';
-import { readSweepIndex } from '../store/sweep.js';
+import { readSweepIndex, readSweepRanking } from '../store/sweep.js';
 import { sweepDirOf } from '../store/layout.js';
 import type { BestEpoch, EpochLine, Metrics, RunStatus } from '../store/types.js';
 import { getPath } from '../util/object.js';
+import { metricMode, rankingBy, type Mode, type Ranking } from '../config/metric.js';
 
-export type Mode = 'min' | 'max';
+export type { Mode };
 
 /** One run folder, as `exp runs --json` prints it. */
 export interface RunRow {
@@ -45,10 +46,6 @@ export interface RunRow {
   tags: Record<string, string>;
   error?: string;
 }
-
-/** checkpoint.mode resolved as the trainer does: 'auto' means min for a loss, max otherwise. */
-export const modeOf = (metric: string, mode: string | undefined = 'auto'): Mode =>
-  mode === 'min' || mode === 'max' ? mode : /loss$/.test(metric) ? 'min' : 'max';
 
 /** Whether `a` is strictly better than `b` in `mode`; a missing value is never better. */
 const better = (a: number | undefined, b: number | undefined, mode: Mode): boolean =>
@@ -119,7 +116,7 @@ export function readRun(found: FoundRun): RunRow {
     if (cfg.config) {
       row.epochs_planned = cfg.config.training.epochs;
       row.monitor = cfg.config.checkpoint.monitor;
-      row.mode = modeOf(row.monitor, cfg.config.checkpoint.mode);
+      row.mode = metricMode(row.monitor, cfg.config.checkpoint.mode);
     } else row.error ??= `config.yaml: ${cfg.problems[0]?.message ?? 'invalid'}`;
   }
   if (!current) {
@@ -170,24 +167,25 @@ export function sortRows<T extends RunRow>(rows: readonly T[], metric: string, m
     .map((x) => x.r);
 }
 
-/** The direction of a ranking metric: losses ascending, everything else descending. */
-export const rankMode = (metric: string): Mode => modeOf(metric.replace(/^(best_|final_)/, ''));
-
 export interface SweepTable {
   dir: string;
   experiment: string;
   sweep: string;
   /** The swept paths, one column each, in the order the points first name them. */
   paths: string[];
+  /** The ranking: sweep.metric (readSweepRanking), or the --sort metric given. */
   metric: string;
   mode: Mode;
-  /** Ranked, best first; `rows` in sweep order is `byIndex`. */
+  /** Ranked, best first. */
   rows: RunRow[];
+  /** The same rows in the sweep's own order (index.json: grid order, then draw order). */
+  points: RunRow[];
 }
 
 /**
  * The points of a sweep folder (from index.json; without one, every run folder in it), ranked
- * by `sort` (default: the monitored metric, in its checkpoint direction), best first.
+ * best first by `sort` (its direction inferred from its name), by default by the sweep's own
+ * ranking (sweep.metric, default final_val_fbeta).
  */
 export function sweepTable(sweepDir: string, sort?: string): SweepTable {
   const index = readSweepIndex(sweepDir);
@@ -199,8 +197,7 @@ export function sweepTable(sweepDir: string, sort?: string): SweepTable {
   const rows = found.map(readRun).sort((a, b) => a.index - b.index || order(a.name, b.name));
   const paths = [...new Set(rows.flatMap((r) => Object.keys(r.params)))];
   const first = rows.find((r) => r.best) ?? rows[0];
-  const metric = sort ?? first?.monitor ?? 'val_loss';
-  const mode = sort === undefined ? (first?.mode ?? modeOf(metric)) : rankMode(metric);
+  const { metric, mode }: Ranking = sort === undefined ? readSweepRanking(sweepDir) : rankingBy(sort);
   return {
     dir: sweepDir,
     experiment: index?.experiment ?? first?.experiment ?? basename(sweepDirOf(sweepDir)),
@@ -209,6 +206,7 @@ export function sweepTable(sweepDir: string, sort?: string): SweepTable {
     metric,
     mode,
     rows: sortRows(rows, metric, mode),
+    points: rows,
   };
 }
 

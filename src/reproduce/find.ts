@@ -9,7 +9,8 @@ import { parse } from 'yaml';
 import { ReproduceError } from '../errors.js';
 import { clientFromEnv, MlflowError, toRecord, type MlflowClient } from '../mlflow/client.js';
 import { readEvents } from '../track/events.js';
-import { bestEpoch, modeOf } from '../query/runs.js';
+import { bestEpoch } from '../query/runs.js';
+import { metricMode } from '../config/metric.js';
 import { runKey } from '../sweep/key.js';
 import { findByKey } from '../store/find.js';
 import { RUN_FILES, runPath } from '../store/layout.js';
@@ -90,7 +91,7 @@ export async function findOriginal(spec: string, opts: { cwd: string; runsDir: s
 /** The original from a run folder. */
 export function fromFolder(dir: string): Original {
   if (!isRunFolder(dir)) throw new ReproduceError('RUN_NOT_FOUND', `${dir} is not a run folder (it has no ${RUN_FILES.config})`);
-  const configText = readFileSync(runPath(dir, 'config'), 'utf8');
+  const configText = readFileBounded(runPath(dir, 'config'), 1 << 20, 'config.yaml').toString('utf8');
   const config = readRunConfig(dir);
   const point = readPoint(dir);
   const record = readRunRecord(dir);
@@ -163,7 +164,7 @@ export async function fromMlflow(client: MlflowClient, runId: string): Promise<O
     const best = bestEpoch(
       [...byEpoch.values()].sort((a, b) => a.epoch - b.epoch),
       monitor,
-      modeOf(monitor, config.checkpoint.mode),
+      metricMode(monitor, config.checkpoint.mode),
     );
     results = best ? { best_epoch: best.epoch, best: best.metrics, final: null } : null;
   }

@@ -11,8 +11,12 @@ import { stringify } from 'yaml';
 import type { Plan } from '../sweep/plan.js';
 import { hashOf } from '../sweep/key.js';
 import type { RunConfig } from '../config/normalise.js';
-import { UsageError } from '../errors.js';
-import { readJson, writeFileAtomic, writeJsonAtomic } from '../util/fsx.js';
+import { StoreError, UsageError } from '../errors.js';
+import { readFileBounded, readJson, writeFileAtomic, writeJsonAtomic } from '../util/fsx.js';
+import { parseYaml } from '../config/load.js';
+import { rankingOf, type Ranking } from '../config/metric.js';
+import { experimentSchema } from '../config/schema.js';
+import { getPath } from '../util/object.js';
 import { runDirName, runPath, sweepDirPath, sweepPath } from './layout.js';
 import { writePoint } from './run.js';
 import type { PointMeta, SweepIndex, SweepIndexEntry } from './types.js';
@@ -20,7 +24,39 @@ import type { PointMeta, SweepIndex, SweepIndexEntry } from './types.js';
 /** A sweep id that is stable for the same resolved experiment, so re-running a file resumes its sweep. */
 export function defaultSweepId(plan: Plan): string {
   const { description: _d, tracking: _t, ...rest } = plan.experiment;
+  // The ranking metric changes no point (as for run keys): re-ranking a sweep keeps its folder, and sweeps planned before sweep.metric keep theirs.
+  if (rest.sweep) {
+    const { metric: _m, ...sweep } = rest.sweep;
+    return `sweep-${hashOf({ ...rest, sweep }, 8)}`;
+  }
   return `sweep-${hashOf(rest, 8)}`;
+}
+
+const MAX_SWEEP_YAML_BYTES = 16 << 20;
+
+/**
+ * The sweep's ranking: sweep.metric as sweep.yaml has it, or the default (final_val_fbeta) for
+ * a folder without one (no sweep.yaml, or planned before sweep.metric). A damaged sweep.yaml,
+ * or a metric exp does not know there, is a coded error naming the file.
+ */
+export function readSweepRanking(sweepDir: string): Ranking {
+  const file = sweepPath(sweepDir, 'experiment');
+  if (!existsSync(file)) return rankingOf(undefined);
+  const fix = 'run exp run on the experiment file again: it rewrites sweep.yaml and keeps every finished point';
+  const parsed = parseYaml(file, readFileBounded(file, MAX_SWEEP_YAML_BYTES, 'sweep.yaml').toString('utf8'));
+  const bad = (message: string, line?: number): StoreError =>
+    new StoreError({ code: 'RUN_FILE_CORRUPT', message, file, ...(line ? { line } : {}), fix, exit: 'failed' });
+  if (parsed.problems.length > 0) throw bad(`sweep.yaml ${file} is damaged: ${parsed.problems[0]!.message}`, parsed.problems[0]!.line);
+  const metric = getPath(parsed.value, 'sweep.metric');
+  if (metric === undefined) return rankingOf(undefined);
+  if (metric === null || typeof metric !== 'object' || Array.isArray(metric)) throw bad(`sweep.yaml ${file}: sweep.metric is not a mapping {name, mode}`);
+  const name = getPath(metric, 'name');
+  const mode = getPath(metric, 'mode');
+  const schema = experimentSchema.properties?.sweep?.properties?.metric?.properties;
+  const pattern = new RegExp(String(schema?.name?.pattern));
+  if ((name !== undefined && (typeof name !== 'string' || !pattern.test(name))) || (mode !== undefined && !(schema?.mode?.enum ?? []).includes(mode)))
+    throw bad(`sweep.yaml ${file}: sweep.metric ${JSON.stringify(metric)} is not a metric exp ranks by (name: ${schema?.name?.description ?? ''})`);
+  return rankingOf({ ...(name === undefined ? {} : { name: name as string }), ...(mode === undefined ? {} : { mode: mode as 'auto' | 'min' | 'max' }) });
 }
 
 const NAME = /^[A-Za-z0-9][A-Za-z0-9._-]*$/;

@@ -9,6 +9,7 @@
 import { basename } from 'node:path';
 import { toRecord, type MlflowClient } from '../mlflow/client.js';
 import { metricOf, sweepTable, type RunRow } from '../query/runs.js';
+import { rankedBy } from '../config/metric.js';
 import { sweepPath } from '../store/layout.js';
 import { readRunConfig } from '../store/run.js';
 import { createHash } from 'node:crypto';
@@ -37,16 +38,17 @@ export function parentSummary(
   const t = sweepTable(sweepDir);
   const rows = t.rows;
   const params: Record<string, string> = { 'sweep.points': String(rows.length) };
-  for (const p of t.paths) params[`sweep.${p}`] = tagValue([...new Set(rows.map((r) => cell(r.params[p])))].join(', '));
+  // Values in the sweep's own order (grid order, then draw order), not the ranking's: the same sweep shows the same params whatever its results.
+  for (const p of t.paths) params[`sweep.${p}`] = tagValue([...new Set(t.points.map((r) => cell(r.params[p])))].join(', '));
   const done = rows.filter((r) => ENDED.has(r.status));
   const best = rows.find((r) => r.best && metricOf(r, t.metric) !== undefined);
   const bestRunId = best ? (readRunState(best.dir, target)?.runId ?? undefined) : undefined;
   const metrics: Record<string, number> = { points_done: done.length, points_failed: rows.filter((r) => r.status === 'failed').length };
-  const shown = ['val_loss', 'val_fbeta', 'val_fbeta_tuned'];
+  const shown = [...new Set(['val_loss', 'val_fbeta', 'val_fbeta_tuned', t.metric])]; // the ranking's own column too
   if (best) metrics[`sweep_best_${t.metric}`] = metricOf(best, t.metric)!;
   const header = [...t.paths, 'run', 'status', ...shown];
   const lines = [
-    `Sweep \`${t.sweep}\` of experiment \`${t.experiment}\`: ${done.length} of ${rows.length} points ended, ranked by ${t.metric} (${t.mode === 'min' ? 'lowest' : 'highest'} first)${best ? `; best: \`${best.name}\`` : ''}.`,
+    `Sweep \`${t.sweep}\` of experiment \`${t.experiment}\`: ${done.length} of ${rows.length} points ended, ${rankedBy(t)}, best first${best ? `; best: \`${best.name}\`` : ''}.`,
     '',
     `| ${header.join(' | ')} |`,
     `|${header.map(() => '---').join('|')}|`,
@@ -55,6 +57,7 @@ export function parentSummary(
   const tags: Record<string, string> = {
     'exp.swept': JSON.stringify(t.paths),
     'exp.rank_metric': t.metric,
+    'exp.rank_mode': t.mode,
     'mlflow.note.content': tagValue(lines.join('\n')),
     ...(best ? { 'exp.best_run_name': best.name } : {}),
     ...(bestRunId ? { 'exp.best_run_id': bestRunId } : {}),

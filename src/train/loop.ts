@@ -6,6 +6,7 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import type { RunConfig } from '../config/normalise.js';
+import { metricMode, type Mode } from '../config/metric.js';
 import type { Dataset } from '../data/planet.js';
 import { applyAugment, drawParams } from '../data/augment.js';
 import { preprocess } from '../data/preprocess.js';
@@ -92,10 +93,7 @@ export interface LoopHooks {
   onPosition?(state: LoopState): Promise<void>;
 }
 
-export function monitorMode(cfg: RunConfig): 'min' | 'max' {
-  if (cfg.checkpoint.mode !== 'auto') return cfg.checkpoint.mode;
-  return cfg.checkpoint.monitor.endsWith('loss') ? 'min' : 'max';
-}
+export const monitorMode = (cfg: RunConfig): Mode => metricMode(cfg.checkpoint.monitor, cfg.checkpoint.mode);
 
 /** Binary cross-entropy as Keras computes it on probabilities (clipped at 1e-7), summed over the batch. */
 export function bceSum(probs: tf.Tensor2D, y: tf.Tensor2D): tf.Scalar {

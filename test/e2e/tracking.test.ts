@@ -125,7 +125,8 @@ test('exp run sends the sweep to MLflow as it finishes; exp status and exp sync 
   assert.equal((await api.searchAllRuns({ experimentIds: [experimentId] })).length, 5);
 
   // As an MLflow user reads it: MLflow's Python client in the test virtualenv.
-  const compare = exp(['compare', sweepDir, '--sort', 'val_fbeta', '--json'], { cwd: tmp, env });
+  // The sweep's default ranking (sweep.metric: final_val_fbeta) is the README's search_runs order.
+  const compare = exp(['compare', sweepDir, '--json'], { cwd: tmp, env });
   assert.equal(compare.code, 0, compare.stderr);
   const ours = JSON.parse(compare.stdout) as { dir: string; name: string; final: Record<string, number> }[];
   const bestDir = ours[0]!.dir;
@@ -171,7 +172,9 @@ test('exp run sends the sweep to MLflow as it finishes; exp status and exp sync 
   assert.equal(back.parent.params['sweep.training.learning_rate'], '0.001, 0.0005');
   assert.equal(back.parent.params['sweep.model.head.units'], '16, 32');
   assert.deepEqual(JSON.parse(back.parent.tags['exp.swept']!), ['training.learning_rate', 'model.head.units']);
-  assert.ok(back.parent.tags['exp.best_run_id'], 'the parent names its best child');
+  assert.equal(back.parent.tags['exp.best_run_id'], back.best_run_id, "the parent's best child is search_runs' first");
+  assert.deepEqual([back.parent.tags['exp.rank_metric'], back.parent.tags['exp.rank_mode']], ['final_val_fbeta', 'max']);
+  assert.equal(back.parent.metrics.sweep_best_final_val_fbeta, back.ranked[0]![1]);
   assert.equal(back.parent.metrics.points_done, 4);
   assert.match(back.parent.tags['mlflow.note.content']!, /\| training\.learning_rate \| model\.head\.units \| run \| status/);
   assert.ok(back.parent.tags['mlflow.source.git.commit'] !== undefined || !existsSync(join(ROOT, '.git')), 'the parent has the git commit');

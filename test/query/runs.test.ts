@@ -163,11 +163,21 @@ test('listRuns: every folder, by experiment, sweep and sweep order, with status,
   assert.deepEqual(by('lr=0.1-aaaa').params, { 'training.learning_rate': 0.1 });
 });
 
-test('sweepTable ranks by the monitored metric in its direction, points without it last', () => {
+test("sweepTable ranks by the sweep's metric (default final_val_fbeta, highest first), points without it last", () => {
   const t = sweepTable(join(runs, 'exp-a', 'sweep-1'));
-  assert.deepEqual([t.metric, t.mode, t.paths], ['val_fbeta', 'max', ['training.learning_rate']]);
+  assert.deepEqual([t.metric, t.mode, t.paths], ['final_val_fbeta', 'max', ['training.learning_rate']]);
+  // Only finished points have a final evaluation; the others keep their sweep order, last.
   assert.deepEqual(
     t.rows.map((r) => r.params['training.learning_rate']),
+    [0.01, 0.1, 0.001, 0.0001, 0.5],
+  );
+  assert.deepEqual(
+    t.points.map((r) => r.params['training.learning_rate']),
+    [0.1, 0.01, 0.001, 0.0001, 0.5],
+  );
+  const byEpoch = sweepTable(join(runs, 'exp-a', 'sweep-1'), 'val_fbeta');
+  assert.deepEqual(
+    byEpoch.rows.map((r) => r.params['training.learning_rate']),
     [0.01, 0.001, 0.1, 0.5, 0.0001],
   );
   const byLoss = sweepTable(join(runs, 'exp-a', 'sweep-1'), 'val_loss');
@@ -197,14 +207,14 @@ test('exp runs prints the table and --json; exp compare ranks the sweep; a wrong
 
   const cmp = exp(['compare', 'exp-a/sweep-1', '--runs-dir', runs]);
   assert.equal(cmp.code, 0, cmp.stderr);
-  assert.match(cmp.stdout, /^exp-a \/ sweep-1: 5 points, best first by val_fbeta \(highest\)$/m);
+  assert.match(cmp.stdout, /^exp-a \/ sweep-1: 5 points, ranked by final_val_fbeta \(max\), best first$/m);
   const rows = cmp.stdout.split('\n').filter((l) => /^\d/.test(l));
   assert.deepEqual(
     rows.map((l) => l.split(/ +/)[0]),
-    ['0.01', '0.001', '0.1', '0.5', '0.0001'],
+    ['0.01', '0.1', '0.001', '0.0001', '0.5'],
   );
-  assert.match(rows[0]!, /^0\.01 +key-lr=0\.01-bbbb +completed +1 +0\.4 +0\.7 +0\.42$/);
-  assert.match(cmp.stdout, /^training\.learning_rate +key +status +best epoch +val_loss +val_fbeta +baseline$/m);
+  assert.match(rows[0]!, /^0\.01 +key-lr=0\.01-bbbb +completed +1 +0\.4 +0\.7 +0\.7 +0\.42$/);
+  assert.match(cmp.stdout, /^training\.learning_rate +key +status +best epoch +val_loss +val_fbeta +final_val_fbeta +baseline$/m);
 
   const sorted = JSON.parse(exp(['compare', join(runs, 'exp-a', 'sweep-1'), '--sort', 'val_loss', '--json']).stdout) as {
     params: Record<string, number>;
