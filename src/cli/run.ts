@@ -130,7 +130,13 @@ async function runOnQueue(url: string, plan: Plan, sweepDir: string, index: Swee
       );
       return EXIT.ok;
     }
-    const rows = await followSweep(queue, index.sweep, (l) => io.stdout.write(`${l}\n`));
+    const rows = await followSweep(queue, index.sweep, (l) => io.stdout.write(`${l}\n`), {
+      expected: [...s.added, ...s.existing],
+      requeue: async (ids) => {
+        const again = await submitSweep(queue, plan, sweepDir, index, io.env, new Set(ids));
+        return [...again.added, ...again.existing];
+      },
+    });
     const failed = rows.filter((r) => r.state === 'failed').length;
     io.stdout.write(
       `\n${rows.length - failed} completed, ${failed} failed${failed ? ` (exp queue retry-failed --queue ${conn.shown} --sweep ${index.sweep} runs them again)` : ''}\n`,

@@ -7,7 +7,7 @@
  */
 import { basename } from 'node:path';
 import { readRunRecord, runFolderBusy } from '../store/run.js';
-import { EXIT_BUSY, settleAfterExit } from '../store/status.js';
+import { describeExit, EXIT_BUSY, settleAfterExit } from '../store/status.js';
 import type { ProcessExit, RunStatus } from '../store/types.js';
 import { spawnTrain, type TrainChild } from './child.js';
 import type { SweepDisplay } from './display.js';
@@ -115,15 +115,17 @@ export async function runFolders(dirs: readonly string[], opts: LocalOptions): P
       const exit = await child.exited;
       running.delete(child);
       const seconds = (performance.now() - t0) / 1000;
-      const status: FolderOutcome = exit.code === EXIT_BUSY ? 'busy' : settleAfterExit(dir, exit, stopping > 0);
+      const status: FolderOutcome = exit.code === EXIT_BUSY ? 'busy' : settleAfterExit(dir, exit, stopping > 0, child.pid);
       if (status === 'failed') failures++;
       const rec = readRunRecord(dir);
+      // A run.json of an earlier attempt (or none) says nothing about how this one ended.
+      const reason = rec && rec.pid === child.pid ? rec.reason : status === 'killed' ? 'stopped before it started training' : describeExit(exit, stopping > 0);
       results.set(dir, {
         dir,
         status,
         exit,
         seconds,
-        ...(status === 'busy' ? { note: 'another process took it first' } : rec?.reason && status !== 'completed' ? { note: rec.reason } : {}),
+        ...(status === 'busy' ? { note: 'another process took it first' } : reason && status !== 'completed' ? { note: reason } : {}),
       });
       opts.display.ended(
         name,

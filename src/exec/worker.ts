@@ -96,6 +96,14 @@ export async function runWorker(opts: WorkerOptions): Promise<{ completed: numbe
     }
   };
 
+  /** Stopped with this worker (also before its child wrote anything): the job goes back, and the next worker resumes it. */
+  const backToQueue = async (job: Job<JobData>, token: string | undefined, label: string, seconds: number | string): Promise<never> => {
+    counts.requeued++;
+    opts.say(`${label}: stopped with the worker after ${seconds} s; back to the queue`);
+    await job.moveToWait(token);
+    throw new WaitingError();
+  };
+
   const processor = async (job: Job<JobData>, token?: string): Promise<{ status: string }> => {
     const data = job.data;
     const dir = materializePoint(opts.runsDir, data.spec);
@@ -127,6 +135,7 @@ export async function runWorker(opts: WorkerOptions): Promise<{ completed: numbe
         }
       }
     }
+    if (stopping) return backToQueue(job, token, label, 0);
     const gpu = freeGpus.shift();
     if (gpu !== undefined) env.CUDA_VISIBLE_DEVICES = gpu;
     const pruner = data.earlyStop ? new MedianPruner(data.earlyStop.rule, data.earlyStop.monitor, new RedisCurves(redis, data.spec.sweepUid)) : undefined;
@@ -162,19 +171,13 @@ export async function runWorker(opts: WorkerOptions): Promise<{ completed: numbe
       await job.moveToDelayed(Date.now() + 10_000, token);
       throw new DelayedError();
     }
-    const status = settleAfterExit(dir, exit, stopping > 0);
+    const status = settleAfterExit(dir, exit, stopping > 0, child.pid);
     if (status === 'completed' || status === 'pruned') {
       counts.completed++;
       opts.say(`${label}: ${status} in ${seconds} s`);
       return { status };
     }
-    if (status === 'killed' && stopping) {
-      // Stopped with this worker: the job goes back, and the next worker resumes it.
-      counts.requeued++;
-      opts.say(`${label}: stopped with the worker after ${seconds} s; back to the queue`);
-      await job.moveToWait(token);
-      throw new WaitingError();
-    }
+    if (status === 'killed' && stopping) return backToQueue(job, token, label, seconds);
     counts.failed++;
     const reason = readRunRecord(dir)?.reason ?? `ended ${status}`;
     opts.say(`${label}: ${status} after ${seconds} s: ${reason}`);

@@ -29,10 +29,14 @@ export function describeExit(exit: ProcessExit, stopRequested: boolean): string 
  * Records the end of a training process that could not record it itself (run.json still says
  * running): killed when it was asked to stop, else failed, with the signal or exit code as
  * the reason. Leaves a folder alone when another live process holds it. Returns the status.
+ * `pid` is the process's: a run.json written by an earlier attempt (another pid) says nothing
+ * about this one, so a process stopped before it wrote its own ended `killed`, not as the
+ * earlier attempt did (a stopped worker's point goes back to the queue, not to `failed`).
  */
-export function settleAfterExit(dir: string, exit: ProcessExit, stopRequested: boolean): RunStatus | 'busy' {
+export function settleAfterExit(dir: string, exit: ProcessExit, stopRequested: boolean, pid?: number): RunStatus | 'busy' {
   const rec = readRunRecord(dir);
-  if (!rec) return 'failed';
+  const earlier = rec !== undefined && pid !== undefined && rec.pid !== pid && rec.status !== 'running';
+  if (!rec || earlier) return stopRequested ? 'killed' : 'failed';
   if (rec.status !== 'running') return rec.status;
   if (runFolderBusy(dir).busy) return 'busy';
   const status: RunStatus = stopRequested ? 'killed' : 'failed';

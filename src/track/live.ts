@@ -7,14 +7,26 @@
  * next sync (`exp run`'s final sync, or `exp sync`).
  */
 import { clientsFromEnv, type ClientFor } from '../mlflow/client.js';
-import { syncRun, trackingOf } from './sync.js';
+import { syncRun, trackingOf, type SyncOutcome } from './sync.js';
 
 /** The longest a finishing run waits for its last events to reach the server. */
 export const FLUSH_MS = 2_000;
 
+/**
+ * The same for a run trained by a queue worker: no launcher syncs its folder after it (as
+ * `exp run` does), and another worker that takes the point over sees only what reached the
+ * server, so the run's end (its model, artifacts and FINISHED) must go out now.
+ */
+export const QUEUE_FLUSH_MS = 30_000;
+
+/** How long a run waits for its last events, by who launched it. */
+export const flushMsFor = (env: NodeJS.ProcessEnv): number => (env.EXP_LAUNCHER === 'queue' ? QUEUE_FLUSH_MS : FLUSH_MS);
+
 export class LiveSync {
   private running: Promise<unknown> = Promise.resolve();
   private queued = false;
+  /** What the last sync left to send (its events after its budget ran out). */
+  private lastOutcome: SyncOutcome | undefined;
   private readonly enabled: boolean;
   /** One client for the run's life, so its circuit breaker outlives a single sync. */
   private readonly clients: ClientFor;
@@ -34,22 +46,31 @@ export class LiveSync {
     this.running = this.running
       .then(async () => {
         this.queued = false;
-        await syncRun(this.runDir, this.clients, { env: this.env, budgetMs: FLUSH_MS });
+        this.lastOutcome = (await syncRun(this.runDir, this.clients, { env: this.env, budgetMs: FLUSH_MS })).outcome;
       })
       .catch(() => undefined);
   }
 
-  /** Sends what is left (the end of the run), waiting at most `maxMs`; never throws. */
+  /**
+   * Sends what is left (the end of the run), waiting at most `maxMs`; never throws. Each sync
+   * stops starting events after FLUSH_MS, so syncs follow one another until one leaves
+   * nothing pending (or fails: the server is down, and the rest waits for `exp sync`).
+   */
   async flush(maxMs = FLUSH_MS): Promise<void> {
     if (!this.enabled) return;
-    this.kick();
+    const deadline = Date.now() + maxMs;
     let timer: NodeJS.Timeout | undefined;
-    await Promise.race([
-      this.running,
-      new Promise((r) => {
-        timer = setTimeout(r, maxMs);
-      }),
-    ]);
-    clearTimeout(timer);
+    const timeout = new Promise<'timeout'>((r) => {
+      timer = setTimeout(() => r('timeout'), maxMs);
+    });
+    try {
+      do {
+        this.lastOutcome = undefined;
+        this.kick();
+        if ((await Promise.race([this.running, timeout])) === 'timeout') return;
+      } while (Date.now() < deadline && this.lastOutcome === 'pending');
+    } finally {
+      clearTimeout(timer);
+    }
   }
 }

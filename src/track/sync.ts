@@ -34,6 +34,7 @@ import { sinkLock } from './sink-state.js';
 import { RUN_FILES, sweepDirOf } from '../store/layout.js';
 import { readPoint, readRunConfig, readRunRecord } from '../store/run.js';
 import { flatten } from '../util/object.js';
+import { readFileBounded } from '../util/fsx.js';
 
 /** The artifact folder holding the checkpoint another worker resumes from (queued runs). */
 export const TAKEOVER = 'takeover';
@@ -53,6 +54,9 @@ export interface Tracking {
 export function trackingOf(runDir: string, env: NodeJS.ProcessEnv = process.env): Tracking | null {
   const cfg = readRunConfig(runDir);
   const experiment = (recorded?: string): string => cfg.tracking.experiment || env.MLFLOW_EXPERIMENT_NAME || recorded || cfg.name;
+  // A queue worker's child: the worker chose the server (its own), and the job's config must not steer where its credentials go.
+  if (env.EXP_TRACKING_PINNED === '1')
+    return env.MLFLOW_TRACKING_URI ? { uri: env.MLFLOW_TRACKING_URI, experiment: env.MLFLOW_EXPERIMENT_NAME || experiment(), source: 'environment' } : null;
   if (cfg.tracking.uri) return { uri: cfg.tracking.uri, experiment: experiment(), source: 'config' };
   if (env.MLFLOW_TRACKING_URI) return { uri: env.MLFLOW_TRACKING_URI, experiment: experiment(), source: 'environment' };
   const rec = readAnyRunState(runDir);
@@ -440,7 +444,8 @@ class RunSink {
     if (s.inFlight?.seq !== seq) s.inFlight = { seq, done: [] };
     for (const f of files) {
       if (s.inFlight.done.includes(f)) continue;
-      await this.client.uploadArtifact(s.runId!, as(f), readFileSync(join(this.dir, f)));
+      // Regular files only (a file linked to /dev/zero is refused, not read without end); checkpoints reach 100s of MB.
+      await this.client.uploadArtifact(s.runId!, as(f), readFileBounded(join(this.dir, f), 2 ** 31 - 1, 'run file'));
       s.inFlight.done.push(f);
       if (as(f) === f && !s.artifactsSent.includes(f)) s.artifactsSent.push(f);
       this.save();
@@ -465,11 +470,33 @@ class RunSink {
       } catch {
         previous = undefined;
       }
-      await this.client.uploadArtifact(runId, `${TAKEOVER}/LATEST`, label);
-      if (previous && previous !== label && /^[\w.-]+$/.test(previous))
-        await this.client.deleteArtifact(runId, `${TAKEOVER}/${previous}`).catch(() => undefined);
+      // Labels are save times: a newer one named by LATEST (another worker's, which took the
+      // point over while this process was finishing) stays the one a takeover resumes from.
+      const newest = previous !== undefined && labelTime(previous) > labelTime(label) ? previous : label;
+      if (newest === label) await this.client.uploadArtifact(runId, `${TAKEOVER}/LATEST`, label);
+      await this.pruneTakeover(runId, newest);
     }
     rmSync(join(this.dir, rel), { recursive: true, force: true });
+  }
+
+  /**
+   * Removes the uploads that the complete one LATEST names (`keep`) replaces: the one before it,
+   * and any an earlier sync left half-sent (it timed out, then a newer checkpoint superseded
+   * it). Only older ones: a newer upload may be under way from another worker. Best effort:
+   * what is left goes with the next checkpoint, or with the run's end (checkpoint_done).
+   */
+  private async pruneTakeover(runId: string, keep: string): Promise<void> {
+    let listed: { path: string; isDir: boolean }[];
+    try {
+      listed = await this.client.listArtifacts(runId, TAKEOVER);
+    } catch {
+      return;
+    }
+    for (const f of listed) {
+      const name = f.path.split('/').at(-1)!;
+      if (f.isDir && name !== keep && /^\d+$/.test(name) && labelTime(name) < labelTime(keep))
+        await this.client.deleteArtifact(runId, `${TAKEOVER}/${name}`).catch(() => undefined);
+    }
   }
 
   /**
@@ -523,12 +550,22 @@ class RunSink {
   }
 
   private async end(ev: EndEvent, time: number): Promise<void> {
+    const status = mlflowStatus(ev.status);
+    // A point another worker took over and finished is FINISHED for good: the end of an earlier
+    // attempt (a dead worker's child that stopped and sent its log late) does not undo it.
+    if (status !== 'FINISHED' && (await this.client.getRun(this.state.runId!)).info.status === 'FINISHED') {
+      this.warnings.push(`this attempt ended ${ev.status}, but MLflow run ${this.state.runId} was finished by a later attempt; it stays FINISHED`);
+      return;
+    }
     const tags: Record<string, string> = { 'mlflow.note.content': noteOf(basename(this.dir), this.state.key, ev), 'exp.status': ev.status };
     if (ev.reason) tags['exp.reason'] = tagValue(ev.reason);
     await this.client.logBatch(this.state.runId!, { tags });
-    await this.client.updateRun(this.state.runId!, mlflowStatus(ev.status), time);
+    await this.client.updateRun(this.state.runId!, status, time);
   }
 }
+
+/** When a takeover checkpoint was saved: its label is the time in ms (see stageForUpload); 0 for any other name. */
+const labelTime = (label: string): number => (/^\d+$/.test(label) ? Number(label) : 0);
 
 /** Files under `rel` in the run folder ('/'-separated, sorted): `rel` itself when it is a file. */
 function listFiles(runDir: string, rel: string): string[] {

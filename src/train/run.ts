@@ -15,7 +15,7 @@ import { appendText, writeFileAtomic } from '../util/fsx.js';
 import { ExpError, fromSystemError } from '../errors.js';
 import type { RunRecord } from '../store/types.js';
 import { EventLog } from '../track/events.js';
-import { LiveSync } from '../track/live.js';
+import { flushMsFor, LiveSync } from '../track/live.js';
 import { selectBackend } from '../backend/select.js';
 import { loadDataset, describeReport } from '../data/planet.js';
 import { initialState, makeOptimizer, trainLoop, type LoopState, type StopReason } from './loop.js';
@@ -213,7 +213,7 @@ export async function trainRunFolder(dir: string, opts: TrainOptions): Promise<R
       stopped.status === 'failed' ? [] : [...endArtifacts(dir), ...checkpointArtifacts(cfg.tracking.log_checkpoints)],
     );
     end(stopped.status, stopped.reason);
-    await live.flush();
+    await live.flush(flushMsFor(env));
     const best = summary.best;
     log(
       `${stopped.status}: ${stopped.reason}${best ? `; best epoch ${best.epoch}: val_loss ${best.metrics.val_loss!.toFixed(4)}, val_fbeta ${best.metrics.val_fbeta!.toFixed(4)}` : ''} (constant baseline val_fbeta ${baseline.fbeta.toFixed(4)}, top-${baseline.k} tags)\n`,
