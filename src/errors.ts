@@ -50,7 +50,9 @@ export type StoreErrorCode =
   | 'DISK_FULL'
   | 'PERMISSION_DENIED'
   | 'FILE_TOO_LARGE'
-  | 'NOT_A_REGULAR_FILE';
+  | 'NOT_A_REGULAR_FILE'
+  /** exp sweep simulate: no run folder has recorded epochs of the metric. */
+  | 'NO_CURVES';
 
 /** Finding or comparing an original run for `exp reproduce`. */
 export type ReproduceErrorCode = 'RUN_NOT_FOUND' | 'RUN_AMBIGUOUS' | 'ORIGINAL_UNUSABLE';

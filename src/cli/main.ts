@@ -37,6 +37,7 @@ export const COMMANDS: readonly { name: string; load: () => Promise<Command> }[]
   { name: 'rm', load: async () => (await import('./housekeeping.js')).rmCommand },
   { name: 'gc', load: async () => (await import('./housekeeping.js')).gcCommand },
   { name: 'reproduce', load: async () => (await import('./reproduce.js')).reproduceCommand },
+  { name: 'sweep simulate', load: async () => (await import('./sweep-simulate.js')).sweepSimulateCommand },
   { name: 'ui', load: async () => (await import('./ui.js')).uiCommand },
   { name: 'schema', load: async () => (await import('./schema.js')).schemaCommand },
 ];

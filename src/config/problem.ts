@@ -25,6 +25,8 @@ export type ProblemCode =
   | 'SWEEP_RANDOM'
   | 'SWEEP_TOO_LARGE'
   | 'SWEEP_EMPTY_RESULT'
+  /** Valid in the schema, but this version of exp cannot run it yet (sweep.tpe, early_stop asha/hyperband). */
+  | 'SWEEP_NOT_SUPPORTED'
   | 'OVERRIDE_SYNTAX'
   | 'PATH_ESCAPES'
   | 'DATA_NOT_FOUND'

@@ -394,6 +394,51 @@ values?: [unknown, ...(unknown)[]]
 }
 }
 /**
+ * Adaptive search with TPE (Tree-structured Parzen Estimator, as Optuna's TPESampler with its defaults): `startup` random points, then each new point is the best of 24 candidates by l(x)/g(x), the density of the good points (the best min(ceil(0.1 n), 25) of the n that ended, ranked by sweep.metric; pruned points rank below finished ones) over that of the others (points still training count as others). One joint estimator over all params. Same per-path distributions as sweep.random. Not run by this version's exp run yet: exp sweep simulate and the planner say so.
+ */
+tpe?: {
+/**
+ * Points to try in all, the start-up points included.
+ */
+count: number
+/**
+ * Seed of the start-up draws and of TPE's candidates: with one worker, the same file gives the same sequence of points.
+ */
+seed?: number
+/**
+ * Random points before TPE starts proposing (Optuna's n_startup_trials).
+ */
+startup?: number
+/**
+ * Dotted config path -> distribution, as in sweep.random.
+ */
+params: {
+/**
+ * A distribution: uniform/log_uniform/int_uniform need low and high; choice needs values.
+ */
+[k: string]: {
+/**
+ * Distribution to draw from.
+ */
+distribution: ("uniform" | "log_uniform" | "int_uniform" | "choice")
+/**
+ * Lower bound (inclusive).
+ */
+low?: number
+/**
+ * Upper bound (exclusive for uniform/log_uniform, inclusive for int_uniform).
+ */
+high?: number
+/**
+ * Choices for the choice distribution.
+ * 
+ * @minItems 1
+ */
+values?: [unknown, ...(unknown)[]]
+}
+}
+}
+/**
  * Partial assignments (dotted path -> value); a point matching every entry of one assignment is removed.
  * 
  * Items: Dotted path -> value that together identify points to drop.
@@ -419,13 +464,13 @@ name?: string
 mode?: ("auto" | "min" | "max")
 }
 /**
- * Stop points that are clearly worse than their peers (median stopping): after grace_epochs, a point whose best `metric` so far at epoch e is worse than the median of the other points' bests at epoch e (among at least min_points that reached e) is stopped as `pruned`. null disables.
+ * Stop points that are clearly worse than their peers, as `pruned`. median: after grace_epochs, a point whose best `metric` so far at epoch e is worse than the median of the other points' bests at epoch e (among at least min_points that reached e). asha: successive halving at rungs ending at epochs min_epochs * reduction_factor^k; at each rung a point goes on only if its `metric` there is in the top 1/reduction_factor of the values recorded at that rung so far (its own included; ties go on). hyperband: several asha brackets whose first rungs are staggered. null disables.
  */
 early_stop?: ({
 /**
- * The rule: median stopping (as Google Vizier's and Optuna's median pruner).
+ * median: median stopping (as Google Vizier's and Optuna's MedianPruner). asha: asynchronous successive halving (as Optuna's SuccessiveHalvingPruner, Ray Tune's ASHAScheduler). hyperband: ASHA brackets (as Optuna's HyperbandPruner). asha and hyperband are not run by this version's exp run yet (it says so); exp sweep simulate replays them over a finished sweep.
  */
-rule?: "median"
+rule?: ("median" | "asha" | "hyperband")
 /**
  * Metric compared: val_loss, val_fbeta, loss or fbeta. null uses checkpoint.monitor.
  */
@@ -442,6 +487,18 @@ grace_epochs?: number
  * Other points that must have reached the epoch before a point can be pruned there.
  */
 min_points?: number
+/**
+ * asha, hyperband: the epoch the first rung ends at (Optuna's min_resource, Ray's grace_period); no point is pruned before it. Absent: 1.
+ */
+min_epochs?: number
+/**
+ * asha, hyperband: eta; each rung keeps the top 1/eta and the next rung ends eta times later. Absent: 4 for asha (Optuna's SuccessiveHalvingPruner and Ray's ASHAScheduler), 3 for hyperband (Optuna's HyperbandPruner, Ray's HyperBandScheduler and the Hyperband paper).
+ */
+reduction_factor?: number
+/**
+ * hyperband: the number of ASHA brackets; bracket b's first rung ends at min_epochs * eta^b, and a point's bracket is fixed by its index. Absent: floor(log_eta(training.epochs / min_epochs)) + 1 (Optuna's).
+ */
+brackets?: number
 } | null)
 }
 }
@@ -828,6 +885,51 @@ values?: [unknown, ...(unknown)[]]
 }
 }
 /**
+ * Adaptive search with TPE (Tree-structured Parzen Estimator, as Optuna's TPESampler with its defaults): `startup` random points, then each new point is the best of 24 candidates by l(x)/g(x), the density of the good points (the best min(ceil(0.1 n), 25) of the n that ended, ranked by sweep.metric; pruned points rank below finished ones) over that of the others (points still training count as others). One joint estimator over all params. Same per-path distributions as sweep.random. Not run by this version's exp run yet: exp sweep simulate and the planner say so.
+ */
+tpe?: {
+/**
+ * Points to try in all, the start-up points included.
+ */
+count: number
+/**
+ * Seed of the start-up draws and of TPE's candidates: with one worker, the same file gives the same sequence of points.
+ */
+seed: number
+/**
+ * Random points before TPE starts proposing (Optuna's n_startup_trials).
+ */
+startup: number
+/**
+ * Dotted config path -> distribution, as in sweep.random.
+ */
+params: {
+/**
+ * A distribution: uniform/log_uniform/int_uniform need low and high; choice needs values.
+ */
+[k: string]: {
+/**
+ * Distribution to draw from.
+ */
+distribution: ("uniform" | "log_uniform" | "int_uniform" | "choice")
+/**
+ * Lower bound (inclusive).
+ */
+low?: number
+/**
+ * Upper bound (exclusive for uniform/log_uniform, inclusive for int_uniform).
+ */
+high?: number
+/**
+ * Choices for the choice distribution.
+ * 
+ * @minItems 1
+ */
+values?: [unknown, ...(unknown)[]]
+}
+}
+}
+/**
  * Partial assignments (dotted path -> value); a point matching every entry of one assignment is removed.
  * 
  * Items: Dotted path -> value that together identify points to drop.
@@ -853,13 +955,13 @@ name: string
 mode: ("auto" | "min" | "max")
 }
 /**
- * Stop points that are clearly worse than their peers (median stopping): after grace_epochs, a point whose best `metric` so far at epoch e is worse than the median of the other points' bests at epoch e (among at least min_points that reached e) is stopped as `pruned`. null disables.
+ * Stop points that are clearly worse than their peers, as `pruned`. median: after grace_epochs, a point whose best `metric` so far at epoch e is worse than the median of the other points' bests at epoch e (among at least min_points that reached e). asha: successive halving at rungs ending at epochs min_epochs * reduction_factor^k; at each rung a point goes on only if its `metric` there is in the top 1/reduction_factor of the values recorded at that rung so far (its own included; ties go on). hyperband: several asha brackets whose first rungs are staggered. null disables.
  */
 early_stop: ({
 /**
- * The rule: median stopping (as Google Vizier's and Optuna's median pruner).
+ * median: median stopping (as Google Vizier's and Optuna's MedianPruner). asha: asynchronous successive halving (as Optuna's SuccessiveHalvingPruner, Ray Tune's ASHAScheduler). hyperband: ASHA brackets (as Optuna's HyperbandPruner). asha and hyperband are not run by this version's exp run yet (it says so); exp sweep simulate replays them over a finished sweep.
  */
-rule: "median"
+rule: ("median" | "asha" | "hyperband")
 /**
  * Metric compared: val_loss, val_fbeta, loss or fbeta. null uses checkpoint.monitor.
  */
@@ -876,6 +978,18 @@ grace_epochs: number
  * Other points that must have reached the epoch before a point can be pruned there.
  */
 min_points: number
+/**
+ * asha, hyperband: the epoch the first rung ends at (Optuna's min_resource, Ray's grace_period); no point is pruned before it. Absent: 1.
+ */
+min_epochs?: number
+/**
+ * asha, hyperband: eta; each rung keeps the top 1/eta and the next rung ends eta times later. Absent: 4 for asha (Optuna's SuccessiveHalvingPruner and Ray's ASHAScheduler), 3 for hyperband (Optuna's HyperbandPruner, Ray's HyperBandScheduler and the Hyperband paper).
+ */
+reduction_factor?: number
+/**
+ * hyperband: the number of ASHA brackets; bracket b's first rung ends at min_epochs * eta^b, and a point's bracket is fixed by its index. Absent: floor(log_eta(training.epochs / min_epochs)) + 1 (Optuna's).
+ */
+brackets?: number
 } | null)
 }
 }

@@ -40,7 +40,7 @@ function graph(): Map<string, string[]> {
 
 /** Modules that load TensorFlow.js or HDF5 (model/weights.ts and model/errors.ts are light: lookup, MD5, errors). */
 const HEAVY = /^train\/|^model\/(?!weights\.ts$|errors\.ts$)|^backend\/(select|conv2d-grad|im2col|native-kernels|native-op)\.ts$|^@tensorflow\/|^h5wasm/;
-const LIGHT = /^(cli|exec|store|query|track|mlflow|reproduce|config|sweep)\//;
+const LIGHT = /^(cli|exec|store|query|track|mlflow|reproduce|config|sweep|search)\//;
 
 test('src/ has no import cycle', () => {
   const g = graph();
