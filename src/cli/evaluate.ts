@@ -3,17 +3,18 @@ import { defineCommand } from './command.js';
 import { EXIT, cwdOf } from './io.js';
 import { RUNS_DIR_FLAG } from './flags.js';
 import { displayPath, table } from './report.js';
-import { BACKEND_FLAG, type BackendChoice, modelFolder, progressLine, thresholdsFor, THRESHOLDS_FLAG, TTA_FLAG } from './model-use.js';
+import { BACKEND_FLAG, type BackendChoice, CHECKPOINT_FLAG, modelFolder, progressLine, thresholdsFor, THRESHOLDS_FLAG, TTA_FLAG } from './model-use.js';
 
 const f4 = (v: number): string => v.toFixed(4);
 
 export const evaluateCommand = defineCommand({
   name: 'evaluate',
   summary: 'Score a trained run (or an ensemble) on its validation split or on any Planet-format folder.',
-  usage: 'evaluate RUN [--data DIR] [--split val|train|all] [--tta] [--thresholds tuned|P] [--json] [--backend NAME]',
+  usage: 'evaluate RUN [--data DIR] [--split val|train|all] [--tta] [--thresholds tuned|P] [--checkpoint best|last] [--json] [--backend NAME]',
   details: [
     "RUN is a run folder, a run key (or a prefix), or an ensemble folder made by `exp ensemble`. The model is the run's best",
-    'checkpoint (its last when it never saved a best). Reported: binary cross-entropy (as training computes it), the exact',
+    'checkpoint (its last when it never saved a best; a damaged best is an error, and --checkpoint last uses the last).',
+    'Reported: binary cross-entropy (as training computes it), the exact',
     "sample-averaged F-beta (the Kaggle metric, with the run's beta), per tag precision, recall, F-beta, support and the",
     'confusion counts, and their micro and macro averages. --data scores another folder in the Planet layout',
     "(train_v2.csv and train-jpg/, or the folder names of the run's data settings) whose tags the run knows.",
@@ -30,6 +31,7 @@ export const evaluateCommand = defineCommand({
     },
     tta: TTA_FLAG,
     thresholds: THRESHOLDS_FLAG,
+    checkpoint: CHECKPOINT_FLAG,
     backend: BACKEND_FLAG,
     'runs-dir': RUNS_DIR_FLAG,
     json: { type: 'boolean', description: 'Print the scores as JSON: {model, data, images, loss, fbeta, micro, macro, perTag, confusion, thresholds, ...}.' },
@@ -40,7 +42,10 @@ export const evaluateCommand = defineCommand({
     const { loadPredictor } = await import('../infer/predictor.js');
     const { labelledImages } = await import('../infer/dataset.js');
     const { scorePredictions } = await import('../infer/scores.js');
-    const model = await loadPredictor(dir, ensemble, flags.backend as BackendChoice);
+    const model = await loadPredictor(dir, ensemble, flags.backend as BackendChoice, {
+      tuned: flags.thresholds === 'tuned',
+      ...(flags.checkpoint ? { checkpoint: flags.checkpoint } : {}),
+    });
     try {
       const { thresholds, from } = thresholdsFor(flags.thresholds, model.thresholds);
       const data = await labelledImages(model.runs[0]!.dir, model.cfg, model.tags, {
@@ -68,7 +73,7 @@ export const evaluateCommand = defineCommand({
       }
       const b = model.cfg.metrics.beta;
       io.stdout.write(
-        `${model.kind} ${displayPath(dir, io.cwd)} on ${data.source}: ${s.images} images${flags.tta ? ', 8-way TTA' : ''}, thresholds ${from} (${model.thresholdsFrom}), ${model.backend.name}\n`,
+        `${model.kind} ${displayPath(dir, io.cwd)} on ${data.source}: ${s.images} images${flags.tta ? ', 8-way TTA' : ''}, thresholds ${from} (${model.thresholdsFrom === 'config' && flags.thresholds === 'tuned' ? 'metrics.threshold: the run has no thresholds.json' : model.thresholdsFrom}), ${model.backend.name}\n`,
       );
       io.stdout.write(`loss ${f4(s.loss)}   F${b} ${f4(s.fbeta)} (sample-averaged)   micro F${b} ${f4(s.micro.fbeta)}   macro F${b} ${f4(s.macro.fbeta)}\n\n`);
       const rows = model.tags.map((t) => {

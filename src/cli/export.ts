@@ -4,9 +4,9 @@ import { defineCommand } from './command.js';
 import { EXIT, cwdOf } from './io.js';
 import { RUNS_DIR_FLAG } from './flags.js';
 import { displayPath } from './report.js';
-import { BACKEND_FLAG, type BackendChoice, modelFolder } from './model-use.js';
+import { BACKEND_FLAG, type BackendChoice, CHECKPOINT_FLAG, checkOutputTarget, FORCE_FLAG, modelFolder } from './model-use.js';
 import { UsageError } from '../errors.js';
-import { readFileBounded } from '../util/fsx.js';
+import { checkWritableFile, readFileBounded } from '../util/fsx.js';
 
 /**
  * A folder --out may replace: missing, empty, or an earlier exp export (model.json written by
@@ -14,8 +14,10 @@ import { readFileBounded } from '../util/fsx.js';
  */
 function checkTfjsTarget(out: string): void {
   if (!existsSync(out)) return;
-  if (!statSync(out).isDirectory())
+  if (!statSync(out).isDirectory()) {
+    checkWritableFile(out, '--out'); // a device or FIFO is named as such
     throw new UsageError(`${out} is a file; --format tfjs writes a folder`, 'BAD_OPTION_VALUE', 'give a new folder, e.g. --out model-tfjs');
+  }
   const files = readdirSync(out);
   if (files.length === 0) return;
   const ours = files.every((f) => f === 'model.json' || /^group\d+-shard\d+of\d+\.bin$/.test(f));
@@ -34,7 +36,7 @@ function checkTfjsTarget(out: string): void {
 export const exportCommand = defineCommand({
   name: 'export',
   summary: 'Write a trained run (or an ensemble) as a Keras HDF5 model file or a TensorFlow.js model.',
-  usage: 'export RUN --format keras-h5|tfjs --out PATH [--backend NAME]',
+  usage: 'export RUN --format keras-h5|tfjs --out PATH [--checkpoint best|last] [--force] [--backend NAME]',
   details: [
     "keras-h5: one file in Keras's HDF5 layout (architecture and weights) that Python opens with",
     '  keras.models.load_model(PATH); Keras 2 and 3 read it. The input is image_size x image_size x 3, already',
@@ -42,12 +44,15 @@ export const exportCommand = defineCommand({
     'tfjs: a folder with model.json and weight shards that tf.loadLayersModel("file://PATH/model.json") loads.',
     'Both carry the tag vocabulary, the thresholds, the image size, the resize and the preprocessing (exp_metadata, a JSON',
     'attribute of the HDF5 file; userDefinedMetadata.exp in model.json), so a consumer needs nothing else. An ensemble',
-    "exports as one model that averages its members' outputs.",
+    "exports as one model that averages its members' outputs. An existing keras-h5 --out is replaced only when exp export",
+    'wrote it (or with --force); a device, FIFO or folder never is.',
   ].join('\n'),
   positionals: { name: 'RUN', min: 1, max: 1 },
   flags: {
     format: { type: 'string', arg: 'FORMAT', choices: ['keras-h5', 'tfjs'], description: 'keras-h5 (a .h5 file) or tfjs (a folder) (required).' },
     out: { type: 'string', arg: 'PATH', description: 'The file (keras-h5) or folder (tfjs) to write (required).' },
+    checkpoint: CHECKPOINT_FLAG,
+    force: FORCE_FLAG,
     backend: BACKEND_FLAG,
     'runs-dir': RUNS_DIR_FLAG,
   },
@@ -57,12 +62,14 @@ export const exportCommand = defineCommand({
       throw new UsageError('exp export needs --format and --out', 'USAGE', 'e.g. exp export RUN --format keras-h5 --out model.h5');
     const out = resolve(cwd, flags.out);
     if (!existsSync(dirname(out))) throw new UsageError(`the folder of ${flags.out} does not exist`, 'PATH_NOT_FOUND', `create ${dirname(out)} first`);
+    const { isExpKerasFile } = await import('../infer/keras-export.js');
     if (flags.format === 'tfjs') checkTfjsTarget(out);
     else if (existsSync(out) && statSync(out).isDirectory())
       throw new UsageError(`${flags.out} is a folder; --format keras-h5 writes a file`, 'BAD_OPTION_VALUE', 'e.g. --out model.h5');
+    else await checkOutputTarget(out, '--out', isExpKerasFile, flags.force); // before the model loads: a refusal costs nothing
     const { dir, ensemble } = modelFolder(args[0]!, io, flags['runs-dir']);
     const { loadPredictor } = await import('../infer/predictor.js');
-    const model = await loadPredictor(dir, ensemble, flags.backend as BackendChoice);
+    const model = await loadPredictor(dir, ensemble, flags.backend as BackendChoice, flags.checkpoint ? { checkpoint: flags.checkpoint } : {});
     try {
       const net = model.runs.length === 1 ? model.runs[0]!.model : await (await import('../infer/combine.js')).combineModels(model.runs.map((r) => r.model));
       const meta = model.metadata();
@@ -72,6 +79,7 @@ export const exportCommand = defineCommand({
         const tmp = join(dirname(out), `.${process.pid}.export.h5`);
         try {
           await writeKerasModel(net, tmp, meta);
+          checkWritableFile(out, '--out'); // again: the rename would replace whatever is there now
           renameSync(tmp, out);
         } finally {
           rmSync(tmp, { force: true });

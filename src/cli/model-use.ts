@@ -1,10 +1,11 @@
 /** What the commands that use a trained model share: naming the run (or ensemble), the backend and threshold flags, progress. */
-import { existsSync } from 'node:fs';
+import { closeSync, existsSync, openSync, readSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { cwdOf, type Io } from './io.js';
 import { runsDirOf } from './flags.js';
 import { UsageError } from '../errors.js';
 import { findRunFolder } from '../store/find.js';
+import { checkWritableFile } from '../util/fsx.js';
 
 export const BACKEND_FLAG = {
   type: 'string',
@@ -26,6 +27,48 @@ export const THRESHOLDS_FLAG = {
   description:
     "Per-tag thresholds tuned after training (the run's thresholds.json; the run's metrics.threshold when it has none), or one probability P for every tag.",
 } as const;
+
+export const CHECKPOINT_FLAG = {
+  type: 'string',
+  arg: 'best|last',
+  choices: ['best', 'last'],
+  description: 'Which checkpoint to use (default: best, or last for a run that never saved a best). A damaged one is an error, never replaced by the other.',
+} as const;
+export const FORCE_FLAG = { type: 'boolean', description: 'Replace an output file that exp did not write.' } as const;
+
+/** The first line of a regular file (at most 64 KiB of it), without its line ending. */
+export function firstLine(path: string): string {
+  const fd = openSync(path, 'r');
+  try {
+    const buf = Buffer.alloc(64 * 1024);
+    const n = readSync(fd, buf, 0, buf.length, 0);
+    return buf.subarray(0, n).toString('utf8').split('\n')[0]!.replace(/\r$/, '');
+  } finally {
+    closeSync(fd);
+  }
+}
+
+/**
+ * Whether an output named on the command line may be written at `path`: never over a device, a
+ * FIFO, a socket or a folder (NOT_A_REGULAR_FILE); over an existing file only when `ours` says
+ * exp wrote it (or with --force), so a user's own file is never replaced by accident.
+ */
+export async function checkOutputTarget(path: string, flag: string, ours: (path: string) => boolean | Promise<boolean>, force: boolean): Promise<void> {
+  checkWritableFile(path, flag);
+  if (!existsSync(path) || force) return;
+  let mine = false;
+  try {
+    mine = await ours(path);
+  } catch {
+    mine = false;
+  }
+  if (!mine)
+    throw new UsageError(
+      `${flag} ${path} exists and is not a file exp wrote; exp will not replace it`,
+      'BAD_OPTION_VALUE',
+      'give the path of a new file, or pass --force to replace it',
+    );
+}
 
 /** The folder RUN names: an ensemble folder (made by exp ensemble), a run folder, or a run key. */
 export function modelFolder(spec: string, io: Io, runsDir?: string): { dir: string; ensemble: boolean } {

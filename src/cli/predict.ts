@@ -3,17 +3,38 @@ import { defineCommand } from './command.js';
 import { EXIT, cwdOf } from './io.js';
 import { RUNS_DIR_FLAG } from './flags.js';
 import { displayPath } from './report.js';
-import { BACKEND_FLAG, type BackendChoice, modelFolder, progressLine, thresholdsFor, THRESHOLDS_FLAG, TTA_FLAG } from './model-use.js';
+import {
+  BACKEND_FLAG,
+  type BackendChoice,
+  CHECKPOINT_FLAG,
+  checkOutputTarget,
+  firstLine,
+  FORCE_FLAG,
+  modelFolder,
+  progressLine,
+  thresholdsFor,
+  THRESHOLDS_FLAG,
+  TTA_FLAG,
+} from './model-use.js';
 import { DataError, UsageError } from '../errors.js';
 import { writeFileAtomic } from '../util/fsx.js';
 
 /** Images decoded and scored at a time: bounds memory (4,096 x 128 x 128 x 3 is 200 MB of pixels) for test sets of any size. */
 const CHUNK = 4096;
 
+/** --ext: a file extension (png or .png), with its dot. */
+function extOf(flag: string | undefined): string | undefined {
+  if (flag === undefined) return undefined;
+  const ext = flag.startsWith('.') ? flag : `.${flag}`;
+  if (!/^\.[A-Za-z0-9]{1,10}$/.test(ext))
+    throw new UsageError(`--ext must be a file extension such as .jpg or png, not '${flag}'`, 'BAD_OPTION_VALUE', 'e.g. --ext .png');
+  return ext;
+}
+
 export const predictCommand = defineCommand({
   name: 'predict',
   summary: 'Predict tags for a folder of images (or a sample-submission CSV) and write a Kaggle submission.',
-  usage: 'predict RUN IMAGES_DIR|CSV --out submission.csv [--probabilities probs.csv] [--tta] [--thresholds tuned|P] [--images DIR,...]',
+  usage: 'predict RUN IMAGES_DIR|CSV --out submission.csv|- [--probabilities probs.csv] [--tta] [--thresholds tuned|P] [--ext .jpg] [--images DIR,...]',
   details: [
     'RUN is a run folder, a run key (or a prefix), or an ensemble folder made by `exp ensemble`. IMAGES_DIR: every image',
     "with the run's extension (data.image_ext), in natural name order (test_2 before test_10). CSV: a file with an",
@@ -22,14 +43,19 @@ export const predictCommand = defineCommand({
     '`image_name,tags` with the predicted tags separated by spaces (an image may have none). Images are prepared as in',
     'training (size, resize, preprocessing). A missing or unreadable image stops the command (--on-bad-image error, the',
     "run's data.on_bad_image by default), or with skip is written with no tags and empty probabilities and reported.",
+    '--out - writes the submission to stdout (the summary goes to stderr). An existing --out or --probabilities file is',
+    'replaced only when its header is the one exp predict writes (or with --force); a device, FIFO or folder never is.',
   ].join('\n'),
   positionals: { name: 'RUN IMAGES', min: 2, max: 2 },
   flags: {
-    out: { type: 'string', arg: 'FILE', description: 'Where to write the submission CSV (required).' },
+    out: { type: 'string', arg: 'FILE', description: 'Where to write the submission CSV (required); - for stdout.' },
     probabilities: { type: 'string', arg: 'FILE', description: "Also write every tag's probability: image_name,<tag>,... ." },
     tta: TTA_FLAG,
     thresholds: THRESHOLDS_FLAG,
     images: { type: 'string', arg: 'DIR,...', description: "Folders holding a CSV's images, searched in order." },
+    ext: { type: 'string', arg: 'EXT', description: "The images' file extension, e.g. .png (default: the run's data.image_ext)." },
+    checkpoint: CHECKPOINT_FLAG,
+    force: FORCE_FLAG,
     'on-bad-image': {
       type: 'string',
       arg: 'POLICY',
@@ -43,18 +69,34 @@ export const predictCommand = defineCommand({
     const cwd = cwdOf(io);
     if (!flags.out) throw new UsageError('exp predict needs --out FILE for the submission', 'USAGE', 'e.g. exp predict RUN test-jpg --out submission.csv');
     thresholdsFor(flags.thresholds, []);
+    const ext = extOf(flags.ext);
     const { listImages } = await import('../infer/images.js');
     const { dir, ensemble } = modelFolder(args[0]!, io, flags['runs-dir']);
     const { loadPredictor } = await import('../infer/predictor.js');
     const { decodeMany } = await import('../data/decode.js');
     const { submissionLine, SUBMISSION_HEADER, probabilitiesHeader, probabilitiesLine } = await import('../infer/submission.js');
-    const model = await loadPredictor(dir, ensemble, flags.backend as BackendChoice);
+    const toStdout = flags.out === '-';
+    const out = resolve(cwd, flags.out);
+    // Checked before the model loads (a refusal costs nothing), and again by the write itself.
+    if (!toStdout) await checkOutputTarget(out, '--out', (p) => firstLine(p) === SUBMISSION_HEADER, flags.force);
+    const probsOut = flags.probabilities ? resolve(cwd, flags.probabilities) : undefined;
+    if (probsOut)
+      await checkOutputTarget(
+        probsOut,
+        '--probabilities',
+        (p) => /^image_name(,[^,\s]+)+$/.test(firstLine(p)) && firstLine(p) !== SUBMISSION_HEADER,
+        flags.force,
+      );
+    const model = await loadPredictor(dir, ensemble, flags.backend as BackendChoice, {
+      tuned: flags.thresholds === 'tuned',
+      ...(flags.checkpoint ? { checkpoint: flags.checkpoint } : {}),
+    });
     try {
       const { thresholds } = thresholdsFor(flags.thresholds, model.thresholds);
       const d = model.cfg.data;
       const list = listImages(
         resolve(cwd, args[1]!),
-        d.image_ext,
+        ext ?? d.image_ext,
         (flags.images ?? '')
           .split(',')
           .filter(Boolean)
@@ -107,13 +149,13 @@ export const predictCommand = defineCommand({
         );
       }
       const seconds = (performance.now() - t0) / 1000;
-      const out = resolve(cwd, flags.out);
-      writeFileAtomic(out, `${sub.join('\n')}\n`);
-      if (flags.probabilities) writeFileAtomic(resolve(cwd, flags.probabilities), `${probLines.join('\n')}\n`);
+      if (toStdout) io.stdout.write(`${sub.join('\n')}\n`);
+      else writeFileAtomic(out, `${sub.join('\n')}\n`);
+      if (probsOut) writeFileAtomic(probsOut, `${probLines.join('\n')}\n`);
       for (const b of bad.slice(0, 10)) io.stderr.write(`skipped ${b.name}: ${b.reason}\n`);
       if (bad.length > 10) io.stderr.write(`... and ${bad.length - 10} more skipped\n`);
-      io.stdout.write(
-        `wrote ${displayPath(out, cwd)}: ${n} images${bad.length ? ` (${bad.length} unreadable, written with no tags)` : ''}, ${model.kind} ${displayPath(dir, cwd)}, ${flags.tta ? '8-way TTA, ' : ''}${model.backend.name}, ${seconds.toFixed(1)} s (${(n / seconds).toFixed(1)} img/s)\n`,
+      (toStdout ? io.stderr : io.stdout).write(
+        `wrote ${toStdout ? 'the submission to stdout' : displayPath(out, cwd)}: ${n} images${bad.length ? ` (${bad.length} unreadable, written with no tags)` : ''}, ${model.kind} ${displayPath(dir, cwd)}, ${flags.tta ? '8-way TTA, ' : ''}${model.backend.name}, ${seconds.toFixed(1)} s (${(n / seconds).toFixed(1)} img/s)\n`,
       );
       return EXIT.ok;
     } finally {

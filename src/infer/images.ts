@@ -41,7 +41,7 @@ export function listImages(input: string, ext: string, imageDirs: readonly strin
       .sort(natural);
     if (files.length === 0)
       throw new DataError('EMPTY_DATASET', `${input} holds no *${ext} images`, {
-        fix: 'give the folder of the images to score (e.g. test-jpg), or set the extension with --ext',
+        fix: `give the folder of the images to score (e.g. test-jpg), or their extension when it is not ${ext} (e.g. exp predict ... --ext .png)`,
         file: input,
       });
     return { names: files.map((f) => f.slice(0, -ext.length)), files: files.map((f) => join(input, f)) };

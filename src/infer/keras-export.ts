@@ -10,6 +10,7 @@
  * JSON format), with what Keras would not know removed: exp's seeded dropout becomes Keras's
  * Dropout (identical at inference), initializers become plain ones (the weights replace them).
  */
+import { closeSync, openSync, readSync } from 'node:fs';
 import type * as tf from '@tensorflow/tfjs';
 import h5wasm from 'h5wasm/node';
 import type { Group } from 'h5wasm/node';
@@ -97,5 +98,26 @@ export async function writeKerasModel(model: tf.LayersModel, path: string, meta:
     );
   } finally {
     file?.close();
+  }
+}
+
+const HDF5_SIGNATURE = Buffer.from([0x89, 0x48, 0x44, 0x46, 0x0d, 0x0a, 0x1a, 0x0a]);
+
+/** Whether `path` is a Keras file exp export wrote (HDF5 with exp's `exp_metadata` attribute): the only kind --out replaces without --force. */
+export async function isExpKerasFile(path: string): Promise<boolean> {
+  const fd = openSync(path, 'r');
+  const head = Buffer.alloc(8);
+  try {
+    // h5wasm prints HDF5's error stack for a file that is not HDF5, so look at the signature first.
+    if (readSync(fd, head, 0, 8, 0) !== 8 || !head.equals(HDF5_SIGNATURE)) return false;
+  } finally {
+    closeSync(fd);
+  }
+  await h5wasm.ready;
+  const file = new h5wasm.File(path, 'r');
+  try {
+    return file.file_id >= 0n && 'exp_metadata' in file.attrs;
+  } finally {
+    file.close();
   }
 }

@@ -9,7 +9,7 @@ import { ExpError, ModelUseError } from '../errors.js';
 import type { BackendInfo, BackendName } from '../backend/types.js';
 import { readFileBounded } from '../util/fsx.js';
 import { predictProbs } from './predict.js';
-import { exportMetadata, restoreRun, type RestoredRun } from './restore.js';
+import { exportMetadata, restoreRun, type CheckpointChoice, type RestoredRun } from './restore.js';
 import type { ExportMetadata } from './metadata.js';
 
 /** ensemble.json: the runs an ensemble averages, and what was measured of it. */
@@ -133,17 +133,24 @@ function readEnsembleFile(dir: string): EnsembleFile {
   return file as EnsembleFile;
 }
 
-/** Loads the run or ensemble folder `dir` on `backend`. */
-export async function loadPredictor(dir: string, ensemble: boolean, backend: 'auto' | BackendName): Promise<Predictor> {
+/** Loads the run or ensemble folder `dir` on `backend`, from the checkpoint asked for (default: best); `tuned: false` skips thresholds.json. */
+export async function loadPredictor(
+  dir: string,
+  ensemble: boolean,
+  backend: 'auto' | BackendName,
+  opts: { checkpoint?: CheckpointChoice; tuned?: boolean } = {},
+): Promise<Predictor> {
   if (!ensemble) {
-    const r = await restoreRun(dir, { backend });
+    const r = await restoreRun(dir, { backend, ...opts });
     return fromRuns(dir, 'run', [r], r.thresholds, r.thresholdsFrom);
   }
   const file = readEnsembleFile(dir);
   const runs: RestoredRun[] = [];
   try {
     // Members are stored relative to the ensemble folder, so a runs folder moved with it still works.
-    for (const m of file.members) runs.push(await restoreRun(resolve(dir, m), { backend }));
+    // The ensemble's own thresholds are used, so the members' thresholds.json are not read.
+    for (const m of file.members)
+      runs.push(await restoreRun(resolve(dir, m), { backend, tuned: false, ...(opts.checkpoint ? { checkpoint: opts.checkpoint } : {}) }));
     checkCompatible(runs);
     const tags = runs[0]!.tags;
     if (file.tags.join(' ') !== tags.join(' ') || file.thresholds.length !== tags.length) {

@@ -1,20 +1,22 @@
 /**
  * A trained run's model, ready to use: its config, tag vocabulary and thresholds from the
  * run folder, the model rebuilt (base weights from where the run took them) and its best
- * checkpoint (or its last, for a run that never improved) loaded on top.
+ * checkpoint (or its last, for a run that never saved a best) loaded on top. A damaged file is a
+ * coded error naming it, never a silent fallback to something else.
  */
 import type * as tf from '@tensorflow/tfjs';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import type { RunConfig } from '../config/normalise.js';
-import { ModelUseError } from '../errors.js';
+import { ExpError, ModelUseError, StoreError } from '../errors.js';
+import { WeightsError } from '../model/errors.js';
 import { selectBackend } from '../backend/select.js';
 import type { BackendInfo, BackendName } from '../backend/types.js';
 import { checkpointDir, runPath } from '../store/layout.js';
 import { readPoint, readRunConfig } from '../store/run.js';
 import type { PointMeta } from '../store/types.js';
-import { readFileBounded, readJson } from '../util/fsx.js';
-import { hasCheckpoint, loadCheckpoint } from '../train/checkpoint.js';
+import { readFileBounded, readRecordJson } from '../util/fsx.js';
+import { hasCheckpoint, loadCheckpoint, readCheckpointInfo, type BaseRef } from '../train/checkpoint.js';
 import { buildWithBase } from '../train/model.js';
 import type { ExportMetadata } from './metadata.js';
 
@@ -46,42 +48,113 @@ export interface RestoredRun {
   checkpoint: 'best' | 'last';
 }
 
-export const readThresholds = (dir: string): ThresholdsFile | undefined => readJson<ThresholdsFile>(runPath(dir, 'thresholds'));
+/** Which checkpoint to use: best (the default: the run's last when it never saved a best) or last. */
+export type CheckpointChoice = 'best' | 'last';
 
-/** The run's tag vocabulary (tags.txt, written by training), or a NO_MODEL error. */
+const corrupt = (file: string, problem: string, fix: string): StoreError =>
+  new StoreError({ code: 'RUN_FILE_CORRUPT', message: `${file} is damaged: ${problem}`, file, fix, exit: 'failed' });
+
+/**
+ * The run's tuned thresholds (thresholds.json), or undefined when it has none. A file that is
+ * there but damaged, or tuned for other tags than tags.txt, is a RUN_FILE_CORRUPT error: scoring
+ * silently at metrics.threshold instead would report another model's F-beta as this one's.
+ */
+export function readThresholds(dir: string, tags: readonly string[]): ThresholdsFile | undefined {
+  const file = runPath(dir, 'thresholds');
+  const fix = `pass --thresholds 0.5 (one probability for every tag) to score without them, or delete ${file} to use the run's metrics.threshold`;
+  const read = readRecordJson(file, 'thresholds.json', fix, 1 << 20);
+  if (read === undefined) return undefined;
+  const raw = (typeof read === 'object' && read !== null ? read : {}) as Partial<ThresholdsFile>;
+  const th = raw.thresholds;
+  const probs = Array.isArray(th) && th.every((x) => typeof x === 'number' && x >= 0 && x <= 1);
+  if (!Array.isArray(raw.tags) || !probs) throw corrupt(file, 'it is not a thresholds file (tags, and thresholds between 0 and 1)', fix);
+  if (raw.tags.length !== tags.length || th!.length !== tags.length || raw.tags.some((t, i) => t !== tags[i]))
+    throw corrupt(file, `it was tuned for other tags (${raw.tags.length}) than the run's tags.txt has (${tags.length})`, fix);
+  return raw as ThresholdsFile;
+}
+
+/** The run's tag vocabulary (tags.txt, written by training), or a NO_MODEL / RUN_FILE_CORRUPT error. */
 export function readTags(dir: string): string[] {
   const file = runPath(dir, 'tags');
   // tags.txt is a few hundred bytes; a bigger one is not ours.
   if (!existsSync(file)) throw new ModelUseError('NO_MODEL', `${dir} has no tags.txt: it has not trained yet`, `train it first: exp train ${dir}`);
-  return readFileBounded(file, 1 << 20, 'tags.txt')
+  let bytes: Buffer;
+  try {
+    bytes = readFileBounded(file, 1 << 20, 'tags.txt');
+  } catch (e) {
+    // A run folder's file, not the user's input: the run is what failed (exit 1).
+    if (e instanceof StoreError)
+      throw new StoreError({ code: e.code, message: e.message, file, fix: 'restore tags.txt (one tag a line, written by training)', exit: 'failed' });
+    throw e;
+  }
+  const tags = bytes
     .toString('utf8')
     .split('\n')
     .map((t) => t.trim())
     .filter(Boolean);
+  const fix = `tags.txt is written by training (one tag a line): restore it, or train the run again (exp run FILE --force)`;
+  if (tags.length === 0) throw corrupt(file, 'it holds no tags', fix);
+  const odd = tags.find((t, i) => /[\s,]/.test(t) || tags.indexOf(t) !== i);
+  if (odd !== undefined) throw corrupt(file, `tag '${odd.slice(0, 40)}' is repeated or holds a space or comma`, fix);
+  return tags;
 }
 
-/** Loads the run's model on `backend` (default: the best available here). */
-export async function restoreRun(dir: string, opts: { backend?: 'auto' | BackendName } = {}): Promise<RestoredRun> {
+/** The checkpoint folder to load: the one asked for, else best when the run has one, else last. */
+function chooseCheckpoint(dir: string, want: CheckpointChoice | undefined): CheckpointChoice {
+  // The best folder is swapped in whole (replaceDirAtomic), so one that is there but unreadable is damaged, not half-written.
+  const which = want ?? (existsSync(checkpointDir(dir, 'best')) ? 'best' : 'last');
+  if (existsSync(checkpointDir(dir, which))) return which;
+  if (want) throw new ModelUseError('NO_MODEL', `${dir} has no checkpoints/${want}`, `leave out --checkpoint ${want} to use the checkpoint the run has`);
+  throw new ModelUseError(
+    'NO_MODEL',
+    `${dir} has no checkpoint (checkpoints/best or last)`,
+    `train it first (exp train ${dir}), or use a run that saved one (checkpoint.save_best)`,
+  );
+}
+
+/** Loads checkpoint `which` into `model`; a damaged one is CHECKPOINT_CORRUPT naming the file, never replaced by another in silence. */
+async function loadChosen(dir: string, which: CheckpointChoice, model: tf.LayersModel, base: BaseRef): Promise<void> {
+  const cdir = checkpointDir(dir, which);
+  try {
+    if (!hasCheckpoint(cdir)) readCheckpointInfo(cdir); // names state.json when that is what is wrong
+    await loadCheckpoint(cdir, model, undefined, base);
+  } catch (e) {
+    if (!(e instanceof ExpError) || e.code === 'CHECKPOINT_MISMATCH') throw e;
+    const file = e.file ?? join(cdir, 'weights.json');
+    throw new WeightsError({
+      code: 'CHECKPOINT_CORRUPT',
+      file,
+      problem: `the ${which} checkpoint of ${dir} is damaged: ${e.message.split('\n')[0]!}`,
+      fix:
+        which === 'best'
+          ? 'use the last checkpoint instead (--checkpoint last), or train the run again (exp run FILE --force)'
+          : 'train the run again (exp run FILE --force)',
+      cause: e,
+    });
+  }
+}
+
+/**
+ * Loads the run's model on `backend` (default: the best available here). `tuned: false` does
+ * not read thresholds.json (the caller sets its own thresholds, e.g. --thresholds 0.5).
+ */
+export async function restoreRun(
+  dir: string,
+  opts: { backend?: 'auto' | BackendName; checkpoint?: CheckpointChoice; tuned?: boolean } = {},
+): Promise<RestoredRun> {
   const cfg = readRunConfig(dir);
   const point = readPoint(dir);
   const tags = readTags(dir);
-  const which = hasCheckpoint(checkpointDir(dir, 'best')) ? 'best' : hasCheckpoint(checkpointDir(dir, 'last')) ? 'last' : undefined;
-  if (!which)
-    throw new ModelUseError(
-      'NO_MODEL',
-      `${dir} has no checkpoint (checkpoints/best or last)`,
-      `train it first (exp train ${dir}), or use a run that saved one (checkpoint.save_best)`,
-    );
+  const which = chooseCheckpoint(dir, opts.checkpoint);
+  const tuned = opts.tuned === false ? undefined : readThresholds(dir, tags);
   const backend = await selectBackend(opts.backend ?? 'auto');
   const { model, base } = await buildWithBase(cfg, tags.length);
   try {
-    await loadCheckpoint(checkpointDir(dir, which), model, undefined, base);
+    await loadChosen(dir, which, model, base);
   } catch (e) {
     model.dispose(); // a long-lived caller (the MLflow sink) must not keep a VGG16 per failed try
     throw e;
   }
-  const tuned = readThresholds(dir);
-  const usable = tuned && tuned.tags.length === tags.length && tuned.tags.every((t, i) => t === tags[i]);
   return {
     dir,
     cfg,
@@ -90,8 +163,8 @@ export async function restoreRun(dir: string, opts: { backend?: 'auto' | Backend
     model,
     backend,
     checkpoint: which,
-    thresholds: usable ? tuned.thresholds : tags.map(() => cfg.metrics.threshold),
-    thresholdsFrom: usable ? 'tuned' : 'config',
+    thresholds: tuned ? tuned.thresholds : tags.map(() => cfg.metrics.threshold),
+    thresholdsFrom: tuned ? 'tuned' : 'config',
   };
 }
 

@@ -9,7 +9,7 @@
  * and `block1_conv1/block1_conv1_b_1:0` (bias). Weights pair up with the layer's weights by
  * position, as in Keras.
  */
-import { closeSync, existsSync, fstatSync, openSync, readSync } from 'node:fs';
+import { closeSync, existsSync, fstatSync, openSync, readSync, statSync } from 'node:fs';
 import * as tf from '@tensorflow/tfjs';
 import h5wasm from 'h5wasm/node';
 import type { Dataset, Group } from 'h5wasm/node';
@@ -74,6 +74,14 @@ export async function openKerasH5(path: string): Promise<{ file: InstanceType<ty
       file: path,
       cause,
       fix: 'Give a Keras .h5 weights file (model.save_weights("x.h5") in Keras 2, or the ImageNet file).',
+    });
+  // Opening a FIFO would block and a device has no end: only a regular file is read.
+  if (!statSync(path).isFile())
+    throw new WeightsError({
+      code: 'WEIGHTS_FORMAT',
+      problem: 'not a regular file (a device, FIFO or folder)',
+      file: path,
+      fix: 'Give a Keras .h5 weights file.',
     });
   // h5wasm does not throw on a non-HDF5 file (it prints HDF5's error stack and returns id -1), so look first.
   if (!hasHdf5Signature(path)) throw notHdf5();

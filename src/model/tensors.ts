@@ -8,10 +8,11 @@
  * these functions directly.
  */
 import { createHash, randomBytes } from 'node:crypto';
-import { closeSync, fsyncSync, openSync, readdirSync, readFileSync, renameSync, rmSync, writeSync, mkdirSync } from 'node:fs';
+import { closeSync, fsyncSync, openSync, readdirSync, renameSync, rmSync, writeSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs';
-import { readJson, writeJsonAtomic } from '../util/fsx.js';
+import { readFileBounded, readJson, writeJsonAtomic } from '../util/fsx.js';
+import { ExpError } from '../errors.js';
 import { WeightsError } from './errors.js';
 
 export interface NamedTensor {
@@ -44,6 +45,8 @@ export interface TensorManifest {
 }
 
 const manifestPath = (dir: string, prefix: string): string => join(dir, `${prefix}.json`);
+/** A manifest lists a few hundred tensors: kilobytes. A bigger one is not a manifest. */
+const MAX_MANIFEST_BYTES = 16 * 2 ** 20;
 const isDataFile = (prefix: string, name: string): boolean => name.startsWith(`${prefix}.`) && /^[0-9a-f]{16}\.bin$/.test(name.slice(prefix.length + 1));
 
 /** Whether `dir` holds a committed tensor set under `prefix`. */
@@ -109,9 +112,18 @@ export function readTensors(dir: string, prefix: string): NamedTensor[] {
       ...(layer === undefined ? {} : { layer }),
       fix: 'The checkpoint is missing or damaged; delete it and train again (or resume from another checkpoint).',
     });
-  const manifest = readJson<TensorManifest>(file);
+  let manifest: TensorManifest | undefined;
+  try {
+    manifest = JSON.parse(readFileBounded(file, MAX_MANIFEST_BYTES, 'checkpoint manifest').toString('utf8')) as TensorManifest;
+  } catch (e) {
+    if (e instanceof ExpError) throw bad(e.message.split('\n')[0]!);
+    manifest = undefined;
+  }
   if (
     manifest?.format !== 'exp-tensors' ||
+    typeof manifest.byteLength !== 'number' ||
+    !Number.isSafeInteger(manifest.byteLength) ||
+    manifest.byteLength < 0 ||
     (manifest.version !== 1 && manifest.version !== 2) ||
     !Array.isArray(manifest.tensors) ||
     typeof manifest.data !== 'string' ||
@@ -121,9 +133,10 @@ export function readTensors(dir: string, prefix: string): NamedTensor[] {
   }
   let bin: Buffer;
   try {
-    bin = readFileSync(join(dir, manifest.data));
-  } catch {
-    throw bad(`data file ${manifest.data} is missing`);
+    // Bounded by what the manifest says it holds: a data file linked to /dev/zero (or grown) is refused, not read.
+    bin = readFileBounded(join(dir, manifest.data), manifest.byteLength, 'checkpoint data file');
+  } catch (e) {
+    throw bad(e instanceof ExpError ? e.message.split('\n')[0]! : `data file ${manifest.data} is missing`);
   }
   if (bin.byteLength !== manifest.byteLength) throw bad(`data file ${manifest.data} is ${bin.byteLength} bytes, the manifest says ${manifest.byteLength}`);
   for (const { name, shape, dtype, offset, byteLength } of manifest.tensors) {

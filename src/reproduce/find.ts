@@ -3,7 +3,7 @@
  * folder, or an MLflow run id. What defines it (config.yaml, the saved split) and what it
  * achieved (summary.json, or the metric history on the server) become an Original.
  */
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import { basename, join, resolve } from 'node:path';
 import { parse } from 'yaml';
 import { ReproduceError } from '../errors.js';
@@ -18,7 +18,7 @@ import { isRunFolder, readPoint, readRunConfig, readRunRecord, readSummary } fro
 import type { RunEnvironment } from '../store/environment.js';
 import type { RunSummary } from '../store/types.js';
 import type { RunConfig } from '../config/normalise.js';
-import { readJson } from '../util/fsx.js';
+import { readFileBounded, readJson } from '../util/fsx.js';
 
 /** What a run achieved: its best epoch's metrics and the final evaluation of the best checkpoint. */
 export interface Results {

@@ -5,10 +5,10 @@
  * It gets identities of its own (a new sweep folder and uid), so the tracking server keeps
  * the original's record apart from the reproduction's.
  */
-import { copyFileSync, existsSync, mkdirSync, readFileSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync } from 'node:fs';
 import { basename, dirname, join, resolve } from 'node:path';
 import { randomUUID } from 'node:crypto';
-import { writeFileAtomic, writeJsonAtomic } from '../util/fsx.js';
+import { readFileBounded, writeFileAtomic, writeJsonAtomic } from '../util/fsx.js';
 import { RUN_FILES, runPath, sweepDirOf, sweepPath } from '../store/layout.js';
 import { readSweepIndex } from '../store/sweep.js';
 import { writePoint } from '../store/run.js';
@@ -31,7 +31,9 @@ export function prepareReproduction(o: Original, runsDir: string): string {
   }
   const dir = join(sweepDir, o.name);
   writeFileAtomic(runPath(dir, 'config'), o.configText);
-  if (o.splitDir) for (const f of ['train.txt', 'val.txt', 'split.json']) writeFileAtomic(join(dir, RUN_FILES.split, f), readFileSync(join(o.splitDir, f)));
+  if (o.splitDir)
+    for (const f of ['train.txt', 'val.txt', 'split.json'])
+      writeFileAtomic(join(dir, RUN_FILES.split, f), readFileBounded(join(o.splitDir, f), 256 * 2 ** 20, `split file ${f}`));
   const original = o.dir ? readSweepIndex(sweepDirOf(o.dir)) : undefined;
   if (o.dir && existsSync(sweepPath(sweepDirOf(o.dir), 'experiment')))
     copyFileSync(sweepPath(sweepDirOf(o.dir), 'experiment'), sweepPath(sweepDir, 'experiment'));

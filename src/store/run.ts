@@ -4,7 +4,7 @@
  * of a record tolerates a missing file. config.yaml is checked against the resolved schema,
  * so a hand-edited config gets the same file:line:col problems as `exp validate`.
  */
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import { basename } from 'node:path';
 import { randomUUID } from 'node:crypto';
 import { parseYaml } from '../config/load.js';
@@ -13,13 +13,14 @@ import { validateResolved } from '../config/resolved.js';
 import { runKey } from '../sweep/key.js';
 import type { RunConfig } from '../config/normalise.js';
 import { LockedError, StoreError } from '../errors.js';
-import { readFileBounded, readJson, writeFileAtomic, writeJsonAtomic } from '../util/fsx.js';
+import { readFileBounded, readJson, readRecordJson, writeFileAtomic, writeJsonAtomic } from '../util/fsx.js';
 import { runPath, sweepDirOf, sweepPath } from './layout.js';
 import { describeOwner, currentLock, tryLock, type Lock } from './lock.js';
 import type { EpochLine, PointMeta, RunRecord, RunSummary, SweepIndex } from './types.js';
 
 /** config.yaml is written by exp and small; a bigger one is not ours. */
 const MAX_CONFIG_BYTES = 1 << 20;
+const MAX_METRICS_BYTES = 256 * 2 ** 20;
 
 export const isRunFolder = (dir: string): boolean => existsSync(runPath(dir, 'config'));
 
@@ -36,8 +37,19 @@ export const writePoint = (dir: string, p: PointMeta): void => writeJsonAtomic(r
  * sweep's index.json, its run.json or its config (and a new uid), once.
  */
 export function readPoint(dir: string): PointMeta {
-  const p = readJson<PointMeta>(runPath(dir, 'point'));
-  if (p?.uid && p.key) return p;
+  const file = runPath(dir, 'point');
+  // A point.json that is there but damaged is reported, never replaced: its uid links the run to its tracking.
+  const p = readRecordJson(file, 'point.json', 'restore it from a copy (its uid links the run to MLflow), or plan the experiment again', 1 << 20) as
+    Partial<PointMeta> | undefined;
+  if (p !== undefined && (typeof p !== 'object' || p === null || typeof p.uid !== 'string' || typeof p.key !== 'string' || !p.uid || !p.key))
+    throw new StoreError({
+      code: 'RUN_FILE_CORRUPT',
+      message: `${file} is damaged: it has no uid and key`,
+      file,
+      fix: 'restore it from a copy, or plan the experiment again',
+      exit: 'failed',
+    });
+  if (p) return p as PointMeta;
   const sweepDir = sweepDirOf(dir);
   const index = readJson<SweepIndex>(sweepPath(sweepDir, 'index'));
   const entry = index?.points.find((e) => e.dir === basename(dir));
@@ -117,12 +129,10 @@ export function readRunConfig(dir: string): RunConfig {
 
 /** Every epoch of metrics.jsonl (a torn last line after a crash is skipped). */
 export function readMetrics(dir: string): EpochLine[] {
-  let text: string;
-  try {
-    text = readFileSync(runPath(dir, 'metrics'), 'utf8');
-  } catch {
-    return [];
-  }
+  const file = runPath(dir, 'metrics');
+  if (!existsSync(file)) return [];
+  // Bounded and regular-file-only: a year of epochs is a few megabytes.
+  const text = readFileBounded(file, MAX_METRICS_BYTES, 'metrics.jsonl').toString('utf8');
   return text.split('\n').flatMap((l) => {
     try {
       return l.trim() ? [JSON.parse(l) as EpochLine] : [];

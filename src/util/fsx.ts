@@ -11,19 +11,58 @@ import {
   mkdirSync,
   openSync,
   readdirSync,
-  readFileSync,
   readSync,
   renameSync,
   writeSync,
   existsSync,
   rmSync,
+  statSync,
+  lstatSync,
 } from 'node:fs';
 import { dirname, basename, join } from 'node:path';
 import { StoreError } from '../errors.js';
 
 let counter = 0;
 
+/** What is at `path` when it is not a regular file or a folder, in words (following symlinks); undefined when absent or ordinary. */
+function specialKind(path: string): string | undefined {
+  let st;
+  try {
+    st = statSync(path);
+  } catch {
+    return undefined; // absent (or a dangling link, which the rename replaces)
+  }
+  if (st.isFile() || st.isDirectory()) return undefined;
+  if (st.isFIFO()) return 'a FIFO (named pipe)';
+  if (st.isCharacterDevice() || st.isBlockDevice()) return 'a device';
+  if (st.isSocket()) return 'a socket';
+  return 'not a regular file';
+}
+
+/**
+ * Refuses to write over anything but a regular file (or nothing): the write-then-rename of
+ * writeFileAtomic would replace a device node such as /dev/null, a FIFO or a socket with a
+ * plain file, and a folder is never a file's target. Throws NOT_A_REGULAR_FILE naming `path`.
+ */
+export function checkWritableFile(path: string, what = 'file'): void {
+  let dir = false;
+  try {
+    dir = statSync(path).isDirectory();
+  } catch {
+    dir = false;
+  }
+  const kind = dir ? 'a folder' : specialKind(path);
+  if (kind === undefined) return;
+  throw new StoreError({
+    code: 'NOT_A_REGULAR_FILE',
+    message: `${what} ${path} is ${kind}; exp writes only regular files and will not replace it`,
+    file: path,
+    fix: 'give the path of a new file (or of a file exp wrote before)',
+  });
+}
+
 export function writeFileAtomic(path: string, data: string | Uint8Array): void {
+  checkWritableFile(path);
   mkdirSync(dirname(path), { recursive: true });
   const tmp = join(dirname(path), `.${basename(path)}.${process.pid}.${counter++}.tmp`);
   const fd = openSync(tmp, 'w');
@@ -42,11 +81,53 @@ export function writeJsonAtomic(path: string, value: unknown): void {
   writeFileAtomic(path, JSON.stringify(value, null, 2) + '\n');
 }
 
-export function readJson<T>(path: string): T | undefined {
+/** exp's own JSON records are kilobytes to a few megabytes; a bigger one is not ours. */
+export const MAX_JSON_BYTES = 64 * 2 ** 20;
+
+/**
+ * A JSON record, or undefined when it is missing or unusable (callers that tolerate a missing
+ * record). Still bounded and regular-file-only: a symlink to /dev/zero is unusable, not read.
+ */
+export function readJson<T>(path: string, maxBytes = MAX_JSON_BYTES): T | undefined {
   try {
-    return JSON.parse(readFileSync(path, 'utf8')) as T;
+    return JSON.parse(readFileBounded(path, maxBytes).toString('utf8')) as T;
   } catch {
     return undefined;
+  }
+}
+
+/**
+ * A run folder's JSON record that must be whole when present: undefined when the file is
+ * absent, else its parsed value; a file that is not a regular file, is too large or is not
+ * JSON is a coded StoreError naming it (RUN_FILE_CORRUPT for bad JSON), with `fix`.
+ */
+export function readRecordJson(path: string, what: string, fix: string, maxBytes = MAX_JSON_BYTES): unknown {
+  let text: string;
+  try {
+    text = readFileBounded(path, maxBytes, what).toString('utf8');
+  } catch (e) {
+    if (!existsSync(path) && !isDanglingLink(path)) return undefined;
+    if (e instanceof StoreError) throw new StoreError({ code: e.code, message: e.message, file: path, fix, exit: 'failed', cause: e });
+    throw e;
+  }
+  try {
+    return JSON.parse(text) as unknown;
+  } catch (e) {
+    throw new StoreError({
+      code: 'RUN_FILE_CORRUPT',
+      message: `${what} ${path} is damaged: ${text.trim() === '' ? 'it is empty' : `not valid JSON (${(e as Error).message})`}`,
+      file: path,
+      fix,
+      exit: 'failed',
+    });
+  }
+}
+
+function isDanglingLink(path: string): boolean {
+  try {
+    return lstatSync(path).isSymbolicLink();
+  } catch {
+    return false;
   }
 }
 
@@ -66,6 +147,16 @@ export async function replaceDirAtomic(target: string, build: (tmpDir: string) =
     throw e;
   }
   const old = `${target}.old-${process.pid}-${counter++}`;
+  const kind = specialKind(target);
+  if (kind !== undefined || (existsSync(target) && !statSync(target).isDirectory())) {
+    rmSync(tmp, { recursive: true, force: true });
+    throw new StoreError({
+      code: 'NOT_A_REGULAR_FILE',
+      message: `${target} is ${kind ?? 'a file'}, not a folder; exp will not replace it`,
+      file: target,
+      fix: 'give the path of a new folder',
+    });
+  }
   if (existsSync(target)) renameSync(target, old);
   renameSync(tmp, target);
   rmSync(old, { recursive: true, force: true });
