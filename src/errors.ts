@@ -64,7 +64,8 @@ export type MlflowErrorCode = 'MLFLOW_HTTP' | 'MLFLOW_NETWORK' | 'MLFLOW_TIMEOUT
 export type ModelUseErrorCode = 'NO_MODEL' | 'INCOMPATIBLE_RUNS' | 'EXPORT_FAILED';
 
 /** The job queue (Redis / BullMQ). */
-export type QueueErrorCode = 'QUEUE_URL' | 'QUEUE_UNREACHABLE';
+/** QUEUE_JOB_INVALID: a job a worker took off the queue is not one exp wrote (a path for a name, a config the schema rejects). */
+export type QueueErrorCode = 'QUEUE_URL' | 'QUEUE_UNREACHABLE' | 'QUEUE_JOB_INVALID';
 
 export type ErrorCode =
   | UsageCode

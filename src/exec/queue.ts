@@ -26,6 +26,9 @@ export interface QueueConn {
   shown: string;
 }
 
+/** The largest database index Redis accepts at all (its `databases` setting is an int). */
+const MAX_DB = 2 ** 31 - 1;
+
 /** Parses redis://[user:password@]host[:port][/db] and rediss:// (TLS). */
 export function parseQueueUrl(url: string): QueueConn {
   let u: URL;
@@ -43,8 +46,12 @@ export function parseQueueUrl(url: string): QueueConn {
   };
   if (u.protocol !== 'redis:' && u.protocol !== 'rediss:') bad('is not a redis:// or rediss:// URL');
   if (!u.hostname) bad('has no host');
-  const db = u.pathname && u.pathname !== '/' ? Number(u.pathname.slice(1)) : 0;
-  if (!Number.isInteger(db) || db < 0) bad(`has a database '${u.pathname.slice(1)}' that is not a number`);
+  const dbText = u.pathname && u.pathname !== '/' ? u.pathname.slice(1) : '0';
+  // Redis numbers its databases 0, 1, ... (16 unless its `databases` setting says more); checkReachable asks the server for the one named.
+  if (!/^\d{1,10}$/.test(dbText) || Number(dbText) > MAX_DB)
+    bad(`names database '${dbText.slice(0, 40)}', which is not a Redis database number (0, 1, 2, ...)`);
+  if (u.search || u.hash) bad('has a query or fragment (?... or #...), which exp does not read: the database is the path, e.g. /1');
+  const db = Number(dbText);
   const port = u.port ? Number(u.port) : 6379;
   return {
     connection: {
@@ -99,6 +106,8 @@ export function openQueue(conn: QueueConn): Queue<JobData> {
 export async function checkReachable(conn: QueueConn, timeoutMs = 15_000): Promise<void> {
   const probe = new Redis({
     ...(conn.connection as object),
+    // ioredis selects the URL's database on connect and, when Redis refuses it, goes on in database 0 with no word: select it below instead.
+    db: 0,
     lazyConnect: true,
     maxRetriesPerRequest: 0,
     enableOfflineQueue: false,
@@ -115,12 +124,14 @@ export async function checkReachable(conn: QueueConn, timeoutMs = 15_000): Promi
       (async () => {
         await probe.connect();
         await probe.ping();
+        await selectDb(probe, conn);
       })(),
       new Promise((_r, rej) => {
         timer = setTimeout(() => rej(new Error(`no answer in ${timeoutMs / 1000} s`)), timeoutMs);
       }),
     ]);
   } catch (e) {
+    if (e instanceof ExpError) throw e;
     throw new ExpError({
       code: 'QUEUE_UNREACHABLE',
       message: `cannot reach the queue at ${conn.shown}: ${reason ?? (e as Error).message}`,
@@ -132,6 +143,30 @@ export async function checkReachable(conn: QueueConn, timeoutMs = 15_000): Promi
   } finally {
     clearTimeout(timer);
     probe.disconnect();
+  }
+}
+
+/** Selects the URL's database on the probe; one the server does not have is a coded QUEUE_URL error (not database 0 in silence). */
+async function selectDb(probe: Redis, conn: QueueConn): Promise<void> {
+  const db = (conn.connection as { db?: number }).db ?? 0;
+  if (db === 0) return;
+  try {
+    await probe.select(db);
+  } catch (e) {
+    let count = '';
+    try {
+      const got = (await probe.config('GET', 'databases')) as unknown;
+      if (Array.isArray(got) && typeof got[1] === 'string') count = got[1];
+    } catch {
+      /* CONFIG may be disabled (managed Redis): the count stays unknown */
+    }
+    throw new ExpError({
+      code: 'QUEUE_URL',
+      message: `--queue '${conn.shown}' names database ${db}, which the Redis there does not have (${(e as Error).message})`,
+      fix: count
+        ? `it has ${count} databases: use 0 to ${Number(count) - 1} (e.g. /0), or raise \`databases\` in redis.conf`
+        : 'use a database the server has (Redis has 16, 0 to 15, unless its `databases` setting says more)',
+    });
   }
 }
 

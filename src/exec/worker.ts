@@ -12,7 +12,7 @@
  */
 import { hostname } from 'node:os';
 import { existsSync } from 'node:fs';
-import { Worker, WaitingError, DelayedError, type Job } from 'bullmq';
+import { Worker, WaitingError, DelayedError, UnrecoverableError, type Job } from 'bullmq';
 import { Redis } from 'ioredis';
 import { clientFromEnv } from '../mlflow/client.js';
 import { materializePoint } from '../store/sweep.js';
@@ -25,6 +25,8 @@ import { MedianPruner, type Curve, type Curves } from './prune.js';
 import { QUEUE_NAME, checkReachable, listJobs, openQueue, type JobData, type QueueConn } from './queue.js';
 import { settleParentByUid } from '../track/sync-runs.js';
 import { fetchCheckpoint } from './takeover.js';
+import { checkJob, jobTracking, JobInvalid, pinTracking, trackedConfigText, trustedServer, type CheckedJob, type JobTracking } from './trust.js';
+import { withoutCredentials } from '../track/sync-map.js';
 
 export interface WorkerOptions {
   conn: QueueConn;
@@ -33,6 +35,8 @@ export interface WorkerOptions {
   concurrency: number;
   gpus?: readonly string[];
   env: NodeJS.ProcessEnv;
+  /** The tracking server this worker trusts with its credentials (--tracking-uri); else env.MLFLOW_TRACKING_URI. */
+  trackingUri?: string;
   /** One line per event. */
   say: (line: string) => void;
   /** This worker's name in the queue (shown by `exp queue status`). */
@@ -69,6 +73,7 @@ export class RedisCurves implements Curves {
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
 export async function runWorker(opts: WorkerOptions): Promise<{ completed: number; failed: number; requeued: number }> {
+  const trusted = trustedServer(opts.trackingUri, opts.env);
   await checkReachable(opts.conn);
   const name = opts.name ?? `${hostname()}:${process.pid}`;
   const counts = { completed: 0, failed: 0, requeued: 0 };
@@ -78,19 +83,16 @@ export async function runWorker(opts: WorkerOptions): Promise<{ completed: numbe
   redis.on('error', () => undefined); // never printed by ioredis: its errors can carry the password (see openQueue)
   const queue = openQueue(opts.conn);
   let stopping = 0;
+  /** The worker's credentials go only to the worker's own server (see trust.ts). */
+  const clientOf = (t: JobTracking): ReturnType<typeof clientFromEnv> => clientFromEnv(t.uri, t.credentials ? opts.env : {});
 
   /** When every point of the job's sweep has ended, its MLflow parent run ends too (no one worker has all the folders). */
-  const settleParent = async (data: JobData): Promise<void> => {
-    if (!data.tracking) return;
+  const settleParent = async (data: JobData, track: JobTracking | null): Promise<void> => {
+    if (!track) return;
     try {
       const jobs = await listJobs(queue, data.spec.sweep);
       if (jobs.length === 0 || jobs.some((j) => j.state !== 'completed' && j.state !== 'failed')) return;
-      await settleParentByUid(
-        clientFromEnv(data.tracking.uri, opts.env),
-        data.tracking.experiment,
-        data.spec.sweepUid,
-        jobs.some((j) => j.state === 'failed') ? 'FAILED' : 'FINISHED',
-      );
+      await settleParentByUid(clientOf(track), track.experiment, data.spec.sweepUid, jobs.some((j) => j.state === 'failed') ? 'FAILED' : 'FINISHED');
     } catch (e) {
       opts.say(`MLflow: could not settle the sweep's parent run: ${(e as Error).message}`);
     }
@@ -104,9 +106,32 @@ export async function runWorker(opts: WorkerOptions): Promise<{ completed: numbe
     throw new WaitingError();
   };
 
+  /** A job's data is untrusted: checked before anything is written; a job that fails the check fails for good, with its coded reason. */
+  const admit = (job: Job<JobData>): CheckedJob => {
+    try {
+      return checkJob(job.id ?? '', job.data);
+    } catch (e) {
+      if (!(e instanceof JobInvalid)) throw e;
+      counts.failed++;
+      opts.say(`job ${JSON.stringify(job.id ?? '').slice(0, 60)} refused: ${e.message}`);
+      throw new UnrecoverableError(`${e.code}: ${e.message}\nfix: ${e.fix ?? ''}`);
+    }
+  };
+  const settleJob = (job: Job<JobData> | undefined): void => {
+    if (!job) return;
+    let checked: CheckedJob;
+    try {
+      checked = checkJob(job.id ?? '', job.data);
+    } catch {
+      return; // a refused job wrote nothing and has no run to settle
+    }
+    void settleParent(checked.data, jobTracking(checked.data, checked.config, trusted, opts.env));
+  };
+
   const processor = async (job: Job<JobData>, token?: string): Promise<{ status: string }> => {
-    const data = job.data;
-    const dir = materializePoint(opts.runsDir, data.spec);
+    const { data, config } = admit(job);
+    const track = jobTracking(data, config, trusted, opts.env);
+    const dir = materializePoint(opts.runsDir, { ...data.spec, configText: trackedConfigText(config, track) });
     const label = `${data.spec.experiment}/${data.spec.sweep}/${data.spec.entry.dir}`;
     const before = readRunRecord(dir)?.status;
     if (before === 'completed' || before === 'pruned') {
@@ -121,17 +146,20 @@ export async function runWorker(opts: WorkerOptions): Promise<{ completed: numbe
       throw new DelayedError();
     }
     const env: NodeJS.ProcessEnv = { ...opts.env, EXP_LAUNCHER: 'queue', EXP_WORKER: name };
-    if (data.tracking) {
-      Object.assign(env, { MLFLOW_TRACKING_URI: data.tracking.uri, MLFLOW_EXPERIMENT_NAME: data.tracking.experiment, EXP_UPLOAD_CHECKPOINTS: '1' });
+    pinTracking(env, track);
+    if (track) {
+      if (track.note) opts.say(`${label}: ${track.note}`);
+      env.EXP_UPLOAD_CHECKPOINTS = '1';
+      const server = withoutCredentials(track.uri);
       if (!existsSync(checkpointDir(dir, 'last'))) {
         try {
-          const got = await fetchCheckpoint(clientFromEnv(data.tracking.uri, opts.env), data.tracking.experiment, data.spec.uid, dir);
+          const got = await fetchCheckpoint(clientOf(track), track.experiment, data.spec.uid, dir);
           if (got)
             opts.say(
-              `${label}: resuming another worker's checkpoint ${got.label} (${got.files} files, ${(got.bytes / 2 ** 20).toFixed(1)} MiB) from ${data.tracking.uri}`,
+              `${label}: resuming another worker's checkpoint ${got.label} (${got.files} files, ${(got.bytes / 2 ** 20).toFixed(1)} MiB) from ${server}`,
             );
         } catch (e) {
-          opts.say(`${label}: could not fetch a checkpoint from ${data.tracking.uri} (${(e as Error).message}); starting from the last local state`);
+          opts.say(`${label}: could not fetch a checkpoint from ${server} (${(e as Error).message}); starting from the last local state`);
         }
       }
     }
@@ -194,10 +222,8 @@ export async function runWorker(opts: WorkerOptions): Promise<{ completed: numbe
     maxStalledCount: 10,
   });
   worker.on('error', (e) => opts.say(`queue: ${e.message}`));
-  worker.on('completed', (job) => void settleParent(job.data));
-  worker.on('failed', (job) => {
-    if (job) void settleParent(job.data);
-  });
+  worker.on('completed', (job) => settleJob(job));
+  worker.on('failed', (job) => settleJob(job));
   const onSignal = (sig: NodeJS.Signals): void => {
     stopping++;
     opts.say(
@@ -211,6 +237,11 @@ export async function runWorker(opts: WorkerOptions): Promise<{ completed: numbe
   process.on('SIGINT', onSignal);
   process.on('SIGTERM', onSignal);
   opts.say(`worker ${name} on ${opts.conn.shown} (queue ${QUEUE_NAME}), concurrency ${opts.concurrency}, runs folder ${opts.runsDir}`);
+  opts.say(
+    trusted
+      ? `tracking: every point to this worker's server ${withoutCredentials(trusted)}, whatever server a job names`
+      : "tracking: to the server each job names, without credentials (give this worker's own with --tracking-uri or MLFLOW_TRACKING_URI)",
+  );
   try {
     if (opts.exitWhenIdle) {
       let idle = 0;

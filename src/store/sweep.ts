@@ -100,6 +100,9 @@ export interface PointSpec {
 export function materializePoint(runsDir: string, spec: PointSpec): string {
   const dir = sweepDirPath(runsDir, spec.experiment, spec.sweep);
   checkSweepName(spec.sweep);
+  // Names, never paths, so nothing lands outside runsDir. A queue worker has checked its job (exec/trust.ts): a bad name here is a bug.
+  for (const name of [spec.experiment, spec.entry.dir])
+    if (!/^[A-Za-z0-9_][A-Za-z0-9._=,+-]*$/.test(name)) throw new Error(`not a folder name: ${JSON.stringify(name)}`);
   if (!existsSync(sweepPath(dir, 'experiment'))) writeFileAtomic(sweepPath(dir, 'experiment'), spec.experimentText);
   const index = readSweepIndex(dir) ?? {
     experiment: spec.experiment,
