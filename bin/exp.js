@@ -7,8 +7,20 @@ for (const stream of [process.stdout, process.stderr]) {
   stream.on('error', (e) => { if (e.code === 'EPIPE') process.exit(0); throw e; });
 }
 
-// When the command is done, the process is: a request to a tracking server that hangs, or a
-// timer of a library, must not keep it alive after its work is recorded (stdout and stderr
-// are written synchronously to files and pipes, so nothing printed is lost).
+// Resolves once everything written to `stream` so far has reached the OS. Writes to a pipe are
+// asynchronous on Linux: what the pipe's buffer (64 KiB) cannot take at once waits in the
+// stream, and process.exit would drop it. An empty write's callback runs after the writes
+// queued before it.
+const flushed = (stream) =>
+  new Promise((resolve) => {
+    if (stream.destroyed || stream.writableEnded || stream.writableLength === 0) return resolve();
+    stream.write('', () => resolve());
+  });
+
+// When the command is done and its output is flushed, the process is: a request to a tracking
+// server that hangs, or a timer of a library, must not keep it alive after its work is recorded.
 main(process.argv.slice(2), { stdout: process.stdout, stderr: process.stderr, env: process.env })
-  .then((code) => process.exit(code));
+  .then(async (code) => {
+    await Promise.all([flushed(process.stdout), flushed(process.stderr)]);
+    process.exit(code);
+  });
