@@ -119,6 +119,24 @@ function convert(cmd: Command, name: string, f: FlagSpec, raw: unknown): unknown
   }
 }
 
+/**
+ * An option the command's table does not have. It keeps the option and the value given with
+ * it, so that the CLI can point at the config setting of that name (`--epochs 2` -> `--set
+ * training.epochs=2`) without this module loading the schema on every start.
+ */
+export class UnknownOptionError extends UsageError {
+  constructor(
+    readonly command: Command,
+    readonly option: string,
+    readonly value: string | undefined,
+    readonly guess: string | undefined,
+    fix = `run 'exp ${command.name} --help' for the options`,
+    extra = '',
+  ) {
+    super(`unknown option '--${option}'${guess ? `; did you mean '--${guess}'?` : ''}${extra}`, 'UNKNOWN_OPTION', fix);
+  }
+}
+
 /** Parses `argv` against the command's table; unknown options get a "did you mean". */
 export function parseCommandArgs(cmd: Command, argv: readonly string[]): { positionals: string[]; flags: Record<string, unknown>; help: boolean } {
   const specs: Record<string, FlagSpec> = { ...cmd.flags, help: HELP };
@@ -130,18 +148,13 @@ export function parseCommandArgs(cmd: Command, argv: readonly string[]): { posit
       ...(f.type === 'list' ? { multiple: true } : {}),
     };
   }
-  for (const a of argv) {
-    if (a === '--') break;
-    if (!a.startsWith('--')) continue;
-    const name = a.slice(2).split('=')[0]!;
-    if (!(name in specs)) {
-      const guess = closest(name, Object.keys(specs));
-      throw new UsageError(
-        `unknown option '--${name}'${guess ? `; did you mean '--${guess}'?` : ''}`,
-        'UNKNOWN_OPTION',
-        `run 'exp ${cmd.name} --help' for the options`,
-      );
-    }
+  for (let i = 0; i < argv.length && argv[i] !== '--'; i++) {
+    if (!argv[i]!.startsWith('--')) continue;
+    const [name = '', ...eq] = argv[i]!.slice(2).split('=');
+    if (name in specs) continue;
+    const next = argv[i + 1];
+    const value = eq.length ? eq.join('=') : next !== undefined && !next.startsWith('-') ? next : undefined;
+    throw new UnknownOptionError(cmd, name, value, closest(name, Object.keys(specs)));
   }
   let parsed: { values: Record<string, unknown>; positionals: string[] };
   try {

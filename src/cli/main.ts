@@ -3,7 +3,7 @@
  * failures to exit codes. The only place (with bin/exp.js) that decides how the process ends.
  */
 import { readFileSync } from 'node:fs';
-import { helpText, parseCommandArgs, type Command } from './command.js';
+import { helpText, parseCommandArgs, UnknownOptionError, type Command } from './command.js';
 import { EXIT, type Io } from './io.js';
 import { closest } from '../config/problem.js';
 import { reportError } from './report.js';
@@ -88,6 +88,7 @@ export async function main(argv: string[], io: Io): Promise<number> {
     }
     return await cmd.run(positionals, flags, io);
   } catch (e) {
-    return reportError(e, cmd.name, io);
+    const hinted = e instanceof UnknownOptionError ? (await import('./setting-hint.js')).withSettingHint(e) : e;
+    return reportError(hinted, cmd.name, io);
   }
 }
