@@ -4,8 +4,9 @@
  * IO is the `readText` callback, so tests and the CLI share the code.
  */
 import { dirname, resolve } from 'node:path';
-import { isMap, isScalar, isSeq, LineCounter, parseDocument, type Node } from 'yaml';
+import { isMap, isScalar, isSeq, LineCounter, parseDocument, type Node, type YAMLError } from 'yaml';
 import type { Position, Problem } from './problem.js';
+import { findMisindented, INDENT_ERROR_CODES } from './yaml-indent.js';
 
 /** Where one value (and its key, if it sits in a mapping) was written. */
 export interface Location {
@@ -42,6 +43,8 @@ export function parseYaml(file: string, text: string): { value: unknown; sources
     const { line, col } = lineCounter.linePos(offset);
     return { line, col };
   };
+  const indent = indentProblem(file, text, doc.errors, at);
+  if (indent) return { value: undefined, sources: new Map(), problems: [indent] };
   for (const err of doc.errors) {
     const code = err.code === 'DUPLICATE_KEY' ? 'DUPLICATE_KEY' : 'YAML_SYNTAX';
     const pos = at(err.pos[0]);
@@ -83,6 +86,26 @@ export function parseYaml(file: string, text: string): { value: unknown; sources
       problems: [{ code: 'YAML_SYNTAX', message: `${message}; write it out plainly (no more than 100 aliases)`, file, path: '', line: 1, col: 1 }],
     };
   }
+}
+
+/**
+ * One problem, at the misindented line, for the errors a misplaced indentation gives (the
+ * parser reports two or three, at the line above or the value before it). The line found in
+ * the text is used only near the parser's first such error (from the line written before it
+ * to the one written after it); else the parser's first error alone stands for them.
+ */
+function indentProblem(file: string, text: string, errors: readonly YAMLError[], at: (offset: number) => Position): Problem | undefined {
+  const first = errors.find((e) => INDENT_ERROR_CODES.has(e.code));
+  if (!first) return undefined;
+  const pos = at(first.pos[0]);
+  const found = findMisindented(text);
+  const lines = text.split(/\r?\n/);
+  const blank = (n: number): boolean => /^\s*(#.*)?$/.test(lines[n - 1] ?? '');
+  let [from, to] = [pos.line - 1, pos.line + 1];
+  while (from > 1 && blank(from)) from--;
+  while (to < lines.length && blank(to)) to++;
+  if (found && found.seen >= from && found.seen <= to) return { code: 'YAML_SYNTAX', message: found.message, file, path: '', line: found.line, col: found.col };
+  return { code: 'YAML_SYNTAX', message: `YAML syntax error: ${first.message.split('\n')[0]}`, file, path: '', ...pos };
 }
 
 const isPlainObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
