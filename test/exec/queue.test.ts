@@ -17,6 +17,8 @@ import { startRedis, type RedisServer } from '../helpers/redis-server.js';
 import { startMlflow, type MlflowServer } from '../helpers/mlflow-server.js';
 import { tinyExperiment, trainingBackends } from '../helpers/training.js';
 import { MlflowClient, toRecord, type Run } from '../../src/mlflow/client.js';
+import { readRunRecord, runFolderBusy } from '../../src/store/run.js';
+import { Redis } from 'ioredis';
 
 let redis: RedisServer;
 let mlflow: MlflowServer;
@@ -47,11 +49,11 @@ function sweepFile(name: string, experiment: string, epochs = 6, lrs = '[0.001, 
   });
 }
 
-function startWorker(runsDir: string, name: string, extra: string[] = []): { child: ChildProcess; log: () => string } {
+function startWorker(runsDir: string, name: string, extra: string[] = [], url = redis.url): { child: ChildProcess; log: () => string } {
   let log = '';
   const child = spawn(
     process.execPath,
-    [BIN, 'worker', '--queue', redis.url, '--runs-dir', runsDir, '--name', name, '--lock-seconds', '4', '--stalled-seconds', '2', ...extra],
+    [BIN, 'worker', '--queue', url, '--runs-dir', runsDir, '--name', name, '--lock-seconds', '4', '--stalled-seconds', '2', ...extra],
     {
       cwd: tmp,
       env: { ...process.env, MLFLOW_TRACKING_URI: '' },
@@ -83,10 +85,10 @@ const runFolders = (runsDir: string): string[] => {
 const epochsIn = (dir: string): number =>
   existsSync(join(dir, 'metrics.jsonl')) ? readFileSync(join(dir, 'metrics.jsonl'), 'utf8').trim().split('\n').filter(Boolean).length : 0;
 
-async function waitFor<T>(what: string, f: () => T | undefined | false, ms = 120_000): Promise<T> {
+async function waitFor<T>(what: string, f: () => T | undefined | false | Promise<T | undefined | false>, ms = 120_000): Promise<T> {
   const deadline = Date.now() + ms;
   for (;;) {
-    const v = f();
+    const v = await f();
     if (v) return v;
     if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
     await new Promise((r) => setTimeout(r, 200));
@@ -127,8 +129,14 @@ test(
     const victim = await waitFor('worker A to finish 2 epochs of a point', () => runFolders(join(tmp, 'wa')).find((d) => epochsIn(d) >= 2));
     a.child.kill('SIGKILL');
     await exited(a.child);
-    // A's child sees its launcher gone and stops at its next batch, its position saved.
-    await waitFor('the orphaned child to stop', () => JSON.parse(readFileSync(join(victim, 'run.json'), 'utf8')).status !== 'running' || undefined, 60_000);
+    // A's child sees its launcher gone and stops at its next batch, its position saved, then
+    // sends its log; it has exited when it releases the folder (B, on another machine, would
+    // wait the lock's 30 s; here the wait is for the event).
+    await waitFor(
+      'the orphaned child to stop and exit',
+      () => (!runFolderBusy(victim).busy && readRunRecord(victim)?.status !== 'running') || undefined,
+      120_000,
+    );
     const b = startWorker(join(tmp, 'wb'), 'wb', ['--exit-when-idle']);
     assert.equal(await exited(b.child), 0, b.log());
     assert.match(b.log(), /resuming another worker's checkpoint/);
@@ -136,12 +144,14 @@ test(
 
     const moved = join(tmp, 'wb', ...victim.split('/').slice(-3));
     assert.match(readFileSync(join(moved, 'train.log'), 'utf8'), /resuming from checkpoints\/last (inside|after) epoch/);
+    // Regression: a child run was left RUNNING under load (the child's final sync was cut at 2 s
+    // and no one synced after it). B's children have exited, so what is there now is final.
     const { parents, children } = await childRuns('q-takeover');
     assert.deepEqual([parents.length, children.length], [1, 2], 'one parent, one child run per point');
     assert.equal(parents[0]!.info.status, 'FINISHED');
     const api = new MlflowClient({ uri: mlflow.uri });
     for (const c of children) {
-      assert.equal(c.info.status, 'FINISHED');
+      assert.equal(c.info.status, 'FINISHED', `${c.info.run_name}: ${JSON.stringify(toRecord(c.data.tags)['exp.status'])}`);
       for (const key of ['loss', 'val_loss', 'val_fbeta']) {
         const steps = (await api.getMetricHistory(c.info.run_id, key)).map((m) => m.step).sort((x, y) => x - y);
         assert.deepEqual(steps, [1, 2, 3, 4, 5, 6], `${c.info.run_name} ${key}: every epoch once`);
@@ -176,6 +186,64 @@ test(
     assert.equal(epochsIn(victim), 6);
     const { children } = await childRuns('q-shared');
     assert.equal(children.length, 2);
+  },
+);
+
+test(
+  'regression: SIGTERM to a worker right after it takes a job (before the child writes run.json) puts the job back in the queue, not in failed',
+  { timeout: 300_000 },
+  async () => {
+    const file = sweepFile('early', 'q-early', 1);
+    assert.equal((await expIn(['run', file, '--queue', redis.url, '--detach', '--runs-dir', join(tmp, 'sub-early')], { cwd: tmp })).code, 0);
+    const w = startWorker(join(tmp, 'w-early'), 'early');
+    // The child is spawned when the worker says so; it writes run.json only seconds later (after loading TensorFlow.js).
+    await waitFor('the worker to start a point', () => /: started \(job /.test(w.log()));
+    w.child.kill('SIGTERM');
+    assert.equal(await exited(w.child), 0, w.log());
+    assert.match(w.log(), /back to the queue/);
+    assert.match(w.log(), /worker done: 0 completed, 0 failed, 1 put back in the queue/);
+    const sweep = readdirSync(join(tmp, 'sub-early', 'early'))[0]!;
+    const status = JSON.parse((await expIn(['queue', 'status', '--queue', redis.url, '--sweep', sweep, '--json'], { cwd: tmp })).stdout) as { state: string }[];
+    assert.deepEqual(
+      status.map((r) => r.state),
+      ['waiting', 'waiting'],
+    );
+    // The worker restarted takes it (and the other point) without `queue retry-failed`.
+    const again = startWorker(join(tmp, 'w-early'), 'early-2', ['--exit-when-idle']);
+    assert.equal(await exited(again.child), 0, again.log());
+    assert.match(again.log(), /worker done: 2 completed, 0 failed/);
+  },
+);
+
+test(
+  'regression: a following submitter whose Redis lost its jobs (restarted without persistence, FLUSHALL) says so and puts them back; the sweep ends (it polled forever)',
+  { timeout: 300_000 },
+  async () => {
+    const own = await startRedis();
+    try {
+      const file = tinyExperiment(tmp, { backend, name: 'lost', epochs: 1, extra: 'sweep: { grid: { training.learning_rate: [0.001, 0.0005] } }' });
+      let out = '';
+      const submitter = spawn(process.execPath, [BIN, 'run', file, '--queue', own.url, '--runs-dir', join(tmp, 'sub-lost')], {
+        cwd: tmp,
+        env: { ...process.env, MLFLOW_TRACKING_URI: '' },
+        stdio: ['ignore', 'pipe', 'pipe'],
+      });
+      submitter.stdout!.on('data', (d: Buffer) => (out += d));
+      submitter.stderr!.on('data', (d: Buffer) => (out += d));
+      await waitFor('the submitter to follow both jobs', () => (out.match(/: waiting\n/g) ?? []).length >= 2);
+      const r = new Redis(own.port, '127.0.0.1', { lazyConnect: true, maxRetriesPerRequest: 1 });
+      await r.connect();
+      await r.flushall();
+      r.disconnect();
+      await waitFor('the submitter to notice', () => /the queue lost 2 unfinished jobs of this sweep/.test(out), 60_000);
+      const w = startWorker(join(tmp, 'w-lost'), 'lost', ['--exit-when-idle'], own.url);
+      assert.equal(await exited(w.child), 0, w.log());
+      assert.match(w.log(), /worker done: 2 completed, 0 failed/);
+      assert.equal(await exited(submitter), 0, out);
+      assert.match(out, /\n2 completed, 0 failed\n/);
+    } finally {
+      await own.stop();
+    }
   },
 );
 

@@ -99,7 +99,8 @@ function checkpoint(dir: string, log: EventLog, label: number): void {
   log.append({ type: 'checkpoint', path: `checkpoints/upload-${label}`, label: String(label) });
 }
 
-const epoch = (log: EventLog, e: number): void => void log.append({ type: 'epoch', epoch: e, metrics: { loss: 1 / e, val_loss: 2 / e } }, 1_700_000_000_000 + e);
+const epoch = (log: EventLog, e: number): void =>
+  void log.append({ type: 'epoch', epoch: e, metrics: { loss: 1 / e, val_loss: 2 / e } }, 1_700_000_000_000 + e);
 
 async function takeoverListing(runId: string): Promise<string[]> {
   return (await api.listArtifacts(runId, 'takeover')).map((f) => f.path).sort();
