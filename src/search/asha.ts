@@ -14,7 +14,8 @@
  *   ceil(B * eta^s / (s + 1)) (s = B - 1 - b), so it is fixed by the point's number alone; a
  *   point competes only with the points of its bracket.
  *
- * Pure state machines: the rung records are rebuilt by replaying the reports in order.
+ * Pure: the classes' rung records are rebuilt by replaying the reports in order, and
+ * ashaVerdict decides from the points' curves alone (what a live sweep's run folders hold).
  */
 import { crc32 } from './rng.js';
 
@@ -109,6 +110,25 @@ export class Asha {
       rung++;
     }
   }
+}
+
+/**
+ * The same decision from the curves alone, as a live sweep has them in its run folders (or
+ * Redis): `self` is the point's curve up to `epoch`, `others` the other points' curves as far
+ * as they got (of the same bracket, for Hyperband). A point pruned at a rung stopped there, so
+ * the values recorded at the rung so far are exactly the others' finite values at its epoch.
+ */
+export function ashaVerdict(self: readonly number[], others: readonly (readonly number[])[], epoch: number, settings: AshaSettings): Decision {
+  const { minResource, eta, mode } = settings;
+  const rate = settings.earlyStoppingRate ?? 0;
+  const k = Math.round(Math.log(epoch / minResource) / Math.log(eta)) - rate;
+  if (k < 0 || minResource * eta ** (rate + k) !== epoch || self.length < epoch) return { prune: false };
+  const value = self[epoch - 1]!;
+  const base = { rung: k, step: epoch, value, eta, mode };
+  const peers = others.filter((c) => c.length >= epoch && !Number.isNaN(c[epoch - 1])).map((c) => c[epoch - 1]!);
+  if (Number.isNaN(value)) return { prune: true, reason: { ...base, cutoff: NaN, rank: peers.length + 1, points: peers.length + 1, keep: 0 } };
+  const p = promotable(value, [...peers, value], eta, mode);
+  return p.ok ? { prune: false } : { prune: true, reason: { ...base, cutoff: p.cutoff, rank: p.rank, points: peers.length + 1, keep: p.keep } };
 }
 
 export interface HyperbandSettings {

@@ -5,7 +5,9 @@ asha:  replays recorded curves through SuccessiveHalvingPruner or HyperbandPrune
        step each trial was pruned at (null: not pruned).
 tpe:   minimises Branin or 6-d Hartmann with TPESampler (its defaults) or RandomSampler for each
        seed and prints the best value found per seed.
-normal: Optuna's truncated-normal functions (erf, log ndtr, Gaussian mass, inverse CDF) at given points.
+normal: Optuna's truncated-normal functions (erf, log ndtr, Gaussian mass, inverse CDF, log density) at given
+        points, and TPE's default gamma and weights.
+split: TPESampler's split of complete, pruned and running trials into good and bad.
 """
 
 import json
@@ -88,6 +90,7 @@ def normal(task):
     """Optuna's truncated-normal numerics at the given points, to check exp's port of them."""
     import numpy as np
     from optuna.samplers._tpe import _truncnorm
+    from optuna.samplers._tpe.sampler import default_gamma, default_weights
 
     xs = np.asarray(task["xs"], dtype=float)
     a, b = np.asarray(task["a"], dtype=float), np.asarray(task["b"], dtype=float)
@@ -98,10 +101,38 @@ def normal(task):
         "log_ndtr": _truncnorm._log_ndtr(xs).tolist(),
         "log_mass": _truncnorm._log_gauss_mass(a, b).tolist(),
         "ppf": _truncnorm.ppf(q, a, b).tolist(),
+        # JSON has no -inf: outside the range is null.
+        "logpdf": [v if math.isfinite(v) else None for v in _truncnorm.logpdf(np.asarray(task["x"], dtype=float), a, b, loc=0.3, scale=1.7).tolist()],
+        "gamma": [default_gamma(n) for n in range(task["n"])],
+        "weights": [default_weights(n).tolist() for n in range(task["n"])],
     }
 
 
-TASKS = {"asha": asha, "tpe": tpe, "normal": normal}
+def split(task):
+    """TPESampler's split of the known trials into good (below) and bad (above), by trial number."""
+    from optuna.samplers._tpe.sampler import _split_trials, default_gamma
+
+    study = optuna.create_study(direction=task["direction"])
+    dist = {"x": optuna.distributions.FloatDistribution(0, 1)}
+    states = {"complete": optuna.trial.TrialState.COMPLETE, "pruned": optuna.trial.TrialState.PRUNED, "running": optuna.trial.TrialState.RUNNING}
+    for t in task["trials"]:
+        steps = {} if t.get("step") is None else {t["step"]: float("nan") if t["value"] is None else t["value"]}
+        study.add_trial(
+            optuna.trial.create_trial(
+                state=states[t["state"]],
+                value=t["value"] if t["state"] == "complete" else None,
+                params={"x": 0.5},
+                distributions=dist,
+                intermediate_values=steps,
+            )
+        )
+    trials = study.get_trials(deepcopy=False)
+    n = sum(t.state != optuna.trial.TrialState.RUNNING for t in trials)
+    below, above = _split_trials(study, trials, default_gamma(n))
+    return {"below": [t.number for t in below], "above": [t.number for t in above]}
+
+
+TASKS = {"asha": asha, "tpe": tpe, "normal": normal, "split": split}
 
 if __name__ == "__main__":
     tasks = json.load(sys.stdin)

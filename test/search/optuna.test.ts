@@ -12,8 +12,8 @@ import { join } from 'node:path';
 import seedrandom from 'seedrandom';
 import { ROOT } from '../helpers/cli.js';
 import { Asha, Hyperband, describePrune, type Mode } from '../../src/search/asha.js';
-import { propose, type Space, type Trial } from '../../src/search/tpe.js';
-import { erf, erfc, logGaussMass, logNdtr, truncnormPpf } from '../../src/search/normal.js';
+import { defaultWeights, gamma, propose, split, type Space, type Trial } from '../../src/search/tpe.js';
+import { erf, erfc, logGaussMass, logNdtr, truncnormLogPdf, truncnormPpf } from '../../src/search/normal.js';
 
 const PYTHON = join(ROOT, '.venv', 'bin', 'python');
 const SCRIPT = join(ROOT, 'test', 'search', 'optuna-ref.py');
@@ -225,12 +225,22 @@ test('TPE is deterministic: the same seed, history and index give the same propo
   assert.notDeepEqual(propose(space, history, 20, { seed: 4, mode: 'max' }), propose(space, history, 20, { seed: 3, mode: 'max' }));
 });
 
-test("the Gaussian numerics are Optuna's: erf, erfc, log ndtr, Gaussian mass and the truncated inverse CDF", () => {
+test("the Gaussian numerics are Optuna's (erf, erfc, log ndtr, Gaussian mass, the truncated inverse CDF and log density), and so are gamma and the weights", () => {
   const xs = [-40, -25, -19.5, -8, -3, -1.3, -0.9, -0.3, -1e-30, 0, 1e-9, 0.2, 0.8, 1.1, 2.5, 5.9, 6.5, 12, 30];
   const a = [-40, -5, -2, -0.5, 0, 0.3, 2, 7, -3, -1e-3];
   const b = [-30, -4, 1, 0.5, 3, 0.4, 9, 8, 3, 1e-3];
   const q = [0.5, 0.01, 0.99, 0.3, 1e-12, 0.5, 0.7, 0.2, 0.999999, 0.5];
-  const [ref] = optuna<{ erf: number[]; erfc: number[]; log_ndtr: number[]; log_mass: number[]; ppf: number[] }>([{ task: 'normal', xs, a, b, q }]);
+  const x = [0.3, -8, 3, 0.3, 0.5, 0.95, 12, 14, 0.3 + 1.7 * 3, 0.3];
+  const [ref] = optuna<{
+    erf: number[];
+    erfc: number[];
+    log_ndtr: number[];
+    log_mass: number[];
+    ppf: number[];
+    logpdf: number[];
+    gamma: number[];
+    weights: number[][];
+  }>([{ task: 'normal', xs, a, b, q, x, n: 60 }]);
   const close = (got: number, want: number, what: string): void =>
     assert.ok(Math.abs(got - want) <= 1e-12 * Math.max(1, Math.abs(want)), `${what}: exp ${got}, Optuna ${want}`);
   xs.forEach((x, i) => {
@@ -242,5 +252,45 @@ test("the Gaussian numerics are Optuna's: erf, erfc, log ndtr, Gaussian mass and
     close(logGaussMass(ai, b[i]!), ref!.log_mass[i]!, `log_gauss_mass(${ai}, ${b[i]})`);
     // Newton's method stops at a relative step of 1e-8, in both.
     assert.ok(Math.abs(truncnormPpf(q[i]!, ai, b[i]!) - ref!.ppf[i]!) <= 1e-7 * Math.max(1, Math.abs(ref!.ppf[i]!)), `ppf(${q[i]}, ${ai}, ${b[i]})`);
+    const lp = truncnormLogPdf(x[i]!, ai, b[i]!, 0.3, 1.7);
+    if (ref!.logpdf[i] === null) assert.equal(lp, -Infinity, `logpdf(${x[i]}) outside [${ai}, ${b[i]}]`);
+    else close(lp, ref!.logpdf[i]!, `logpdf(${x[i]}, ${ai}, ${b[i]})`);
   });
+  assert.deepEqual(
+    Array.from({ length: 60 }, (_, n) => gamma(n)),
+    ref!.gamma,
+  );
+  Array.from({ length: 60 }, (_, n) => defaultWeights(n).forEach((w, i) => close(w, ref!.weights[n]![i]!, `weights(${n})[${i}]`)));
+  assert.deepEqual(
+    Array.from({ length: 60 }, (_, n) => defaultWeights(n).length),
+    ref!.weights.map((w) => w.length),
+  );
+});
+
+test('TPE splits complete, pruned (by epochs reached, then last value; NaN last) and running points into good and bad as Optuna does', () => {
+  const u = seedrandom('split');
+  const sizes = [
+    [12, 'max'],
+    [37, 'min'],
+    [90, 'max'],
+    [300, 'min'],
+  ] as const;
+  const cases = sizes.map(([n, mode]) => ({
+    mode,
+    trials: Array.from({ length: n }, (_, i): Trial => {
+      const r = u();
+      const value = Math.round(u() * 20) / 20;
+      if (r < 0.5) return { params: { x: 0.5 }, state: 'complete', value };
+      if (r < 0.85) return { params: { x: 0.5 }, state: 'pruned', value: i % 11 === 0 ? NaN : value, step: 1 + Math.floor(u() * 4) };
+      return { params: { x: 0.5 }, state: 'running' };
+    }),
+  }));
+  const ref = optuna<{ below: number[]; above: number[] }>(
+    cases.map(({ mode, trials }) => ({
+      task: 'split',
+      direction: mode === 'max' ? 'maximize' : 'minimize',
+      trials: trials.map((t) => ({ state: t.state, value: t.value === undefined || Number.isNaN(t.value) ? null : t.value, step: t.step ?? null })),
+    })),
+  );
+  cases.forEach(({ mode, trials }, k) => assert.deepEqual(split(trials, mode), ref[k], `${trials.length} trials, ${mode}`));
 });
