@@ -2,8 +2,8 @@
  * Asynchronous successive halving (ASHA, Li et al. 2020) and Hyperband as brackets of it,
  * decision for decision as Optuna's SuccessiveHalvingPruner and HyperbandPruner (no bootstrap):
  *
- * - Rung k ends at step min_resource * eta^(s + k) (s: the bracket's early-stopping rate, 0 for
- *   plain ASHA). A point reporting a step at or past the end of its next rung records its value
+ * - Rung k (k = 0, 1, ...; rung k + 1 in reasons and messages) ends at step
+ *   min_resource * eta^(s + k) (s: the bracket's early-stopping rate, 0 for plain ASHA). A point reporting a step at or past the end of its next rung records its value
  *   there; it goes on only if that value is in the top 1/eta of every value recorded at that rung
  *   so far, its own included: with n values, it must be at least as good as the
  *   max(floor(n/eta), 1)-th best (ties go on). So the first points at a rung (n < eta) go on
@@ -33,7 +33,7 @@ export interface AshaSettings {
 
 /** Why a point was pruned: the numbers behind the decision. */
 export interface PruneReason {
-  /** 0-based rung, and the step (epoch) it ends at. */
+  /** The rung, 1-based (the first rung is 1, ending at min_resource), and the step (epoch) it ends at. */
   rung: number;
   step: number;
   value: number;
@@ -52,7 +52,7 @@ export interface PruneReason {
 
 export type Decision = { prune: false } | { prune: true; reason: PruneReason };
 
-/** "pruned at rung 2 (epoch 3): val_fbeta 0.71 < cut-off 0.74 = top 1/3 of 7 points". */
+/** "pruned at rung 2 (epoch 3): val_fbeta 0.71 < cut-off 0.74 = top 1/3 of 7 points (rank 4, 2 go on)". */
 export function describePrune(r: PruneReason, metric: string): string {
   const where = `pruned at rung ${r.rung} (epoch ${r.step})${r.bracket === undefined ? '' : ` of bracket ${r.bracket}`}`;
   if (Number.isNaN(r.value)) return `${where}: ${metric} is NaN`;
@@ -96,7 +96,7 @@ export class Asha {
     for (;;) {
       const end = this.rungStep(rung);
       if (step < end) return { prune: false };
-      const base = { rung, step: end, value, eta: this.settings.eta, mode: this.settings.mode };
+      const base = { rung: rung + 1, step: end, value, eta: this.settings.eta, mode: this.settings.mode };
       if (Number.isNaN(value))
         return {
           prune: true,
@@ -124,7 +124,7 @@ export function ashaVerdict(self: readonly number[], others: readonly (readonly 
   const k = Math.round(Math.log(epoch / minResource) / Math.log(eta)) - rate;
   if (k < 0 || minResource * eta ** (rate + k) !== epoch || self.length < epoch) return { prune: false };
   const value = self[epoch - 1]!;
-  const base = { rung: k, step: epoch, value, eta, mode };
+  const base = { rung: k + 1, step: epoch, value, eta, mode };
   const peers = others.filter((c) => c.length >= epoch && !Number.isNaN(c[epoch - 1])).map((c) => c[epoch - 1]!);
   if (Number.isNaN(value)) return { prune: true, reason: { ...base, cutoff: NaN, rank: peers.length + 1, points: peers.length + 1, keep: 0 } };
   const p = promotable(value, [...peers, value], eta, mode);

@@ -126,9 +126,9 @@ test('a pruning reason gives the numbers: rung, epoch, value, cut-off, points an
   values.forEach((v, i) => asha.report(String(i), 1, v));
   const d = asha.report('x', 1, 0.71);
   assert.ok(d.prune);
-  // 7 values at rung 0: keep floor(7/3) = 2, so the cut-off is the second best, 0.8.
-  assert.deepEqual({ ...d.reason }, { rung: 0, step: 1, value: 0.71, cutoff: 0.8, rank: 5, points: 7, keep: 2, eta: 3, mode: 'max' });
-  assert.equal(describePrune(d.reason, 'val_fbeta'), 'pruned at rung 0 (epoch 1): val_fbeta 0.71 < cut-off 0.8 = top 1/3 of 7 points (rank 5, 2 go on)');
+  // 7 values at the first rung: keep floor(7/3) = 2, so the cut-off is the second best, 0.8.
+  assert.deepEqual({ ...d.reason }, { rung: 1, step: 1, value: 0.71, cutoff: 0.8, rank: 5, points: 7, keep: 2, eta: 3, mode: 'max' });
+  assert.equal(describePrune(d.reason, 'val_fbeta'), 'pruned at rung 1 (epoch 1): val_fbeta 0.71 < cut-off 0.8 = top 1/3 of 7 points (rank 5, 2 go on)');
 });
 
 const branin = (x1: number, x2: number): number => {

@@ -55,11 +55,11 @@ async function simulateJson(args: string[]): Promise<Sim> {
   return JSON.parse(r.stdout) as Sim;
 }
 
-test('ASHA on a hand-checked sweep: p1 and p3 pruned at rung 0, p2 at rung 1, 14 of 36 epochs, the same on every run', async () => {
+test('ASHA on a hand-checked sweep: p1 and p3 pruned at rung 1, p2 at rung 2, 14 of 36 epochs, the same on every run', async () => {
   const sweep = sweepOf(HAND);
   const one = await simulateJson([sweep, '--scheduler', 'asha', '--eta', '3']);
-  // Rung 0 (epoch 1): p0 0.5 alone goes on; p1 0.4 < 0.5 (2 points, keep 1); p2 0.55 is the best of 3; p3 0.3 < 0.55.
-  // Rung 1 (epoch 3): p0 0.7 alone goes on; p2 0.65 < 0.7. p0 trains to epoch 9: 9 + 1 + 3 + 1 = 14 epochs.
+  // Rung 1 (epoch 1): p0 0.5 alone goes on; p1 0.4 < 0.5 (2 points, keep 1); p2 0.55 is the best of 3; p3 0.3 < 0.55.
+  // Rung 2 (epoch 3): p0 0.7 alone goes on; p2 0.65 < 0.7. p0 trains to epoch 9: 9 + 1 + 3 + 1 = 14 epochs.
   assert.deepEqual(
     one.pruned.map((p) => [p.run, p.epoch]),
     [
@@ -68,7 +68,7 @@ test('ASHA on a hand-checked sweep: p1 and p3 pruned at rung 0, p2 at rung 1, 14
       ['p3-k3000', 1],
     ],
   );
-  assert.equal(one.pruned[1]!.reason, 'pruned at rung 1 (epoch 3): val_fbeta 0.65 < cut-off 0.7 = top 1/3 of 2 points (rank 2, 1 go on)');
+  assert.equal(one.pruned[1]!.reason, 'pruned at rung 2 (epoch 3): val_fbeta 0.65 < cut-off 0.7 = top 1/3 of 2 points (rank 2, 1 go on)');
   assert.deepEqual([one.epochs, one.grid_epochs, one.wall_s, one.grid_wall_s], [14, 36, 140, 360]);
   assert.deepEqual(one.best, { run: 'p0-k0000', value: 0.8 });
   assert.deepEqual(one.true_best, { run: 'p2-k2000', value: 0.9 });
@@ -109,7 +109,7 @@ test('a folder without curves of the metric is NO_CURVES, a missing path PATH_NO
   assert.match(missing.stderr, /PATH_NOT_FOUND/);
   const text = await expIn(['sweep', 'simulate', sweep, '--eta', '3']);
   assert.equal(text.code, 0, text.stderr);
-  assert.match(text.stdout, /p2-k2000: pruned at rung 1 \(epoch 3\)/);
+  assert.match(text.stdout, /p2-k2000: pruned at rung 2 \(epoch 3\)/);
   assert.match(text.stdout, /14 \(39%\)/);
 });
 
