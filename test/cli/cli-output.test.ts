@@ -5,6 +5,8 @@ import { spawn } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { BIN, ROOT, exp, tempDir } from '../helpers/cli.js';
+import { planExperiment } from '../../src/sweep/plan.js';
+import { writePlan } from '../../src/store/sweep.js';
 
 /** A reader that takes what the pipe gives a little at a time, pausing between reads, into a file. */
 const SLOW_READER = `
@@ -134,4 +136,109 @@ test('exp run FILE --epochs 2 says to use --set training.epochs=2 (an unknown op
   assert.equal(runs.code, 2);
   assert.match(runs.stderr, /unknown option '--epochs'.*\[UNKNOWN_OPTION\]/s);
   assert.doesNotMatch(runs.stderr, /--set/);
+});
+
+/** A planned 2x2 sweep whose points have finished (run.json and summary.json written as the trainer writes them). */
+function finishedSweep(dir: string): string {
+  const file = join(dir, 'cols.yaml');
+  writeFileSync(file, 'name: cols\ndata: { path: ./data }\nsweep: { grid: { training.learning_rate: [0.001, 0.0005], model.head.units: [16, 32] } }\n');
+  const r = planExperiment(file);
+  assert.ok(r.plan, JSON.stringify(r.problems));
+  const { dir: sweepDir, index } = writePlan(join(dir, 'runs'), r.plan);
+  index.points.forEach((p, i) => {
+    const m = { val_loss: 0.2 + i / 100, val_fbeta: 0.6 + i / 100, val_micro_fbeta: 0.7 + i / 100 };
+    const d = join(sweepDir, p.dir);
+    writeFileSync(join(d, 'run.json'), JSON.stringify({ key: p.key, status: 'completed', started: '2026-01-01T00:00:00Z', ended: '2026-01-01T00:01:00Z' }));
+    const best = { epoch: 2, metrics: { loss: 0.1, fbeta: 0.8, ...m } };
+    const summary = {
+      status: 'completed',
+      backend: 'wasm',
+      epochs_completed: 2,
+      epochs_planned: 2,
+      monitor: 'val_loss',
+      mode: 'min',
+      best,
+      final: m,
+      duration_s: 60,
+    };
+    writeFileSync(join(d, 'summary.json'), JSON.stringify({ ...summary, baseline: { constant_top_k: 2, val_fbeta: 0.42 } }));
+  });
+  return sweepDir;
+}
+
+const rowsOf = (stdout: string): string[][] =>
+  stdout
+    .trimEnd()
+    .split('\n')
+    .filter((l) => !/^-[- ]*$/.test(l))
+    .map((l) => l.trim().split(/\s{2,}/));
+
+test('exp runs --columns A,B shows exactly those columns in that order (it added them to the standard ones), by the names users type', () => {
+  const dir = tempDir();
+  const sweep = finishedSweep(dir);
+  const std = exp(['runs', sweep]);
+  assert.equal(std.code, 0, std.stderr);
+  assert.deepEqual(rowsOf(std.stdout)[0], [
+    'experiment',
+    'sweep',
+    'run',
+    'key',
+    'status',
+    'epochs',
+    'best epoch',
+    'monitored',
+    'val_loss',
+    'val_fbeta',
+    'backend',
+    'duration',
+  ]);
+
+  const r = exp(['runs', sweep, '--columns', 'name,status,val_fbeta,learning_rate,model.head.units,val_micro_fbeta']);
+  assert.equal(r.code, 0, r.stderr);
+  const rows = rowsOf(r.stdout);
+  assert.deepEqual(rows[0], ['run', 'status', 'val_fbeta', 'learning_rate', 'model.head.units', 'val_micro_fbeta']);
+  assert.equal(rows.length, 5);
+  assert.deepEqual(
+    rows.slice(1).map((c) => c.slice(1)),
+    [
+      ['completed', '0.6', '0.001', '16', '0.7'],
+      ['completed', '0.61', '0.001', '32', '0.71'],
+      ['completed', '0.62', '0.0005', '16', '0.72'],
+      ['completed', '0.63', '0.0005', '32', '0.73'],
+    ],
+  );
+  // MLflow's names choose the same columns; the standard headers answer to their spelling with '_'.
+  const mlflow = exp(['runs', sweep, '--columns', 'attributes.run_name,params.training.learning_rate,metrics.val_fbeta,best_epoch,Duration']);
+  assert.equal(mlflow.code, 0, mlflow.stderr);
+  assert.deepEqual(rowsOf(mlflow.stdout)[0], ['run', 'params.training.learning_rate', 'metrics.val_fbeta', 'best epoch', 'duration']);
+  assert.deepEqual(rowsOf(mlflow.stdout)[1]!.slice(1), ['0.001', '0.6', '2', '1m00s']);
+  // --json gives the chosen columns by their headers.
+  const json = exp(['runs', sweep, '--columns', 'name,learning_rate', '--json']);
+  assert.equal(json.code, 0, json.stderr);
+  const first = (JSON.parse(json.stdout) as { name: string; columns: Record<string, unknown> }[])[0]!;
+  assert.deepEqual(first.columns, { run: first.name, learning_rate: 0.001 });
+});
+
+test('exp runs --columns with a name that is no column: a coded error with a did-you-mean and the valid spellings', () => {
+  const dir = tempDir();
+  const sweep = finishedSweep(dir);
+  const cases: [string, RegExp][] = [
+    ['nme', /--columns: no column 'nme'; did you mean 'name'\?/],
+    ['stauts', /did you mean 'status'\?/],
+    ['params.training.lr', /no column 'params\.training\.lr'; did you mean 'training\.learning_rate'\?/],
+    ['metrics.val_fbta', /no run has a metric 'val_fbta'; did you mean 'val_fbeta'\?/],
+    ['seed', /'seed' names 3 settings \(data\.split\.seed, data\.synth\.seed, training\.seed\); give the whole path/],
+    ['attributes.colour', /'attributes\.colour' is not an attribute of a run/],
+  ];
+  for (const [name, message] of cases) {
+    const r = exp(['runs', sweep, '--columns', `run,${name}`]);
+    assert.equal(r.code, 2, name);
+    assert.equal(r.stdout, '', name);
+    assert.match(r.stderr, message, name);
+    assert.match(
+      r.stderr,
+      /fix: name columns as the table's headers do \(experiment, sweep, run, key, status, epochs, best_epoch, .*metrics\.X, params\.X, tags\.X, attributes\.X \[BAD_OPTION_VALUE\]/,
+      name,
+    );
+  }
 });
