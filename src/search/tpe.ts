@@ -117,7 +117,11 @@ interface Estimator {
   dims: Kernels[];
 }
 
-/** Bandwidths: the larger distance to a neighbour (the range's ends count as neighbours, except for the outermost points), magic-clipped. */
+/**
+ * Bandwidths: the larger distance to a neighbour (the range's ends count as neighbours, except for the outermost
+ * points), magic-clipped. Equal values keep proposal order; numpy's argsort promises none, so with ties Optuna's
+ * estimator is the same mixture up to which of the tied kernels gets which bandwidth.
+ */
 function sigmasOf(mus: readonly number[], lo: number, hi: number): number[] {
   const order = mus.map((_, i) => i).sort((a, b) => mus[a]! - mus[b]! || a - b);
   const s = [lo, ...order.map((i) => mus[i]!), hi];

@@ -3,7 +3,7 @@
 asha:  replays recorded curves through SuccessiveHalvingPruner or HyperbandPruner in the event
        order given ([trial, step] pairs), with trial.report + trial.should_prune, and prints the
        step each trial was pruned at (null: not pruned).
-tpe:   minimises Branin or 6-d Hartmann with TPESampler (its defaults) or RandomSampler for each
+tpe:   minimises Branin, 6-d Hartmann or a mixed (log, choice, integer, uniform) function with TPESampler (its defaults) or RandomSampler for each
        seed and prints the best value found per seed.
 normal: Optuna's truncated-normal functions (erf, log ndtr, Gaussian mass, inverse CDF, log density) at given
         points, and TPE's default gamma and weights.
@@ -71,8 +71,20 @@ def hartmann6(x):
     )
 
 
+def mixed(lr, units, batch, dropout):
+    """A log-scale, a choice, an integer and a uniform parameter: the kinds a sweep has."""
+    return (math.log10(lr) + 3.3) ** 2 + {64: 0.5, 128: 0.0, 256: 0.25}[units] + ((batch - 41) / 12) ** 2 + 4 * (dropout - 0.2) ** 2
+
+
 def tpe(task):
     def objective(trial):
+        if task["fn"] == "mixed":
+            return mixed(
+                trial.suggest_float("lr", 1e-5, 1e-1, log=True),
+                trial.suggest_categorical("units", [64, 128, 256]),
+                trial.suggest_int("batch", 16, 64),
+                trial.suggest_float("dropout", 0, 0.5),
+            )
         if task["fn"] == "branin":
             return branin(trial.suggest_float("x1", -5, 10), trial.suggest_float("x2", 0, 15))
         return hartmann6([trial.suggest_float(f"x{j}", 0, 1) for j in range(6)])
