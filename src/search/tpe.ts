@@ -243,12 +243,16 @@ function observations(trials: readonly Trial[], which: readonly number[], names:
   });
 }
 
-/** One TPE step over `names`: candidates from l(x), the one with the largest log l(x) - log g(x). */
-function tpeStep(trials: readonly Trial[], names: readonly string[], space: Space, mode: Mode, u: Uniform, candidates: number): number[] {
+/** The good and the bad points' estimators over `names`. */
+function estimators(trials: readonly Trial[], names: readonly string[], space: Space, mode: Mode): { dims: Dim[]; l: Estimator; g: Estimator } {
   const dims = names.map((n) => dimOf(space[n]!));
   const { below: good, above: bad } = split(trials, mode);
-  const l = estimatorOf(dims, observations(trials, good, names, dims));
-  const g = estimatorOf(dims, observations(trials, bad, names, dims));
+  return { dims, l: estimatorOf(dims, observations(trials, good, names, dims)), g: estimatorOf(dims, observations(trials, bad, names, dims)) };
+}
+
+/** One TPE step over `names`: candidates from l(x), the one with the largest log l(x) - log g(x). */
+function tpeStep(trials: readonly Trial[], names: readonly string[], space: Space, mode: Mode, u: Uniform, candidates: number): number[] {
+  const { l, g } = estimators(trials, names, space, mode);
   let best: number[] = [];
   let bestScore = -Infinity;
   for (let c = 0; c < candidates; c++) {
@@ -257,6 +261,19 @@ function tpeStep(trials: readonly Trial[], names: readonly string[], space: Spac
     if (c === 0 || score > bestScore) [best, bestScore] = [x, score];
   }
   return best;
+}
+
+/** log l(x) and log g(x), the good and the bad points' estimators' log densities at each of `xs` (what tpeStep ranks candidates by). */
+export function logDensities(
+  space: Space,
+  history: readonly Trial[],
+  mode: Mode,
+  xs: readonly Record<string, unknown>[],
+): { below: number[]; above: number[] } {
+  const names = Object.keys(space);
+  const { dims, l, g } = estimators(history, names, space, mode);
+  const points = xs.map((x) => names.map((n, d) => internal(dims[d]!, x[n])!));
+  return { below: points.map((x) => logPdf(l, x)), above: points.map((x) => logPdf(g, x)) };
 }
 
 /**

@@ -8,12 +8,14 @@ tpe:   minimises Branin, 6-d Hartmann or a mixed (log, choice, integer, uniform)
 normal: Optuna's truncated-normal functions (erf, log ndtr, Gaussian mass, inverse CDF, log density) at given
         points, and TPE's default gamma and weights.
 split: TPESampler's split of complete, pruned and running trials into good and bad.
+densities: TPESampler's good and bad Parzen estimators' log densities at given points.
 """
 
 import json
 import math
 import sys
 
+import numpy as np
 import optuna
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
@@ -100,7 +102,6 @@ def tpe(task):
 
 def normal(task):
     """Optuna's truncated-normal numerics at the given points, to check exp's port of them."""
-    import numpy as np
     from optuna.samplers._tpe import _truncnorm
     from optuna.samplers._tpe.sampler import default_gamma, default_weights
 
@@ -144,7 +145,32 @@ def split(task):
     return {"below": [t.number for t in below], "above": [t.number for t in above]}
 
 
-TASKS = {"asha": asha, "tpe": tpe, "normal": normal, "split": split}
+def densities(task):
+    """TPESampler's good and bad Parzen estimators' log densities at given points, for a given history."""
+    from optuna.distributions import CategoricalDistribution, FloatDistribution, IntDistribution
+    from optuna.samplers._tpe.sampler import _split_trials, default_gamma
+
+    kinds = {
+        "uniform": lambda d: FloatDistribution(d["low"], d["high"]),
+        "log_uniform": lambda d: FloatDistribution(d["low"], d["high"], log=True),
+        "int_uniform": lambda d: IntDistribution(d["low"], d["high"]),
+        "choice": lambda d: CategoricalDistribution(d["values"]),
+    }
+    space = {k: kinds[d["distribution"]](d) for k, d in task["space"].items()}
+    study = optuna.create_study(direction=task["direction"])
+    for t in task["trials"]:
+        study.add_trial(optuna.trial.create_trial(params=t["params"], distributions=space, value=t["value"]))
+    trials = study.get_trials(deepcopy=False)
+    below, above = _split_trials(study, trials, default_gamma(len(trials)))
+    sampler = optuna.samplers.TPESampler()
+    xs = {k: np.asarray([d.to_internal_repr(x[k]) for x in task["xs"]], dtype=float) for k, d in space.items()}
+    return {
+        "below": sampler._build_parzen_estimator(study, space, below, True).log_pdf(xs).tolist(),
+        "above": sampler._build_parzen_estimator(study, space, above, False).log_pdf(xs).tolist(),
+    }
+
+
+TASKS = {"asha": asha, "tpe": tpe, "normal": normal, "split": split, "densities": densities}
 
 if __name__ == "__main__":
     tasks = json.load(sys.stdin)
