@@ -88,6 +88,31 @@ test(
   },
 );
 
+test(
+  'regression: Ctrl-C right after exp run --workers 2 starts its points (before they write run.json): both are killed, none failed, and running again finishes them',
+  { timeout: 400_000 },
+  async () => {
+    const file = tinyExperiment(tmp, { backend, name: 'early', epochs: 1, extra: 'sweep: { grid: { training.learning_rate: [0.001, 0.0005] } }' });
+    const runs = join(tmp, 'runs-early');
+    let out = '';
+    const parent = spawn(process.execPath, [BIN, 'run', file, '--runs-dir', runs, '--workers', '2'], { cwd: tmp, stdio: ['ignore', 'pipe', 'pipe'] });
+    parent.stdout!.on('data', (d: Buffer) => (out += d));
+    parent.stderr!.on('data', (d: Buffer) => (out += d));
+    // Both children are spawned when the display says so; each writes run.json seconds later (after loading TensorFlow.js).
+    for (let i = 0; i < 1500 && (out.match(/^started /gm) ?? []).length < 2; i++) await sleep(100);
+    assert.equal((out.match(/^started /gm) ?? []).length, 2, out);
+    parent.kill('SIGINT');
+    const code = await new Promise<number | null>((r) => parent.once('exit', (c) => r(c)));
+    assert.equal(code, 130, out);
+    const table = out.slice(out.lastIndexOf('run '));
+    assert.equal((table.match(/ killed /g) ?? []).length, 2, table);
+    assert.doesNotMatch(table, / failed /);
+    const again = await expIn(['run', file, '--runs-dir', runs, '--workers', '2'], { cwd: tmp });
+    assert.equal(again.code, 0, again.stdout + again.stderr);
+    for (const d of points(sweepDirOf(runs, 'early'))) assert.equal(record(d).status, 'completed', d);
+  },
+);
+
 test('Ctrl-C takes effect within a batch (also in the last epoch); the resumed run equals an uninterrupted one', { timeout: 400_000 }, async () => {
   const file = tinyExperiment(tmp, { backend, name: 'stop', epochs: 3 }); // 4 batches an epoch
   const runs = join(tmp, 'runs-stop');

@@ -220,10 +220,11 @@ test(
   { timeout: 300_000 },
   async () => {
     const own = await startRedis();
+    let submitter: ChildProcess | undefined;
     try {
       const file = tinyExperiment(tmp, { backend, name: 'lost', epochs: 1, extra: 'sweep: { grid: { training.learning_rate: [0.001, 0.0005] } }' });
       let out = '';
-      const submitter = spawn(process.execPath, [BIN, 'run', file, '--queue', own.url, '--runs-dir', join(tmp, 'sub-lost')], {
+      submitter = spawn(process.execPath, [BIN, 'run', file, '--queue', own.url, '--runs-dir', join(tmp, 'sub-lost')], {
         cwd: tmp,
         env: { ...process.env, MLFLOW_TRACKING_URI: '' },
         stdio: ['ignore', 'pipe', 'pipe'],
@@ -242,6 +243,7 @@ test(
       assert.equal(await exited(submitter), 0, out);
       assert.match(out, /\n2 completed, 0 failed\n/);
     } finally {
+      if (submitter?.exitCode === null) submitter.kill('SIGKILL'); // it would poll on forever
       await own.stop();
     }
   },
