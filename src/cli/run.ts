@@ -1,4 +1,5 @@
-import { basename, resolve } from 'node:path';
+import { existsSync } from 'node:fs';
+import { basename, join, resolve } from 'node:path';
 import { defineCommand } from './command.js';
 import { EXIT, cwdOf } from './io.js';
 import { displayPath, table } from './report.js';
@@ -12,6 +13,7 @@ import { runFolders, type FolderResult } from '../exec/local.js';
 import { SweepDisplay } from '../exec/display.js';
 import { MedianPruner, StoreCurves } from '../exec/prune.js';
 import { writePlan } from '../store/sweep.js';
+import { readSummary } from '../store/run.js';
 import { epochMetricOf, metricMode, rankingOf } from '../config/metric.js';
 import type { Plan } from '../sweep/plan.js';
 import type { SweepIndex } from '../store/types.js';
@@ -101,15 +103,34 @@ export const runCommand = defineCommand({
       ...(rule ? { pruner: new MedianPruner(rule, monitor, new StoreCurves(dirs)) } : {}),
     });
     await syncAfterRun(dirs, dir, io);
-    io.stdout.write(
-      `\n${table(
-        ['run', 'status', 'seconds', 'note'],
-        results.map((r) => [basename(r.dir), r.status, r.seconds ? r.seconds.toFixed(1) : '', r.note ?? '']),
-      )}`,
-    );
+    io.stdout.write(endReport(results, dir, cwd));
     return sweepExit(results);
   },
 });
+
+/**
+ * The last lines of `exp run`: each point's status with its F-beta at the configured threshold
+ * and with thresholds tuned per tag (final_val_fbeta and final_val_fbeta_tuned in MLflow), then
+ * where the results are, so that a first run says what it made and where to look.
+ */
+function endReport(results: readonly FolderResult[], sweepDir: string, cwd: string): string {
+  const f = (v: number | undefined): string => (v === undefined ? '' : v.toFixed(4));
+  const rows = results.map((r) => {
+    const final = readSummary(r.dir)?.final ?? undefined;
+    return [basename(r.dir), r.status, r.seconds ? r.seconds.toFixed(1) : '', f(final?.val_fbeta), f(final?.val_fbeta_tuned), r.note ?? ''];
+  });
+  const lines = [`\n${table(['run', 'status', 'seconds', 'val_fbeta', 'val_fbeta_tuned', 'note'], rows)}`];
+  const done = results.filter((r) => existsSync(join(r.dir, 'summary.json')));
+  if (done.length === 1) {
+    const where = displayPath(done[0]!.dir, cwd);
+    lines.push(`Results in ${where}/: summary.json (every number), curves.png (the learning curves), metrics.jsonl (per epoch), train.log`);
+  } else if (done.length > 1) {
+    lines.push(
+      `Results in ${displayPath(sweepDir, cwd)}/<run>/: summary.json, curves.png, metrics.jsonl, train.log; rank them with: exp compare ${displayPath(sweepDir, cwd)}`,
+    );
+  }
+  return `${lines.join('\n')}\n`;
+}
 
 /** `exp run --queue`: enqueue the points, then follow them (or not, with --detach). */
 async function runOnQueue(url: string, plan: Plan, sweepDir: string, index: SweepIndex, detach: boolean, io: Io): Promise<number> {

@@ -38,4 +38,16 @@ test('exp run experiments/quickstart.yaml learns on wasm: val F2 beats the best 
   assert.ok(Math.abs(s.final.val_fbeta! - s.best.metrics.val_fbeta!) < 1e-4, 'the reloaded best checkpoint scores what its epoch scored');
   assert.ok(existsSync(join(run, 'curves.png')));
   assert.equal((await sharp(join(run, 'curves.png')).metadata()).format, 'png');
+  // The last lines say what the run scored (F2 at the configured threshold and with thresholds
+  // tuned per tag) and where its results are (they did not: a newcomer had to look for them).
+  const lines = r.stdout.trimEnd().split('\n');
+  const head = lines.map((l) => l.startsWith('run ')).lastIndexOf(true);
+  assert.match(lines[head]!, /^run +status +seconds +val_fbeta +val_fbeta_tuned +note$/);
+  const cells = lines[head + 2]!.split(/\s+/);
+  assert.deepEqual(cells.slice(0, 2), [run.split('/').at(-1), 'completed']);
+  assert.deepEqual(
+    cells.slice(3, 5).map(Number),
+    [s.final.val_fbeta, s.final.val_fbeta_tuned].map((v) => Number(v!.toFixed(4))),
+  );
+  assert.equal(lines.at(-1), `Results in ${run}/: summary.json (every number), curves.png (the learning curves), metrics.jsonl (per epoch), train.log`);
 });
