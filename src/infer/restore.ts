@@ -5,8 +5,8 @@
  * coded error naming it, never a silent fallback to something else.
  */
 import type * as tf from '@tensorflow/tfjs';
-import { existsSync } from 'node:fs';
-import { join } from 'node:path';
+import { existsSync, readdirSync } from 'node:fs';
+import { basename, dirname, join } from 'node:path';
 import type { RunConfig } from '../config/normalise.js';
 import { ExpError, ModelUseError, StoreError } from '../errors.js';
 import { WeightsError } from '../model/errors.js';
@@ -99,10 +99,32 @@ export function readTags(dir: string): string[] {
   return tags;
 }
 
+/**
+ * Whether a swap of `target` stopped between its two renames (see replaceDirAtomic): its old
+ * folder is there and it is not. A temp folder alone is a save that never started its swap.
+ */
+function swapLeftover(target: string): boolean {
+  const name = basename(target);
+  try {
+    return readdirSync(dirname(target)).some((e) => e.startsWith(`${name}.old-`));
+  } catch {
+    return false;
+  }
+}
+
 /** The checkpoint folder to load: the one asked for, else best when the run has one, else last. */
 function chooseCheckpoint(dir: string, want: CheckpointChoice | undefined): CheckpointChoice {
   // The best folder is swapped in whole (replaceDirAtomic), so one that is there but unreadable is damaged, not half-written.
   const which = want ?? (existsSync(checkpointDir(dir, 'best')) ? 'best' : 'last');
+  if (which === 'last' && want === undefined && swapLeftover(checkpointDir(dir, 'best'))) {
+    const file = checkpointDir(dir, 'best');
+    throw new WeightsError({
+      code: 'CHECKPOINT_CORRUPT',
+      file,
+      problem: `the best checkpoint of ${dir} is missing: a save of it stopped between its two renames (or is under way now)`,
+      fix: 'when no training is under way, move checkpoints/best.tmp-* (the new, complete one) or checkpoints/best.old-* (the previous one) to checkpoints/best; or use --checkpoint last',
+    });
+  }
   if (existsSync(checkpointDir(dir, which))) return which;
   if (want) throw new ModelUseError('NO_MODEL', `${dir} has no checkpoints/${want}`, `leave out --checkpoint ${want} to use the checkpoint the run has`);
   throw new ModelUseError(

@@ -17,6 +17,7 @@ import {
   mkdirSync,
   readdirSync,
   readFileSync,
+  renameSync,
   rmSync,
   statSync,
   symlinkSync,
@@ -225,6 +226,13 @@ test('a damaged best checkpoint is CHECKPOINT_CORRUPT naming the file, not a sil
     assert.equal(fallback.code, 0, fallback.stderr);
     assert.equal(fbeta(fallback.stdout), fbeta(last.stdout));
   }
+  // A swap of best that stopped between its renames leaves best.old-*: reported, not replaced by last.
+  const swapped = copyRun();
+  renameSync(join(swapped, 'checkpoints', 'best'), join(swapped, 'checkpoints', 'best.old-123-0'));
+  const cut = await cli(['evaluate', swapped]);
+  assert.equal(cut.code, 1, cut.stderr);
+  assert.match(cut.stderr, /CHECKPOINT_CORRUPT/);
+  assert.match(cut.stderr, /best\.old-/);
   const none = copyRun();
   rmSync(join(none, 'checkpoints', 'last'), { recursive: true });
   const r = await cli(['evaluate', none, '--checkpoint', 'last']);
