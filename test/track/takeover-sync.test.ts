@@ -10,16 +10,19 @@ import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { createServer, request } from 'node:http';
 import { join } from 'node:path';
 import { startMlflow, type MlflowServer } from '../helpers/mlflow-server.js';
 import { tempDir } from '../helpers/cli.js';
 import { MlflowClient, MlflowError, type ClientFor } from '../../src/mlflow/client.js';
-import { EventLog } from '../../src/track/events.js';
+import { EventLog, readEvents } from '../../src/track/events.js';
 import { writePlan } from '../../src/store/sweep.js';
 import { planExperiment } from '../../src/sweep/plan.js';
 import { syncRun } from '../../src/track/sync.js';
 import { readPoint, readRunConfig, writePoint } from '../../src/store/run.js';
 import { settleAfterExit } from '../../src/store/status.js';
+import { flushMsFor, LiveSync } from '../../src/track/live.js';
+import { readRunState } from '../../src/track/sink-state.js';
 import { flatten } from '../../src/util/object.js';
 
 let server: MlflowServer;
@@ -63,9 +66,9 @@ after(async () => {
   if (root) rmSync(root, { recursive: true, force: true });
 });
 
-/** One planned run folder in runs folder `runs`, tracked in MLflow experiment `experiment`. */
-function makeRun(runs: string, sweep: string, experiment: string): string {
-  const r = planExperiment(join(root, 'exp.yaml'), { set: [`tracking.experiment=${experiment}`] });
+/** One planned run folder in runs folder `runs`, tracked in MLflow experiment `experiment` (on `uri`, default the server). */
+function makeRun(runs: string, sweep: string, experiment: string, uri?: string): string {
+  const r = planExperiment(join(root, 'exp.yaml'), { set: [`tracking.experiment=${experiment}`, ...(uri ? [`tracking.uri=${uri}`] : [])] });
   assert.ok(r.plan, JSON.stringify(r.problems));
   const { dir, index } = writePlan(join(root, runs), r.plan, sweep);
   return join(dir, index.points[0]!.dir);
@@ -184,4 +187,48 @@ test('regression: a child stopped before it wrote run.json is killed, not failed
   // Its own record is believed.
   writeFileSync(join(dir, 'run.json'), JSON.stringify({ key: 'k', name: 'n', status: 'failed', reason: 'mine', attempts: 2, created: 'x', pid: 4242 }));
   assert.equal(settleAfterExit(dir, stop, true, 4242), 'failed');
+});
+
+/** A real HTTP hop in front of the MLflow server that answers each request `delayMs` late (a slow or distant server). */
+async function slowHop(delayMs: number): Promise<{ uri: string; close: () => void }> {
+  const target = new URL(server.uri);
+  const hop = createServer((req, res) => {
+    setTimeout(() => {
+      const up = request(
+        { host: target.hostname, port: target.port, path: req.url, method: req.method, headers: { ...req.headers, host: target.host } },
+        (r) => {
+          res.writeHead(r.statusCode ?? 502, r.headers);
+          r.pipe(res);
+        },
+      );
+      up.on('error', () => res.destroy());
+      req.pipe(up);
+    }, delayMs);
+  });
+  await new Promise<void>((r) => hop.listen(0, '127.0.0.1', r));
+  return { uri: `http://127.0.0.1:${(hop.address() as { port: number }).port}`, close: () => void hop.close() };
+}
+
+test('regression: a queued run sends its end before it exits, also when that takes more than one sync (a finished point was left RUNNING)', async () => {
+  const hop = await slowHop(200);
+  try {
+    const dir = makeRun('runs-flush', 's5', 'tk-flush', hop.uri);
+    const log = started(dir, 1_700_000_000_000);
+    for (const e of [1, 2, 3]) epoch(log, e);
+    // The end of a run: several artifacts (each a request or more, 200 ms late), then run_ended.
+    for (const f of ['a', 'b', 'c', 'd', 'e', 'f']) {
+      writeFileSync(join(dir, `${f}.txt`), f);
+      log.append({ type: 'artifact', path: `${f}.txt` });
+    }
+    log.append({ type: 'run_ended', status: 'completed', reason: 'all epochs done' });
+    // What a queue worker's child does last: no launcher syncs the folder after it exits.
+    const env = { EXP_LAUNCHER: 'queue' };
+    await new LiveSync(dir, env).flush(flushMsFor(env));
+    const target = { trackingUri: hop.uri, experiment: 'tk-flush' };
+    const state = readRunState(dir, target);
+    assert.equal(state?.cursor, readEvents(dir).events.at(-1)!.seq, 'every event was sent');
+    assert.equal((await api.getRun(state!.runId!)).info.status, 'FINISHED');
+  } finally {
+    hop.close();
+  }
 });
