@@ -5,7 +5,7 @@
  */
 import { join, resolve } from 'node:path';
 import type { RunConfig } from '../config/normalise.js';
-import { ExpError, ModelUseError } from '../errors.js';
+import { ExpError, ModelUseError, StoreError } from '../errors.js';
 import type { BackendInfo, BackendName } from '../backend/types.js';
 import { readFileBounded } from '../util/fsx.js';
 import { predictProbs } from './predict.js';
@@ -119,16 +119,24 @@ function readEnsembleFile(dir: string): EnsembleFile {
     file = JSON.parse(readFileBounded(path, 16 * 2 ** 20, 'ensemble.json').toString('utf8')) as Partial<EnsembleFile>;
   } catch (e) {
     if (e instanceof ExpError) throw e;
-    throw new ModelUseError('NO_MODEL', `${path} is not valid JSON: ${(e as Error).message}`, 'make it again with exp ensemble');
+    throw new StoreError({
+      code: 'RUN_FILE_CORRUPT',
+      message: `${path} is damaged: not valid JSON (${(e as Error).message})`,
+      file: path,
+      fix: 'make it again with exp ensemble',
+      exit: 'failed',
+    });
   }
   const strings = (v: unknown): v is string[] => Array.isArray(v) && v.length > 0 && v.every((x) => typeof x === 'string');
   const numbers = (v: unknown): v is number[] => Array.isArray(v) && v.every((x) => typeof x === 'number' && Number.isFinite(x));
   if (!file || !strings(file.members) || !strings(file.tags) || !numbers(file.thresholds)) {
-    throw new ModelUseError(
-      'NO_MODEL',
-      `${path} is not an ensemble file (members, tags and thresholds are missing or of the wrong type)`,
-      'make it again with exp ensemble',
-    );
+    throw new StoreError({
+      code: 'RUN_FILE_CORRUPT',
+      message: `${path} is damaged: it is not an ensemble file (members, tags and thresholds are missing or of the wrong type)`,
+      file: path,
+      fix: 'make it again with exp ensemble',
+      exit: 'failed',
+    });
   }
   return file as EnsembleFile;
 }

@@ -259,6 +259,24 @@ test('an empty or damaged tags.txt is RUN_FILE_CORRUPT naming it (evaluate, pred
   }
 });
 
+test('a damaged ensemble.json is RUN_FILE_CORRUPT naming it (evaluate, predict, export)', async () => {
+  for (const text of ['', '{"members": ', JSON.stringify({ members: 'x', tags: [], thresholds: [] })]) {
+    const ens = join(tmp, `ens-${copies++}`);
+    mkdirSync(ens);
+    writeFileSync(join(ens, 'ensemble.json'), text);
+    for (const args of [
+      ['evaluate', ens],
+      ['predict', ens, images, '--out', join(tmp, 'ens.csv')],
+      ['export', ens, '--format', 'tfjs', '--out', join(tmp, 'ens-tfjs')],
+    ]) {
+      const r = await cli(args);
+      assert.equal(r.code, 1, `${args[0]} ${JSON.stringify(text)}: ${r.stderr}`);
+      assert.match(r.stderr, /RUN_FILE_CORRUPT/);
+      assert.match(r.stderr, /ensemble\.json/);
+    }
+  }
+});
+
 test('damaged point.json and split.json are RUN_FILE_CORRUPT naming them, and are left as they are', async () => {
   for (const rel of ['point.json', 'split/split.json']) {
     const dir = copyRun();
