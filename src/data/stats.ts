@@ -3,9 +3,10 @@
  * (one weather tag per chip, cloudy alone). The rules are reported, never enforced: the
  * real data breaks them a few times, and the point is to see where.
  */
-import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { existsSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { parseLabelCsv, type CsvProblem, type LabelRow } from './csv.js';
+import { MAX_CSV_BYTES, parseLabelCsv, type CsvProblem, type LabelRow } from './csv.js';
+import { readFileBounded } from '../util/fsx.js';
 import { isTag, isWeatherTag, REAL_IMAGE_COUNT, REAL_TAG_COUNTS, TAGS } from './tags.js';
 
 export interface TagStat {
@@ -95,7 +96,7 @@ export interface StatsOptions {
  */
 export function datasetStats(dir: string, opts: StatsOptions = {}): DatasetStats {
   const csv = join(dir, opts.csv ?? 'train_v2.csv');
-  const parsed = parseLabelCsv(readFileSync(csv, 'utf8'), csv);
+  const parsed = parseLabelCsv(readFileBounded(csv, MAX_CSV_BYTES, 'label CSV').toString('utf8'), csv);
   const stats = labelStats(parsed.rows, csv, parsed.problems, opts.topPairs);
   const imageDir = join(dir, opts.images ?? 'train-jpg');
   if (existsSync(imageDir)) {

@@ -2,10 +2,10 @@
  * `exp run FILE --queue URL`: turns a written plan into queue jobs (one per point not already
  * finished here), then follows them until every one has ended (unless detached).
  */
-import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Queue } from 'bullmq';
-import type { Plan } from '../sweep/plan.js';
+import { MAX_EXPERIMENT_BYTES, type Plan } from '../sweep/plan.js';
+import { readFileBounded } from '../util/fsx.js';
 import { withoutCredentials } from '../track/sync-map.js';
 import { runPath, sweepPath } from '../store/layout.js';
 import { readPoint, readRunRecord } from '../store/run.js';
@@ -31,7 +31,7 @@ export async function submitSweep(
   const uri = cfg.tracking.uri || env.MLFLOW_TRACKING_URI;
   const tracking = uri ? { uri: withoutCredentials(uri), experiment: cfg.tracking.experiment || env.MLFLOW_EXPERIMENT_NAME || cfg.name } : null;
   const rule = cfg.sweep?.early_stop;
-  const experimentText = readFileSync(sweepPath(sweepDir, 'experiment'), 'utf8');
+  const experimentText = readFileBounded(sweepPath(sweepDir, 'experiment'), MAX_EXPERIMENT_BYTES, 'sweep.yaml').toString('utf8');
   const finishedHere: string[] = [];
   const items: Omit<JobData, 'version' | 'submitted'>[] = [];
   for (const entry of index.points) {
@@ -52,7 +52,7 @@ export async function submitSweep(
         experimentText,
         entry,
         uid: point.uid,
-        configText: readFileSync(runPath(dir, 'config'), 'utf8'),
+        configText: readFileBounded(runPath(dir, 'config'), MAX_EXPERIMENT_BYTES, 'config.yaml').toString('utf8'),
       },
       tracking,
       earlyStop: rule ? { rule, monitor: cfg.checkpoint.monitor } : null,

@@ -13,9 +13,10 @@ import { rankedBy } from '../config/metric.js';
 import { sweepPath } from '../store/layout.js';
 import { readRunConfig } from '../store/run.js';
 import { createHash } from 'node:crypto';
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import { readRunState, readSweepState, sinkLock, writeSweepState, type SinkTarget, type SweepSinkState } from './sink-state.js';
 import { tagValue } from './sync-map.js';
+import { MAX_JSON_BYTES, readFileBounded } from '../util/fsx.js';
 
 const ENDED = new Set(['completed', 'failed', 'killed', 'pruned']);
 
@@ -86,13 +87,16 @@ export async function refreshParent(sweepDir: string, client: MlflowClient, targ
   }
 }
 
+/** sweep.yaml and index.json, read bounded (a 10,000-point index is a few MB) and only as regular files. */
+const readSweepFile = (file: string): Buffer => readFileBounded(file, MAX_JSON_BYTES, basename(file));
+
 async function refresh(sweepDir: string, client: MlflowClient, state: SweepSinkState, target: SinkTarget): Promise<string[]> {
   const warnings: string[] = [];
   const s = parentSummary(sweepDir, target);
   // Unchanged since the last refresh (a sync with nothing new): nothing is sent again.
   const files = (['experiment', 'index'] as const).map((f) => sweepPath(sweepDir, f)).filter((f) => existsSync(f));
   const digest = createHash('sha256')
-    .update(JSON.stringify([s.params, s.tags, s.metrics, files.map((f) => readFileSync(f, 'utf8'))]))
+    .update(JSON.stringify([s.params, s.tags, s.metrics, files.map((f) => readSweepFile(f).toString('utf8'))]))
     .digest('hex')
     .slice(0, 16);
   const wantsRegistry = s.ended && s.best !== undefined && readRunConfig(s.best.dir).tracking.register_model !== null && !state.registered;
@@ -111,7 +115,7 @@ async function refresh(sweepDir: string, client: MlflowClient, state: SweepSinkS
     .map(([key, value]) => ({ key, value, step: s.step, timestamp: now }));
   if (Object.keys(params).length + Object.keys(tags).length + metrics.length > 0) await client.logBatch(state.parentRunId, { params, tags, metrics });
   let next: SweepSinkState = { ...state, summary: digest };
-  for (const file of files) await client.uploadArtifact(state.parentRunId, basename(file), readFileSync(file));
+  for (const file of files) await client.uploadArtifact(state.parentRunId, basename(file), readSweepFile(file));
   const name = s.ended && s.best ? readRunConfig(s.best.dir).tracking.register_model : null;
   if (name && !state.registered && s.best && s.bestRunId) {
     const model = readRunState(s.best.dir, target)?.model;
