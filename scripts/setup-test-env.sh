@@ -6,20 +6,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-# The project-local Python virtualenv: MLflow and TensorFlow/Keras (scripts/setup-venv.sh).
+# The project-local Python virtualenv: MLflow, TensorFlow/Keras and Optuna (scripts/setup-venv.sh).
 bash scripts/setup-venv.sh
-
-# Optuna in the same .venv: test/search checks exp's ASHA and Hyperband decision for decision
-# against Optuna's pruners, and its TPE against Optuna's TPESampler (test/search/optuna-ref.py).
-# Pinned: the defaults exp matches (multivariate TPE with constant liar, eta 4 / 3) are 5.0's.
-OPTUNA_VERSION=5.0.0
-have_optuna=$(.venv/bin/python -c 'import importlib.metadata as m; print(m.version("optuna"))' 2>/dev/null || echo none)
-if [ "$have_optuna" != "$OPTUNA_VERSION" ]; then
-  echo "setup-test-env: installing optuna==${OPTUNA_VERSION} into .venv (found ${have_optuna})"
-  .venv/bin/pip install --quiet "optuna==${OPTUNA_VERSION}"
-else
-  echo "setup-test-env: .venv has optuna ${have_optuna}"
-fi
 
 # The native TensorFlow backend (@tensorflow/tfjs-node) built from a PyPI wheel, so the
 # training tests also run on the binding GPU users run. Skipped in seconds when built.

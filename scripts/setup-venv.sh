@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The project-local Python virtualenv (.venv) that the tests and `npm run parity` use: MLflow (the
 # real tracking server the tests start, and its Python client that reads runs back) and
-# TensorFlow/Keras (the reference `exp export` and the parity bench are checked against).
+# TensorFlow/Keras (the reference `exp export` and the parity bench are checked against), and Optuna
+# (the reference exp's adaptive search is checked against).
 # Idempotent: each step is skipped when its result is there, so a second run takes seconds;
 # pip's cache (~/.cache/pip) makes a reinstall mostly offline. Called by setup-test-env.sh and
 # by `npm run parity`.
@@ -33,4 +34,16 @@ if ! .venv/bin/python -c "import tensorflow" >/dev/null 2>&1; then
   .venv/bin/pip install --quiet "tensorflow-cpu==${TENSORFLOW_VERSION}"
 else
   echo "setup-venv: .venv has tensorflow $(.venv/bin/python -c 'import tensorflow as t; print(t.__version__)' 2>/dev/null)"
+fi
+
+# Optuna in the same .venv: test/search checks exp's ASHA and Hyperband decision for decision
+# against Optuna's pruners, and its TPE against Optuna's TPESampler (test/search/optuna-ref.py).
+# Pinned: the defaults exp matches (multivariate TPE with constant liar, eta 4 / 3) are 5.0's.
+OPTUNA_VERSION=5.0.0
+have_optuna=$(.venv/bin/python -c 'import importlib.metadata as m; print(m.version("optuna"))' 2>/dev/null || echo none)
+if [ "$have_optuna" != "$OPTUNA_VERSION" ]; then
+  echo "setup-venv: installing optuna==${OPTUNA_VERSION} into .venv (found ${have_optuna})"
+  .venv/bin/pip install --quiet "optuna==${OPTUNA_VERSION}"
+else
+  echo "setup-venv: .venv has optuna ${have_optuna}"
 fi
