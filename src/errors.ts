@@ -58,7 +58,9 @@ export type StoreErrorCode =
 export type ReproduceErrorCode = 'RUN_NOT_FOUND' | 'RUN_AMBIGUOUS' | 'ORIGINAL_UNUSABLE';
 
 /** The MLflow client; MLflow's own code (e.g. RESOURCE_ALREADY_EXISTS) is MlflowError.errorCode. */
-export type MlflowErrorCode = 'MLFLOW_HTTP' | 'MLFLOW_NETWORK' | 'MLFLOW_TIMEOUT' | 'MLFLOW_VALIDATION' | 'MLFLOW_CONFIG' | 'MLFLOW_CONFLICT';
+/** MLFLOW_EXPERIMENT_DELETED: the run's experiment is in the server's trash (it can be restored). */
+export type MlflowErrorCode =
+  'MLFLOW_HTTP' | 'MLFLOW_NETWORK' | 'MLFLOW_TIMEOUT' | 'MLFLOW_VALIDATION' | 'MLFLOW_CONFIG' | 'MLFLOW_CONFLICT' | 'MLFLOW_EXPERIMENT_DELETED';
 
 /** Using a trained model: evaluate, predict, export, ensembles. */
 export type ModelUseErrorCode = 'NO_MODEL' | 'INCOMPATIBLE_RUNS' | 'EXPORT_FAILED';

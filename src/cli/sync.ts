@@ -36,7 +36,7 @@ export function describeSync(r: SyncResult): string {
     case 'busy':
       return `busy: another sync is sending this run (${events(r.pending)} pending)`;
     case 'failed':
-      return `failed: ${r.error ?? 'unknown error'} (${[r.sent ? `sent ${events(r.sent)}` : '', `${events(r.pending)} pending`].filter(Boolean).join(', ')})${r.fix ? `\n    fix: ${r.fix}` : ''}`;
+      return `failed: ${r.error ?? 'unknown error'} (${[r.sent ? `sent ${events(r.sent)}` : '', `${events(r.pending)} pending`].filter(Boolean).join(', ')})${r.code ? ` [${r.code}]` : ''}${r.fix ? `\n    fix: ${r.fix}` : ''}`;
   }
 }
 
@@ -89,8 +89,12 @@ export const syncCommand = defineCommand({
     });
     for (const s of sweeps.filter((x) => x.error)) io.stdout.write(`${displayPath(s.dir, cwd)}  failed to set the sweep's parent run status: ${s.error}\n`);
     const failed = runs.filter((r) => r.outcome === 'failed').length + sweeps.filter((s) => s.error).length;
+    // Promise a fix only when one was shown.
+    const fixed = runs.some((r) => r.outcome === 'failed' && r.fix);
     if (failed > 0)
-      io.stderr.write(`exp sync: ${failed} failed; nothing is lost: run 'exp sync' again when the server is reachable (or apply the fix shown)\n`);
+      io.stderr.write(
+        `exp sync: ${failed} failed; nothing is lost: ${fixed ? 'apply the fix shown, then run exp sync again' : "run 'exp sync' again when the server is reachable"}\n`,
+      );
     return failed > 0 ? EXIT.failed : EXIT.ok;
   },
 });

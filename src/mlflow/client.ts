@@ -163,7 +163,12 @@ export class MlflowClient {
       method === 'GET'
         ? { method, path: `mlflow/${route}`, query: payload as Record<string, string | number | undefined> }
         : { method, path: `mlflow/${route}`, json: payload };
-    const bytes = await this.send(init);
+    let bytes: Uint8Array;
+    try {
+      bytes = await this.send(init);
+    } catch (e) {
+      throw method === 'GET' ? e : await this.explainDeleted(e); // only writes are refused for a deleted experiment
+    }
     const text = Buffer.from(bytes).toString('utf8');
     try {
       return (text.trim() === '' ? {} : JSON.parse(text)) as T;
@@ -172,9 +177,50 @@ export class MlflowClient {
     }
   }
 
-  /** The experiment's id, creating it if needed. Safe against a concurrent create of the same name. */
+  /**
+   * MLflow refuses writes into a deleted experiment as "the run (or experiment) ID must be in the
+   * 'active' state" (400 INVALID_PARAMETER_VALUE), the same as for a deleted run: when it is the
+   * experiment, the error says so, with its remedies. Anything else is left as it is.
+   */
+  private async explainDeleted(e: unknown): Promise<unknown> {
+    const m =
+      e instanceof MlflowError && e.status === 400
+        ? /The (run|experiment) (\w+) must be in the 'active' state\. Current state is deleted/.exec(e.message)
+        : null;
+    if (!m) return e;
+    try {
+      const experimentId = m[1] === 'experiment' ? m[2]! : (await this.getRun(m[2]!)).info.experiment_id;
+      const exp = await this.getExperiment(experimentId);
+      return exp.lifecycle_stage === 'deleted' ? this.experimentDeleted(exp, (e as MlflowError).route) : e;
+    } catch {
+      return e;
+    }
+  }
+
+  /** The coded error for a deleted experiment: what happened and both ways out. */
+  experimentDeleted(exp: Experiment, route = 'experiments/get-by-name'): MlflowError {
+    return new MlflowError({
+      kind: 'experiment_deleted',
+      route,
+      message: `experiment '${exp.name}' (id ${exp.experiment_id}) is deleted on ${this.uri} (it is in the server's trash); nothing is lost, its events wait in the run folders`,
+      fix: [
+        `restore it (the MLflow UI, or: MLFLOW_TRACKING_URI=${this.uri} mlflow experiments restore --experiment-id ${exp.experiment_id}), then run exp sync again;`,
+        'or send the runs to another experiment: tracking.experiment: NEW in the experiment file for new sweeps, and',
+        'MLFLOW_EXPERIMENT_NAME=NEW exp sync for these folders (when their config.yaml sets no tracking.experiment)',
+      ].join(' '),
+    });
+  }
+
+  /** The experiment with this id (deleted ones too). */
+  async getExperiment(experimentId: string): Promise<Experiment> {
+    const r = await this.call<{ experiment: Experiment }>('GET', 'experiments/get', { experiment_id: experimentId });
+    return { ...r.experiment, tags: r.experiment.tags ?? [] };
+  }
+
+  /** The experiment's id, creating it if needed. Safe against a concurrent create of the same name. A deleted one is a coded error (MLflow keeps its name taken). */
   async getOrCreateExperiment(name: string): Promise<string> {
     const existing = await this.getExperimentByName(name);
+    if (existing?.lifecycle_stage === 'deleted') throw this.experimentDeleted(existing);
     if (existing) return existing.experiment_id;
     try {
       const r = await this.call<{ experiment_id: string }>('POST', 'experiments/create', { name });

@@ -11,7 +11,8 @@ export type MlflowErrorKind =
   | 'timeout' // no answer within timeoutMs
   | 'validation' // refused by the client before sending (MLflow would reject or silently truncate it)
   | 'config' // the client cannot be used as configured (bad URI, artifact root not served by the proxy)
-  | 'conflict'; // the server holds a record that disagrees with this one (a copied run folder)
+  | 'conflict' // the server holds a record that disagrees with this one (a copied run folder)
+  | 'experiment_deleted'; // the experiment written to is deleted (in the server's trash): restore it or use another
 
 /** Every failure of the MLflow client. `errorCode` is MLflow's own (e.g. RESOURCE_ALREADY_EXISTS) for 'http'. */
 export class MlflowError extends ExpError<MlflowErrorCode> {

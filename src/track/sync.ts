@@ -25,7 +25,7 @@ import { hostname, tmpdir, userInfo } from 'node:os';
 import { basename, join } from 'node:path';
 import { clientsFromEnv, MlflowError, toRecord, type ClientFor, type Metric, type MlflowClient } from '../mlflow/client.js';
 import { readEvents, type LoggedEvent } from './events.js';
-import { ExpError } from '../errors.js';
+import { ExpError, type ErrorCode } from '../errors.js';
 import { childTags, datasetInputs, metricsOf, mlflowStatus, noteOf, paramsOf, tagValue, type EndEvent, type RunFacts, type StartEvent } from './sync-map.js';
 import { readAnyRunState, readRunState, writeRunState, type RunSinkState, type SinkTarget } from './sink-state.js';
 import { ensureParent, findOrCreateRun, setParentStatus, tagEquals } from './sync-runs.js';
@@ -86,8 +86,10 @@ export interface SyncResult {
   runId?: string;
   parentRunId?: string;
   error?: string;
-  /** How to fix `error`, when it is the folder's (a damaged log, a copied folder). */
+  /** How to fix `error`, when it is the folder's (a damaged log, a copied folder) or the server's (a deleted experiment). */
   fix?: string;
+  /** The error's code, when it has one (e.g. MLFLOW_EXPERIMENT_DELETED). */
+  code?: ErrorCode;
   /** Things left out on purpose (a param MLflow would truncate, a missing artifact file). */
   warnings: string[];
 }
@@ -99,6 +101,7 @@ export interface SyncOptions {
 }
 
 const errorText = (e: unknown): string => (e instanceof Error ? e.message : String(e));
+const codeAndFix = (e: unknown): Pick<SyncResult, 'code' | 'fix'> => (e instanceof ExpError ? { code: e.code, ...(e.fix ? { fix: e.fix } : {}) } : {});
 
 /** The folder's identity on this machine: a copy (or the same path on another machine) has another. */
 export const folderId = (dir: string): string => {
@@ -157,7 +160,7 @@ export async function syncRun(runDir: string, clients: ClientFor = clientsFromEn
         await sink.send(ev, events);
       } catch (e) {
         sink.uncertain(ev.seq);
-        return { ...res, ...sink.ids(), error: errorText(e), ...(e instanceof MlflowError && e.fix ? { fix: e.fix } : {}), pending: todo.length - i };
+        return { ...res, ...sink.ids(), error: errorText(e), ...codeAndFix(e), pending: todo.length - i };
       }
       sink.advance(ev.seq);
       res.sent++;
@@ -173,7 +176,7 @@ export async function syncRun(runDir: string, clients: ClientFor = clientsFromEn
     return { ...res, ...sink.ids(), outcome: todo.length === 0 ? 'up-to-date' : 'sent' };
   } catch (e) {
     // the folder itself failed (unreadable config, disk full)
-    return { ...res, ...sink.ids(), error: errorText(e), pending: unsent(sink.state.cursor).length };
+    return { ...res, ...sink.ids(), error: errorText(e), ...codeAndFix(e), pending: unsent(sink.state.cursor).length };
   } finally {
     release();
   }

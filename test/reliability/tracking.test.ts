@@ -60,13 +60,19 @@ function plannedRun(runsDir: string, experiment: string): { dir: string; log: Ev
   return { dir, log, epoch: (e, loss) => log.append({ type: 'epoch', epoch: e, metrics: { loss, val_loss: loss + 0.1 } }) };
 }
 
-/** The child runs of an experiment; waits a moment for `expected` of them (MLflow's search can lag behind a create). */
+/**
+ * The child runs of an experiment. With `expected`, polls until there are that many (MLflow's
+ * search can lag behind a create) and fails saying what it found if they never come: a
+ * generous deadline, never a fixed wait that then accepts whatever is there.
+ */
 async function childrenOf(experiment: string, expected?: number): Promise<Run[]> {
   const id = (await api.getExperimentByName(experiment))!.experiment_id;
-  for (let i = 0; ; i++) {
+  const deadline = Date.now() + 60_000;
+  for (;;) {
     const runs = (await api.searchAllRuns({ experimentIds: [id] })).filter((r) => toRecord(r.data.tags)['mlflow.parentRunId'] !== undefined);
-    if (expected === undefined || runs.length >= expected || i >= 25) return runs;
-    await new Promise((r) => setTimeout(r, 200));
+    if (expected === undefined || runs.length >= expected) return runs;
+    if (Date.now() > deadline) assert.fail(`expected ${expected} child runs in ${experiment}, found ${runs.length} after 60 s`);
+    await new Promise((r) => setTimeout(r, 100));
   }
 }
 
@@ -89,6 +95,49 @@ test('regression: two run folders of the same key (two runs folders) are two MLf
   const rb = byUid.get(readPoint(b.dir).uid)!;
   assert.deepEqual([ra.info.status, await steps(ra.info.run_id)], ['FINISHED', [1, 2, 3, 4]]);
   assert.deepEqual([rb.info.status, await steps(rb.info.run_id)], ['KILLED', [1, 2]]);
+});
+
+/** POSTs to MLflow's REST API as another client (the UI, `mlflow experiments delete`) would. */
+async function rest(route: string, body: Record<string, unknown>): Promise<void> {
+  const res = await fetch(`${server.uri}/api/2.0/mlflow/${route}`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify(body),
+  });
+  assert.equal(res.status, 200, await res.text());
+}
+
+test('regression: an MLflow experiment deleted while a sweep runs: exp sync says MLFLOW_EXPERIMENT_DELETED and how to restore it or use another; after a restore it syncs', async () => {
+  const a = plannedRun(join(tmp, 'DEL'), 'rel-deleted');
+  a.epoch(1, 0.7);
+  assert.equal((await expIn(['sync', a.dir], { cwd: tmp })).code, 0);
+  const id = (await api.getExperimentByName('rel-deleted'))!.experiment_id;
+  await rest('experiments/delete', { experiment_id: id });
+  a.epoch(2, 0.6);
+  const fresh = plannedRun(join(tmp, 'DEL2'), 'rel-deleted'); // a point that has not reached MLflow yet
+  fresh.epoch(1, 0.9);
+  for (const dir of [a.dir, fresh.dir]) {
+    const r = await expIn(['sync', dir], { cwd: tmp });
+    const out = r.stdout + r.stderr;
+    assert.equal(r.code, 1, out);
+    assert.match(out, /experiment 'rel-deleted' .*is deleted[\s\S]*\[MLFLOW_EXPERIMENT_DELETED\]/);
+    assert.match(out, new RegExp(`mlflow experiments restore --experiment-id ${id}`), out);
+    assert.match(out, /tracking\.experiment/, out);
+    assert.match(out, /MLFLOW_EXPERIMENT_NAME/, out);
+    assert.match(
+      out,
+      /\n {4}fix: restore it [^\n]*\nexp sync: 1 failed; nothing is lost: apply the fix shown, then run exp sync again\n$/,
+      'the fix it promises is shown',
+    );
+  }
+  await rest('experiments/restore', { experiment_id: id });
+  for (const dir of [a.dir, fresh.dir]) {
+    const r = await expIn(['sync', dir], { cwd: tmp });
+    assert.equal(r.code, 0, r.stdout + r.stderr);
+  }
+  const byUid = new Map((await childrenOf('rel-deleted', 2)).map((r) => [toRecord(r.data.tags)['exp.uid'], r]));
+  assert.deepEqual(await steps(byUid.get(readPoint(a.dir).uid)!.info.run_id), [1, 2], 'nothing was lost');
+  assert.deepEqual(await steps(byUid.get(readPoint(fresh.dir).uid)!.info.run_id), [1]);
 });
 
 test('a copied folder whose history diverged is refused with a fix; --new-identity records it as a run of its own', async () => {
