@@ -28,31 +28,108 @@ async function deadPid(): Promise<number> {
   return c.pid!;
 }
 
-/** Spawns `n` processes that each try to take the lock `base` at the same moment; returns how many got it. */
-async function race(base: string, n: number): Promise<number> {
-  const script = `
-    import { tryLock } from ${JSON.stringify(join(ROOT, 'dist', 'store', 'lock.js'))};
-    const lock = await tryLock(${JSON.stringify(base)});
-    process.stdout.write(lock ? 'won' : 'lost');
-    await new Promise((r) => setTimeout(r, 1500)); // hold it while the others try
-    lock?.release();`;
-  const start = Date.now() + 600;
-  const kids = Array.from({ length: n }, () =>
-    spawn(process.execPath, ['--input-type=module', '-e', `await new Promise((r) => setTimeout(r, ${start} - Date.now())); ${script}`], {
-      stdio: ['ignore', 'pipe', 'inherit'],
-    }),
-  );
-  const outs = await Promise.all(
-    kids.map(
-      (k) =>
-        new Promise<string>((r) => {
-          let o = '';
-          k.stdout.on('data', (d: Buffer) => (o += d));
-          k.on('exit', () => r(o));
-        }),
-    ),
-  );
-  return outs.filter((o) => o === 'won').length;
+/**
+ * A process that takes locks when told: it says `ready` once loaded, then for each line (a lock
+ * base, as JSON) tries that lock, says `won` or `lost`, and a winner holds it until the next
+ * line, then releases it and says `released`. No clocks: the test orders everything by these
+ * messages, so a slow machine only makes a round slower, never different.
+ */
+class Taker {
+  private readonly child;
+  private readonly lines: string[] = [];
+  private waiting: ((l: string) => void) | undefined;
+
+  constructor() {
+    const script = `
+      import { tryLock } from ${JSON.stringify(join(ROOT, 'dist', 'store', 'lock.js'))};
+      import { createInterface } from 'node:readline';
+      const lines = createInterface({ input: process.stdin })[Symbol.asyncIterator]();
+      const next = async () => (await lines.next()).value;
+      process.stdout.write('ready\\n');
+      for (let cmd = await next(); cmd !== undefined && cmd !== 'exit'; cmd = await next()) {
+        const lock = await tryLock(JSON.parse(cmd));
+        process.stdout.write(lock ? 'won\\n' : 'lost\\n');
+        if (lock) {
+          await next();
+          lock.release();
+          process.stdout.write('released\\n');
+        }
+      }
+      process.exit(0); // stdin (readline) would keep it alive`;
+    this.child = spawn(process.execPath, ['--input-type=module', '-e', script], { stdio: ['pipe', 'pipe', 'inherit'] });
+    let buf = '';
+    this.child.stdout.on('data', (d: Buffer) => {
+      buf += d.toString();
+      for (let i = buf.indexOf('\n'); i >= 0; i = buf.indexOf('\n')) {
+        this.lines.push(buf.slice(0, i));
+        buf = buf.slice(i + 1);
+      }
+      this.wake();
+    });
+    this.child.on('exit', () => {
+      this.lines.push(`exited`);
+      this.wake();
+    });
+  }
+
+  private wake(): void {
+    if (this.waiting && this.lines.length > 0) {
+      const w = this.waiting;
+      this.waiting = undefined;
+      w(this.lines.shift()!);
+    }
+  }
+
+  /** The next thing it says. */
+  next(): Promise<string> {
+    return new Promise((r) => {
+      this.waiting = r;
+      this.wake();
+    });
+  }
+
+  send(line: string): void {
+    this.child.stdin.write(`${line}\n`);
+  }
+
+  async exit(): Promise<void> {
+    this.send('exit');
+    this.child.stdin.end();
+    while ((await this.next()) !== 'exited');
+  }
+}
+
+/**
+ * `n` takers race for a lock in each of `rounds` rounds: all are loaded and waiting before any
+ * is told to go; the winner holds the lock until every taker has answered; returns the number
+ * of winners per round. `prepare` sets up each round's lock base (a stale lock, or none).
+ */
+async function race(dir: string, n: number, rounds: number, prepare: (base: string) => Promise<void> = async () => undefined): Promise<number[]> {
+  const takers = Array.from({ length: n }, () => new Taker());
+  try {
+    for (const t of takers) assert.equal(await t.next(), 'ready');
+    const winners: number[] = [];
+    for (let round = 0; round < rounds; round++) {
+      const base = join(dir, `round-${round}.lock`);
+      await prepare(base);
+      for (const t of takers) t.send(JSON.stringify(base));
+      const said = await Promise.all(takers.map((t) => t.next()));
+      assert.ok(
+        said.every((s) => s === 'won' || s === 'lost'),
+        said.join(','),
+      );
+      winners.push(said.filter((s) => s === 'won').length);
+      for (const [i, t] of takers.entries()) {
+        if (said[i] !== 'won') continue;
+        t.send('release');
+        assert.equal(await t.next(), 'released');
+      }
+      assert.equal(lockHeld(base), false, 'released at the end of the round');
+    }
+    return winners;
+  } finally {
+    await Promise.all(takers.map((t) => t.exit()));
+  }
 }
 
 test('a free lock is taken once; a live lock is not taken; release frees it', async () => {
@@ -67,17 +144,21 @@ test('a free lock is taken once; a live lock is not taken; release frees it', as
   assert.deepEqual(readdirSync(dir), []);
 });
 
-test('regression: of 6 concurrent takers of a stale lock, exactly one wins', async () => {
+const ROUNDS = 100;
+
+test(`regression: of 6 concurrent takers of a stale lock, exactly one wins, in each of ${ROUNDS} rounds`, async () => {
   const dir = tempDir('exp-lock-');
-  const base = join(dir, '.lock');
-  writeFileSync(`${base}.1`, JSON.stringify({ pid: await deadPid(), host: hostname(), ...(BOOT ? { boot: BOOT } : {}), token: 'dead', since: '' }));
-  assert.equal(lockHeld(base), false, 'its owner is gone');
-  assert.equal(await race(base, 6), 1);
+  const dead = await deadPid();
+  const winners = await race(dir, 6, ROUNDS, async (base) => {
+    writeFileSync(`${base}.1`, JSON.stringify({ pid: dead, host: hostname(), ...(BOOT ? { boot: BOOT } : {}), token: 'dead', since: '' }));
+    assert.equal(lockHeld(base), false, 'its owner is gone');
+  });
+  assert.deepEqual(winners, Array(ROUNDS).fill(1));
 });
 
-test('regression: 6 concurrent takers of a free lock: exactly one wins', async () => {
+test(`regression: 6 concurrent takers of a free lock: exactly one wins, in each of ${ROUNDS} rounds`, async () => {
   const dir = tempDir('exp-lock-');
-  assert.equal(await race(join(dir, '.lock'), 6), 1);
+  assert.deepEqual(await race(dir, 6, ROUNDS), Array(ROUNDS).fill(1));
 });
 
 test('regression: a reused pid does not keep a stale lock alive (its start time differs)', async () => {
