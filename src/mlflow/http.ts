@@ -71,8 +71,8 @@ export interface RequestInit {
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
-/** Delay before retry `attempt` (1-based): exponential with full jitter in [d/2, d]; Retry-After wins when given. */
-function backoff(o: HttpOptions, attempt: number, retryAfter: string | null): number {
+/** Delay before retry `attempt` (1-based): exponential with full jitter in [d/2, d]; Retry-After (seconds) wins when given; at most maxBackoffMs. */
+export function retryDelay(o: Pick<HttpOptions, 'backoffMs' | 'maxBackoffMs'>, attempt: number, retryAfter: string | null): number {
   const secs = retryAfter === null ? NaN : Number(retryAfter);
   if (Number.isFinite(secs) && secs >= 0) return Math.min(secs * 1000, o.maxBackoffMs);
   const d = Math.min(o.backoffMs * 2 ** (attempt - 1), o.maxBackoffMs);
@@ -141,6 +141,6 @@ export async function send(o: HttpOptions, init: RequestInit): Promise<Uint8Arra
       });
     }
     if (!failure.retryable || attempt >= o.retries) throw failure;
-    await sleep(backoff(o, attempt + 1, retryAfter));
+    await sleep(retryDelay(o, attempt + 1, retryAfter));
   }
 }
