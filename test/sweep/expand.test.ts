@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { planExperiment } from '../../src/sweep/plan.js';
 import { runKey } from '../../src/sweep/key.js';
 import type { RunConfig } from '../../src/config/normalise.js';
+import { exp } from '../helpers/cli.js';
 
 const fx = (name: string): string => new URL(`../config/fixtures/valid/${name}`, import.meta.url).pathname;
 const plan = (file: string, set: string[] = []) => {
@@ -108,10 +109,20 @@ test('run keys ignore key order, number spelling, names and tracking; change wit
   assert.equal(same.key, planText('name: a\ndata: {path: /d}\n').plan!.points[0]!.key);
 });
 
-test('the same file always gives the same points in the same order', () => {
-  const one = plan(fx('zip.yaml')).points.map((p) => `${p.key} ${p.name}`);
-  const two = plan(fx('zip.yaml')).points.map((p) => `${p.key} ${p.name}`);
-  assert.deepEqual(one, two);
+test('the same file always gives the same points in the same order, in another process too (grid, zip and random draws)', () => {
+  for (const file of ['zip.yaml', 'random.yaml', 'grid.yaml']) {
+    const here = plan(fx(file)).points.map((p) => ({ key: p.key, name: p.name, params: p.params }));
+    // A separate process (the CLI): nothing this process holds (a cache, a seeded generator's state) can make them agree.
+    const there = exp(['plan', fx(file), '--json']);
+    assert.equal(there.code, 0, there.stderr);
+    const points = (JSON.parse(there.stdout) as { key: string; name: string; params: Record<string, unknown> }[]).map((p) => ({
+      key: p.key,
+      name: p.name,
+      params: p.params,
+    }));
+    assert.ok(here.length > 1, file);
+    assert.deepEqual(points, here, file);
+  }
 });
 
 test('extends merges mappings deeply; the child wins', () => {
