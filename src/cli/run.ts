@@ -11,10 +11,11 @@ import { UsageError } from '../errors.js';
 import { preflight } from '../exec/preflight.js';
 import { runFolders, type FolderResult } from '../exec/local.js';
 import { SweepDisplay } from '../exec/display.js';
-import { MedianPruner, StoreCurves } from '../exec/prune.js';
+import { MedianPruner, StoreCurves, type EarlyStopRule, type SweepPruner } from '../exec/prune.js';
+import { AshaPruner, schedulerMetric } from '../exec/asha-pruner.js';
 import { writePlan } from '../store/sweep.js';
 import { readSummary } from '../store/run.js';
-import { epochMetricOf, metricMode, rankingOf } from '../config/metric.js';
+import { epochMetricOf, metricMode, rankingOf, type Ranking } from '../config/metric.js';
 import type { Plan } from '../sweep/plan.js';
 import type { SweepIndex } from '../store/types.js';
 import type { Io } from './io.js';
@@ -100,13 +101,31 @@ export const runCommand = defineCommand({
       display,
       childOutput: workers === 1 ? 'inherit' : 'quiet',
       metric: live ?? monitor,
-      ...(rule ? { pruner: new MedianPruner(rule, monitor, new StoreCurves(dirs)) } : {}),
+      ...(rule ? { pruner: localPruner(rule, plan, dir, index, ranking) } : {}),
     });
     await syncAfterRun(dirs, dir, io);
     io.stdout.write(endReport(results, dir, cwd));
     return sweepExit(results);
   },
 });
+
+/** The sweep's early-termination rule over its run folders: median stopping, or ASHA/Hyperband (their brackets' folders apart). */
+function localPruner(rule: EarlyStopRule, plan: Plan, sweepDir: string, index: SweepIndex, ranking: Ranking): SweepPruner {
+  const monitor = plan.experiment.checkpoint.monitor;
+  if (rule.rule !== 'asha' && rule.rule !== 'hyperband')
+    return new MedianPruner(rule, monitor, new StoreCurves(index.points.map((p) => `${sweepDir}/${p.dir}`)));
+  const indexOf = new Map(index.points.map((p) => [p.dir, p.index]));
+  const maxEpochs = Math.max(...plan.points.map((p) => p.config.training.epochs));
+  const pruner: AshaPruner = new AshaPruner({
+    rule,
+    ...schedulerMetric(rule, ranking, monitor),
+    study: index.sweep,
+    maxEpochs,
+    indexOf: (point) => indexOf.get(point),
+    curvesOf: (bracket) => new StoreCurves(index.points.filter((p) => pruner.bracketOf(p.dir) === bracket).map((p) => `${sweepDir}/${p.dir}`)),
+  });
+  return pruner;
+}
 
 /**
  * The last lines of `exp run`: each point's status with its F-beta at the configured threshold

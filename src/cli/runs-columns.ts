@@ -99,8 +99,15 @@ const STANDARD: readonly { column: Column; names: readonly string[] }[] = [
 
 export const STANDARD_COLUMNS: readonly Column[] = STANDARD.map((s) => s.column);
 
+/** Why a pruned run was stopped (run.json's reason), in the standard table when a run was pruned. */
+const NOTE_COLUMN: Column = plain(
+  'note',
+  (r) => (r.status === 'pruned' ? r.reason : null),
+  (r) => (r.status === 'pruned' ? (r.reason ?? '') : ''),
+);
+
 /** Attributes with no standard column of their own. */
-const OTHER_ATTRIBUTES = ['uid', 'run_id'];
+const OTHER_ATTRIBUTES = ['uid', 'run_id', 'reason'];
 
 /** The names exp records a run's results under (and their best_/final_ forms), whether or not a run has them yet. */
 const METRIC = /^(final_|best_)?(val_)?(loss|fbeta|micro_fbeta|macro_fbeta)$|^final_val_fbeta_(tuned|tuned_heldout|tta)$|^baseline$/;
@@ -185,7 +192,8 @@ function columnOf(name: string, names: Names): Column {
 
 /** The columns --columns names, in its order; the standard table without it. */
 export function chooseColumns(spec: string | undefined, rows: readonly RunRow[]): readonly Column[] {
-  if (spec === undefined) return STANDARD_COLUMNS;
+  // A pruned run's reason is the scheduler's decision with its numbers: shown as a note when some run has one.
+  if (spec === undefined) return rows.some((r) => r.status === 'pruned') ? [...STANDARD_COLUMNS, NOTE_COLUMN] : STANDARD_COLUMNS;
   const given = spec
     .split(',')
     .map((c) => c.trim())

@@ -468,11 +468,11 @@ mode?: ("auto" | "min" | "max")
  */
 early_stop?: ({
 /**
- * median: median stopping (as Google Vizier's and Optuna's MedianPruner). asha: asynchronous successive halving (as Optuna's SuccessiveHalvingPruner, Ray Tune's ASHAScheduler). hyperband: ASHA brackets (as Optuna's HyperbandPruner). asha and hyperband are not run by this version's exp run yet (it says so); exp sweep simulate replays them over a finished sweep.
+ * median: median stopping (as Google Vizier's and Optuna's MedianPruner). asha: asynchronous successive halving (as Optuna's SuccessiveHalvingPruner, Ray Tune's ASHAScheduler). hyperband: ASHA brackets (as Optuna's HyperbandPruner). asha and hyperband stop points at their rungs (a point waits at each rung's epoch for the verdict, then trains on in the same process or ends `pruned` with the decision's numbers as its reason); exp sweep simulate replays them over a finished sweep.
  */
 rule?: ("median" | "asha" | "hyperband")
 /**
- * Metric compared: val_loss, val_fbeta, loss or fbeta. null uses checkpoint.monitor.
+ * Metric compared: val_loss, val_fbeta, loss or fbeta. null: median uses checkpoint.monitor; asha and hyperband the sweep's ranking metric per epoch (sweep.metric final_val_fbeta -> val_fbeta, in its direction), else checkpoint.monitor.
  */
 metric?: (string | null)
 /**
@@ -959,11 +959,11 @@ mode: ("auto" | "min" | "max")
  */
 early_stop: ({
 /**
- * median: median stopping (as Google Vizier's and Optuna's MedianPruner). asha: asynchronous successive halving (as Optuna's SuccessiveHalvingPruner, Ray Tune's ASHAScheduler). hyperband: ASHA brackets (as Optuna's HyperbandPruner). asha and hyperband are not run by this version's exp run yet (it says so); exp sweep simulate replays them over a finished sweep.
+ * median: median stopping (as Google Vizier's and Optuna's MedianPruner). asha: asynchronous successive halving (as Optuna's SuccessiveHalvingPruner, Ray Tune's ASHAScheduler). hyperband: ASHA brackets (as Optuna's HyperbandPruner). asha and hyperband stop points at their rungs (a point waits at each rung's epoch for the verdict, then trains on in the same process or ends `pruned` with the decision's numbers as its reason); exp sweep simulate replays them over a finished sweep.
  */
 rule: ("median" | "asha" | "hyperband")
 /**
- * Metric compared: val_loss, val_fbeta, loss or fbeta. null uses checkpoint.monitor.
+ * Metric compared: val_loss, val_fbeta, loss or fbeta. null: median uses checkpoint.monitor; asha and hyperband the sweep's ranking metric per epoch (sweep.metric final_val_fbeta -> val_fbeta, in its direction), else checkpoint.monitor.
  */
 metric: (string | null)
 /**

@@ -6,12 +6,13 @@
  * again resumes the sweep; failed points are re-run only when asked (`--retry-failed`).
  */
 import { basename } from 'node:path';
-import { readRunRecord, runFolderBusy } from '../store/run.js';
+import { readRunConfig, readRunRecord, runFolderBusy } from '../store/run.js';
 import { describeExit, EXIT_BUSY, settleAfterExit } from '../store/status.js';
 import type { ProcessExit, RunStatus } from '../store/types.js';
 import { spawnTrain, type TrainChild } from './child.js';
 import type { SweepDisplay } from './display.js';
-import type { MedianPruner } from './prune.js';
+import type { SweepPruner } from './prune.js';
+import { HOLD_EPOCHS_VAR } from './protocol.js';
 
 export type FolderOutcome = RunStatus | 'skipped' | 'busy';
 
@@ -39,7 +40,7 @@ export interface LocalOptions {
   display: SweepDisplay;
   /** Show each child's own output (only sensible with one worker). */
   childOutput: 'inherit' | 'quiet';
-  pruner?: MedianPruner;
+  pruner?: SweepPruner;
   /** The metric the display's "best so far" follows. */
   metric?: string;
 }
@@ -53,6 +54,44 @@ export function skipReason(dir: string, opts: Pick<LocalOptions, 'force' | 'retr
   if (status === 'completed' || status === 'pruned') return { status: 'skipped', note: `${status} before (--force trains it again)` };
   if (status === 'failed' && !opts.retryFailed) return { status: 'skipped', note: 'failed before (--retry-failed runs it again)' };
   return undefined;
+}
+
+/** The rungs the point's child waits at (set in its environment), from its configured epochs. */
+export function holdAt(pruner: SweepPruner | undefined, point: string, dir: string, env: NodeJS.ProcessEnv): Set<number> {
+  let epochs = 0;
+  try {
+    epochs = readRunConfig(dir).training.epochs;
+  } catch {
+    return new Set(); // the child reports the damaged config.yaml itself
+  }
+  const hold = pruner?.holdEpochs(point, epochs) ?? [];
+  if (hold.length > 0) env[HOLD_EPOCHS_VAR] = hold.join(',');
+  else delete env[HOLD_EPOCHS_VAR];
+  return new Set(hold);
+}
+
+/**
+ * The scheduler's verdict on an epoch a child reported: prune it, or (at a rung it waits at) let
+ * it go on with the decision's note. A verdict that cannot be reached (a store or Redis error)
+ * lets a waiting child go on: no pruning is better than a point held forever.
+ */
+export function judgeEpoch(
+  pruner: SweepPruner,
+  child: TrainChild,
+  hold: ReadonlySet<number>,
+  point: string,
+  epoch: number,
+  metrics: Readonly<Record<string, number>>,
+): void {
+  void pruner.decide(point, epoch, metrics).then(
+    (j) => {
+      if (j.prune) child.prune(j.prune);
+      else if (hold.has(epoch)) child.go(epoch, j.note);
+    },
+    () => {
+      if (hold.has(epoch)) child.go(epoch);
+    },
+  );
 }
 
 /** Trains the folders; resolves when every started child has ended. */
@@ -92,6 +131,7 @@ export async function runFolders(dirs: readonly string[], opts: LocalOptions): P
       const t0 = performance.now();
       let epochs: number | undefined;
       const env: NodeJS.ProcessEnv = { ...opts.env, EXP_LAUNCHER: 'local', ...(gpu !== undefined ? { CUDA_VISIBLE_DEVICES: gpu } : {}) };
+      const hold = holdAt(opts.pruner, name, dir, env);
       const child = spawnTrain(dir, {
         env,
         force: opts.force,
@@ -101,12 +141,7 @@ export async function runFolders(dirs: readonly string[], opts: LocalOptions): P
           else if (m.type === 'progress') opts.display.progress(name, m.epoch, epochs, m.batch, m.batches, m.seconds > 0 ? m.images / m.seconds : 0);
           else if (m.type === 'epoch') {
             opts.display.epoch(name, m.epoch, opts.metric ? m.metrics[opts.metric] : undefined);
-            void opts.pruner?.judge(name, m.epoch, m.metrics).then(
-              (why) => {
-                if (why) child.prune(why);
-              },
-              () => undefined,
-            );
+            if (opts.pruner) judgeEpoch(opts.pruner, child, hold, name, m.epoch, m.metrics);
           }
         },
       });

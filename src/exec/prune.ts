@@ -59,8 +59,21 @@ export function medianVerdict(
   return { prune: mode === 'min' ? value > med : value < med, value, median: med, peers: peers.length };
 }
 
+/** What a sweep's scheduler says after a point's epoch: prune it (the reason), or let it go on (with a note at a rung). */
+export interface Judgement {
+  prune?: string;
+  note?: string;
+}
+
+/** A sweep's early-termination rule as a launcher (exp run --workers, exp worker) uses it. */
+export interface SweepPruner {
+  /** The epochs at which `point`'s child must wait for the verdict before training on (ASHA's rungs); none for median stopping. */
+  holdEpochs(point: string, epochs: number): number[];
+  decide(point: string, epoch: number, metrics: Readonly<Record<string, number>>): Promise<Judgement>;
+}
+
 /** Decides, after each epoch a point reports, whether it should be pruned. */
-export class MedianPruner {
+export class MedianPruner implements SweepPruner {
   readonly metric: string;
   readonly mode: 'min' | 'max';
 
@@ -71,6 +84,15 @@ export class MedianPruner {
   ) {
     this.metric = rule.metric ?? monitor;
     this.mode = metricMode(this.metric, rule.mode);
+  }
+
+  holdEpochs(): number[] {
+    return []; // median stopping decides while the point trains on: a late verdict stops it at the next batch
+  }
+
+  async decide(point: string, epoch: number, metrics: Readonly<Record<string, number>>): Promise<Judgement> {
+    const why = await this.judge(point, epoch, metrics);
+    return why ? { prune: why } : {};
   }
 
   /** The reason to prune `point` after `epoch`, or undefined to let it go on. */

@@ -11,17 +11,21 @@
  * jobs back in the queue.
  */
 import { hostname } from 'node:os';
+import { dirname } from 'node:path';
 import { existsSync } from 'node:fs';
 import { Worker, WaitingError, DelayedError, UnrecoverableError, type Job } from 'bullmq';
 import { Redis } from 'ioredis';
 import { clientFromEnv } from '../mlflow/client.js';
-import { materializePoint } from '../store/sweep.js';
+import { materializePoint, readSweepRanking } from '../store/sweep.js';
 import { checkpointDir } from '../store/layout.js';
 import { readRunRecord, runFolderBusy } from '../store/run.js';
 import { EXIT_BUSY, settleAfterExit } from '../store/status.js';
 import { STALE_MS } from '../store/lock.js';
 import { spawnTrain, type TrainChild } from './child.js';
-import { MedianPruner, type Curve, type Curves } from './prune.js';
+import { MedianPruner, type Curve, type Curves, type SweepPruner } from './prune.js';
+import { AshaPruner, schedulerMetric } from './asha-pruner.js';
+import { holdAt, judgeEpoch } from './local.js';
+import type { RunConfig } from '../config/normalise.js';
 import { QUEUE_NAME, checkReachable, listJobs, openQueue, type JobData, type QueueConn } from './queue.js';
 import { settleParentByUid } from '../track/sync-runs.js';
 import { fetchCheckpoint } from './takeover.js';
@@ -68,6 +72,26 @@ export class RedisCurves implements Curves {
     curve[epoch - 1] = value;
     await this.redis.hset(this.key(metric), point, JSON.stringify(curve));
   }
+}
+
+/**
+ * A job's early-termination rule with its curves in Redis: median stopping, or ASHA/Hyperband
+ * following the sweep's ranking metric (sweep.yaml, written with the point) with one curve set
+ * per bracket. Hyperband's brackets come from this point's training.epochs (give brackets when
+ * training.epochs is swept).
+ */
+function queuePruner(data: JobData, config: RunConfig, dir: string, redis: Redis): SweepPruner {
+  const { rule, monitor } = data.earlyStop!;
+  const uid = data.spec.sweepUid;
+  if (rule.rule !== 'asha' && rule.rule !== 'hyperband') return new MedianPruner(rule, monitor, new RedisCurves(redis, uid));
+  return new AshaPruner({
+    rule,
+    ...schedulerMetric(rule, readSweepRanking(dirname(dir)), monitor),
+    study: data.spec.sweep,
+    maxEpochs: config.training.epochs,
+    indexOf: () => data.spec.entry.index,
+    curvesOf: (bracket) => new RedisCurves(redis, `${uid}:${rule.rule}${bracket}`),
+  });
 }
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
@@ -166,7 +190,8 @@ export async function runWorker(opts: WorkerOptions): Promise<{ completed: numbe
     if (stopping) return backToQueue(job, token, label, 0);
     const gpu = freeGpus.shift();
     if (gpu !== undefined) env.CUDA_VISIBLE_DEVICES = gpu;
-    const pruner = data.earlyStop ? new MedianPruner(data.earlyStop.rule, data.earlyStop.monitor, new RedisCurves(redis, data.spec.sweepUid)) : undefined;
+    const pruner = data.earlyStop ? queuePruner(data, config, dir, redis) : undefined;
+    const hold = holdAt(pruner, data.spec.entry.dir, dir, env);
     let lastProgress = 0;
     const t0 = performance.now();
     opts.say(`${label}: started (job ${job.id}${gpu !== undefined ? `, GPU ${gpu}` : ''})`);
@@ -179,12 +204,7 @@ export async function runWorker(opts: WorkerOptions): Promise<{ completed: numbe
           void job.updateProgress({ epoch: m.epoch, batch: m.batch, batches: m.batches, worker: name }).catch(() => undefined);
         } else if (m.type === 'epoch') {
           void job.updateProgress({ epoch: m.epoch, done: true, worker: name }).catch(() => undefined);
-          void pruner?.judge(data.spec.entry.dir, m.epoch, m.metrics).then(
-            (why) => {
-              if (why) child.prune(why);
-            },
-            () => undefined,
-          );
+          if (pruner) judgeEpoch(pruner, child, hold, data.spec.entry.dir, m.epoch, m.metrics);
         }
       },
     });

@@ -181,6 +181,7 @@ export function fieldValue(row: RunRow, f: Field, param: (row: RunRow, path: str
         backend: row.backend,
         duration: row.duration_s,
         epochs: row.epochs_done,
+        reason: row.reason,
       };
       return attrs[f.name];
     }

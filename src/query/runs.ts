@@ -44,6 +44,8 @@ export interface RunRow {
   params: Record<string, unknown>;
   /** Tags set with `exp tag`. */
   tags: Record<string, string>;
+  /** Why it ended as it did (run.json's reason: a pruned point's decision with its numbers); null while it trains or before. */
+  reason: string | null;
   error?: string;
 }
 
@@ -84,6 +86,7 @@ export function readRun(found: FoundRun): RunRow {
     duration_s: null,
     params: entry?.params ?? {},
     tags: {},
+    reason: null,
   };
   try {
     const point = readPoint(dir);
@@ -97,6 +100,7 @@ export function readRun(found: FoundRun): RunRow {
   row.status = shownStatus(dir, record);
   row.backend = record?.backend?.name ?? summary?.backend ?? null;
   row.tags = record?.tags ?? {};
+  row.reason = record?.ended && record.reason ? record.reason : null;
   // A finished run's summary says everything; a run still training needs its config and epochs.
   const current = summary && (record?.status === summary.status || record === undefined);
   if (summary && current) {

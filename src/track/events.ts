@@ -53,6 +53,8 @@ export type TrackEvent =
   | { type: 'tags'; tags: Record<string, string> }
   /** The run ended: the checkpoints uploaded for a takeover are not needed any more. */
   | { type: 'checkpoint_done' }
+  /** A sweep scheduler's (ASHA's) decision to let the run go on past a rung, with its numbers; the sinks send nothing for it (run.json and events.jsonl keep it). */
+  | { type: 'rung'; epoch: number; decision: 'continued'; reason: string }
   | { type: 'run_ended'; status: EndStatus; reason: string; summary?: Record<string, unknown> };
 
 export type LoggedEvent = TrackEvent & { seq: number; time: number };

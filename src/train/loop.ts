@@ -309,6 +309,9 @@ export async function trainLoop(
     }
     await hooks.onEpoch(record, state, improved);
     if (es && state.sinceBest >= es.patience) return earlyStop();
+    // Pruned at this epoch's end (an ASHA rung waits in onEpoch for the verdict): it ends here, with no epoch begun.
+    const after = epoch < cfg.training.epochs ? hooks.stopRequested?.() : undefined;
+    if (after?.status === 'pruned') return { status: 'pruned', reason: after.reason };
   }
   return { status: 'completed', reason: `trained ${cfg.training.epochs} epochs` };
 }

@@ -26,6 +26,7 @@ import { ensureDataset, resolveSplit } from './data.js';
 import { checkpointArtifacts, RunOutputs } from './outputs.js';
 import { Progress, type Out } from './progress.js';
 import { StopControl, tellParent } from './stop.js';
+import { HOLD_EPOCHS_VAR, holdEpochsOf } from '../exec/protocol.js';
 import { bestConstantBaseline } from './metrics.js';
 import { SystemSampler } from './system.js';
 
@@ -84,6 +85,8 @@ export async function trainRunFolder(dir: string, opts: TrainOptions): Promise<R
     writeRunRecord(dir, record);
     return record;
   };
+  // A sweep scheduler's rungs (ASHA): at these epochs the run waits for the launcher's verdict before training on.
+  const hold = holdEpochsOf(env[HOLD_EPOCHS_VAR]);
   const stop = new StopControl({
     say: log,
     stillHeld: () => lock.stillHeld(),
@@ -177,6 +180,7 @@ export async function trainRunFolder(dir: string, opts: TrainOptions): Promise<R
         tensorCounts.push(tf.memory().numTensors);
         progress.epoch(r, cfg.checkpoint.monitor, improved);
         tellParent({ type: 'epoch', epoch: r.epoch, metrics: r.metrics, improved });
+        if (hold.has(r.epoch) && r.epoch < cfg.training.epochs) await awaitRung(stop, events, r.epoch, log);
       },
     });
     system.stop();
@@ -245,5 +249,18 @@ export async function trainRunFolder(dir: string, opts: TrainOptions): Promise<R
   } finally {
     stop.uninstall();
     lock.release();
+  }
+}
+
+/** A launcher that has not answered at a rung in this long is taken to have none to give: the run goes on. */
+const RUNG_WAIT_MS = 10 * 60_000;
+
+/** Waits at a rung for the scheduler's verdict; a go-on with numbers is logged as a `rung` event (a prune ends the run at the next check). */
+async function awaitRung(stop: StopControl, events: EventLog, epoch: number, log: (line: string) => void): Promise<void> {
+  const v = await stop.verdict(epoch, RUNG_WAIT_MS);
+  if (v.timedOut) log(`no verdict from the sweep's scheduler at epoch ${epoch} in ${RUNG_WAIT_MS / 60_000} min: going on\n`);
+  else if (v.go && v.note) {
+    events.append({ type: 'rung', epoch, decision: 'continued', reason: v.note });
+    log(`${v.note}\n`);
   }
 }

@@ -23,6 +23,9 @@ export class StopControl {
   private request: StopRequest | undefined;
   private readonly cleanups: (() => void)[] = [];
   private lockChecked = 0;
+  /** Rungs the launcher let go on past (with its note), and the waiter for the next one. */
+  private readonly passed = new Map<number, string>();
+  private waiter: (() => void) | undefined;
 
   constructor(private readonly opts: StopOptions) {}
 
@@ -48,10 +51,14 @@ export class StopControl {
         const msg = m as Partial<ToChild>;
         if ((msg.type === 'stop' || msg.type === 'prune') && typeof msg.reason === 'string') {
           this.request ??= { status: msg.type === 'prune' ? 'pruned' : 'killed', reason: msg.reason };
+        } else if (msg.type === 'go' && Number.isInteger(msg.epoch)) {
+          this.passed.set(msg.epoch!, typeof msg.note === 'string' ? msg.note.slice(0, 2000) : '');
         }
+        this.waiter?.();
       };
       const onGone = (): void => {
         this.request ??= { status: 'killed', reason: 'the process that launched it went away (killed?)' };
+        this.waiter?.();
       };
       process.on('message', onMessage);
       process.on('disconnect', onGone);
@@ -71,6 +78,29 @@ export class StopControl {
       if (!this.opts.stillHeld()) this.request = { status: 'killed', reason: 'another process took over this run folder (this one was presumed dead)' };
     }
     return this.request;
+  }
+
+  /**
+   * Waits at a rung for the launcher's verdict on `epoch`: resolves with its note when it says go
+   * on, or undefined when a stop or prune request came (get() has it), the launcher went away, or
+   * nothing came in `timeoutMs` (a launcher that never answers must not hold the run forever).
+   */
+  async verdict(epoch: number, timeoutMs: number): Promise<{ go: boolean; note?: string; timedOut?: boolean }> {
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      if (this.passed.has(epoch)) return { go: true, note: this.passed.get(epoch)! };
+      if (this.get()) return { go: false };
+      const left = deadline - Date.now();
+      if (left <= 0) return { go: true, timedOut: true };
+      await new Promise<void>((resolve) => {
+        const t = setTimeout(resolve, Math.min(left, 5_000));
+        this.waiter = () => {
+          clearTimeout(t);
+          resolve();
+        };
+      });
+      this.waiter = undefined;
+    }
   }
 
   uninstall(): void {

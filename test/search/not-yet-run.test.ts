@@ -1,7 +1,7 @@
 /**
- * sweep.tpe and early_stop asha/hyperband are in the schema before exp run runs them: until
- * then exp run (and exp plan, exp validate) refuse them with a coded problem at their place in
- * the file, never running a grid or no pruning instead.
+ * sweep.tpe is in the schema before exp run runs it: until then exp run (and exp plan, exp
+ * validate) refuse it with a coded problem at its place in the file, never running a random
+ * search instead. early_stop asha and hyperband are run (they were refused the same way before).
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -14,37 +14,32 @@ data: { path: planet }
 training: { epochs: 3 }
 `;
 
-test('exp run refuses sweep.tpe and early_stop rule asha/hyperband as SWEEP_NOT_SUPPORTED (exit 2), naming the line', async () => {
+test('exp run refuses sweep.tpe as SWEEP_NOT_SUPPORTED (exit 2), naming the line', async () => {
   const dir = tempDir('exp-notyet-');
-  const cases = [
-    [
-      'tpe',
-      `sweep:\n  tpe:\n    count: 4\n    params:\n      training.learning_rate: { distribution: log_uniform, low: 0.0001, high: 0.01 }\n`,
-      /sweep\.tpe .*not run by this version/,
-      5,
-    ],
-    [
-      'asha',
-      `sweep:\n  grid: { training.learning_rate: [0.001, 0.01] }\n  early_stop: { rule: asha, min_epochs: 1, reduction_factor: 3 }\n`,
-      /early_stop rule 'asha' is not run .*exp sweep simulate SWEEP --scheduler asha/,
-      6,
-    ],
-    [
-      'hyperband',
-      `sweep:\n  grid: { training.learning_rate: [0.001, 0.01] }\n  early_stop: { rule: hyperband, brackets: 2 }\n`,
-      /early_stop rule 'hyperband'/,
-      6,
-    ],
-  ] as const;
-  for (const [name, sweep, message, line] of cases) {
+  const file = join(dir, 'tpe.yaml');
+  writeFileSync(
+    file,
+    BASE + `sweep:\n  tpe:\n    count: 4\n    params:\n      training.learning_rate: { distribution: log_uniform, low: 0.0001, high: 0.01 }\n`,
+  );
+  const r = await expIn(['run', file, '--runs-dir', join(dir, 'runs')], { cwd: dir });
+  assert.equal(r.code, 2, r.stdout + r.stderr);
+  assert.match(r.stderr, /SWEEP_NOT_SUPPORTED/);
+  assert.equal(r.stderr.match(/\[[A-Z_]+\]/g)?.length, 1, `one problem only: ${r.stderr}`);
+  assert.match(r.stderr, /sweep\.tpe .*not run by this version/);
+  assert.match(r.stderr, /tpe\.yaml:5:/);
+});
+
+test('early_stop rules asha and hyperband plan (exp run runs them: test/exec/asha.test.ts)', async () => {
+  const dir = tempDir('exp-notyet-');
+  for (const [name, rule] of [
+    ['asha', '{ rule: asha, min_epochs: 1, reduction_factor: 3 }'],
+    ['hyperband', '{ rule: hyperband, brackets: 2 }'],
+  ] as const) {
     const file = join(dir, `${name}.yaml`);
-    writeFileSync(file, BASE + sweep);
-    const r = await expIn(['run', file, '--runs-dir', join(dir, 'runs')], { cwd: dir });
-    assert.equal(r.code, 2, `${name}: ${r.stdout}${r.stderr}`);
-    assert.match(r.stderr, /SWEEP_NOT_SUPPORTED/);
-    assert.equal(r.stderr.match(/\[[A-Z_]+\]/g)?.length, 1, `${name}: one problem only: ${r.stderr}`);
-    assert.match(r.stderr, message);
-    assert.match(r.stderr, new RegExp(`${name}\\.yaml:${line}:`));
+    writeFileSync(file, BASE + `sweep:\n  grid: { training.learning_rate: [0.001, 0.01] }\n  early_stop: ${rule}\n`);
+    const r = await expIn(['plan', file], { cwd: dir });
+    assert.equal(r.code, 0, `${name}: ${r.stdout}${r.stderr}`);
+    assert.doesNotMatch(r.stderr, /SWEEP_NOT_SUPPORTED/);
   }
 });
 
