@@ -6,7 +6,7 @@ import { displayPath, formatValue, table } from './report.js';
 import { checkSortMetric, metricCell } from './runs.js';
 import { RUNS_DIR_FLAG, runsDirOf } from './flags.js';
 import { UsageError } from '../errors.js';
-import { metricOf, sweepTable, type RunRow } from '../query/runs.js';
+import { metricOf, sweepTable, type RunRow, type SweepTable } from '../query/runs.js';
 import { rankedBy } from '../config/metric.js';
 import { isRunFolder } from '../store/run.js';
 
@@ -36,6 +36,24 @@ export function findSweepDir(spec: string, cwd: string, runsDir: string): string
         ? `sweeps under ${runsDir}: ${known.slice(0, 10).join(', ')}${known.length > 10 ? ', ...' : ''}`
         : `${runsDir} holds no sweeps`;
   throw new UsageError(`no sweep folder '${spec}' (looked for it as a folder and under ${runsDir})`, 'PATH_NOT_FOUND', hint);
+}
+
+/** The columns of `exp compare` (also the sweep table of `exp report`): the swept values, then status, best epoch and metrics. */
+export function compareColumns(t: SweepTable): { headers: string[]; row: (r: RunRow) => string[] } {
+  // F-beta with the per-tag thresholds tuned after training, when the runs have them.
+  const shown = ['val_loss', 'val_fbeta', ...(t.rows.some((r) => r.final?.val_fbeta_tuned !== undefined) ? ['val_fbeta_tuned'] : [])];
+  const first = t.rows[0];
+  const extra = [...new Set([...(first ? [first.monitor] : []), t.metric])].filter((m) => !shown.includes(m) && m !== 'baseline' && m !== 'epoch');
+  const headers = [...t.paths, 'key', 'status', 'best epoch', ...shown, ...extra, 'baseline'];
+  const row = (r: RunRow): string[] => [
+    ...t.paths.map((p) => (p in r.params ? formatValue(r.params[p]) : '')),
+    r.key ?? '',
+    r.status,
+    r.best ? String(r.best.epoch) : '',
+    ...[...shown, ...extra].map((m) => metricCell(metricOf(r, m))),
+    metricCell(r.baseline),
+  ];
+  return { headers, row };
 }
 
 export const compareCommand = defineCommand({
@@ -89,18 +107,7 @@ export const compareCommand = defineCommand({
       io.stdout.write(`No points in ${displayPath(dir, cwd)}\n`);
       return EXIT.ok;
     }
-    // F-beta with the per-tag thresholds tuned after training, when the runs have them.
-    const shown = ['val_loss', 'val_fbeta', ...(t.rows.some((r) => r.final?.val_fbeta_tuned !== undefined) ? ['val_fbeta_tuned'] : [])];
-    const extra = [...new Set([t.rows[0]!.monitor, t.metric])].filter((m) => !shown.includes(m) && m !== 'baseline' && m !== 'epoch');
-    const headers = [...t.paths, 'key', 'status', 'best epoch', ...shown, ...extra, 'baseline'];
-    const row = (r: RunRow): string[] => [
-      ...t.paths.map((p) => (p in r.params ? formatValue(r.params[p]) : '')),
-      r.key ?? '',
-      r.status,
-      r.best ? String(r.best.epoch) : '',
-      ...[...shown, ...extra].map((m) => metricCell(metricOf(r, m))),
-      metricCell(r.baseline),
-    ];
+    const { headers, row } = compareColumns(t);
     const n = t.rows.length;
     io.stdout.write(`${t.experiment} / ${basename(dir)}: ${n} point${n === 1 ? '' : 's'}, ${rankedBy(t)}, best first\n\n`);
     io.stdout.write(table(headers, t.rows.map(row)));

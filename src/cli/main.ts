@@ -29,6 +29,7 @@ export const COMMANDS: readonly { name: string; load: () => Promise<Command> }[]
   { name: 'status', load: async () => (await import('./status.js')).statusCommand },
   { name: 'runs', load: async () => (await import('./runs.js')).runsCommand },
   { name: 'compare', load: async () => (await import('./compare.js')).compareCommand },
+  { name: 'report', load: async () => (await import('./sweep-report.js')).reportCommand },
   { name: 'evaluate', load: async () => (await import('./evaluate.js')).evaluateCommand },
   { name: 'predict', load: async () => (await import('./predict.js')).predictCommand },
   { name: 'export', load: async () => (await import('./export.js')).exportCommand },
