@@ -382,8 +382,8 @@ test('an outage: sync reports what is pending and loses nothing; after the resta
 
     // The CLI says so too, with exit status 1. Folders go in name order: 0.0005 (run B) first.
     assert.equal(await main(['sync', s.dir], io), 1);
-    assert.match(out.join(''), /rate=0\.0005-\w+ +failed: .*cannot reach.*\(3 events pending\)\n/);
-    assert.match(out.join(''), /rate=0\.001-\w+ +failed: .*(did not answer a moment ago|cannot reach).*\(7 events pending\)\n/);
+    assert.match(out.join(''), /rate=0\.0005-\w+ +failed: .*cannot reach.*\(3 events pending\) \[MLFLOW_NETWORK\]\n/);
+    assert.match(out.join(''), /rate=0\.001-\w+ +failed: .*(did not answer a moment ago|cannot reach).*\(7 events pending\) \[MLFLOW_\w+\]\n/);
   } finally {
     await server.restart();
     console.log(`# mlflow server restarted in ${server.startMs} ms`);
