@@ -43,7 +43,7 @@ export function historyPanel(d: ReportData): Panel {
     return circle(x(i + 1), y(p.value!), 3.5, { fill: colour(good(p.value)), stroke: p.row.status === 'pruned' ? '#d33' : 'none' }, tip(p, d));
   });
   const body =
-    axes(x, y, f, 'points in finishing order', d.ranking.metric) +
+    axes(x, y, f, 'points in finishing order', d.ranking.metric, true) +
     polyline(bestLine, { stroke: '#d33', 'stroke-width': 2, class: 'best-so-far' }, 'best so far') +
     dots.join('');
   return { ...base, body: svg(f.w, f.h, body, base.title) };
@@ -105,7 +105,7 @@ export function curvesPanel(d: ReportData): Panel {
   const legend = pruned
     ? text(f.w - f.right - 4, f.top + 12, `red ring: pruned (${pruned}), hover for the reason`, { 'text-anchor': 'end', fill: '#d33' })
     : '';
-  return { ...base, body: svg(f.w, f.h, axes(x, y, f, 'epoch', m) + marks.join('') + legend, base.title), ...(note ? { note } : {}) };
+  return { ...base, body: svg(f.w, f.h, axes(x, y, f, 'epoch', m, true) + marks.join('') + legend, base.title), ...(note ? { note } : {}) };
 }
 
 /** A swept value as a number on its axis: numbers as they are, anything else by its position among the values. */

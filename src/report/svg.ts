@@ -82,11 +82,13 @@ export interface Frame {
 export const FRAME: Frame = { w: 760, h: 320, left: 56, right: 16, top: 12, bottom: 40 };
 
 /** Left and bottom axes with ticks and labels. */
-export function axes(x: Scale, y: Scale, f: Frame, xLabel: string, yLabel: string): string {
+export function axes(x: Scale, y: Scale, f: Frame, xLabel: string, yLabel: string, xInteger = false): string {
   const x0 = f.left;
   const y0 = f.h - f.bottom;
   const parts = [line(x0, y0, f.w - f.right, y0, { stroke: '#444' }), line(x0, f.top, x0, y0, { stroke: '#444' })];
-  for (const t of ticks(x.domain, 8)) parts.push(line(x(t), y0, x(t), y0 + 4, { stroke: '#444' }), text(x(t), y0 + 16, fmt(t), { 'text-anchor': 'middle' }));
+  // Counts (epochs, points) get whole-number ticks only.
+  for (const t of ticks(x.domain, 8).filter((v) => !xInteger || Number.isInteger(v)))
+    parts.push(line(x(t), y0, x(t), y0 + 4, { stroke: '#444' }), text(x(t), y0 + 16, fmt(t), { 'text-anchor': 'middle' }));
   for (const t of ticks(y.domain, 5))
     parts.push(
       line(x0 - 4, y(t), x0, y(t), { stroke: '#444' }),
