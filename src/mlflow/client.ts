@@ -217,13 +217,21 @@ export class MlflowClient {
     return { ...r.experiment, tags: r.experiment.tags ?? [] };
   }
 
-  /** The experiment's id, creating it if needed. Safe against a concurrent create of the same name. A deleted one is a coded error (MLflow keeps its name taken). */
+  /**
+   * The experiment's id, creating it if needed, tagged mlflow.experimentKind=custom_model_development (model training) when exp
+   * creates it; an existing experiment keeps its tags. Safe against a concurrent create of the same name. A deleted one is a coded
+   * error (MLflow keeps its name taken).
+   */
   async getOrCreateExperiment(name: string): Promise<string> {
     const existing = await this.getExperimentByName(name);
     if (existing?.lifecycle_stage === 'deleted') throw this.experimentDeleted(existing);
     if (existing) return existing.experiment_id;
     try {
-      const r = await this.call<{ experiment_id: string }>('POST', 'experiments/create', { name });
+      // MLflow 3 opens an experiment in the view its kind names; without one it shows the GenAI overview, not the training runs.
+      const r = await this.call<{ experiment_id: string }>('POST', 'experiments/create', {
+        name,
+        tags: [{ key: 'mlflow.experimentKind', value: 'custom_model_development' }],
+      });
       return r.experiment_id;
     } catch (e) {
       // Lost a race (MLflow answers 400 RESOURCE_ALREADY_EXISTS): the other creator's id is the one.

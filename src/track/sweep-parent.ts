@@ -4,6 +4,7 @@
  * it is (points_done, points_failed), which child is best by the sweep's ranking (tags
  * exp.best_run_id and exp.best_run_name, metric sweep_best_<metric>), the sweep.yaml and
  * index.json artifacts, and a Markdown note with the sweep table. Once every point has ended,
+ * the sweep's report page (report.html, as exp report draws it) is uploaded and
  * tracking.register_model registers the best child's model.
  */
 import { basename } from 'node:path';
@@ -90,6 +91,22 @@ export async function refreshParent(sweepDir: string, client: MlflowClient, targ
 /** sweep.yaml and index.json, read bounded (a 10,000-point index is a few MB) and only as regular files. */
 const readSweepFile = (file: string): Buffer => readFileBounded(file, MAX_JSON_BYTES, basename(file));
 
+/**
+ * The sweep's report page (exp report) as the parent's artifact report.html, once every point
+ * has ended. Drawing it never fails the sync: a point folder it cannot read is a warning.
+ */
+async function uploadReport(sweepDir: string, client: MlflowClient, parentRunId: string, warnings: string[]): Promise<void> {
+  let html: string;
+  try {
+    const [{ gatherReport }, { reportHtml }] = await Promise.all([import('../report/data.js'), import('../report/html.js')]);
+    html = reportHtml(gatherReport(sweepDir));
+  } catch (e) {
+    warnings.push(`the sweep report (report.html) was not drawn: ${(e as Error).message}; exp report ${sweepDir} draws it locally`);
+    return;
+  }
+  await client.uploadArtifact(parentRunId, 'report.html', html);
+}
+
 async function refresh(sweepDir: string, client: MlflowClient, state: SweepSinkState, target: SinkTarget): Promise<string[]> {
   const warnings: string[] = [];
   const s = parentSummary(sweepDir, target);
@@ -116,6 +133,7 @@ async function refresh(sweepDir: string, client: MlflowClient, state: SweepSinkS
   if (Object.keys(params).length + Object.keys(tags).length + metrics.length > 0) await client.logBatch(state.parentRunId, { params, tags, metrics });
   let next: SweepSinkState = { ...state, summary: digest };
   for (const file of files) await client.uploadArtifact(state.parentRunId, basename(file), readSweepFile(file));
+  if (s.ended) await uploadReport(sweepDir, client, state.parentRunId, warnings);
   const name = s.ended && s.best ? readRunConfig(s.best.dir).tracking.register_model : null;
   if (name && !state.registered && s.best && s.bestRunId) {
     const model = readRunState(s.best.dir, target)?.model;

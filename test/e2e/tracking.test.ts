@@ -178,8 +178,10 @@ test('exp run sends the sweep to MLflow as it finishes; exp status and exp sync 
   assert.equal(back.parent.metrics.points_done, 4);
   assert.match(back.parent.tags['mlflow.note.content']!, /\| training\.learning_rate \| model\.head\.units \| run \| status/);
   assert.ok(back.parent.tags['mlflow.source.git.commit'] !== undefined || !existsSync(join(ROOT, '.git')), 'the parent has the git commit');
-  assert.deepEqual(back.parent.artifacts, ['index.json', 'sweep.yaml']);
+  // report.html: the page exp report draws, uploaded once every point has ended.
+  assert.deepEqual(back.parent.artifacts, ['index.json', 'report.html', 'sweep.yaml']);
   assert.ok(back.experiment_tags['mlflow.note.content'], 'the experiment is described');
+  assert.equal(back.experiment_tags['mlflow.experimentKind'], 'custom_model_development', 'MLflow 3 opens it on the training runs');
   assert.equal(Object.keys(back.datasets).length, 4);
   for (const ds of Object.values(back.datasets)) {
     assert.deepEqual(ds.flatMap((d) => d.context).sort(), ['train', 'validation'], JSON.stringify(ds));

@@ -9,6 +9,8 @@ import { join } from 'node:path';
 import seedrandom from 'seedrandom';
 import { tempDir } from '../helpers/cli.js';
 import { writeMetrics, writePoint, writeRunRecord, writeSummary } from '../../src/store/run.js';
+import { configText } from '../../src/store/sweep.js';
+import { planExperiment } from '../../src/sweep/plan.js';
 import type { EpochLine, RunStatus, SweepIndex } from '../../src/store/types.js';
 
 export const TAGS = ['clear', 'haze', 'primary', 'water', 'road'];
@@ -37,7 +39,11 @@ function pointParams(u: () => number): Record<string, unknown> {
 export function writeSweep(opts: FixtureOptions): string {
   const u = seedrandom(opts.seed ?? 'report');
   const epochs = opts.epochs ?? 6;
-  const sweep = join(tempDir('exp-report-'), 'runs', 'demo', 'sweep-rep');
+  const root = tempDir('exp-report-');
+  const sweep = join(root, 'runs', 'demo', 'sweep-rep');
+  // One resolved config for every point (what the sink reads, tracking.register_model): the swept values live in point.json.
+  writeFileSync(join(root, 'demo.yaml'), 'name: demo\ndata: { path: ./data }\n');
+  const config = configText(planExperiment(join(root, 'demo.yaml')).plan!.points[0]!.config);
   const entries = Array.from({ length: opts.points }, (_, i) => {
     const params = pointParams(u);
     const key = `${i.toString(16)}`.padStart(8, 'a');
@@ -60,14 +66,22 @@ export function writeSweep(opts: FixtureOptions): string {
   const ended = opts.points - (opts.running ?? 0) - (opts.planned ?? 0);
   for (const e of entries) {
     const state = e.index < ended ? 'ended' : e.index < ended + (opts.running ?? 0) ? 'running' : 'planned';
-    writePointFolder(join(sweep, e.dir), e, state, epochs, u, index);
+    writePointFolder(join(sweep, e.dir), e, state, epochs, u, index, config);
   }
   return sweep;
 }
 
-function writePointFolder(dir: string, e: SweepIndex['points'][number], state: string, epochs: number, u: () => number, index: SweepIndex): void {
+function writePointFolder(
+  dir: string,
+  e: SweepIndex['points'][number],
+  state: string,
+  epochs: number,
+  u: () => number,
+  index: SweepIndex,
+  config: string,
+): void {
   mkdirSync(dir, { recursive: true });
-  writeFileSync(join(dir, 'config.yaml'), `name: ${e.name}\n`);
+  writeFileSync(join(dir, 'config.yaml'), config);
   const created = new Date(Date.UTC(2026, 0, 1)).toISOString();
   writePoint(dir, {
     version: 1,
