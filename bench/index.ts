@@ -4,7 +4,7 @@
  *
  *   npm run bench                          everything, ~12 min on 2 cores
  *   npm run bench -- --quick               fewer images, batch 8, one step each: a smoke check
- *   npm run bench -- --only data,overhead  some sections (data | model | torch | epoch | overhead | store | sweep)
+ *   npm run bench -- --only data,overhead  some sections (data | model | torch | epoch | overhead | store | sweep | report)
  *   npm run bench -- --json                rows as JSON on stdout (progress stays on stderr)
  *   npm run bench -- --only model,torch --batch 128 --backends tensorflow
  *                                          the recipe's shape, exp native against PyTorch and Keras
@@ -23,11 +23,12 @@ import { addPeakShare, benchModel, MODEL_COLUMNS, PROFILE_COLUMNS, profileRows }
 import { OVERHEAD_COLUMNS, benchOverhead } from './overhead.js';
 import { STORE_COLUMNS, benchStore } from './store.js';
 import { SWEEP_COLUMNS, benchSweep } from './sweep.js';
+import { REPORT_COLUMNS, benchReport } from './report.js';
 import { benchPeak, bestPeaks, machinePeak } from './peak.js';
 import { table, type Row } from './table.js';
 import { benchKeras, benchTorch, comparisonRows, TORCH_COLUMNS } from './torch.js';
 
-const SECTIONS = ['data', 'model', 'torch', 'epoch', 'overhead', 'store', 'sweep'] as const;
+const SECTIONS = ['data', 'model', 'torch', 'epoch', 'overhead', 'store', 'sweep', 'report'] as const;
 type Section = (typeof SECTIONS)[number];
 
 const USAGE = `usage: npm run bench -- [--quick] [--json] [--only ${SECTIONS.join('|')}[,...]] [--batch N] [--backends ${BENCH_BACKENDS.join('|')}[,...]]`;
@@ -94,6 +95,7 @@ function plan(quick: boolean, backends: BenchBackend[], batchArg?: number) {
     overhead: { reps: quick ? 1 : 3, epochs: 15 },
     store: { sizes: quick ? [100, 1000] : [1000, 10000], reps: quick ? 1 : 3, gridSide: 100 },
     sweep: { points: 4, epochs: quick ? 1 : 2 },
+    report: { sizes: quick ? [100] : [1000] },
   };
 }
 
@@ -287,6 +289,14 @@ async function main(argv: readonly string[]): Promise<number> {
           s.notes,
         ),
       );
+    });
+  }
+
+  if (args.only.has('report')) {
+    await section('report', async () => {
+      const r = await benchReport(p.report);
+      rows.push(...r.rows);
+      out(table('7. exp report on a sweep of filled run folders: the page and its load in headless Chromium', REPORT_COLUMNS, r.rows, r.notes));
     });
   }
 
