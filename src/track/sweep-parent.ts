@@ -28,6 +28,7 @@ const cell = (v: unknown): string =>
 export function parentSummary(
   sweepDir: string,
   target: SinkTarget,
+  parent?: { experimentId: string; parentRunId: string },
 ): {
   params: Record<string, string>;
   tags: Record<string, string>;
@@ -56,6 +57,8 @@ export function parentSummary(
     `|${header.map(() => '---').join('|')}|`,
     ...rows.map((r) => `| ${[...t.paths.map((p) => cell(r.params[p])), r.name, r.status, ...shown.map((m) => cell(metricOf(r, m)))].join(' | ')} |`),
   ];
+  const ended = rows.length > 0 && done.length === rows.length;
+  if (parent && ended) lines.push('', ...parentLinks(target, parent, rows));
   const tags: Record<string, string> = {
     'exp.swept': JSON.stringify(t.paths),
     'exp.rank_metric': t.metric,
@@ -69,10 +72,27 @@ export function parentSummary(
     tags,
     metrics,
     step: done.length,
-    ended: rows.length > 0 && done.length === rows.length,
+    ended,
     ...(best ? { best } : {}),
     ...(bestRunId ? { bestRunId } : {}),
   };
+}
+
+/**
+ * Where to look next, for a sweep that has ended: MLflow's compare page over the children
+ * (parallel coordinates, scatter and contour plots of the swept params against the ranking
+ * metric) and the report artifact.
+ */
+function parentLinks(target: SinkTarget, parent: { experimentId: string; parentRunId: string }, rows: readonly RunRow[]): string[] {
+  const ui = target.trackingUri.replace(/\/+$/, '');
+  const children = rows.map((r) => readRunState(r.dir, target)?.runId).filter((id): id is string => typeof id === 'string');
+  const q = (v: unknown): string => encodeURIComponent(JSON.stringify(v));
+  return [
+    ...(children.length > 1
+      ? [`Compare the points: [MLflow's compare page](${ui}/#/compare-runs?runs=${q(children)}&experiments=${q([parent.experimentId])}).`]
+      : []),
+    `The sweep at a glance: [report.html](${ui}/#/experiments/${parent.experimentId}/runs/${parent.parentRunId}/artifacts/report.html) (exp report draws it locally).`,
+  ];
 }
 
 /** Sends the parent's summary (params once, then tags, metrics and the two files); registers the best model once the sweep has ended. */
@@ -109,7 +129,7 @@ async function uploadReport(sweepDir: string, client: MlflowClient, parentRunId:
 
 async function refresh(sweepDir: string, client: MlflowClient, state: SweepSinkState, target: SinkTarget): Promise<string[]> {
   const warnings: string[] = [];
-  const s = parentSummary(sweepDir, target);
+  const s = parentSummary(sweepDir, target, { experimentId: state.experimentId, parentRunId: state.parentRunId });
   // Unchanged since the last refresh (a sync with nothing new): nothing is sent again.
   const files = (['experiment', 'index'] as const).map((f) => sweepPath(sweepDir, f)).filter((f) => existsSync(f));
   const digest = createHash('sha256')

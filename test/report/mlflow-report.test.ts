@@ -3,13 +3,13 @@
  * are tagged mlflow.experimentKind=custom_model_development (MLflow 3 then opens them on the
  * training runs, not the GenAI overview), a user's own experiment keeps its kind; and the
  * sweep's parent run gets report.html (the page exp report draws) once every point has ended,
- * not before.
+ * not before, and its note links to it.
  */
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { existsSync } from 'node:fs';
 import { MLFLOW_BIN, startMlflow, type MlflowServer } from '../helpers/mlflow-server.js';
-import { MlflowClient } from '../../src/mlflow/client.js';
+import { MlflowClient, toRecord } from '../../src/mlflow/client.js';
 import { ensureParent } from '../../src/track/sync-runs.js';
 import { refreshParent } from '../../src/track/sweep-parent.js';
 import { readSweepState } from '../../src/track/sink-state.js';
@@ -77,4 +77,8 @@ test("the sweep's parent run gets report.html once every point has ended, not wh
   assert.ok(html.includes(GENERATOR));
   assert.match(html, /data-panel="importance"/);
   assert.match(html, /data-best="p\d-/);
+  // The parent's note says where the report is; while points train it does not.
+  const note = async (run: string): Promise<string> => toRecord((await client.getRun(run)).data.tags)['mlflow.note.content'] ?? '';
+  assert.ok((await note(ended)).includes(`[report.html](${server.uri}/#/experiments/${experimentId}/runs/${ended}/artifacts/report.html)`), await note(ended));
+  assert.doesNotMatch(await note(running), /report\.html/);
 });
