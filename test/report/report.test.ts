@@ -173,7 +173,7 @@ test('a sweep of 1,000 points: the page stays small, draws at most 200 curves an
   await o.page.close();
 });
 
-test('exp report errors are coded: a missing sweep, an unknown --metric, an --out that is a user file', async () => {
+test('exp report errors are coded: a missing sweep, an unknown --metric, an --out that is a user file, an empty folder, a damaged sweep.yaml', async () => {
   const sweep = writeSweep({ points: 3, seed: 'errors' });
   const missing = await expIn(['report', join(sweep, 'nope')]);
   assert.equal(missing.code, 2);
@@ -187,6 +187,15 @@ test('exp report errors are coded: a missing sweep, an unknown --metric, an --ou
   assert.equal(over.code, 2);
   assert.match(over.stderr, /is not a report exp wrote.*BAD_OPTION_VALUE/s);
   assert.equal(readFileSync(mine, 'utf8'), '<p>my notes</p>\n');
+  const empty = tempDir('exp-report-empty-');
+  const none = await expIn(['report', empty]);
+  assert.equal(none.code, 2, 'a folder given on the command line that is no sweep is invalid input');
+  assert.match(none.stderr, /holds no sweep points.*NOT_A_SWEEP_FOLDER/s);
+  const damaged = writeSweep({ points: 2, seed: 'damaged' });
+  writeFileSync(join(damaged, 'sweep.yaml'), 'sweep: { metric: [unclosed\n');
+  const bad = await expIn(['report', damaged]);
+  assert.equal(bad.code, 1);
+  assert.match(bad.stderr, /sweep\.yaml .* is damaged.*RUN_FILE_CORRUPT/s);
   // A report exp wrote is replaced; --metric ranks by another metric.
   assert.equal((await expIn(['report', sweep, '--out', join(sweep, 'r.html')])).code, 0);
   const again = await expIn(['report', sweep, '--out', join(sweep, 'r.html'), '--metric', 'val_loss']);
