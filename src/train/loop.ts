@@ -228,6 +228,9 @@ export async function trainLoop(
   const earlyStop = (): StopReason => ({ status: 'completed', reason: `early stopping: ${cfg.checkpoint.monitor} did not improve for ${es!.patience} epochs` });
   // A run resumed after its early stop had triggered (killed before it was recorded) stays stopped.
   if (es && state.sinceBest >= es.patience) return earlyStop();
+  // Pruned at a rung it asked about again on resuming (nothing of the next epoch trained): it ends there, as it would have.
+  const pre = hooks.stopRequested?.();
+  if (pre?.status === 'pruned' && (!state.position || state.position.batch === 0)) return { status: 'pruned', reason: pre.reason };
   const nTags = ds.tags.length;
   for (let epoch = state.epoch + 1; epoch <= cfg.training.epochs; epoch++) {
     setLearningRate(optimizer, state.lr);

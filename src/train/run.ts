@@ -14,11 +14,11 @@ import { captureEnvironment } from '../store/environment.js';
 import { appendText, writeFileAtomic } from '../util/fsx.js';
 import { ExpError, fromSystemError } from '../errors.js';
 import type { RunRecord } from '../store/types.js';
-import { EventLog } from '../track/events.js';
+import { EventLog, readEvents } from '../track/events.js';
 import { flushMsFor, LiveSync } from '../track/live.js';
 import { selectBackend } from '../backend/select.js';
 import { loadDataset, describeReport } from '../data/planet.js';
-import { initialState, makeOptimizer, trainLoop, type LoopState, type StopReason } from './loop.js';
+import { initialState, makeOptimizer, trainLoop, type EpochRecord, type LoopState, type StopReason } from './loop.js';
 import { finalEvaluation, targetsOf } from './final.js';
 import { resumePoint, saveCheckpoint, stageForUpload } from './checkpoint.js';
 import { buildWithBase, setDropoutStep, dropoutStep } from './model.js';
@@ -161,6 +161,12 @@ export async function trainRunFolder(dir: string, opts: TrainOptions): Promise<R
       }
     };
     tellParent({ type: 'started', backend: backend.name, epochs: cfg.training.epochs, done: state.epoch });
+    // Stopped while it waited at a rung (its launcher killed): it asks again for the verdict it never got before training on.
+    const unjudged = rungUnjudged(dir, hold, state, cfg.training.epochs);
+    if (unjudged) {
+      tellParent({ type: 'epoch', epoch: unjudged.epoch, metrics: unjudged.metrics, improved: false });
+      await awaitRung(stop, events, unjudged.epoch, log);
+    }
     system.start();
     const stopped: StopReason = await trainLoop(model, optimizer, ds, split, cfg, state, {
       onBatch: (p) => {
@@ -263,4 +269,12 @@ async function awaitRung(stop: StopControl, events: EventLog, epoch: number, log
     events.append({ type: 'rung', epoch, decision: 'continued', reason: v.note });
     log(`${v.note}\n`);
   }
+}
+
+/** The last epoch's record when it is a rung the run has no verdict for (no `rung` event, and nothing of the next epoch trained). */
+function rungUnjudged(dir: string, hold: ReadonlySet<number>, state: LoopState, epochs: number): EpochRecord | undefined {
+  const last = state.history.at(-1);
+  if (!last || last.epoch !== state.epoch || !hold.has(state.epoch) || state.epoch >= epochs) return undefined;
+  if (state.position && !(state.position.epoch === state.epoch + 1 && state.position.batch === 0)) return undefined;
+  return readEvents(dir).events.some((e) => e.type === 'rung' && e.epoch === state.epoch) ? undefined : last;
 }

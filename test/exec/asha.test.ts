@@ -15,6 +15,7 @@ import { BIN, expIn, tempDir } from '../helpers/cli.js';
 import { startRedis } from '../helpers/redis-server.js';
 import { tinyExperiment, trainingBackends } from '../helpers/training.js';
 import { ashaVerdict } from '../../src/search/asha.js';
+import { spawnTrain } from '../../src/exec/child.js';
 
 let tmp: string;
 let backend: string;
@@ -182,5 +183,41 @@ test(
       for (const w of workers) if (w.exitCode === null) w.kill('SIGKILL');
       await redis.stop();
     }
+  },
+);
+
+test(
+  'regression: a point stopped while it waited at a rung asks again for the verdict when resumed, and a prune then ends it at that rung',
+  { timeout: 300_000 },
+  async () => {
+    const file = tinyExperiment(tmp, { backend, name: 'rungwait', epochs: 3 });
+    const runs = join(tmp, 'runs-rungwait');
+    assert.equal((await expIn(['run', file, '--runs-dir', runs, '--dry-run'], { cwd: tmp })).code, 0);
+    const exp = join(runs, 'rungwait');
+    const dir = points(join(exp, readdirSync(exp)[0]!))[0]!;
+    const env = { ...process.env, EXP_HOLD_EPOCHS: '1', MLFLOW_TRACKING_URI: '' };
+    // The launcher goes before it answers: here, a Ctrl-C while the child waits at epoch 1.
+    const first = spawnTrain(dir, { env, output: 'quiet', onMessage: (m) => m.type === 'epoch' && m.epoch === 1 && first.interrupt() });
+    await first.exited;
+    assert.equal(json<{ status: string }>(join(dir, 'run.json')).status, 'killed');
+    assert.equal(lines(join(dir, 'metrics.jsonl')).length, 1);
+    const asked: number[] = [];
+    const second = spawnTrain(dir, {
+      env,
+      output: 'quiet',
+      onMessage: (m) => {
+        if (m.type !== 'epoch') return;
+        asked.push(m.epoch);
+        second.prune('pruned at rung 1 (epoch 1): the verdict it never got');
+      },
+    });
+    await second.exited;
+    assert.deepEqual(asked, [1], 'it asked about epoch 1 again and trained nothing more');
+    const rec = json<{ status: string; reason: string }>(join(dir, 'run.json'));
+    assert.deepEqual([rec.status, rec.reason], ['pruned', 'pruned at rung 1 (epoch 1): the verdict it never got']);
+    assert.deepEqual(
+      lines(join(dir, 'metrics.jsonl')).map((l) => l.epoch),
+      [1],
+    );
   },
 );
