@@ -48,6 +48,8 @@ export interface ReportData {
   points: ReportPoint[];
   /** Points with a result, in finishing order. */
   finished: ReportPoint[];
+  /** Of those, the ones that trained to the end: pruned and failed results are partial, so importances and parallel coordinates leave them out (as Optuna keeps COMPLETE trials). */
+  complete: ReportPoint[];
   counts: Record<string, number>;
   planned: number;
   inProgress: boolean;
@@ -114,6 +116,7 @@ export function gatherReport(dir: string, metric?: string): ReportData {
     table,
     points,
     finished,
+    complete: finished.filter((p) => p.row.status === 'completed'),
     counts,
     planned: points.length,
     inProgress: ended < points.length,

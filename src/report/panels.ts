@@ -38,8 +38,9 @@ export function historyPanel(d: ReportData): Panel {
   let best: number | undefined;
   const bestLine: [number, number][] = [];
   const dots = d.finished.map((p, i) => {
-    if (best === undefined || (d.ranking.mode === 'max' ? p.value! > best : p.value! < best)) best = p.value!;
-    bestLine.push([x(i + 1), y(best)]);
+    // A pruned or failed point's result is partial: the best so far counts completed points only.
+    if (p.row.status === 'completed' && (best === undefined || (d.ranking.mode === 'max' ? p.value! > best : p.value! < best))) best = p.value!;
+    if (best !== undefined) bestLine.push([x(i + 1), y(best)]);
     return circle(x(i + 1), y(p.value!), 3.5, { fill: colour(good(p.value)), stroke: p.row.status === 'pruned' ? '#d33' : 'none' }, tip(p, d));
   });
   const body =
@@ -122,32 +123,35 @@ export function axisOf(values: readonly unknown[], logWide = false): { pos: (v: 
   return { pos: (v) => keys.indexOf(JSON.stringify(v) ?? 'null'), labels: keys.map((k, i) => [i, formatValue(JSON.parse(k))]), numeric };
 }
 
-/** The swept settings that take more than one value among the points with a result. */
-export const variedPaths = (d: ReportData): string[] => d.table.paths.filter((p) => new Set(d.finished.map((q) => JSON.stringify(q.row.params[p]))).size > 1);
+/** The swept settings that take more than one value among the completed points. */
+export const variedPaths = (d: ReportData): string[] => d.table.paths.filter((p) => new Set(d.complete.map((q) => JSON.stringify(q.row.params[p]))).size > 1);
 
 export function parallelPanel(d: ReportData): Panel {
-  const base = { id: 'parallel', title: `Parallel coordinates: the swept settings, coloured by ${d.ranking.metric} (yellow = best)` };
+  const base = { id: 'parallel', title: `Parallel coordinates: the swept settings of the completed points, coloured by ${d.ranking.metric} (yellow = best)` };
   const paths = variedPaths(d);
-  if (d.finished.length === 0 || paths.length === 0)
+  if (d.complete.length === 0 || paths.length === 0)
     return {
       ...base,
       body: '',
-      note: d.finished.length === 0 ? 'no point has a result yet' : 'no swept setting takes two values among the points with a result',
+      note:
+        d.complete.length === 0
+          ? 'no point has completed yet (pruned and failed points are left out)'
+          : 'no swept setting takes two values among the completed points',
     };
   const f: Frame = { ...FRAME, h: 340, top: 28, bottom: 24 };
   const cols = [...paths, d.ranking.metric];
   const xs = scale([0, cols.length - 1], [f.left + 40, f.w - f.right - 40]);
   const good = goodness(d);
   const axesOf = cols.map((c, i) => {
-    const vals = i < paths.length ? d.finished.map((p) => p.row.params[c]) : d.finished.map((p) => p.value);
+    const vals = i < paths.length ? d.complete.map((p) => p.row.params[c]) : d.complete.map((p) => p.value);
     const a = axisOf(vals, true);
     const y = scale(extent(a.labels.map(([v]) => v)), [f.h - f.bottom, f.top]);
     return { ...a, y, col: c };
   });
-  const lines = d.finished.map((p) =>
+  const lines = d.complete.map((p) =>
     polyline(
       axesOf.map((a, i): [number, number] => [xs(i), a.y(a.pos(i < paths.length ? p.row.params[a.col] : p.value))]),
-      { stroke: colour(good(p.value)), 'stroke-opacity': d.finished.length > 200 ? 0.35 : 0.8 },
+      { stroke: colour(good(p.value)), 'stroke-opacity': d.complete.length > 200 ? 0.35 : 0.8 },
       tip(p, d),
     ),
   );
@@ -165,18 +169,18 @@ export function parallelPanel(d: ReportData): Panel {
 export function importancePanel(d: ReportData): Panel {
   const base = { id: 'importance', title: `Parameter importances (fANOVA over a random forest, as Optuna's default) for ${d.ranking.metric}` };
   const paths = variedPaths(d);
-  if (d.finished.length < 3 || paths.length === 0)
+  if (d.complete.length < 3 || paths.length === 0)
     return {
       ...base,
       body: '',
       note:
-        d.finished.length < 3
-          ? `${d.finished.length} point${d.finished.length === 1 ? ' has' : 's have'} a result: importances need 3 or more`
+        d.complete.length < 3
+          ? `${d.complete.length} point${d.complete.length === 1 ? ' has' : 's have'} completed: importances need 3 or more (pruned and failed points are left out, as Optuna does)`
           : 'no swept setting varies: nothing to attribute the result to',
     };
-  const axesOf = paths.map((p) => axisOf(d.finished.map((q) => q.row.params[p])));
-  const X = d.finished.map((q) => axesOf.map((a, i) => a.pos(q.row.params[paths[i]!])));
-  const y = d.finished.map((q) => q.value!);
+  const axesOf = paths.map((p) => axisOf(d.complete.map((q) => q.row.params[p])));
+  const X = d.complete.map((q) => axesOf.map((a, i) => a.pos(q.row.params[paths[i]!])));
+  const y = d.complete.map((q) => q.value!);
   // Each varied setting has two or more values: its search space is [lowest, highest] seen (as Optuna uses the distribution's bounds).
   const bounds = axesOf.map((a) => extent(a.labels.map(([v]) => v)));
   const forest = fitForest(X, y, bounds, { seed: 0 });
@@ -202,9 +206,9 @@ function marginalChart(d: ReportData, path: string, a: ReturnType<typeof axisOf>
   const xsv = a.numeric ? Array.from({ length: 41 }, (_, k) => lo + ((hi - lo) * k) / 40) : a.labels.map(([v]) => v);
   const m = marginalCurve(forest, f, xsv);
   const x = scale(extent(xsv), [fr.left + 10, fr.w - fr.right - 10]);
-  const y = scale(extent([...m, ...d.finished.map((p) => p.value!)]), [fr.h - fr.bottom - 4, fr.top + 4]);
+  const y = scale(extent([...m, ...d.complete.map((p) => p.value!)]), [fr.h - fr.bottom - 4, fr.top + 4]);
   const good = goodness(d);
-  const dots = d.finished.map((p, i) => circle(x(X[i]![f]!), y(p.value!), 3, { fill: colour(good(p.value)), 'fill-opacity': 0.7 }, tip(p, d)));
+  const dots = d.complete.map((p, i) => circle(x(X[i]![f]!), y(p.value!), 3, { fill: colour(good(p.value)), 'fill-opacity': 0.7 }, tip(p, d)));
   const curve = polyline(
     xsv.map((v, k): [number, number] => [x(v), y(m[k]!)]),
     { stroke: '#d33', 'stroke-width': 2, class: 'marginal' },
