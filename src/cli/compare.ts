@@ -44,7 +44,9 @@ export function compareColumns(t: SweepTable): { headers: string[]; row: (r: Run
   const shown = ['val_loss', 'val_fbeta', ...(t.rows.some((r) => r.final?.val_fbeta_tuned !== undefined) ? ['val_fbeta_tuned'] : [])];
   const first = t.rows[0];
   const extra = [...new Set([...(first ? [first.monitor] : []), t.metric])].filter((m) => !shown.includes(m) && m !== 'baseline' && m !== 'epoch');
-  const headers = [...t.paths, 'key', 'status', 'best epoch', ...shown, ...extra, 'baseline'];
+  // A pruned point's note is the scheduler's decision with its numbers (ASHA: its rung and cut-off), when a point was pruned.
+  const note = t.rows.some((r) => r.status === 'pruned');
+  const headers = [...t.paths, 'key', 'status', 'best epoch', ...shown, ...extra, 'baseline', ...(note ? ['note'] : [])];
   const row = (r: RunRow): string[] => [
     ...t.paths.map((p) => (p in r.params ? formatValue(r.params[p]) : '')),
     r.key ?? '',
@@ -52,6 +54,7 @@ export function compareColumns(t: SweepTable): { headers: string[]; row: (r: Run
     r.best ? String(r.best.epoch) : '',
     ...[...shown, ...extra].map((m) => metricCell(metricOf(r, m))),
     metricCell(r.baseline),
+    ...(note ? [r.status === 'pruned' ? (r.reason ?? '') : ''] : []),
   ];
   return { headers, row };
 }
@@ -96,6 +99,7 @@ export const compareCommand = defineCommand({
             best: r.best?.metrics ?? null,
             final: r.final,
             baseline: r.baseline,
+            reason: r.reason,
           })),
           null,
           2,

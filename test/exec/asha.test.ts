@@ -140,6 +140,9 @@ test(
     assert.equal(list.code, 0, list.stderr);
     assert.match(list.stdout, /note\n/);
     assert.match(list.stdout, /learning_rate=1e-7-\w+ +\w+ +pruned .*pruned at rung \d \(epoch \d\): val_loss \S+ > cut-off/);
+    const cmp = await expIn(['compare', sweep], { cwd: tmp });
+    assert.equal(cmp.code, 0, cmp.stderr);
+    assert.match(cmp.stdout, /1e-7 +\w+ +pruned .*pruned at rung \d \(epoch \d\): val_loss/);
     const reasons = await expIn(['runs', sweep, '--columns', 'run,status,reason'], { cwd: tmp });
     assert.equal(reasons.code, 0, reasons.stderr);
     assert.match(reasons.stdout, /learning_rate=1e-7-\w+ +pruned +pruned at rung \d \(epoch \d\): val_loss/);
