@@ -175,7 +175,8 @@ test("losing an experiment create race (400 RESOURCE_ALREADY_EXISTS) returns the
     seen.map((s) => `${s.method} ${s.url.split('?')[0]}`),
     ['GET /api/2.0/mlflow/experiments/get-by-name', 'POST /api/2.0/mlflow/experiments/create', 'GET /api/2.0/mlflow/experiments/get-by-name'],
   );
-  assert.deepEqual(JSON.parse(seen[1]!.body), { name: 'e' });
+  // exp's experiments open in MLflow 3 on the training runs (the experiment kind for model development).
+  assert.deepEqual(JSON.parse(seen[1]!.body), { name: 'e', tags: [{ key: 'mlflow.experimentKind', value: 'custom_model_development' }] });
 });
 
 test('invalid keys and over-long values are refused before anything is sent', async () => {
