@@ -74,7 +74,7 @@ export class RunOutputs {
   }
 
   /** After each epoch (its checkpoints saved): metrics.jsonl, the epoch event, the curves. */
-  async epoch(r: EpochRecord, state: LoopState): Promise<void> {
+  async epoch(r: EpochRecord, state: LoopState, baselineFbeta?: number): Promise<void> {
     appendText(runPath(this.dir, 'metrics'), JSON.stringify(lineOf(r)) + '\n');
     this.events.append({ type: 'epoch', epoch: r.epoch, metrics: r.metrics });
     // Training speed per epoch, with the resource samples (MLflow's system metrics, step = epoch).
@@ -87,7 +87,13 @@ export class RunOutputs {
       fbeta: h.metrics.fbeta!,
       val_fbeta: h.metrics.val_fbeta!,
     }));
-    writeFileAtomic(runPath(this.dir, 'curves'), await curvesPng(points, `${this.cfg.name} / ${basename(this.dir)}`, this.cfg.metrics.beta));
+    writeFileAtomic(
+      runPath(this.dir, 'curves'),
+      await curvesPng(points, `${this.cfg.name} / ${basename(this.dir)}`, this.cfg.metrics.beta, {
+        ...(state.best ? { bestEpoch: state.best.epoch } : {}),
+        ...(baselineFbeta !== undefined ? { baselineFbeta } : {}),
+      }),
+    );
   }
 
   /** Writes summary.json from the final state. */

@@ -181,7 +181,7 @@ export async function trainRunFolder(dir: string, opts: TrainOptions): Promise<R
         // best before last: a crash between the two then redoes this epoch, rewriting best.
         if (improved && cfg.checkpoint.save_best) await saveCheckpoint(bestDir, model, optimizer, st, base);
         await saveLast(st);
-        await outputs.epoch(r, st);
+        await outputs.epoch(r, st, baseline.fbeta);
         live.kick();
         tensorCounts.push(tf.memory().numTensors);
         progress.epoch(r, cfg.checkpoint.monitor, improved);
