@@ -40,7 +40,7 @@ function graph(): Map<string, string[]> {
 
 /** Modules that load TensorFlow.js or HDF5 (model/weights.ts and model/errors.ts are light: lookup, MD5, errors). */
 const HEAVY = /^train\/|^model\/(?!weights\.ts$|errors\.ts$)|^backend\/(select|conv2d-grad|im2col|native-kernels|native-op)\.ts$|^@tensorflow\/|^h5wasm/;
-const LIGHT = /^(cli|exec|store|query|track|mlflow|reproduce|config|sweep|search)\//;
+const LIGHT = /^(cli|exec|store|query|report|track|mlflow|reproduce|config|sweep|search)\//;
 
 test('src/ has no import cycle', () => {
   const g = graph();
@@ -60,7 +60,7 @@ test('src/ has no import cycle', () => {
   assert.deepEqual(cycles, []);
 });
 
-test('the light side (cli, exec, store, query, track, mlflow, reproduce, config, sweep) never imports train/, model/, the backend selector or TensorFlow.js', () => {
+test('the light side (cli, exec, store, query, report, track, mlflow, reproduce, config, sweep, search) never imports train/, model/, the backend selector or TensorFlow.js', () => {
   const g = graph();
   const bad: string[] = [];
   for (const [n, deps] of g) if (LIGHT.test(n)) for (const d of deps) if (HEAVY.test(d)) bad.push(`${n} -> ${d}`);
