@@ -2,7 +2,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { BIN, ROOT, exp, tempDir } from '../helpers/cli.js';
 import { planExperiment } from '../../src/sweep/plan.js';
@@ -104,6 +104,14 @@ test('exp plan --json | head -c 10: exp exits 0 without an error message when th
   assert.equal(r.stdout.length, 10);
   assert.equal(readFileSync(join(dir, 'rc'), 'utf8').trim(), '0');
   assert.equal(readFileSync(join(dir, 'err.txt'), 'utf8'), '');
+});
+
+test('exp plan --json > /dev/full fails with DISK_FULL instead of exiting 0 with the output lost', { skip: !existsSync('/dev/full') }, async () => {
+  const dir = tempDir();
+  bigSweep(dir);
+  const r = await sh(`${q(process.execPath)} ${q(BIN)} plan big.yaml --json > /dev/full`, dir);
+  assert.equal(r.code, 1, r.stderr);
+  assert.match(r.stderr, /could not be written to stdout[\s\S]*\[DISK_FULL\]/);
 });
 
 test('exp run FILE --epochs 2 says to use --set training.epochs=2 (an unknown option that names a config setting)', () => {
