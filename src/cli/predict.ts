@@ -80,6 +80,13 @@ export const predictCommand = defineCommand({
     // Checked before the model loads (a refusal costs nothing), and again by the write itself.
     if (!toStdout) await checkOutputTarget(out, '--out', (p) => firstLine(p) === SUBMISSION_HEADER, flags.force);
     const probsOut = flags.probabilities ? resolve(cwd, flags.probabilities) : undefined;
+    // Both are written at the end, one after the other: the same file would keep only the probabilities.
+    if (probsOut && !toStdout && probsOut === out)
+      throw new UsageError(
+        `--out and --probabilities name the same file (${flags.out}): the probabilities would replace the submission`,
+        'BAD_OPTION_VALUE',
+        'give --probabilities a file of its own, e.g. --probabilities probabilities.csv',
+      );
     if (probsOut)
       await checkOutputTarget(
         probsOut,

@@ -166,6 +166,14 @@ test('outputs replace only files exp wrote (or with --force): keras-h5 and predi
   assert.equal(rerun.code, 0, `exp replaces its own submission and probabilities: ${rerun.stderr}`);
 });
 
+test('predict --out and --probabilities naming the same file is refused (the probabilities replaced the submission, exit 0)', async () => {
+  const same = join(tmp, 'same.csv');
+  const r = await cli(['predict', run, images, '--out', same, '--probabilities', './same.csv']);
+  assert.equal(r.code, 2, r.stderr);
+  assert.match(r.stderr, /same file[\s\S]*BAD_OPTION_VALUE/);
+  assert.equal(existsSync(same), false, 'nothing is written');
+});
+
 test('a checkpoint data file linked to /dev/zero is a coded error, not memory without end', () => {
   const dir = copyRun();
   const bin = binOf(dir, 'best');
