@@ -34,7 +34,7 @@ import { sinkLock } from './sink-state.js';
 import { RUN_FILES, sweepDirOf } from '../store/layout.js';
 import { readPoint, readRunConfig, readRunRecord } from '../store/run.js';
 import { flatten } from '../util/object.js';
-import { readFileBounded } from '../util/fsx.js';
+import { readFileBounded, readJson } from '../util/fsx.js';
 
 /** The artifact folder holding the checkpoint another worker resumes from (queued runs). */
 export const TAKEOVER = 'takeover';
@@ -194,7 +194,7 @@ function runFacts(dir: string): RunFacts {
     }
   let file: string | undefined;
   try {
-    file = JSON.parse(readFileSync(join(sweepDirOf(dir), 'index.json'), 'utf8')).file as string;
+    file = readJson<{ file?: string }>(join(sweepDirOf(dir), 'index.json'))?.file;
   } catch {
     file = undefined;
   }
