@@ -9,7 +9,7 @@ import { findSweepDir } from './compare.js';
 import { StoreError, UsageError } from '../errors.js';
 import { readFileBounded, writeFileAtomic } from '../util/fsx.js';
 import { gatherReport } from '../report/data.js';
-import { GENERATOR, reportHtml } from '../report/html.js';
+import { GENERATOR, reportHtml, reportPanels } from '../report/html.js';
 
 /** --out replaces only a report exp wrote before (its generator tag is in the first kilobyte), never a user's file. */
 function checkReplaceable(out: string): void {
@@ -25,10 +25,18 @@ function checkReplaceable(out: string): void {
   throw new UsageError(`--out ${out} exists and is not a report exp wrote`, 'BAD_OPTION_VALUE', 'give a new file name, or remove that file first');
 }
 
+/** The PNG panels, loaded only when asked (sharp is a native module). A --png path that is a file is refused. */
+async function writePngs(data: ReturnType<typeof gatherReport>, dir: string): Promise<string[]> {
+  if (existsSync(dir) && !statSync(dir).isDirectory())
+    throw new UsageError(`--png ${dir} is not a folder`, 'BAD_OPTION_VALUE', 'give a folder for the PNG files (it is created if missing)');
+  const { writePanelPngs } = await import('../report/png.js');
+  return writePanelPngs(reportPanels(data), dir);
+}
+
 export const reportCommand = defineCommand({
   name: 'report',
   summary: 'Draw one sweep as a self-contained HTML page: history, learning curves, parallel coordinates, importances, per-tag results, the table.',
-  usage: 'report SWEEP [--out FILE.html] [--metric METRIC]',
+  usage: 'report SWEEP [--out FILE.html] [--metric METRIC] [--png DIR]',
   details: [
     'SWEEP is a sweep folder, or EXPERIMENT/SWEEP (or SWEEP) under the runs folder, as for exp compare.',
     "The page opens offline (inline SVG, no network): the sweep and its best point, each point's result in finishing order with the",
@@ -40,6 +48,7 @@ export const reportCommand = defineCommand({
   flags: {
     out: { type: 'string', arg: 'FILE', description: 'Where to write the page (default report.html in the sweep folder).' },
     metric: { type: 'string', arg: 'METRIC', description: "Rank and draw by this metric instead of the sweep's (sweep.metric)." },
+    png: { type: 'string', arg: 'DIR', description: 'Also write each chart panel as DIR/<panel>.png (history, curves, parallel, importance, tags).' },
     'runs-dir': RUNS_DIR_FLAG,
   },
   async run(args, flags, io) {
@@ -58,6 +67,8 @@ export const reportCommand = defineCommand({
     checkReplaceable(out);
     const html = reportHtml(data);
     writeFileAtomic(out, html);
+    const pngs = flags.png === undefined ? [] : await writePngs(data, resolve(cwd, flags.png));
+    for (const f of pngs) io.stdout.write(`Wrote ${displayPath(f, cwd)}\n`);
     const known = data.finished.length;
     io.stdout.write(
       `Wrote ${displayPath(out, cwd)} (${Math.round(html.length / 1024)} KB): ${known} of ${data.planned} points with ${data.ranking.metric}${data.inProgress ? ' (sweep in progress)' : ''}\n`,

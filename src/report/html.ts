@@ -62,9 +62,12 @@ function tableSection(d: ReportData): string {
 const panelHtml = (p: Panel): string =>
   `<section data-panel="${p.id}"><h2>${esc(p.title)}</h2>${p.note ? `<p class="note">${esc(p.note)}</p>` : ''}${p.body}</section>`;
 
+/** The report's chart panels, in page order (also what `exp report --png` rasterises). */
+export const reportPanels = (d: ReportData): Panel[] => [historyPanel(d), curvesPanel(d), parallelPanel(d), importancePanel(d), tagsPanel(d)];
+
 /** The whole page. */
 export function reportHtml(d: ReportData): string {
-  const panels = [historyPanel(d), curvesPanel(d), parallelPanel(d), importancePanel(d), tagsPanel(d)];
+  const panels = reportPanels(d);
   const title = `exp report: ${d.experiment} / ${basename(d.dir)}`;
   return `<!doctype html>
 <html lang="en"><head><meta charset="utf-8">${GENERATOR}<title>${esc(title)}</title><style>${CSS}</style></head>

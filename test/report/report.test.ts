@@ -202,3 +202,28 @@ test('exp report errors are coded: a missing sweep, an unknown --metric, an --ou
   assert.equal(again.code, 0, again.stderr);
   assert.match(readFileSync(join(sweep, 'r.html'), 'utf8'), /ranked by val_loss \(min\)/);
 });
+
+test('exp report --png DIR writes each chart panel as a PNG (a panel with nothing to draw has none); a --png that is a file is refused', async () => {
+  const { default: sharp } = await import('sharp');
+  const sweep = writeSweep({ points: 12, seed: 'png' });
+  const dir = join(tempDir(), 'panels');
+  const r = exp(['report', sweep, '--out', join(tempDir(), 'r.html'), '--png', dir]);
+  assert.equal(r.code, 0, r.stderr);
+  for (const panel of ['history', 'curves', 'parallel', 'importance', 'tags']) {
+    const file = join(dir, `${panel}.png`);
+    assert.ok(existsSync(file), `${panel}.png written (stdout: ${r.stdout})`);
+    const meta = await sharp(file).metadata();
+    assert.equal(meta.format, 'png');
+    assert.ok((meta.width ?? 0) >= 400, `${panel}.png is a real picture (${meta.width} px wide)`);
+  }
+  const one = writeSweep({ points: 1, seed: 'png-one' });
+  const oneDir = join(tempDir(), 'one-panels');
+  assert.equal(exp(['report', one, '--out', join(tempDir(), 'one.html'), '--png', oneDir]).code, 0);
+  assert.equal(existsSync(join(oneDir, 'history.png')), false, 'one point has no history to draw');
+  const file = join(tempDir(), 'not-a-folder');
+  writeFileSync(file, 'mine');
+  const bad = exp(['report', sweep, '--out', join(tempDir(), 'r2.html'), '--png', file]);
+  assert.equal(bad.code, 2);
+  assert.match(bad.stderr, /BAD_OPTION_VALUE/);
+  assert.equal(readFileSync(file, 'utf8'), 'mine');
+});
