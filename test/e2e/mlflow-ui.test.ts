@@ -6,8 +6,10 @@
  * Screenshots land in test-artifacts/ for a person to look at. Also `exp ui`: it starts a
  * server over a project-local store, prints its URL, and stops on Ctrl-C.
  *
- * MLflow 3.17 opens experiments in its GenAI view by default; the runs table is the "Model
- * training" view, chosen here with the URL's workflowType=machine_learning parameter.
+ * MLflow 3.17 opens experiments in its GenAI view by default. exp tags the experiments it
+ * creates mlflow.experimentKind=custom_model_development, but in a fresh browser profile the
+ * plain experiment URL still opened the GenAI overview (tried 2026-12-02), so the runs table,
+ * the "Model training" view, is chosen here with the URL's workflowType=machine_learning.
  */
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -57,7 +59,10 @@ async function logSweep(): Promise<{ experimentId: string; children: { id: strin
   ] as const) {
     const run = await api.createRun({ experimentId, runName: name, parentRunId: parent.run_id, tags: { 'mlflow.runName': name } });
     await api.logBatch(run.run_id, {
-      metrics: history.map((value, i) => ({ key: 'val_loss', value, step: i + 1 })),
+      metrics: [
+        ...history.map((value, i) => ({ key: 'val_loss', value, step: i + 1 })),
+        { key: 'final_val_fbeta', value: 0.9 - history[history.length - 1]!, step: history.length },
+      ],
       params: { 'training.learning_rate': name.split('=')[1]!.split('-')[0]! },
     });
     // As the sink logs them: the dataset (logged inputs) and the model (an MLflow 3 logged model).
@@ -151,6 +156,17 @@ test("the MLflow UI lists the sweep with its children nested, and charts a child
     await page.getByRole('link', { name: 'model', exact: true }).first().waitFor();
     step('logged model shown');
     await shot(page, '4-child-dataset-and-model');
+
+    // MLflow's compare page over the children (the parent's note links it): the swept setting and the ranking metric.
+    const ids = JSON.stringify(children.map((c) => c.id));
+    await page.goto(`${server!.uri}/#/compare-runs?runs=${encodeURIComponent(ids)}&experiments=${encodeURIComponent(JSON.stringify([experimentId]))}`, {
+      timeout: WAIT,
+    });
+    await page.getByText('training.learning_rate').first().waitFor();
+    await page.getByText('final_val_fbeta').first().waitFor();
+    for (const c of children) await page.getByText(c.name).first().waitFor();
+    step('compare page');
+    await shot(page, '5-compare-children');
   } catch (e) {
     if (page) await shot(page, 'failure').catch(() => undefined);
     throw new Error(`${(e as Error).message}\nscreenshot: ${join(ARTIFACTS, 'mlflow-ui-failure.png')}\nmlflow log (tail):\n${server?.log().slice(-2000)}`, {
