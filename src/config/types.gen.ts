@@ -291,6 +291,23 @@ every_minutes?: (number | null)
  */
 backend?: ("auto" | "tensorflow-gpu" | "tensorflow" | "wasm" | "cpu")
 /**
+ * The shared feature cache: the frozen blocks' output for each image and augmentation view, computed once and stored on disk beside the decoded-image cache ($EXP_CACHE_DIR/features), then read by every epoch and every sweep point with the same key instead of running the frozen blocks again. Exact: it serves only augmentations with a finite set of views (none, flips, dihedral); with a continuous rotation only validation features are cached.
+ */
+feature_cache?: {
+/**
+ * Use the cache when the model has a frozen front. On by default because a run trained from it is the same run as without it (same seeded view per image per epoch), only faster; false computes the frozen blocks every batch.
+ */
+enabled?: boolean
+/**
+ * Size bound of the whole feature cache folder in GB (10^9 bytes), all keys together; least recently used entries are removed first. Planet at 128 px, blocks 1-4 frozen, dihedral with flips (8 views): about 31 GB in float32.
+ */
+max_gb?: number
+/**
+ * How features are stored. float32 stores exactly what the frozen blocks compute.
+ */
+dtype?: "float32"
+}
+/**
  * MLflow tracking. Runs are always recorded locally; a server is optional.
  */
 tracking?: {
@@ -781,6 +798,23 @@ every_minutes: (number | null)
  * TensorFlow.js backend. auto takes the first available of tensorflow-gpu, tensorflow, wasm, cpu.
  */
 backend: ("auto" | "tensorflow-gpu" | "tensorflow" | "wasm" | "cpu")
+/**
+ * The shared feature cache: the frozen blocks' output for each image and augmentation view, computed once and stored on disk beside the decoded-image cache ($EXP_CACHE_DIR/features), then read by every epoch and every sweep point with the same key instead of running the frozen blocks again. Exact: it serves only augmentations with a finite set of views (none, flips, dihedral); with a continuous rotation only validation features are cached.
+ */
+feature_cache: {
+/**
+ * Use the cache when the model has a frozen front. On by default because a run trained from it is the same run as without it (same seeded view per image per epoch), only faster; false computes the frozen blocks every batch.
+ */
+enabled: boolean
+/**
+ * Size bound of the whole feature cache folder in GB (10^9 bytes), all keys together; least recently used entries are removed first. Planet at 128 px, blocks 1-4 frozen, dihedral with flips (8 views): about 31 GB in float32.
+ */
+max_gb: number
+/**
+ * How features are stored. float32 stores exactly what the frozen blocks compute.
+ */
+dtype: "float32"
+}
 /**
  * MLflow tracking. Runs are always recorded locally; a server is optional.
  */

@@ -51,6 +51,24 @@ export interface RunRecord {
   exit?: ProcessExit;
   /** The user's own labels (`exp tag RUN key=value`), also sent to MLflow as tags. */
   tags?: Record<string, string>;
+  /** The shared feature cache, when the run used it (its last attempt's numbers). */
+  feature_cache?: FeatureCacheRecord;
+}
+
+/** How a run used the shared feature cache (train/features.ts). */
+export interface FeatureCacheRecord {
+  key: string;
+  dir: string;
+  /** Whether training batches came from the cache (false with a continuous rotation: validation only). */
+  trained_from_cache: boolean;
+  validation_from_cache: boolean;
+  /** Features this run computed itself (stored or not), read from the cache, stored, and found damaged. */
+  computed: number;
+  read: number;
+  stored: number;
+  damaged: number;
+  /** Seconds spent computing, storing and waiting for entries, apart from training. */
+  fill_seconds: number;
 }
 
 /** point.json: a run folder's identity and its place in the sweep, written with the folder. */
@@ -126,6 +144,8 @@ export interface RunSummary {
   params: { total: number; trainable: number };
   split: { train: number; val: number; hash: string };
   tags: string[];
+  /** Time spent filling the shared feature cache (apart from training), and what the run computed and read. */
+  feature_cache?: { fill_seconds: number; computed: number; read: number; trained_from_cache: boolean };
 }
 
 /** A metrics.jsonl line: one epoch. */

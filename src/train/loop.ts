@@ -8,7 +8,7 @@ import * as tf from '@tensorflow/tfjs';
 import type { RunConfig } from '../config/normalise.js';
 import { metricMode, type Mode } from '../config/metric.js';
 import type { Dataset } from '../data/planet.js';
-import { applyAugment, drawParams } from '../data/augment.js';
+import { applyAugment, drawParams, type AugmentParams } from '../data/augment.js';
 import { preprocess } from '../data/preprocess.js';
 import { accumulate, emptyCounts, report, type FbetaCounts, type FbetaReport } from './metrics.js';
 import { chunks, epochOrder, makeBatch } from './batches.js';
@@ -91,6 +91,10 @@ export interface LoopHooks {
   checkpointDue?(): boolean;
   /** Saves the state with its position inside the epoch: on a stop, and when a checkpoint is due. */
   onPosition?(state: LoopState): Promise<void>;
+  /** The shared feature cache (train/features.ts): a training batch's frozen-front output, or undefined to compute it here. */
+  frozenFeatures?(images: readonly number[], params: readonly AugmentParams[]): Promise<tf.Tensor4D | undefined>;
+  /** Validation through the feature cache, in place of evaluate(). */
+  evaluateVal?(): Promise<ReturnType<typeof evaluate>>;
 }
 
 export const monitorMode = (cfg: RunConfig): Mode => metricMode(cfg.checkpoint.monitor, cfg.checkpoint.mode);
@@ -259,10 +263,11 @@ export async function trainLoop(
       }
       const idx = batches[b]!;
       const { x, y } = makeBatch(ds, idx);
-      const input = tf.tidy(() =>
-        preprocess(applyAugment(x, drawParams(cfg.augmentation, idx.length, cfg.training.seed, epoch, b), cfg.augmentation.fill_mode), cfg.model.preprocessing),
-      );
-      const { cost, probs } = trainStep(parts, optimizer, vars, input, y);
+      const params = drawParams(cfg.augmentation, idx.length, cfg.training.seed, epoch, b);
+      // From the feature cache, the input is the frozen front's output: only the rest runs.
+      const cached = await hooks.frozenFeatures?.(idx, params);
+      const input = cached ?? tf.tidy(() => preprocess(applyAugment(x, params, cfg.augmentation.fill_mode), cfg.model.preprocessing));
+      const { cost, probs } = trainStep(cached ? { ...parts, frozen: (t) => t } : parts, optimizer, vars, input, y);
       const loss = (await cost.data())[0]!;
       const probsData = (await probs.data()) as Float32Array;
       const targets = await y.data();
@@ -284,7 +289,7 @@ export async function trainLoop(
     const req = hooks.stopRequested?.();
     if (req) return stopAt(batches.length, req);
     const trainSeconds = elapsed();
-    const val = evaluate(model, ds, split.val, cfg);
+    const val = hooks.evaluateVal ? await hooks.evaluateVal() : evaluate(model, ds, split.val, cfg);
     if (!Number.isFinite(val.loss))
       return {
         status: 'failed',

@@ -29,6 +29,8 @@ import { StopControl, tellParent } from './stop.js';
 import { HOLD_EPOCHS_VAR, holdEpochsOf } from '../exec/protocol.js';
 import { bestConstantBaseline } from './metrics.js';
 import { SystemSampler } from './system.js';
+import { featureHooks, openFeatureSource } from './features.js';
+import { splitFrozen } from '../model/frozen.js';
 
 export interface TrainOptions {
   out: Out;
@@ -167,8 +169,11 @@ export async function trainRunFolder(dir: string, opts: TrainOptions): Promise<R
       tellParent({ type: 'epoch', epoch: unjudged.epoch, metrics: unjudged.metrics, improved: false });
       await awaitRung(stop, events, unjudged.epoch, log);
     }
+    const parts = splitFrozen(model);
+    const features = openFeatureSource({ cfg, ds, splitHash: split.hash, parts, base, backend, log, env });
     system.start();
     const stopped: StopReason = await trainLoop(model, optimizer, ds, split, cfg, state, {
+      ...featureHooks(features, parts, ds, split.val, cfg),
       onBatch: (p) => {
         progress.batch(p);
         tellParent({ type: 'progress', ...p });
@@ -190,6 +195,8 @@ export async function trainRunFolder(dir: string, opts: TrainOptions): Promise<R
       },
     });
     system.stop();
+    const fc = features?.stats();
+    if (fc) record.feature_cache = fc;
 
     // The recipe's final step: reload the best checkpoint and evaluate it (and tune thresholds on it).
     let final: Record<string, number> | null = null;
@@ -211,6 +218,7 @@ export async function trainRunFolder(dir: string, opts: TrainOptions): Promise<R
       split,
       tags: ds.tags,
       peakRssMb: Math.round(process.resourceUsage().maxRSS / 1024),
+      ...(fc ? { featureCache: { fill_seconds: fc.fill_seconds, computed: fc.computed, read: fc.read, trained_from_cache: fc.trained_from_cache } } : {}),
     });
     if (env.EXP_UPLOAD_CHECKPOINTS === '1' && (stopped.status === 'completed' || stopped.status === 'pruned')) events.append({ type: 'checkpoint_done' });
     const ok = stopped.status === 'completed' || stopped.status === 'pruned';
