@@ -151,7 +151,13 @@ class CachedFeatures implements FeatureSource {
         if (r.ok) this.s.read++;
         else {
           if (!r.missing) this.damaged(w.path, r.reason);
-          (this.claim(w.path) ? mine : waiting).push(i);
+          if (!this.claim(w.path)) waiting.push(i);
+          // Another process may have stored it between the read and the claim: read it again under the claim.
+          else if (this.claimed.has(w.path) && readEntry(w.path, w.image, w.view, slot(i)).ok) {
+            this.s.read++;
+            this.claimed.delete(w.path);
+            releaseClaim(w.path);
+          } else mine.push(i);
         }
       }
       if (mine.length === 0 && waiting.length === 0) break;

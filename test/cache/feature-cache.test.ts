@@ -7,7 +7,8 @@
  */
 import { before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, openSync, readdirSync, readFileSync, truncateSync, writeFileSync, writeSync, closeSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { existsSync, mkdirSync, openSync, readdirSync, readFileSync, truncateSync, writeFileSync, writeSync, closeSync } from 'node:fs';
 import { join } from 'node:path';
 import { exp, tempDir } from '../helpers/cli.js';
 import { trainingBackends } from '../helpers/training.js';
@@ -167,6 +168,35 @@ test('a damaged feature entry (bytes changed in place, truncated) is recomputed,
   assertSameMetrics(dir, reference);
   assertSameWeights(dir, reference);
 });
+
+test(
+  'a full disk while writing a feature entry: the run computes what it cannot store, says so in the log, and trains the same run',
+  { timeout: 600_000 },
+  (t) => {
+    // A real ENOSPC: the cache's folder on a 48 KiB tmpfs (a handful of 8 KiB entries fit).
+    const full = join(tmp, 'cache-full');
+    const mnt = join(full, 'features');
+    mkdirSync(mnt, { recursive: true });
+    const m = spawnSync('mount', ['-t', 'tmpfs', '-o', 'size=48k', 'tmpfs', mnt], { encoding: 'utf8' });
+    if (m.status !== 0) return t.skip(`cannot mount a small tmpfs here (${m.stderr.trim()}): needs CAP_SYS_ADMIN`);
+    try {
+      const dir = train(file, join(tmp, 'runs-full'), full);
+      const rec = cacheRecord(dir)!;
+      assert.ok(rec.stored > 0 && rec.stored < rec.computed, JSON.stringify(rec));
+      assert.match(readFileSync(join(dir, 'train.log'), 'utf8'), /feature cache: cannot store \S+ \(ENOSPC: /);
+      const left = readdirSync(join(mnt, rec.key), { recursive: true }).map(String);
+      assert.deepEqual(
+        left.filter((f) => f.endsWith('.tmp') || f.endsWith('.claim')),
+        [],
+        'no temporary file or claim is left behind',
+      );
+      assertSameMetrics(dir, reference);
+      assertSameWeights(dir, reference);
+    } finally {
+      spawnSync('umount', [mnt]);
+    }
+  },
+);
 
 test('changing the weights file, the image size, the frozen depth or the preprocessing gives new feature entries', { timeout: 600_000 }, () => {
   const weights = join(tmp, 'base.h5');
