@@ -65,7 +65,7 @@ const entryFiles = (keyDir: string): string[] =>
 test(
   'a 4-point sweep with 2 local workers shares one set of feature entries: the frozen blocks run once per image and view in all',
   { timeout: 600_000 },
-  () => {
+  (t) => {
     const file = experiment(
       'shared',
       '{ rotation_range: 0, dihedral: true, horizontal_flip: true, vertical_flip: true }',
@@ -88,6 +88,7 @@ test(
     const computed = recs.reduce((a, x) => a + x.computed, 0);
     const stored = recs.reduce((a, x) => a + x.stored, 0);
     const onDisk = entryFiles(join(cache, 'features', key)).length;
+    t.diagnostic(`features computed per point: ${recs.map((x) => x.computed).join(', ')}; read: ${recs.map((x) => x.read).join(', ')}; entries: ${onDisk}`);
     assert.equal(computed, onDisk, `computed ${recs.map((x) => x.computed).join(' + ')} features for ${onDisk} entries: none twice`);
     assert.equal(stored, onDisk);
     assert.ok(computed < 2 * (split.train + split.val), 'fewer than one point alone would compute without the cache');
