@@ -172,7 +172,14 @@ export function claimEntry(path: string): boolean {
   for (let attempt = 0; attempt < 2; attempt++) {
     try {
       const fd = openSync(claim, 'wx');
-      writeSync(fd, `${hostname()} ${process.pid}\n`);
+      try {
+        writeSync(fd, `${hostname()} ${process.pid}\n`);
+      } catch (e) {
+        // A full disk can take the name but not the text: leave no claim that nobody would release.
+        closeSync(fd);
+        removeQuietly(claim);
+        throw e;
+      }
       closeSync(fd);
       return true;
     } catch (e) {

@@ -196,9 +196,8 @@ class CachedFeatures implements FeatureSource {
   private stopStoring(path: string, e: unknown): void {
     if (!this.storing) return;
     this.storing = false;
-    const code = (e as NodeJS.ErrnoException).code ?? '';
     this.init.log(
-      `feature cache: cannot store ${path} (${code ? `${code}: ` : ''}${(e as Error).message}); from here this run computes the features it does not find and stores none (entries already stored are still read; nothing half-written is ever read)\n`,
+      `feature cache: cannot store ${path} (${(e as Error).message}); from here this run computes the features it does not find and stores none (entries already stored are still read; nothing half-written is ever read)\n`,
     );
   }
 

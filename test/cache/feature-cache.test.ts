@@ -173,17 +173,17 @@ test(
   'a full disk while writing a feature entry: the run computes what it cannot store, says so in the log, and trains the same run',
   { timeout: 600_000 },
   (t) => {
-    // A real ENOSPC: the cache's folder on a 48 KiB tmpfs (a handful of 8 KiB entries fit).
+    // A real ENOSPC: the cache's folder on a 256 KiB tmpfs (a batch's claims and a few dozen 8 KiB entries fit).
     const full = join(tmp, 'cache-full');
     const mnt = join(full, 'features');
     mkdirSync(mnt, { recursive: true });
-    const m = spawnSync('mount', ['-t', 'tmpfs', '-o', 'size=48k', 'tmpfs', mnt], { encoding: 'utf8' });
+    const m = spawnSync('mount', ['-t', 'tmpfs', '-o', 'size=256k', 'tmpfs', mnt], { encoding: 'utf8' });
     if (m.status !== 0) return t.skip(`cannot mount a small tmpfs here (${m.stderr.trim()}): needs CAP_SYS_ADMIN`);
     try {
       const dir = train(file, join(tmp, 'runs-full'), full);
       const rec = cacheRecord(dir)!;
       assert.ok(rec.stored > 0 && rec.stored < rec.computed, JSON.stringify(rec));
-      assert.match(readFileSync(join(dir, 'train.log'), 'utf8'), /feature cache: cannot store \S+ \(ENOSPC: /);
+      assert.match(readFileSync(join(dir, 'train.log'), 'utf8'), /feature cache: cannot store \S+ \(ENOSPC: no space left on device/);
       const left = readdirSync(join(mnt, rec.key), { recursive: true }).map(String);
       assert.deepEqual(
         left.filter((f) => f.endsWith('.tmp') || f.endsWith('.claim')),
