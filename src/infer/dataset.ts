@@ -5,7 +5,7 @@
 import type { RunConfig } from '../config/normalise.js';
 import { DataError } from '../errors.js';
 import { loadDataset, type Dataset } from '../data/planet.js';
-import { resolveSplit } from '../train/data.js';
+import { resolveSplit } from '../core/data.js';
 
 export interface Labelled {
   ds: Dataset;

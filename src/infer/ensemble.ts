@@ -11,8 +11,8 @@ import { readJson, writeJsonAtomic } from '../util/fsx.js';
 import { labelledImages } from './dataset.js';
 import { checkCompatible, type EnsembleFile } from './predictor.js';
 import { restoreRun, type RestoredRun } from './restore.js';
-import { predictProbs } from './predict.js';
-import { fbetaAt, heldOutEstimate, tuneThresholds } from './thresholds.js';
+import { predictProbs } from '../core/predict.js';
+import { fbetaAt, heldOutEstimate, tuneThresholds } from '../core/thresholds.js';
 import type { BackendName } from '../backend/types.js';
 
 /** The hash of the run's saved validation split (split/split.json). */

@@ -8,7 +8,7 @@ import type { RunConfig } from '../config/normalise.js';
 import { ExpError, ModelUseError, StoreError } from '../errors.js';
 import type { BackendInfo, BackendName } from '../backend/types.js';
 import { readFileBounded } from '../util/fsx.js';
-import { predictProbs } from './predict.js';
+import { predictProbs } from '../core/predict.js';
 import { exportMetadata, restoreRun, type CheckpointChoice, type RestoredRun } from './restore.js';
 import type { ExportMetadata } from './metadata.js';
 

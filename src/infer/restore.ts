@@ -16,8 +16,8 @@ import { checkpointDir, runPath } from '../store/layout.js';
 import { readPoint, readRunConfig } from '../store/run.js';
 import type { PointMeta } from '../store/types.js';
 import { readFileBounded, readRecordJson } from '../util/fsx.js';
-import { hasCheckpoint, loadCheckpoint, readCheckpointInfo, type BaseRef } from '../train/checkpoint.js';
-import { buildWithBase } from '../train/model.js';
+import { hasCheckpoint, loadCheckpoint, readCheckpointInfo, type BaseRef } from '../core/checkpoint.js';
+import { buildWithBase } from '../core/model.js';
 import type { ExportMetadata } from './metadata.js';
 
 /** thresholds.json: per-tag thresholds tuned on the validation split after training. */

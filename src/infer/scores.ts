@@ -3,7 +3,7 @@
  * training computes it), the exact sample-averaged F-beta at the chosen thresholds, per tag
  * precision, recall, F-beta and the confusion counts, and the micro and macro averages.
  */
-import { accumulate, emptyCounts, report, type FbetaReport } from '../train/metrics.js';
+import { accumulate, emptyCounts, report, type FbetaReport } from '../core/metrics.js';
 
 export interface TagCounts {
   tp: number;

@@ -10,11 +10,11 @@ import type { Dataset } from '../data/planet.js';
 import { runPath } from '../store/layout.js';
 import type { Metrics } from '../store/types.js';
 import { writeJsonAtomic } from '../util/fsx.js';
-import { fbetaAt, heldOutEstimate, tuneThresholds } from '../infer/thresholds.js';
-import { predictProbs } from '../infer/predict.js';
+import { fbetaAt, heldOutEstimate, tuneThresholds } from '../core/thresholds.js';
+import { predictProbs } from '../core/predict.js';
 import type { ThresholdsFile } from '../infer/restore.js';
 import { evaluate, metricsOf } from './loop.js';
-import type { Split } from './data.js';
+import type { Split } from '../core/data.js';
 
 /** The targets of images `indices`, [n, nTags] row-major. */
 export function targetsOf(ds: Dataset, indices: readonly number[]): Uint8Array {

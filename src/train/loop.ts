@@ -10,8 +10,8 @@ import { metricMode, type Mode } from '../config/metric.js';
 import type { Dataset } from '../data/planet.js';
 import { applyAugment, drawParams } from '../data/augment.js';
 import { preprocess } from '../data/preprocess.js';
-import { accumulate, emptyCounts, report, type FbetaCounts, type FbetaReport } from './metrics.js';
-import { chunks, epochOrder, makeBatch } from './batches.js';
+import { accumulate, emptyCounts, report, type FbetaCounts, type FbetaReport } from '../core/metrics.js';
+import { chunks, epochOrder, makeBatch } from '../core/batches.js';
 import { splitFrozen, type SplitModel } from '../model/frozen.js';
 import type { BatchProgress } from '../exec/protocol.js';
 

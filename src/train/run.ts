@@ -20,14 +20,14 @@ import { selectBackend } from '../backend/select.js';
 import { loadDataset, describeReport } from '../data/planet.js';
 import { initialState, makeOptimizer, trainLoop, type EpochRecord, type LoopState, type StopReason } from './loop.js';
 import { finalEvaluation, targetsOf } from './final.js';
-import { resumePoint, saveCheckpoint, stageForUpload } from './checkpoint.js';
-import { buildWithBase, setDropoutStep, dropoutStep } from './model.js';
-import { ensureDataset, resolveSplit } from './data.js';
+import { resumePoint, saveCheckpoint, stageForUpload } from '../core/checkpoint.js';
+import { buildWithBase, setDropoutStep, dropoutStep } from '../core/model.js';
+import { ensureDataset, resolveSplit } from '../core/data.js';
 import { checkpointArtifacts, RunOutputs } from './outputs.js';
 import { Progress, type Out } from './progress.js';
 import { StopControl, tellParent } from './stop.js';
 import { HOLD_EPOCHS_VAR, holdEpochsOf } from '../exec/protocol.js';
-import { bestConstantBaseline } from './metrics.js';
+import { bestConstantBaseline } from '../core/metrics.js';
 import { SystemSampler } from './system.js';
 
 export interface TrainOptions {

@@ -17,7 +17,7 @@ import { recoverSwap, replaceDirAtomic, readJson } from '../util/fsx.js';
 import { hasTensors, loadModelWeights, readTensors, saveModelWeights, writeTensors, type WeightSet } from '../model/tensors.js';
 import { WeightsError } from '../model/errors.js';
 import { ExpError } from '../errors.js';
-import type { LoopState } from './loop.js';
+import type { LoopState } from '../train/loop.js';
 
 /** Where the weights that a checkpoint does not hold come from. */
 export type BaseRef = { weights: 'none'; seed: number } | { weights: 'file'; path: string; md5: string; seed: number };

@@ -8,7 +8,7 @@
  * Tuned thresholds overfit the set they were tuned on; heldOutEstimate tunes on one half and
  * scores the other, for an honest figure.
  */
-import { accumulate, emptyCounts, fbetaOf } from '../train/metrics.js';
+import { accumulate, emptyCounts, fbetaOf } from './metrics.js';
 
 /** probs and targets are [n, nTags] row-major. */
 export interface Predictions {

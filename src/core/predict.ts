@@ -6,7 +6,7 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import { preprocess, type Preprocessing } from '../data/preprocess.js';
-import { chunks, pixelBatch } from '../train/batches.js';
+import { chunks, pixelBatch } from './batches.js';
 
 /**
  * One of the 8 symmetries of a square image: `k` quarter turns counter-clockwise, then a
