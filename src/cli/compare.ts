@@ -35,7 +35,7 @@ export function findSweepDir(spec: string, cwd: string, runsDir: string): string
       : known.length > 0
         ? `sweeps under ${runsDir}: ${known.slice(0, 10).join(', ')}${known.length > 10 ? ', ...' : ''}`
         : `${runsDir} holds no sweeps`;
-  throw new UsageError(`no sweep folder '${spec}' (looked for it as a folder and under ${runsDir})`, 'PATH_NOT_FOUND', hint);
+  throw new UsageError({ code: 'PATH_NOT_FOUND', message: `no sweep folder '${spec}' (looked for it as a folder and under ${runsDir})`, fix: hint });
 }
 
 /** The columns of `exp compare` (also the sweep table of `exp report`): the swept values, then status, best epoch and metrics. */

@@ -39,10 +39,14 @@ export const ensembleCommand = defineCommand({
   },
   async run(args, flags, io) {
     const cwd = cwdOf(io);
-    if (!flags.out) throw new UsageError('exp ensemble needs --out DIR', 'USAGE', 'e.g. exp ensemble RUN1 RUN2 --out ensembles/best3');
+    if (!flags.out) throw new UsageError({ code: 'USAGE', message: 'exp ensemble needs --out DIR', fix: 'e.g. exp ensemble RUN1 RUN2 --out ensembles/best3' });
     const out = resolve(cwd, flags.out);
     if (existsSync(out) && (!statSync(out).isDirectory() || (readdirSync(out).length > 0 && !existsSync(resolve(out, 'ensemble.json'))))) {
-      throw new UsageError(`${flags.out} exists and is not an ensemble folder; exp will not write into it`, 'BAD_OPTION_VALUE', 'give a new or empty folder');
+      throw new UsageError({
+        code: 'BAD_OPTION_VALUE',
+        message: `${flags.out} exists and is not an ensemble folder; exp will not write into it`,
+        fix: 'give a new or empty folder',
+      });
     }
     const runsDir = runsDirOf(flags['runs-dir'], io);
     let dirs: string[];
@@ -56,7 +60,11 @@ export const ensembleCommand = defineCommand({
       io.stderr.write(`top ${dirs.length} of ${t.rows.length} points of ${displayPath(t.dir, cwd)}, ${rankedBy(t)}\n`);
     } else {
       if (flags.top !== undefined)
-        throw new UsageError('--top needs a sweep folder, not run folders', 'USAGE', 'give one sweep folder with --top K, or the runs themselves');
+        throw new UsageError({
+          code: 'USAGE',
+          message: '--top needs a sweep folder, not run folders',
+          fix: 'give one sweep folder with --top K, or the runs themselves',
+        });
       dirs = args.map((a) => findRunFolder(a, cwd, runsDir));
     }
     const { makeEnsemble } = await import('../infer/ensemble.js');

@@ -16,7 +16,11 @@ function checkTfjsTarget(out: string): void {
   if (!existsSync(out)) return;
   if (!statSync(out).isDirectory()) {
     checkWritableFile(out, '--out'); // a device or FIFO is named as such
-    throw new UsageError(`${out} is a file; --format tfjs writes a folder`, 'BAD_OPTION_VALUE', 'give a new folder, e.g. --out model-tfjs');
+    throw new UsageError({
+      code: 'BAD_OPTION_VALUE',
+      message: `${out} is a file; --format tfjs writes a folder`,
+      fix: 'give a new folder, e.g. --out model-tfjs',
+    });
   }
   const files = readdirSync(out);
   if (files.length === 0) return;
@@ -30,7 +34,11 @@ function checkTfjsTarget(out: string): void {
     fromExp = false;
   }
   if (!ours || !fromExp)
-    throw new UsageError(`${out} is a folder that is not an earlier exp export; exp will not replace it`, 'BAD_OPTION_VALUE', 'give a new or empty folder');
+    throw new UsageError({
+      code: 'BAD_OPTION_VALUE',
+      message: `${out} is a folder that is not an earlier exp export; exp will not replace it`,
+      fix: 'give a new or empty folder',
+    });
 }
 
 export const exportCommand = defineCommand({
@@ -59,13 +67,14 @@ export const exportCommand = defineCommand({
   async run(args, flags, io) {
     const cwd = cwdOf(io);
     if (!flags.format || !flags.out)
-      throw new UsageError('exp export needs --format and --out', 'USAGE', 'e.g. exp export RUN --format keras-h5 --out model.h5');
+      throw new UsageError({ code: 'USAGE', message: 'exp export needs --format and --out', fix: 'e.g. exp export RUN --format keras-h5 --out model.h5' });
     const out = resolve(cwd, flags.out);
-    if (!existsSync(dirname(out))) throw new UsageError(`the folder of ${flags.out} does not exist`, 'PATH_NOT_FOUND', `create ${dirname(out)} first`);
+    if (!existsSync(dirname(out)))
+      throw new UsageError({ code: 'PATH_NOT_FOUND', message: `the folder of ${flags.out} does not exist`, fix: `create ${dirname(out)} first` });
     const { isExpKerasFile } = await import('../infer/keras-export.js');
     if (flags.format === 'tfjs') checkTfjsTarget(out);
     else if (existsSync(out) && statSync(out).isDirectory())
-      throw new UsageError(`${flags.out} is a folder; --format keras-h5 writes a file`, 'BAD_OPTION_VALUE', 'e.g. --out model.h5');
+      throw new UsageError({ code: 'BAD_OPTION_VALUE', message: `${flags.out} is a folder; --format keras-h5 writes a file`, fix: 'e.g. --out model.h5' });
     else await checkOutputTarget(out, '--out', isExpKerasFile, flags.force); // before the model loads: a refusal costs nothing
     const { dir, ensemble } = modelFolder(args[0]!, io, flags['runs-dir']);
     const { loadPredictor } = await import('../infer/predictor.js');

@@ -21,11 +21,11 @@ export function runFoldersUnder(paths: readonly string[], io: Io): string[] {
   const cwd = cwdOf(io);
   const missing = paths.filter((p) => !existsSync(resolve(cwd, p)));
   if (missing.length > 0) {
-    throw new UsageError(
-      `${missing.map((p) => `'${p}'`).join(', ')} do${missing.length === 1 ? 'es' : ''} not exist`,
-      'PATH_NOT_FOUND',
-      'give a run, sweep or experiment folder, or the runs folder',
-    );
+    throw new UsageError({
+      code: 'PATH_NOT_FOUND',
+      message: `${missing.map((p) => `'${p}'`).join(', ')} do${missing.length === 1 ? 'es' : ''} not exist`,
+      fix: 'give a run, sweep or experiment folder, or the runs folder',
+    });
   }
   const roots = paths.length > 0 ? paths.map((p) => resolve(cwd, p)) : [runsDirOf(undefined, io)];
   return [...new Set(roots.flatMap((p) => findRunDirs(p)))];

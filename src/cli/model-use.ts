@@ -63,11 +63,11 @@ export async function checkOutputTarget(path: string, flag: string, ours: (path:
     mine = false;
   }
   if (!mine)
-    throw new UsageError(
-      `${flag} ${path} exists and is not a file exp wrote; exp will not replace it`,
-      'BAD_OPTION_VALUE',
-      'give the path of a new file, or pass --force to replace it',
-    );
+    throw new UsageError({
+      code: 'BAD_OPTION_VALUE',
+      message: `${flag} ${path} exists and is not a file exp wrote; exp will not replace it`,
+      fix: 'give the path of a new file, or pass --force to replace it',
+    });
 }
 
 /** The folder RUN names: an ensemble folder (made by exp ensemble), a run folder, or a run key. */
@@ -82,7 +82,11 @@ export function thresholdsFor(flag: string, own: readonly number[]): { threshold
   if (flag === 'tuned') return { thresholds: [...own], from: "the model's own" };
   const p = Number(flag);
   if (!(p > 0 && p < 1))
-    throw new UsageError(`--thresholds must be 'tuned' or a probability between 0 and 1, not '${flag}'`, 'BAD_OPTION_VALUE', 'e.g. --thresholds 0.5');
+    throw new UsageError({
+      code: 'BAD_OPTION_VALUE',
+      message: `--thresholds must be 'tuned' or a probability between 0 and 1, not '${flag}'`,
+      fix: 'e.g. --thresholds 0.5',
+    });
   return { thresholds: own.map(() => p), from: `${p} for every tag` };
 }
 

@@ -27,7 +27,7 @@ function extOf(flag: string | undefined): string | undefined {
   if (flag === undefined) return undefined;
   const ext = flag.startsWith('.') ? flag : `.${flag}`;
   if (!/^\.[A-Za-z0-9]{1,10}$/.test(ext))
-    throw new UsageError(`--ext must be a file extension such as .jpg or png, not '${flag}'`, 'BAD_OPTION_VALUE', 'e.g. --ext .png');
+    throw new UsageError({ code: 'BAD_OPTION_VALUE', message: `--ext must be a file extension such as .jpg or png, not '${flag}'`, fix: 'e.g. --ext .png' });
   return ext;
 }
 
@@ -67,7 +67,12 @@ export const predictCommand = defineCommand({
   },
   async run(args, flags, io) {
     const cwd = cwdOf(io);
-    if (!flags.out) throw new UsageError('exp predict needs --out FILE for the submission', 'USAGE', 'e.g. exp predict RUN test-jpg --out submission.csv');
+    if (!flags.out)
+      throw new UsageError({
+        code: 'USAGE',
+        message: 'exp predict needs --out FILE for the submission',
+        fix: 'e.g. exp predict RUN test-jpg --out submission.csv',
+      });
     thresholdsFor(flags.thresholds, []);
     const ext = extOf(flags.ext);
     const { listImages } = await import('../infer/images.js');
@@ -82,11 +87,11 @@ export const predictCommand = defineCommand({
     const probsOut = flags.probabilities ? resolve(cwd, flags.probabilities) : undefined;
     // Both are written at the end, one after the other: the same file would keep only the probabilities.
     if (probsOut && !toStdout && probsOut === out)
-      throw new UsageError(
-        `--out and --probabilities name the same file (${flags.out}): the probabilities would replace the submission`,
-        'BAD_OPTION_VALUE',
-        'give --probabilities a file of its own, e.g. --probabilities probabilities.csv',
-      );
+      throw new UsageError({
+        code: 'BAD_OPTION_VALUE',
+        message: `--out and --probabilities name the same file (${flags.out}): the probabilities would replace the submission`,
+        fix: 'give --probabilities a file of its own, e.g. --probabilities probabilities.csv',
+      });
     if (probsOut)
       await checkOutputTarget(
         probsOut,
@@ -149,11 +154,12 @@ export const predictCommand = defineCommand({
           .slice(0, 10)
           .map((b) => `  ${b.name}: ${b.reason}`)
           .join('\n');
-        throw new DataError(
-          'BAD_IMAGES',
-          `${bad.length} of the first ${checked} images could not be read (nothing was written):\n${shown}${bad.length > 10 ? `\n  ... and ${bad.length - 10} more` : ''}`,
-          { fix: 'fix or remove them, or pass --on-bad-image skip to write them with no tags', file: args[1]! },
-        );
+        throw new DataError({
+          code: 'BAD_IMAGES',
+          message: `${bad.length} of the first ${checked} images could not be read (nothing was written):\n${shown}${bad.length > 10 ? `\n  ... and ${bad.length - 10} more` : ''}`,
+          fix: 'fix or remove them, or pass --on-bad-image skip to write them with no tags',
+          file: args[1]!,
+        });
       }
       const seconds = (performance.now() - t0) / 1000;
       if (toStdout) io.stdout.write(`${sub.join('\n')}\n`);

@@ -8,7 +8,7 @@ import { UsageError } from '../errors.js';
 import type { Queue } from 'bullmq';
 
 async function withQueue<T>(url: string | undefined, f: (q: Queue<JobData>) => Promise<T>): Promise<T> {
-  if (!url) throw new UsageError('give the queue with --queue redis://HOST:PORT', 'USAGE');
+  if (!url) throw new UsageError({ code: 'USAGE', message: 'give the queue with --queue redis://HOST:PORT' });
   const conn = parseQueueUrl(url);
   await checkReachable(conn);
   const queue = openQueue(conn);

@@ -28,7 +28,11 @@ export function parseGpus(spec: string | undefined): string[] | undefined {
     .map((s) => s.trim())
     .filter(Boolean);
   if (ids.length === 0 || ids.some((g) => !/^\d+$/.test(g)))
-    throw new UsageError(`--gpus '${spec}' is not a list of GPU numbers`, 'BAD_OPTION_VALUE', 'write them as nvidia-smi numbers them, e.g. --gpus 0,1');
+    throw new UsageError({
+      code: 'BAD_OPTION_VALUE',
+      message: `--gpus '${spec}' is not a list of GPU numbers`,
+      fix: 'write them as nvidia-smi numbers them, e.g. --gpus 0,1',
+    });
   return ids;
 }
 
@@ -67,10 +71,10 @@ export const runCommand = defineCommand({
   async run(files, flags, io) {
     const cwd = cwdOf(io);
     const result = planExperiment(resolve(cwdOf(io), files[0]!), { set: flags.set });
-    if (!result.plan) throw new ConfigError(result.problems, result.texts);
+    if (!result.plan) throw new ConfigError({ problems: result.problems, texts: result.texts });
     const plan = result.plan;
     const missing = await preflight(plan, result.sources, io.env);
-    if (missing.length > 0) throw new ConfigError(missing, result.texts);
+    if (missing.length > 0) throw new ConfigError({ problems: missing, texts: result.texts });
     const gpus = parseGpus(flags.gpus);
     const { dir, index } = writePlan(runsDirOf(flags['runs-dir'], io), plan, flags.sweep);
     io.stdout.write(`Planned ${index.points.length} run${index.points.length === 1 ? '' : 's'} in ${displayPath(dir, cwd)}\n`);

@@ -158,13 +158,14 @@ function guessOf(name: string, names: Names): string | undefined {
 }
 
 const unknown = (name: string, why: string, names: Names, guess = guessOf(name, names)): never => {
-  throw new UsageError(
-    `--columns: ${why}${guess ? `; did you mean '${guess}'?` : ''}`,
-    'BAD_OPTION_VALUE',
-    `name columns as the table's headers do (${STANDARD.map((s) => s.column.header.replace(' ', '_')).join(', ')}; run for name), ` +
+  throw new UsageError({
+    code: 'BAD_OPTION_VALUE',
+    message: `--columns: ${why}${guess ? `; did you mean '${guess}'?` : ''}`,
+    fix:
+      `name columns as the table's headers do (${STANDARD.map((s) => s.column.header.replace(' ', '_')).join(', ')}; run for name), ` +
       'a metric (val_micro_fbeta, final_val_fbeta, best_val_loss, baseline), a setting by its path (training.learning_rate), ' +
       'or in MLflow form: metrics.X, params.X, tags.X, attributes.X',
-  );
+  });
 };
 
 /** One name given to --columns, as a column. */
@@ -199,7 +200,11 @@ export function chooseColumns(spec: string | undefined, rows: readonly RunRow[])
     .map((c) => c.trim())
     .filter(Boolean);
   if (given.length === 0)
-    throw new UsageError(`--columns: give at least one column, got '${spec}'`, 'BAD_OPTION_VALUE', 'e.g. --columns name,status,val_fbeta');
+    throw new UsageError({
+      code: 'BAD_OPTION_VALUE',
+      message: `--columns: give at least one column, got '${spec}'`,
+      fix: 'e.g. --columns name,status,val_fbeta',
+    });
   const names = new Names(rows);
   return given.map((c) => columnOf(c, names));
 }

@@ -22,11 +22,11 @@ export const trainCommand = defineCommand({
   async run(dirs, flags, io) {
     const dir = resolve(io.cwd ?? process.cwd(), dirs[0]!);
     if (!isRunFolder(dir))
-      throw new UsageError(
-        `${dir} is not a run folder (it has no config.yaml)`,
-        'PATH_NOT_FOUND',
-        "run folders are written by 'exp run FILE' (add --dry-run to only write them)",
-      );
+      throw new UsageError({
+        code: 'PATH_NOT_FOUND',
+        message: `${dir} is not a run folder (it has no config.yaml)`,
+        fix: "run folders are written by 'exp run FILE' (add --dry-run to only write them)",
+      });
     // Loaded here, not at the top: only this command needs TensorFlow.js.
     const { trainRunFolder } = await import('../train/run.js');
     try {

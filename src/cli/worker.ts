@@ -55,7 +55,7 @@ export const workerCommand = defineCommand({
     },
   },
   async run(_args, flags, io) {
-    if (!flags.queue) throw new UsageError('give the queue with --queue redis://HOST:PORT', 'USAGE');
+    if (!flags.queue) throw new UsageError({ code: 'USAGE', message: 'give the queue with --queue redis://HOST:PORT' });
     const gpus = parseGpus(flags.gpus);
     const counts = await runWorker({
       conn: parseQueueUrl(flags.queue),

@@ -74,7 +74,7 @@ export function readCheckpointInfo(dir: string): CheckpointInfo {
     throw new WeightsError({
       code: 'CHECKPOINT_FORMAT',
       file: join(dir, STATE),
-      problem: "the checkpoint's state.json is missing, truncated or not a checkpoint state",
+      message: "the checkpoint's state.json is missing, truncated or not a checkpoint state",
       fix: 'delete this checkpoint; exp falls back to another one, or starts over',
     });
   }
@@ -94,7 +94,7 @@ export function checkBase(dir: string, info: CheckpointInfo, base: BaseRef): voi
   throw new WeightsError({
     code: 'CHECKPOINT_MISMATCH',
     file: join(dir, STATE),
-    problem: `the checkpoint was trained on top of ${what(info.base)}, but the model's base weights are now ${what(base)}`,
+    message: `the checkpoint was trained on top of ${what(info.base)}, but the model's base weights are now ${what(base)}`,
     fix: 'restore the weights file the run started with, or train the run from scratch (exp run FILE --force)',
   });
 }

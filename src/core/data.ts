@@ -30,7 +30,9 @@ export async function ensureDataset(cfg: RunConfig, log: (s: string) => void): P
   try {
     await synthesize({ outDir: cfg.data.path, count: cfg.data.synth.count, seed: cfg.data.synth.seed, size: cfg.data.synth.size });
   } catch (e) {
-    throw new DataError('SYNTH_FAILED', `could not generate the synthetic dataset in ${cfg.data.path}: ${(e as Error).message}`, {
+    throw new DataError({
+      code: 'SYNTH_FAILED',
+      message: `could not generate the synthetic dataset in ${cfg.data.path}: ${(e as Error).message}`,
       fix: 'check that data.path is a folder you can write, or point it at an existing dataset',
     });
   }
@@ -67,11 +69,12 @@ export function resolveSplit(dir: string, ds: Dataset, cfg: RunConfig): Split {
     const valNames = read('val.txt');
     const missing = [...trainNames, ...valNames].filter((n) => !index.has(n));
     if (missing.length > 0) {
-      throw new DataError(
-        'SPLIT_MISMATCH',
-        `the saved split in ${splitDir} names ${missing.length} images that are not in the dataset now (e.g. ${missing.slice(0, 3).join(', ')}): the data changed since this run started`,
-        { fix: 'restore the data, or start a new run folder (exp run FILE --force) to make a new split', exit: 'failed' },
-      );
+      throw new DataError({
+        code: 'SPLIT_MISMATCH',
+        message: `the saved split in ${splitDir} names ${missing.length} images that are not in the dataset now (e.g. ${missing.slice(0, 3).join(', ')}): the data changed since this run started`,
+        fix: 'restore the data, or start a new run folder (exp run FILE --force) to make a new split',
+        exit: 'failed',
+      });
     }
     return { train: trainNames.map((n) => index.get(n)!), val: valNames.map((n) => index.get(n)!), hash: saved.hash };
   }
@@ -79,7 +82,12 @@ export function resolveSplit(dir: string, ds: Dataset, cfg: RunConfig): Split {
   try {
     s = splitIndices(ds.names.length, cfg.data.split.test_size, cfg.data.split.seed);
   } catch (e) {
-    throw new DataError('SPLIT_TOO_SMALL', (e as Error).message, { fix: 'use more images (data.limit) or another data.split.test_size', exit: 'failed' });
+    throw new DataError({
+      code: 'SPLIT_TOO_SMALL',
+      message: (e as Error).message,
+      fix: 'use more images (data.limit) or another data.split.test_size',
+      exit: 'failed',
+    });
   }
   const trainNames = s.train.map((i) => ds.names[i]!);
   const valNames = s.val.map((i) => ds.names[i]!);

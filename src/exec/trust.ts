@@ -47,7 +47,7 @@ const show = (v: unknown): string => {
 
 /** The one error of a rejected job (the worker records `CODE: message` as the job's reason, so a one-line reason shows the code). */
 export class JobInvalid extends ExpError<'QUEUE_JOB_INVALID'> {
-  constructor(jobId: string, what: string) {
+  constructor({ jobId, what }: { jobId: string; what: string }) {
     super({
       code: 'QUEUE_JOB_INVALID',
       message: `queue job ${show(jobId)}: ${what}`,
@@ -60,7 +60,7 @@ export class JobInvalid extends ExpError<'QUEUE_JOB_INVALID'> {
 class Checker {
   constructor(readonly id: string) {}
   fail(what: string): never {
-    throw new JobInvalid(this.id, what);
+    throw new JobInvalid({ jobId: this.id, what });
   }
   obj(v: unknown, field: string): Obj {
     return isObj(v) ? v : this.fail(`${field} is ${show(v)}, not a mapping`);
@@ -226,11 +226,11 @@ export function jobTracking(job: JobData, config: RunConfig, trusted: string | u
 
 /**
  * The child's environment and the config.yaml the worker writes, so that neither the job's
- * config nor a recorded server can steer the child: EXP_TRACKING_PINNED makes the child track
- * to MLFLOW_TRACKING_URI only (or to no server when it is unset).
+ * config nor a recorded server can steer the child: the launch settings' pinTracking (set by
+ * the worker for every child) makes it track to MLFLOW_TRACKING_URI only (or to no server when
+ * it is unset).
  */
 export function pinTracking(env: NodeJS.ProcessEnv, t: JobTracking | null): void {
-  env.EXP_TRACKING_PINNED = '1';
   if (!t?.credentials) for (const k of CREDENTIAL_VARS) delete env[k];
   if (t) Object.assign(env, { MLFLOW_TRACKING_URI: t.uri, MLFLOW_EXPERIMENT_NAME: t.experiment });
   else delete env.MLFLOW_TRACKING_URI;

@@ -36,7 +36,9 @@ export async function labelledImages(
   const at = new Map(runTags.map((t, i) => [t, i]));
   const foreign = ds.tags.filter((t) => !at.has(t));
   if (foreign.length > 0) {
-    throw new DataError('UNKNOWN_TAGS', `${data.path} has tags the model does not know: ${foreign.join(', ')}`, {
+    throw new DataError({
+      code: 'UNKNOWN_TAGS',
+      message: `${data.path} has tags the model does not know: ${foreign.join(', ')}`,
       fix: "score data labelled with the run's tags (tags.txt of the run)",
       exit: 'invalid',
     });

@@ -18,7 +18,8 @@ import type { BackendName } from '../backend/types.js';
 /** The hash of the run's saved validation split (split/split.json). */
 export function splitHashOf(dir: string): string {
   const s = readJson<{ hash?: string }>(join(dir, RUN_FILES.split, 'split.json'));
-  if (!s?.hash) throw new ModelUseError('NO_MODEL', `${dir} has no saved split (split/split.json)`, 'only trained runs can be ensembled');
+  if (!s?.hash)
+    throw new ModelUseError({ code: 'NO_MODEL', message: `${dir} has no saved split (split/split.json)`, fix: 'only trained runs can be ensembled' });
   return s.hash;
 }
 
@@ -29,19 +30,19 @@ export async function makeEnsemble(
   opts: { tta: boolean; backend: 'auto' | BackendName; onProgress?: (m: string) => void },
 ): Promise<EnsembleFile> {
   if (dirs.length < 2)
-    throw new ModelUseError(
-      'INCOMPATIBLE_RUNS',
-      `an ensemble needs at least 2 runs, got ${dirs.length}`,
-      'name two or more run folders, or a sweep folder with --top K (K >= 2)',
-    );
+    throw new ModelUseError({
+      code: 'INCOMPATIBLE_RUNS',
+      message: `an ensemble needs at least 2 runs, got ${dirs.length}`,
+      fix: 'name two or more run folders, or a sweep folder with --top K (K >= 2)',
+    });
   const hashes = dirs.map(splitHashOf);
   const odd = dirs.findIndex((_, i) => hashes[i] !== hashes[0]);
   if (odd > 0)
-    throw new ModelUseError(
-      'INCOMPATIBLE_RUNS',
-      `${dirs[odd]} was validated on other images than ${dirs[0]} (split ${hashes[odd]}, not ${hashes[0]})`,
-      'ensemble runs that share data.split (test_size and seed) and data',
-    );
+    throw new ModelUseError({
+      code: 'INCOMPATIBLE_RUNS',
+      message: `${dirs[odd]} was validated on other images than ${dirs[0]} (split ${hashes[odd]}, not ${hashes[0]})`,
+      fix: 'ensemble runs that share data.split (test_size and seed) and data',
+    });
   const members: RestoredRun[] = [];
   try {
     for (const d of dirs) members.push(await restoreRun(d, { backend: opts.backend }));

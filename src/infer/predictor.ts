@@ -56,7 +56,7 @@ export interface Predictor {
 /** Whether runs can be averaged: the same tags (in order), image size, resize and preprocessing. */
 export function checkCompatible(runs: readonly Pick<RestoredRun, 'dir' | 'tags' | 'cfg'>[]): void {
   const [a, ...rest] = runs;
-  if (!a) throw new ModelUseError('INCOMPATIBLE_RUNS', 'an ensemble needs at least one run');
+  if (!a) throw new ModelUseError({ code: 'INCOMPATIBLE_RUNS', message: 'an ensemble needs at least one run' });
   for (const b of rest) {
     const why =
       b.tags.join(' ') !== a.tags.join(' ')
@@ -69,11 +69,11 @@ export function checkCompatible(runs: readonly Pick<RestoredRun, 'dir' | 'tags' 
               ? `preprocessing ${b.cfg.model.preprocessing}, not ${a.cfg.model.preprocessing}`
               : undefined;
     if (why)
-      throw new ModelUseError(
-        'INCOMPATIBLE_RUNS',
-        `${b.dir} cannot be averaged with ${a.dir}: it has ${why}`,
-        'ensemble runs of one sweep over settings that keep the inputs and outputs the same',
-      );
+      throw new ModelUseError({
+        code: 'INCOMPATIBLE_RUNS',
+        message: `${b.dir} cannot be averaged with ${a.dir}: it has ${why}`,
+        fix: 'ensemble runs of one sweep over settings that keep the inputs and outputs the same',
+      });
   }
 }
 
@@ -162,11 +162,11 @@ export async function loadPredictor(
     checkCompatible(runs);
     const tags = runs[0]!.tags;
     if (file.tags.join(' ') !== tags.join(' ') || file.thresholds.length !== tags.length) {
-      throw new ModelUseError(
-        'INCOMPATIBLE_RUNS',
-        `${dir}/ensemble.json was made for other tags than its runs have now (a member was retrained?)`,
-        'make it again with exp ensemble',
-      );
+      throw new ModelUseError({
+        code: 'INCOMPATIBLE_RUNS',
+        message: `${dir}/ensemble.json was made for other tags than its runs have now (a member was retrained?)`,
+        fix: 'make it again with exp ensemble',
+      });
     }
   } catch (e) {
     for (const r of runs) r.model.dispose();

@@ -77,7 +77,8 @@ export function readThresholds(dir: string, tags: readonly string[]): Thresholds
 export function readTags(dir: string): string[] {
   const file = runPath(dir, 'tags');
   // tags.txt is a few hundred bytes; a bigger one is not ours.
-  if (!existsSync(file)) throw new ModelUseError('NO_MODEL', `${dir} has no tags.txt: it has not trained yet`, `train it first: exp train ${dir}`);
+  if (!existsSync(file))
+    throw new ModelUseError({ code: 'NO_MODEL', message: `${dir} has no tags.txt: it has not trained yet`, fix: `train it first: exp train ${dir}` });
   let bytes: Buffer;
   try {
     bytes = readFileBounded(file, 1 << 20, 'tags.txt');
@@ -121,17 +122,22 @@ function chooseCheckpoint(dir: string, want: CheckpointChoice | undefined): Chec
     throw new WeightsError({
       code: 'CHECKPOINT_CORRUPT',
       file,
-      problem: `the best checkpoint of ${dir} is missing: a save of it stopped between its two renames (or is under way now)`,
+      message: `the best checkpoint of ${dir} is missing: a save of it stopped between its two renames (or is under way now)`,
       fix: 'when no training is under way, move checkpoints/best.tmp-* (the new, complete one) or checkpoints/best.old-* (the previous one) to checkpoints/best; or use --checkpoint last',
     });
   }
   if (existsSync(checkpointDir(dir, which))) return which;
-  if (want) throw new ModelUseError('NO_MODEL', `${dir} has no checkpoints/${want}`, `leave out --checkpoint ${want} to use the checkpoint the run has`);
-  throw new ModelUseError(
-    'NO_MODEL',
-    `${dir} has no checkpoint (checkpoints/best or last)`,
-    `train it first (exp train ${dir}), or use a run that saved one (checkpoint.save_best)`,
-  );
+  if (want)
+    throw new ModelUseError({
+      code: 'NO_MODEL',
+      message: `${dir} has no checkpoints/${want}`,
+      fix: `leave out --checkpoint ${want} to use the checkpoint the run has`,
+    });
+  throw new ModelUseError({
+    code: 'NO_MODEL',
+    message: `${dir} has no checkpoint (checkpoints/best or last)`,
+    fix: `train it first (exp train ${dir}), or use a run that saved one (checkpoint.save_best)`,
+  });
 }
 
 /** Loads checkpoint `which` into `model`; a damaged one is CHECKPOINT_CORRUPT naming the file, never replaced by another in silence. */
@@ -146,7 +152,7 @@ async function loadChosen(dir: string, which: CheckpointChoice, model: tf.Layers
     throw new WeightsError({
       code: 'CHECKPOINT_CORRUPT',
       file,
-      problem: `the ${which} checkpoint of ${dir} is damaged: ${e.message.split('\n')[0]!}`,
+      message: `the ${which} checkpoint of ${dir} is damaged: ${e.message.split('\n')[0]!}`,
       fix:
         which === 'best'
           ? 'use the last checkpoint instead (--checkpoint last), or train the run again (exp run FILE --force)'

@@ -74,23 +74,23 @@ export async function findOriginal(spec: string, opts: { cwd: string; runsDir: s
   if (/^[0-9a-f]{32}$/i.test(spec)) {
     const uri = opts.env.MLFLOW_TRACKING_URI;
     if (!uri)
-      throw new ReproduceError(
-        'RUN_NOT_FOUND',
-        `${spec} looks like an MLflow run id, but MLFLOW_TRACKING_URI is not set`,
-        'set MLFLOW_TRACKING_URI to the tracking server that holds the run',
-      );
+      throw new ReproduceError({
+        code: 'RUN_NOT_FOUND',
+        message: `${spec} looks like an MLflow run id, but MLFLOW_TRACKING_URI is not set`,
+        fix: 'set MLFLOW_TRACKING_URI to the tracking server that holds the run',
+      });
     return fromMlflow(clientFromEnv(uri, opts.env), spec.toLowerCase());
   }
   if (/^[0-9a-f]{4,12}$/i.test(spec)) return fromFolder(findByKey(resolve(opts.cwd, opts.runsDir), spec.toLowerCase()));
-  throw new ReproduceError(
-    'RUN_NOT_FOUND',
-    `'${spec}' is not a run folder, a run key (12 hex digits, or a prefix of at least 4) or an MLflow run id (32 hex digits)`,
-  );
+  throw new ReproduceError({
+    code: 'RUN_NOT_FOUND',
+    message: `'${spec}' is not a run folder, a run key (12 hex digits, or a prefix of at least 4) or an MLflow run id (32 hex digits)`,
+  });
 }
 
 /** The original from a run folder. */
 export function fromFolder(dir: string): Original {
-  if (!isRunFolder(dir)) throw new ReproduceError('RUN_NOT_FOUND', `${dir} is not a run folder (it has no ${RUN_FILES.config})`);
+  if (!isRunFolder(dir)) throw new ReproduceError({ code: 'RUN_NOT_FOUND', message: `${dir} is not a run folder (it has no ${RUN_FILES.config})` });
   const configText = readFileBounded(runPath(dir, 'config'), 1 << 20, 'config.yaml').toString('utf8');
   const config = readRunConfig(dir);
   const point = readPoint(dir);
@@ -129,7 +129,8 @@ export async function fromMlflow(client: MlflowClient, runId: string): Promise<O
   try {
     run = await client.getRun(runId);
   } catch (e) {
-    if (e instanceof MlflowError && e.errorCode === 'RESOURCE_DOES_NOT_EXIST') throw new ReproduceError('RUN_NOT_FOUND', `no run ${runId} on ${client.uri}`);
+    if (e instanceof MlflowError && e.errorCode === 'RESOURCE_DOES_NOT_EXIST')
+      throw new ReproduceError({ code: 'RUN_NOT_FOUND', message: `no run ${runId} on ${client.uri}` });
     throw e;
   }
   const tags = toRecord(run.data.tags);
@@ -137,11 +138,11 @@ export async function fromMlflow(client: MlflowClient, runId: string): Promise<O
   try {
     configText = text(await client.downloadArtifact(runId, RUN_FILES.config));
   } catch (e) {
-    throw new ReproduceError(
-      'ORIGINAL_UNUSABLE',
-      `MLflow run ${runId} has no config.yaml artifact (${(e as Error).message})`,
-      'only runs recorded by exp (and synced to the end) can be reproduced',
-    );
+    throw new ReproduceError({
+      code: 'ORIGINAL_UNUSABLE',
+      message: `MLflow run ${runId} has no config.yaml artifact (${(e as Error).message})`,
+      fix: 'only runs recorded by exp (and synced to the end) can be reproduced',
+    });
   }
   const config = parse(configText) as RunConfig;
   const key = runKey(config);

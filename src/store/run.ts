@@ -123,7 +123,7 @@ export function checkRunConfig(dir: string): RunConfigResult {
 /** The run's resolved config; throws ConfigError (rendered like `exp validate`) when it is invalid. */
 export function readRunConfig(dir: string): RunConfig {
   const r = checkRunConfig(dir);
-  if (!r.config) throw new ConfigError(r.problems, new Map(r.text === undefined ? [] : [[runPath(dir, 'config'), r.text]]));
+  if (!r.config) throw new ConfigError({ problems: r.problems, texts: new Map(r.text === undefined ? [] : [[runPath(dir, 'config'), r.text]]) });
   return r.config;
 }
 
@@ -153,7 +153,7 @@ export const writeMetrics = (dir: string, lines: readonly EpochLine[]): void =>
 export async function lockRunFolder(dir: string): Promise<Lock> {
   const lock = await tryLock(runPath(dir, 'lock'), { heartbeat: 'thread' });
   if (lock) return lock;
-  throw new LockedError(dir, describeOwner(currentLock(runPath(dir, 'lock'))?.owner));
+  throw new LockedError({ dir, owner: describeOwner(currentLock(runPath(dir, 'lock'))?.owner) });
 }
 
 /** Whether a live process holds the folder's training lock (a stale lock does not count). */

@@ -64,11 +64,11 @@ const NAME = /^[A-Za-z0-9][A-Za-z0-9._-]*$/;
 /** Checks a sweep name given with --sweep as the schema checks `name`: a folder name, never a path. */
 export function checkSweepName(name: string): void {
   if (name.length > 100 || !NAME.test(name) || name.includes('..')) {
-    throw new UsageError(
-      `--sweep '${name.length > 40 ? `${name.slice(0, 40)}…` : name}' is not a valid sweep name`,
-      'BAD_OPTION_VALUE',
-      "use 1 to 100 letters, digits, '.', '_' and '-', starting with a letter or digit (a folder name, not a path)",
-    );
+    throw new UsageError({
+      code: 'BAD_OPTION_VALUE',
+      message: `--sweep '${name.length > 40 ? `${name.slice(0, 40)}…` : name}' is not a valid sweep name`,
+      fix: "use 1 to 100 letters, digits, '.', '_' and '-', starting with a letter or digit (a folder name, not a path)",
+    });
   }
 }
 

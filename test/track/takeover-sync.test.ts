@@ -33,7 +33,8 @@ let root: string;
 class FlakyClient extends MlflowClient {
   failUploadIn = 0;
   override async uploadArtifact(target: string, relPath: string, bytes: Uint8Array | string): Promise<void> {
-    if (this.failUploadIn > 0 && --this.failUploadIn === 0) throw new MlflowError({ kind: 'timeout', route: 'upload', message: 'no answer (simulated)' });
+    if (this.failUploadIn > 0 && --this.failUploadIn === 0)
+      throw new MlflowError({ code: 'MLFLOW_TIMEOUT', route: 'upload', message: 'no answer (simulated)' });
     return super.uploadArtifact(target, relPath, bytes);
   }
 }
