@@ -37,7 +37,9 @@ export const dataSynthCommand = defineCommand({
         message: `--out ${shown} is a file, not a folder`,
         fix: 'give a folder to write the dataset into (it is created if missing)',
       });
-    if (!flags.force && (existsSync(join(outDir, 'train_v2.csv')) || (existsSync(imgDir) && readdirSync(imgDir).length > 0))) {
+    // A train-jpg that is not a folder is left to synthesize, which refuses it (coded) even under --force.
+    const holdsImages = existsSync(imgDir) && statSync(imgDir).isDirectory() && readdirSync(imgDir).length > 0;
+    if (!flags.force && (existsSync(join(outDir, 'train_v2.csv')) || holdsImages)) {
       throw new UsageError({
         code: 'BAD_OPTION_VALUE',
         message: `${shown} already holds a dataset (train_v2.csv or train-jpg/)`,
