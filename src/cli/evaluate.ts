@@ -1,9 +1,9 @@
 import { resolve } from 'node:path';
 import { defineCommand } from './command.js';
 import { EXIT, cwdOf } from './io.js';
-import { RUNS_DIR_FLAG } from './flags.js';
+import { BACKEND_FLAG, type BackendChoice, CHECKPOINT_FLAG, RUNS_DIR_FLAG, THRESHOLDS_FLAG, TTA_FLAG } from './flags.js';
 import { displayPath, table } from './report.js';
-import { BACKEND_FLAG, type BackendChoice, CHECKPOINT_FLAG, modelFolder, progressLine, thresholdsFor, THRESHOLDS_FLAG, TTA_FLAG } from './model-use.js';
+import { modelFolder, progressLine, thresholdsFor } from './model-use.js';
 
 const f4 = (v: number): string => v.toFixed(4);
 

@@ -2,9 +2,9 @@ import { existsSync, readdirSync, renameSync, rmSync, statSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { defineCommand } from './command.js';
 import { EXIT, cwdOf } from './io.js';
-import { RUNS_DIR_FLAG } from './flags.js';
+import { BACKEND_FLAG, type BackendChoice, CHECKPOINT_FLAG, FORCE_OUTPUT_FLAG, RUNS_DIR_FLAG } from './flags.js';
 import { displayPath } from './report.js';
-import { BACKEND_FLAG, type BackendChoice, CHECKPOINT_FLAG, checkOutputTarget, FORCE_FLAG, modelFolder } from './model-use.js';
+import { checkOutputTarget, modelFolder } from './model-use.js';
 import { UsageError } from '../errors.js';
 import { checkWritableFile, readFileBounded } from '../util/fsx.js';
 
@@ -60,7 +60,7 @@ export const exportCommand = defineCommand({
     format: { type: 'string', arg: 'FORMAT', choices: ['keras-h5', 'tfjs'], description: 'keras-h5 (a .h5 file) or tfjs (a folder) (required).' },
     out: { type: 'string', arg: 'PATH', description: 'The file (keras-h5) or folder (tfjs) to write (required).' },
     checkpoint: CHECKPOINT_FLAG,
-    force: FORCE_FLAG,
+    force: FORCE_OUTPUT_FLAG,
     backend: BACKEND_FLAG,
     'runs-dir': RUNS_DIR_FLAG,
   },

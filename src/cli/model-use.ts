@@ -7,35 +7,6 @@ import { UsageError } from '../errors.js';
 import { findRunFolder } from '../store/find.js';
 import { checkWritableFile } from '../util/fsx.js';
 
-export const BACKEND_FLAG = {
-  type: 'string',
-  arg: 'NAME',
-  default: 'auto',
-  choices: ['auto', 'tensorflow-gpu', 'tensorflow', 'wasm', 'cpu'],
-  description: 'Backend to run the model on.',
-} as const;
-/** The values BACKEND_FLAG allows (the parser has checked them). */
-export type BackendChoice = (typeof BACKEND_FLAG.choices)[number];
-export const TTA_FLAG = {
-  type: 'boolean',
-  description: 'Test-time augmentation: average the probabilities over the 8 rotations and flips of each image (8x the compute).',
-} as const;
-export const THRESHOLDS_FLAG = {
-  type: 'string',
-  arg: 'tuned|P',
-  default: 'tuned',
-  description:
-    "Per-tag thresholds tuned after training (the run's thresholds.json; the run's metrics.threshold when it has none), or one probability P for every tag.",
-} as const;
-
-export const CHECKPOINT_FLAG = {
-  type: 'string',
-  arg: 'best|last',
-  choices: ['best', 'last'],
-  description: 'Which checkpoint to use (default: best, or last for a run that never saved a best). A damaged one is an error, never replaced by the other.',
-} as const;
-export const FORCE_FLAG = { type: 'boolean', description: 'Replace an output file that exp did not write.' } as const;
-
 /** The first line of a regular file (at most 64 KiB of it), without its line ending. */
 export function firstLine(path: string): string {
   const fd = openSync(path, 'r');

@@ -1,21 +1,9 @@
 import { resolve } from 'node:path';
 import { defineCommand } from './command.js';
 import { EXIT, cwdOf } from './io.js';
-import { RUNS_DIR_FLAG } from './flags.js';
+import { BACKEND_FLAG, type BackendChoice, CHECKPOINT_FLAG, FORCE_OUTPUT_FLAG, RUNS_DIR_FLAG, THRESHOLDS_FLAG, TTA_FLAG } from './flags.js';
 import { displayPath } from './report.js';
-import {
-  BACKEND_FLAG,
-  type BackendChoice,
-  CHECKPOINT_FLAG,
-  checkOutputTarget,
-  firstLine,
-  FORCE_FLAG,
-  modelFolder,
-  progressLine,
-  thresholdsFor,
-  THRESHOLDS_FLAG,
-  TTA_FLAG,
-} from './model-use.js';
+import { checkOutputTarget, firstLine, modelFolder, progressLine, thresholdsFor } from './model-use.js';
 import { DataError, UsageError } from '../errors.js';
 import { writeFileAtomic } from '../util/fsx.js';
 
@@ -55,7 +43,7 @@ export const predictCommand = defineCommand({
     images: { type: 'string', arg: 'DIR,...', description: "Folders holding a CSV's images, searched in order." },
     ext: { type: 'string', arg: 'EXT', description: "The images' file extension, e.g. .png (default: the run's data.image_ext)." },
     checkpoint: CHECKPOINT_FLAG,
-    force: FORCE_FLAG,
+    force: FORCE_OUTPUT_FLAG,
     'on-bad-image': {
       type: 'string',
       arg: 'POLICY',

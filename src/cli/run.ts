@@ -3,11 +3,10 @@ import { basename, join, resolve } from 'node:path';
 import { defineCommand } from './command.js';
 import { EXIT, cwdOf } from './io.js';
 import { displayPath, table } from './report.js';
-import { RUNS_DIR_FLAG, SET_FLAG, runsDirOf } from './flags.js';
+import { GPUS_FLAG, POINTS_AT_ONCE_FLAG, QUEUE_FLAG, RUNS_DIR_FLAG, SET_FLAG, parseGpus, runsDirOf } from './flags.js';
 import { syncAfterRun } from './sync.js';
 import { planExperiment } from '../sweep/plan.js';
 import { ConfigError } from '../config/problem.js';
-import { UsageError } from '../errors.js';
 import { preflight } from '../exec/preflight.js';
 import { runFolders, type FolderResult } from '../exec/local.js';
 import { SweepDisplay } from '../exec/display.js';
@@ -19,22 +18,6 @@ import { epochMetricOf, metricMode, rankingOf, type Ranking } from '../config/me
 import type { Plan } from '../sweep/plan.js';
 import type { SweepIndex } from '../store/types.js';
 import type { Io } from './io.js';
-
-/** Parses --gpus 0,1,3 into GPU ids. */
-export function parseGpus(spec: string | undefined): string[] | undefined {
-  if (spec === undefined) return undefined;
-  const ids = spec
-    .split(',')
-    .map((s) => s.trim())
-    .filter(Boolean);
-  if (ids.length === 0 || ids.some((g) => !/^\d+$/.test(g)))
-    throw new UsageError({
-      code: 'BAD_OPTION_VALUE',
-      message: `--gpus '${spec}' is not a list of GPU numbers`,
-      fix: 'write them as nvidia-smi numbers them, e.g. --gpus 0,1',
-    });
-  return ids;
-}
 
 /** The exit status of a sweep: 130 when a point was stopped, 1 when one failed, else 0. */
 export function sweepExit(results: readonly FolderResult[]): number {
@@ -56,8 +39,8 @@ export const runCommand = defineCommand({
   positionals: { name: 'FILE', min: 1, max: 1 },
   flags: {
     set: SET_FLAG,
-    workers: { type: 'int', arg: 'N', min: 1, max: 256, description: 'Points trained at once (default 1, or one per GPU with --gpus).' },
-    gpus: { type: 'string', arg: 'IDS', description: 'GPUs to use, e.g. 0,1: each point gets one (CUDA_VISIBLE_DEVICES).' },
+    workers: POINTS_AT_ONCE_FLAG,
+    gpus: GPUS_FLAG,
     'runs-dir': RUNS_DIR_FLAG,
     sweep: { type: 'string', arg: 'NAME', description: 'Name of the sweep folder (default: a hash of the resolved experiment).' },
     'dry-run': { type: 'boolean', description: 'Write the run folders (config.yaml, point.json each) but train nothing.' },
@@ -65,7 +48,7 @@ export const runCommand = defineCommand({
     'retry-failed': { type: 'boolean', description: 'Also run points whose last attempt failed (from their last checkpoint).' },
     'only-failed': { type: 'boolean', description: 'Same as --retry-failed (kept for old scripts).' },
     'max-failures': { type: 'int', arg: 'N', min: 1, description: 'Start no new point after N failures.' },
-    queue: { type: 'string', arg: 'URL', description: 'Send the points to a queue (redis://HOST:PORT[/DB]) for `exp worker`s instead of training here.' },
+    queue: { ...QUEUE_FLAG, description: 'Send the points to a queue (redis://HOST:PORT[/DB]) for `exp worker`s instead of training here.' },
     detach: { type: 'boolean', description: 'With --queue: return once the points are queued instead of following them.' },
   },
   async run(files, flags, io) {
