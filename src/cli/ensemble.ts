@@ -4,9 +4,10 @@ import { defineCommand } from './command.js';
 import { EXIT, cwdOf } from './io.js';
 import { BACKEND_FLAG, type BackendChoice, RUNS_DIR_FLAG, TTA_FLAG, runsDirOf } from './flags.js';
 import { displayPath, table } from './report.js';
-import { findSweepDir } from './compare.js';
+import { isEnsembleFolder } from '../store/ensemble.js';
+import { ensembleManifestPath } from '../store/layout.js';
 import { UsageError } from '../errors.js';
-import { findRunFolder } from '../store/find.js';
+import { findRunFolder, findSweepDir } from '../store/find.js';
 import { isRunFolder } from '../store/run.js';
 import { sweepTable } from '../query/runs.js';
 import { rankedBy } from '../config/metric.js';
@@ -40,7 +41,7 @@ export const ensembleCommand = defineCommand({
     const cwd = cwdOf(io);
     if (!flags.out) throw new UsageError({ code: 'USAGE', message: 'exp ensemble needs --out DIR', fix: 'e.g. exp ensemble RUN1 RUN2 --out ensembles/best3' });
     const out = resolve(cwd, flags.out);
-    if (existsSync(out) && (!statSync(out).isDirectory() || (readdirSync(out).length > 0 && !existsSync(resolve(out, 'ensemble.json'))))) {
+    if (existsSync(out) && (!statSync(out).isDirectory() || (readdirSync(out).length > 0 && !isEnsembleFolder(out)))) {
       throw new UsageError({
         code: 'BAD_OPTION_VALUE',
         message: `${flags.out} exists and is not an ensemble folder; exp will not write into it`,
@@ -80,7 +81,7 @@ export const ensembleCommand = defineCommand({
       ),
     );
     io.stdout.write(
-      `\nwrote ${displayPath(resolve(out, 'ensemble.json'), cwd)}: ${dirs.length} runs on ${s.images} validation images${file.tta ? ' with TTA' : ''}; thresholds tuned on one half and scored on the other: ${f4(s.held_out.tuned)} (vs ${f4(s.held_out.at_threshold)} at the run's threshold)\n`,
+      `\nwrote ${displayPath(ensembleManifestPath(out), cwd)}: ${dirs.length} runs on ${s.images} validation images${file.tta ? ' with TTA' : ''}; thresholds tuned on one half and scored on the other: ${f4(s.held_out.tuned)} (vs ${f4(s.held_out.at_threshold)} at the run's threshold)\n`,
     );
     return EXIT.ok;
   },

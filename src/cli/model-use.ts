@@ -1,10 +1,11 @@
 /** What the commands that use a trained model share: naming the run (or ensemble), the backend and threshold flags, progress. */
 import { closeSync, existsSync, openSync, readSync } from 'node:fs';
-import { join, resolve } from 'node:path';
+import { resolve } from 'node:path';
 import { cwdOf, type Io } from './io.js';
 import { runsDirOf } from './flags.js';
 import { UsageError } from '../errors.js';
 import { findRunFolder } from '../store/find.js';
+import { isEnsembleFolder } from '../store/ensemble.js';
 import { checkWritableFile } from '../util/fsx.js';
 
 /** The first line of a regular file (at most 64 KiB of it), without its line ending. */
@@ -44,7 +45,7 @@ export async function checkOutputTarget(path: string, flag: string, ours: (path:
 /** The folder RUN names: an ensemble folder (made by exp ensemble), a run folder, or a run key. */
 export function modelFolder(spec: string, io: Io, runsDir?: string): { dir: string; ensemble: boolean } {
   const direct = resolve(cwdOf(io), spec);
-  if (existsSync(join(direct, 'ensemble.json'))) return { dir: direct, ensemble: true };
+  if (isEnsembleFolder(direct)) return { dir: direct, ensemble: true };
   return { dir: findRunFolder(spec, cwdOf(io), runsDirOf(runsDir, io)), ensemble: false };
 }
 

@@ -1,5 +1,5 @@
 import { existsSync } from 'node:fs';
-import { basename, join, resolve } from 'node:path';
+import { basename, resolve } from 'node:path';
 import { defineCommand } from './command.js';
 import { EXIT, cwdOf } from './io.js';
 import { displayPath, table } from './report.js';
@@ -14,6 +14,7 @@ import { MedianPruner, StoreCurves, type EarlyStopRule, type SweepPruner } from 
 import { AshaPruner, schedulerMetric } from '../exec/asha-pruner.js';
 import { writePlan } from '../store/sweep.js';
 import { readSummary } from '../store/run.js';
+import { pointDir, runPath } from '../store/layout.js';
 import { epochMetricOf, metricMode, rankingOf, type Ranking } from '../config/metric.js';
 import type { Plan } from '../sweep/plan.js';
 import type { SweepIndex } from '../store/types.js';
@@ -61,7 +62,7 @@ export const runCommand = defineCommand({
     const gpus = parseGpus(flags.gpus);
     const { dir, index } = writePlan(runsDirOf(flags['runs-dir'], io), plan, flags.sweep);
     io.stdout.write(`Planned ${index.points.length} run${index.points.length === 1 ? '' : 's'} in ${displayPath(dir, cwd)}\n`);
-    const dirs = index.points.map((p) => `${dir}/${p.dir}`);
+    const dirs = index.points.map((p) => pointDir(dir, p));
     if (flags['dry-run']) {
       for (const p of index.points) io.stdout.write(`  ${p.dir}\n`);
       return EXIT.ok;
@@ -100,7 +101,7 @@ export const runCommand = defineCommand({
 function localPruner(rule: EarlyStopRule, plan: Plan, sweepDir: string, index: SweepIndex, ranking: Ranking): SweepPruner {
   const monitor = plan.experiment.checkpoint.monitor;
   if (rule.rule !== 'asha' && rule.rule !== 'hyperband')
-    return new MedianPruner(rule, monitor, new StoreCurves(index.points.map((p) => `${sweepDir}/${p.dir}`)));
+    return new MedianPruner(rule, monitor, new StoreCurves(index.points.map((p) => pointDir(sweepDir, p))));
   const indexOf = new Map(index.points.map((p) => [p.dir, p.index]));
   const maxEpochs = Math.max(...plan.points.map((p) => p.config.training.epochs));
   const pruner: AshaPruner = new AshaPruner({
@@ -109,7 +110,7 @@ function localPruner(rule: EarlyStopRule, plan: Plan, sweepDir: string, index: S
     study: index.sweep,
     maxEpochs,
     indexOf: (point) => indexOf.get(point),
-    curvesOf: (bracket) => new StoreCurves(index.points.filter((p) => pruner.bracketOf(p.dir) === bracket).map((p) => `${sweepDir}/${p.dir}`)),
+    curvesOf: (bracket) => new StoreCurves(index.points.filter((p) => pruner.bracketOf(p.dir) === bracket).map((p) => pointDir(sweepDir, p))),
   });
   return pruner;
 }
@@ -126,7 +127,7 @@ function endReport(results: readonly FolderResult[], sweepDir: string, cwd: stri
     return [basename(r.dir), r.status, r.seconds ? r.seconds.toFixed(1) : '', f(final?.val_fbeta), f(final?.val_fbeta_tuned), r.note ?? ''];
   });
   const lines = [`\n${table(['run', 'status', 'seconds', 'val_fbeta', 'val_fbeta_tuned', 'note'], rows)}`];
-  const done = results.filter((r) => existsSync(join(r.dir, 'summary.json')));
+  const done = results.filter((r) => existsSync(runPath(r.dir, 'summary')));
   if (done.length === 1) {
     const where = displayPath(done[0]!.dir, cwd);
     lines.push(`Results in ${where}/: summary.json (every number), curves.png (the learning curves), metrics.jsonl (per epoch), train.log`);

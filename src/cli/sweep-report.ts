@@ -5,7 +5,7 @@ import { EXIT, cwdOf } from './io.js';
 import { displayPath } from './report.js';
 import { checkSortMetric } from './runs.js';
 import { RUNS_DIR_FLAG, runsDirOf } from './flags.js';
-import { findSweepDir } from './compare.js';
+import { findSweepDir } from '../store/find.js';
 import { StoreError, UsageError } from '../errors.js';
 import { readFileBounded, writeFileAtomic } from '../util/fsx.js';
 import { gatherReport } from '../report/data.js';

@@ -21,7 +21,7 @@ import { resolvedExperimentSchema, validateResolved } from '../config/resolved.j
 import type { JsonSchema } from '../config/schema.js';
 import { validateWith } from '../config/validate.js';
 import type { RunConfig } from '../config/normalise.js';
-import { runDirName } from '../store/layout.js';
+import { RUN_FILES, SWEEP_FILES, runDirName } from '../store/layout.js';
 import { configText, type PointSpec } from '../store/sweep.js';
 import { withoutCredentials } from '../track/sync-map.js';
 import type { JobData } from './queue.js';
@@ -164,10 +164,10 @@ export function checkJob(jobId: string, raw: unknown): CheckedJob {
   const spec = c.obj(data.spec, 'spec');
   const entry = checkNames(c, spec);
   const configYaml = c.text(spec.configText, 'spec.configText', MAX_TEXT);
-  const config = checkedYaml(c, 'config.yaml', configYaml, (v, s) => validateResolved(v, s, 'config.yaml')) as unknown as RunConfig;
+  const config = checkedYaml(c, RUN_FILES.config, configYaml, (v, s) => validateResolved(v, s, RUN_FILES.config)) as unknown as RunConfig;
   if (config.name !== spec.experiment) c.fail(`spec.experiment ${show(spec.experiment)} is not the config's name ${show(config.name)}`);
   const experimentText = c.text(spec.experimentText, 'spec.experimentText', MAX_TEXT);
-  const experiment = checkedYaml(c, 'sweep.yaml', experimentText, (v, s) => schemaProblems(resolvedExperimentSchema(), v, s, 'sweep.yaml'));
+  const experiment = checkedYaml(c, SWEEP_FILES.experiment, experimentText, (v, s) => schemaProblems(resolvedExperimentSchema(), v, s, SWEEP_FILES.experiment));
   if (experiment.name !== spec.experiment) c.fail(`spec.experiment ${show(spec.experiment)} is not sweep.yaml's name ${show(experiment.name)}`);
   const checked: JobData = {
     version: 1,

@@ -4,7 +4,7 @@
  * achieved (summary.json, or the metric history on the server) become an Original.
  */
 import { existsSync } from 'node:fs';
-import { basename, join, resolve } from 'node:path';
+import { basename, resolve } from 'node:path';
 import { parse } from 'yaml';
 import { ReproduceError } from '../errors.js';
 import { clientFromEnv, MlflowError, toRecord, type MlflowClient } from '../mlflow/client.js';
@@ -13,12 +13,13 @@ import { bestEpoch } from '../query/runs.js';
 import { metricMode } from '../config/metric.js';
 import { runKey } from '../sweep/key.js';
 import { findByKey } from '../store/find.js';
-import { RUN_FILES, runPath } from '../store/layout.js';
+import { RUN_FILES, runPath, splitDirOf } from '../store/layout.js';
+import { hasSavedSplit, readSplitRecord } from '../store/split.js';
 import { isRunFolder, readPoint, readRunConfig, readRunRecord, readSummary } from '../store/run.js';
 import type { RunEnvironment } from '../store/environment.js';
 import type { RunSummary } from '../store/types.js';
 import type { RunConfig } from '../config/normalise.js';
-import { readFileBounded, readJson } from '../util/fsx.js';
+import { readFileBounded } from '../util/fsx.js';
 
 /** What a run achieved: its best epoch's metrics and the final evaluation of the best checkpoint. */
 export interface Results {
@@ -91,14 +92,14 @@ export async function findOriginal(spec: string, opts: { cwd: string; runsDir: s
 /** The original from a run folder. */
 export function fromFolder(dir: string): Original {
   if (!isRunFolder(dir)) throw new ReproduceError({ code: 'RUN_NOT_FOUND', message: `${dir} is not a run folder (it has no ${RUN_FILES.config})` });
-  const configText = readFileBounded(runPath(dir, 'config'), 1 << 20, 'config.yaml').toString('utf8');
+  const configText = readFileBounded(runPath(dir, 'config'), 1 << 20, RUN_FILES.config).toString('utf8');
   const config = readRunConfig(dir);
   const point = readPoint(dir);
   const record = readRunRecord(dir);
   const summary = readSummary(dir);
-  const split = readJson<{ hash?: string; fingerprint?: string }>(join(dir, RUN_FILES.split, 'split.json'));
+  const split = readSplitRecord(dir);
   const tags = startTags(dir);
-  const hasSplit = split !== undefined && existsSync(join(dir, RUN_FILES.split, 'train.txt')) && existsSync(join(dir, RUN_FILES.split, 'val.txt'));
+  const hasSplit = split !== undefined && hasSavedSplit(dir);
   return {
     from: dir,
     dir,
@@ -110,7 +111,7 @@ export function fromFolder(dir: string): Original {
     sweep: point.sweep,
     name: basename(dir),
     params: point.params,
-    splitDir: hasSplit ? join(dir, RUN_FILES.split) : null,
+    splitDir: hasSplit ? splitDirOf(dir) : null,
     splitHash: split?.hash ?? summary?.split?.hash ?? tags['exp.split_hash'] ?? null,
     fingerprint: split?.fingerprint ?? tags['exp.data_fingerprint'] ?? null,
     status: record?.status ?? null,

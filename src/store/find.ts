@@ -1,11 +1,11 @@
 /**
  * Naming a run on the command line: a run folder, or a run key (or a prefix of at least 4
  * hex digits) looked up under the runs folder, originals preferred over reproductions and
- * finished runs over others.
+ * finished runs over others. Naming a sweep: a folder, or a sweep name under the runs folder.
  */
-import { existsSync } from 'node:fs';
-import { resolve } from 'node:path';
-import { ReproduceError } from '../errors.js';
+import { existsSync, readdirSync, statSync } from 'node:fs';
+import { dirname, join, resolve } from 'node:path';
+import { ReproduceError, UsageError } from '../errors.js';
 import { runPath } from './layout.js';
 import { listRunFolders } from './list.js';
 import { isRunFolder, readPoint, readRunRecord } from './run.js';
@@ -68,4 +68,32 @@ export function findRunFolder(spec: string, cwd: string, runsDir: string): strin
     message: `'${spec}' is not a folder and not a run key (12 hex digits, or a prefix of at least 4)`,
     fix: 'give a run folder or a run key (see `exp runs`)',
   });
+}
+
+const isDir = (p: string): boolean => existsSync(p) && statSync(p).isDirectory();
+
+/**
+ * The sweep folder SWEEP names: a folder (a run folder means its sweep), else
+ * <runs>/<experiment>/<sweep>, else a sweep name found under exactly one experiment.
+ */
+export function findSweepDir(spec: string, cwd: string, runsDir: string): string {
+  const direct = resolve(cwd, spec);
+  if (isDir(direct)) return isRunFolder(direct) ? dirname(direct) : direct;
+  const runs = resolve(cwd, runsDir);
+  if (isDir(join(runs, spec))) return join(runs, spec);
+  const experiments = isDir(runs) ? readdirSync(runs).filter((e) => !e.startsWith('.') && isDir(join(runs, e))) : [];
+  const matches = experiments.filter((e) => isDir(join(runs, e, spec)));
+  if (matches.length === 1) return join(runs, matches[0]!, spec);
+  const known = experiments.flatMap((e) =>
+    readdirSync(join(runs, e))
+      .filter((s) => isDir(join(runs, e, s)))
+      .map((s) => `${e}/${s}`),
+  );
+  const hint =
+    matches.length > 1
+      ? `it is in ${matches.length} experiments (${matches.join(', ')}); give EXPERIMENT/${spec}`
+      : known.length > 0
+        ? `sweeps under ${runsDir}: ${known.slice(0, 10).join(', ')}${known.length > 10 ? ', ...' : ''}`
+        : `${runsDir} holds no sweeps`;
+  throw new UsageError({ code: 'PATH_NOT_FOUND', message: `no sweep folder '${spec}' (looked for it as a folder and under ${runsDir})`, fix: hint });
 }
