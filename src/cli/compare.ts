@@ -2,11 +2,12 @@ import { existsSync, readdirSync, statSync } from 'node:fs';
 import { basename, dirname, join, resolve } from 'node:path';
 import { defineCommand } from './command.js';
 import { EXIT, cwdOf } from './io.js';
-import { displayPath, formatValue, table } from './report.js';
-import { checkSortMetric, metricCell } from './runs.js';
+import { displayPath, table } from './report.js';
+import { checkSortMetric } from './runs.js';
+import { compareColumns } from '../query/cells.js';
 import { RUNS_DIR_FLAG, runsDirOf } from './flags.js';
 import { UsageError } from '../errors.js';
-import { metricOf, sweepTable, type RunRow, type SweepTable } from '../query/runs.js';
+import { sweepTable } from '../query/runs.js';
 import { rankedBy } from '../config/metric.js';
 import { isRunFolder } from '../store/run.js';
 
@@ -38,26 +39,7 @@ export function findSweepDir(spec: string, cwd: string, runsDir: string): string
   throw new UsageError({ code: 'PATH_NOT_FOUND', message: `no sweep folder '${spec}' (looked for it as a folder and under ${runsDir})`, fix: hint });
 }
 
-/** The columns of `exp compare` (also the sweep table of `exp report`): the swept values, then status, best epoch and metrics. */
-export function compareColumns(t: SweepTable): { headers: string[]; row: (r: RunRow) => string[] } {
-  // F-beta with the per-tag thresholds tuned after training, when the runs have them.
-  const shown = ['val_loss', 'val_fbeta', ...(t.rows.some((r) => r.final?.val_fbeta_tuned !== undefined) ? ['val_fbeta_tuned'] : [])];
-  const first = t.rows[0];
-  const extra = [...new Set([...(first ? [first.monitor] : []), t.metric])].filter((m) => !shown.includes(m) && m !== 'baseline' && m !== 'epoch');
-  // A pruned point's note is the scheduler's decision with its numbers (ASHA: its rung and cut-off), when a point was pruned.
-  const note = t.rows.some((r) => r.status === 'pruned');
-  const headers = [...t.paths, 'key', 'status', 'best epoch', ...shown, ...extra, 'baseline', ...(note ? ['note'] : [])];
-  const row = (r: RunRow): string[] => [
-    ...t.paths.map((p) => (p in r.params ? formatValue(r.params[p]) : '')),
-    r.key ?? '',
-    r.status,
-    r.best ? String(r.best.epoch) : '',
-    ...[...shown, ...extra].map((m) => metricCell(metricOf(r, m))),
-    metricCell(r.baseline),
-    ...(note ? [r.status === 'pruned' ? (r.reason ?? '') : ''] : []),
-  ];
-  return { headers, row };
-}
+export { compareColumns };
 
 export const compareCommand = defineCommand({
   name: 'compare',

@@ -42,6 +42,7 @@ export const evaluateCommand = defineCommand({
     const { loadPredictor } = await import('../infer/predictor.js');
     const { labelledImages } = await import('../infer/dataset.js');
     const { scorePredictions } = await import('../infer/scores.js');
+    const { evalBatchSize } = await import('../core/predict.js');
     const model = await loadPredictor(dir, ensemble, flags.backend as BackendChoice, {
       tuned: flags.thresholds === 'tuned',
       ...(flags.checkpoint ? { checkpoint: flags.checkpoint } : {}),
@@ -56,7 +57,7 @@ export const evaluateCommand = defineCommand({
       const t0 = performance.now();
       const probs = await model.predict(data.ds.pixels, data.indices, { tta: flags.tta, onBatch: progressLine(io, 'scoring') });
       const seconds = (performance.now() - t0) / 1000;
-      const s = scorePredictions(probs, data.targets, model.tags, model.cfg.metrics.beta, thresholds);
+      const s = scorePredictions(probs, data.targets, model.tags, model.cfg.metrics.beta, thresholds, evalBatchSize(model.cfg));
       const about = {
         model: dir,
         kind: model.kind,

@@ -28,11 +28,7 @@ export function table(headers: string[], rows: string[][]): string {
   return [line(headers), line(widths.map((w) => '-'.repeat(w))), ...rows.map(line)].join('\n') + '\n';
 }
 
-export function formatValue(v: unknown): string {
-  if (typeof v === 'number') return Number.isInteger(v) ? String(v) : String(Number(v.toPrecision(5)));
-  if (typeof v === 'string') return v;
-  return JSON.stringify(v);
-}
+export { formatValue } from '../query/cells.js';
 
 /**
  * Prints an error a user or a file caused (exit 2 or 1), or reports a bug in exp (exit 70).

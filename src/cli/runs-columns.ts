@@ -10,7 +10,7 @@ import { closest } from '../config/problem.js';
 import { resolvedExperimentSchema } from '../config/resolved.js';
 import { allPaths } from '../config/schema.js';
 import { settingsNamed } from './setting-hint.js';
-import { formatValue } from './report.js';
+import { formatValue, metricCell } from '../query/cells.js';
 import { metricOf, paramOf, type RunRow } from '../query/runs.js';
 import { fieldValue, parseField, type Field } from '../query/filter.js';
 
@@ -30,8 +30,7 @@ export function formatDuration(s: number | null): string {
   return `${Math.floor(m / 60)}h${String(m % 60).padStart(2, '0')}m`;
 }
 
-/** A metric cell: the number to 5 significant digits, or empty when there is none. */
-export const metricCell = (v: number | null | undefined): string => (v === null || v === undefined ? '' : formatValue(v));
+export { metricCell };
 
 const plain = (header: string, value: (r: RunRow) => unknown, cell?: (r: RunRow) => string): Column => ({
   header,

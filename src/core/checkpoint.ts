@@ -17,7 +17,7 @@ import { recoverSwap, replaceDirAtomic, readJson } from '../util/fsx.js';
 import { hasTensors, loadModelWeights, readTensors, saveModelWeights, writeTensors, type WeightSet } from '../model/tensors.js';
 import { WeightsError } from '../model/errors.js';
 import { ExpError } from '../errors.js';
-import type { LoopState } from '../train/loop.js';
+import type { LoopState } from './state.js';
 
 /** Where the weights that a checkpoint does not hold come from. */
 export type BaseRef = { weights: 'none'; seed: number } | { weights: 'file'; path: string; md5: string; seed: number };
@@ -78,8 +78,15 @@ export function readCheckpointInfo(dir: string): CheckpointInfo {
       fix: 'delete this checkpoint; exp falls back to another one, or starts over',
     });
   }
-  if (raw.version === 2) return raw as CheckpointInfo;
-  return { version: 2, epoch: raw.epoch, state: raw.state, holds: 'all', base: null, optimizer: hasTensors(dir, 'optimizer'), created: '' };
+  const state = renamedFields(raw.state);
+  if (raw.version === 2) return { ...(raw as CheckpointInfo), state };
+  return { version: 2, epoch: raw.epoch, state, holds: 'all', base: null, optimizer: hasTensors(dir, 'optimizer'), created: '' };
+}
+
+/** The loop state with the fields renamed since older checkpoints were written (esBest is earlyStopBest), so they resume alike. */
+function renamedFields(state: LoopState & { esBest?: number | null }): LoopState {
+  const { esBest, ...rest } = state;
+  return esBest === undefined || rest.earlyStopBest !== undefined ? rest : { ...rest, earlyStopBest: esBest };
 }
 
 /** Whether the checkpoint was trained on the same base weights that `base` names now. */

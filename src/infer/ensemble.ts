@@ -11,7 +11,7 @@ import { readJson, writeJsonAtomic } from '../util/fsx.js';
 import { labelledImages } from './dataset.js';
 import { checkCompatible, type EnsembleFile } from './predictor.js';
 import { restoreRun, type RestoredRun } from './restore.js';
-import { predictProbs } from '../core/predict.js';
+import { evalBatchSize, predictProbs } from '../core/predict.js';
 import { fbetaAt, heldOutEstimate, tuneThresholds } from '../core/thresholds.js';
 import type { BackendName } from '../backend/types.js';
 
@@ -58,7 +58,7 @@ export async function makeEnsemble(
       opts.onProgress?.(`scoring ${m.dir} on ${data.indices.length} validation images`);
       const probs = await predictProbs(m.model, data.ds.pixels, m.cfg.data.image_size, data.indices, {
         preprocessing: m.cfg.model.preprocessing,
-        batchSize: Math.max(m.cfg.training.batch_size, 32),
+        batchSize: evalBatchSize(m.cfg),
         tta: opts.tta,
       });
       scores.push({

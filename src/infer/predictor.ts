@@ -8,7 +8,7 @@ import type { RunConfig } from '../config/normalise.js';
 import { ExpError, ModelUseError, StoreError } from '../errors.js';
 import type { BackendInfo, BackendName } from '../backend/types.js';
 import { readFileBounded } from '../util/fsx.js';
-import { predictProbs } from '../core/predict.js';
+import { evalBatchSize, predictProbs } from '../core/predict.js';
 import { exportMetadata, restoreRun, type CheckpointChoice, type RestoredRun } from './restore.js';
 import type { ExportMetadata } from './metadata.js';
 
@@ -93,7 +93,7 @@ function fromRuns(dir: string, kind: Predictor['kind'], runs: RestoredRun[], thr
       for (const r of runs) {
         const p = await predictProbs(r.model, pixels, r.cfg.data.image_size, indices, {
           preprocessing: r.cfg.model.preprocessing,
-          batchSize: Math.max(r.cfg.training.batch_size, 32),
+          batchSize: evalBatchSize(r.cfg),
           tta: opts.tta,
           ...(opts.onBatch ? { onBatch: opts.onBatch } : {}),
         });
