@@ -15,7 +15,7 @@ import { runKey } from '../sweep/key.js';
 import { findByKey } from '../store/find.js';
 import { RUN_FILES, runPath, splitDirOf } from '../store/layout.js';
 import { hasSavedSplit, readSplitRecord } from '../store/split.js';
-import { isRunFolder, readPoint, readRunConfig, readRunRecord, readSummary } from '../store/run.js';
+import { checkSummary, isRunFolder, readPoint, readRunConfig, readRunRecord, readSummary } from '../store/run.js';
 import type { RunEnvironment } from '../store/environment.js';
 import type { RunSummary } from '../store/types.js';
 import type { RunConfig } from '../config/normalise.js';
@@ -123,6 +123,44 @@ export function fromFolder(dir: string): Original {
   };
 }
 
+/** Without a summary artifact: the best epoch from the metric histories, as checkpointing chose it. */
+async function resultsFromHistory(client: MlflowClient, runId: string, config: RunConfig): Promise<Results | null> {
+  const monitor = config.checkpoint.monitor;
+  const names = [...new Set([monitor, 'loss', 'fbeta', 'val_loss', 'val_fbeta'])];
+  const byEpoch = new Map<number, Record<string, number> & { epoch: number }>();
+  for (const m of names) for (const p of await client.getMetricHistory(runId, m)) byEpoch.set(p.step, { ...byEpoch.get(p.step), epoch: p.step, [m]: p.value });
+  const best = bestEpoch(
+    [...byEpoch.values()].sort((a, b) => a.epoch - b.epoch),
+    monitor,
+    metricMode(monitor, config.checkpoint.mode),
+  );
+  return best ? { best_epoch: best.epoch, best: best.metrics, final: null } : null;
+}
+
+/** The swept values of an MLflow run: the paths listed in its tag exp.swept, their values from its params (JSON, else a string). */
+function sweptParams(logged: Record<string, string>, tags: Record<string, string>): Record<string, unknown> {
+  let swept: string[] = [];
+  try {
+    swept = JSON.parse(tags['exp.swept'] ?? '[]') as string[];
+  } catch {
+    swept = [];
+  }
+  if (!Array.isArray(swept)) swept = [];
+  return Object.fromEntries(
+    swept
+      .filter((p) => typeof p === 'string' && logged[p] !== undefined)
+      .map((p) => {
+        let value: unknown = logged[p];
+        try {
+          value = JSON.parse(logged[p]!);
+        } catch {
+          /* a string value */
+        }
+        return [p, value];
+      }),
+  );
+}
+
 /** The original from an MLflow run recorded by exp: its config.yaml artifact, tags, and summary.json (or metric history). */
 export async function fromMlflow(client: MlflowClient, runId: string): Promise<Original> {
   const text = (b: Uint8Array): string => Buffer.from(b).toString('utf8');
@@ -151,48 +189,15 @@ export async function fromMlflow(client: MlflowClient, runId: string): Promise<O
     tags['exp.key'] && tags['exp.key'] !== key ? [`the run's tag exp.key is ${tags['exp.key']}, but its config.yaml hashes to ${key}; the config wins`] : [];
   let summary: RunSummary | undefined;
   try {
-    summary = JSON.parse(text(await client.downloadArtifact(runId, RUN_FILES.summary))) as RunSummary;
+    // Checked as a run folder's summary.json is: a foreign or damaged artifact counts as none (the metric history is used).
+    summary = checkSummary(JSON.parse(text(await client.downloadArtifact(runId, RUN_FILES.summary))), `summary.json of MLflow run ${runId}`);
   } catch {
     summary = undefined;
   }
-  let results = resultsOf(summary);
-  if (!results) {
-    // no summary artifact: the best epoch from the metric histories, as checkpointing chose it
-    const monitor = config.checkpoint.monitor;
-    const names = [...new Set([monitor, 'loss', 'fbeta', 'val_loss', 'val_fbeta'])];
-    const byEpoch = new Map<number, Record<string, number> & { epoch: number }>();
-    for (const m of names)
-      for (const p of await client.getMetricHistory(runId, m)) byEpoch.set(p.step, { ...byEpoch.get(p.step), epoch: p.step, [m]: p.value });
-    const best = bestEpoch(
-      [...byEpoch.values()].sort((a, b) => a.epoch - b.epoch),
-      monitor,
-      metricMode(monitor, config.checkpoint.mode),
-    );
-    results = best ? { best_epoch: best.epoch, best: best.metrics, final: null } : null;
-  }
+  const results = resultsOf(summary) ?? (await resultsFromHistory(client, runId, config));
   const parentId = tags['mlflow.parentRunId'];
   const sweep = parentId ? (await client.getRun(parentId).catch(() => undefined))?.info.run_name : undefined;
-  // The swept paths are listed in the tag exp.swept; their values are ordinary params.
-  const logged = toRecord(run.data.params);
-  let swept: string[] = [];
-  try {
-    swept = JSON.parse(tags['exp.swept'] ?? '[]') as string[];
-  } catch {
-    swept = [];
-  }
-  const params = Object.fromEntries(
-    swept
-      .filter((p) => logged[p] !== undefined)
-      .map((p) => {
-        let value: unknown = logged[p];
-        try {
-          value = JSON.parse(logged[p]!);
-        } catch {
-          /* a string value */
-        }
-        return [p, value];
-      }),
-  );
+  const params = sweptParams(toRecord(run.data.params), tags);
   return {
     from: `MLflow run ${runId} at ${client.uri}`,
     dir: null,

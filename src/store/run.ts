@@ -16,7 +16,7 @@ import { runKey } from '../sweep/key.js';
 import type { RunConfig } from '../config/normalise.js';
 import { LockedError, StoreError } from '../errors.js';
 import { readFileBounded, writeFileAtomic, writeJsonAtomic } from '../util/fsx.js';
-import { readCheckedJson, type Fields } from './check.js';
+import { checkRecord, readCheckedJson, type Fields } from './check.js';
 import { runPath, sweepDirOf } from './layout.js';
 import { describeOwner, currentLock, tryLock, type Lock } from './lock.js';
 import { readSweepIndex } from './sweep-index.js';
@@ -91,14 +91,13 @@ export const readRunRecord = (dir: string): RunRecord | undefined =>
   readCheckedJson<RunRecord>(runPath(dir, 'record'), 'run.json', RECORD_FIELDS, RECORD_FIX, 1 << 20);
 export const writeRunRecord = (dir: string, rec: RunRecord): void => writeJsonAtomic(runPath(dir, 'record'), rec);
 
+const SUMMARY_FIX = 'restore it from a copy, or train the run again (exp train RUN --force) to write a new one';
+
+/** A summary parsed from elsewhere (an MLflow artifact), checked as summary.json is; `source` names it in the error. */
+export const checkSummary = (value: unknown, source: string): RunSummary => checkRecord<RunSummary>(value, source, SUMMARY_FIELDS, SUMMARY_FIX);
+
 export const readSummary = (dir: string): RunSummary | undefined =>
-  readCheckedJson<RunSummary>(
-    runPath(dir, 'summary'),
-    'summary.json',
-    SUMMARY_FIELDS,
-    'restore it from a copy, or train the run again (exp train RUN --force) to write a new one',
-    16 << 20,
-  );
+  readCheckedJson<RunSummary>(runPath(dir, 'summary'), 'summary.json', SUMMARY_FIELDS, SUMMARY_FIX, 16 << 20);
 export const writeSummary = (dir: string, s: RunSummary): void => writeJsonAtomic(runPath(dir, 'summary'), s);
 
 export const writePoint = (dir: string, p: PointMeta): void => writeJsonAtomic(runPath(dir, 'point'), p);
