@@ -1,43 +1,13 @@
-import { existsSync, readdirSync, statSync } from 'node:fs';
-import { basename, dirname, join, resolve } from 'node:path';
+import { basename } from 'node:path';
 import { defineCommand } from './command.js';
 import { EXIT, cwdOf } from './io.js';
 import { displayPath, table } from './report.js';
 import { checkSortMetric } from './runs.js';
 import { compareColumns } from '../query/cells.js';
 import { RUNS_DIR_FLAG, runsDirOf } from './flags.js';
-import { UsageError } from '../errors.js';
 import { sweepTable } from '../query/runs.js';
 import { rankedBy } from '../config/metric.js';
-import { isRunFolder } from '../store/run.js';
-
-const isDir = (p: string): boolean => existsSync(p) && statSync(p).isDirectory();
-
-/**
- * The sweep folder SWEEP names: a folder (a run folder means its sweep), else
- * <runs>/<experiment>/<sweep>, else a sweep name found under exactly one experiment.
- */
-export function findSweepDir(spec: string, cwd: string, runsDir: string): string {
-  const direct = resolve(cwd, spec);
-  if (isDir(direct)) return isRunFolder(direct) ? dirname(direct) : direct;
-  const runs = resolve(cwd, runsDir);
-  if (isDir(join(runs, spec))) return join(runs, spec);
-  const experiments = isDir(runs) ? readdirSync(runs).filter((e) => !e.startsWith('.') && isDir(join(runs, e))) : [];
-  const matches = experiments.filter((e) => isDir(join(runs, e, spec)));
-  if (matches.length === 1) return join(runs, matches[0]!, spec);
-  const known = experiments.flatMap((e) =>
-    readdirSync(join(runs, e))
-      .filter((s) => isDir(join(runs, e, s)))
-      .map((s) => `${e}/${s}`),
-  );
-  const hint =
-    matches.length > 1
-      ? `it is in ${matches.length} experiments (${matches.join(', ')}); give EXPERIMENT/${spec}`
-      : known.length > 0
-        ? `sweeps under ${runsDir}: ${known.slice(0, 10).join(', ')}${known.length > 10 ? ', ...' : ''}`
-        : `${runsDir} holds no sweeps`;
-  throw new UsageError({ code: 'PATH_NOT_FOUND', message: `no sweep folder '${spec}' (looked for it as a folder and under ${runsDir})`, fix: hint });
-}
+import { findSweepDir } from '../store/find.js';
 
 export { compareColumns };
 

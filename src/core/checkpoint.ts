@@ -14,6 +14,7 @@ import * as tf from '@tensorflow/tfjs';
 import { copyFileSync, existsSync, linkSync, mkdirSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { recoverSwap, replaceDirAtomic, readJson } from '../util/fsx.js';
+import { CHECKPOINT_FILES } from '../store/layout.js';
 import { hasTensors, loadModelWeights, readTensors, saveModelWeights, writeTensors, type WeightSet } from '../model/tensors.js';
 import { WeightsError } from '../model/errors.js';
 import { ExpError } from '../errors.js';
@@ -34,7 +35,7 @@ export interface CheckpointInfo {
   created: string;
 }
 
-const STATE = 'state.json';
+const STATE = CHECKPOINT_FILES.state;
 
 /** Saves the trainable weights, optimiser state (unless `withOptimizer` is false) and loop state as folder `dir`. */
 export async function saveCheckpoint(dir: string, model: tf.LayersModel, optimizer: tf.Optimizer | null, state: LoopState, base: BaseRef): Promise<void> {

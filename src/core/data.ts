@@ -4,16 +4,15 @@
  * first use and reused (and checked) afterwards, so a resume or a reproduction trains on
  * exactly the same images.
  */
-import { existsSync, mkdirSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { DataError } from '../errors.js';
 import { synthesize } from '../data/synth.js';
 import { splitHash, splitIndices } from '../data/split.js';
 import type { Dataset } from '../data/planet.js';
 import type { RunConfig } from '../config/normalise.js';
-import { RUN_FILES } from '../store/layout.js';
-import { readFileBounded, readRecordJson, writeFileAtomic, writeJsonAtomic } from '../util/fsx.js';
-import { StoreError } from '../errors.js';
+import { splitDirOf } from '../store/layout.js';
+import { hasSavedSplit, readSplitNames, readSplitRecord, writeSplit } from '../store/split.js';
 
 export interface Split {
   train: number[];
@@ -39,34 +38,15 @@ export async function ensureDataset(cfg: RunConfig, log: (s: string) => void): P
   log(`data: generated in ${((performance.now() - t0) / 1000).toFixed(1)} s\n`);
 }
 
-/**
- * split/split.json, or undefined when the run has not saved a split yet. A damaged one is an
- * error: making a new split in its place would score (or train) on other images than recorded.
- */
-function readSavedSplit(splitDir: string): { hash: string } | undefined {
-  const file = join(splitDir, 'split.json');
-  const fix = 'restore the split folder from a copy, or start a new run folder (exp run FILE --force) to make a new split';
-  const raw = readRecordJson(file, 'split.json', fix, 1 << 20) as { hash?: unknown } | null | undefined;
-  if (raw === undefined) return undefined;
-  if (typeof raw !== 'object' || raw === null || typeof raw.hash !== 'string')
-    throw new StoreError({ code: 'RUN_FILE_CORRUPT', message: `${file} is damaged: it has no split hash`, file, fix, exit: 'failed' });
-  return { hash: raw.hash };
-}
-
 /** The split, saved in split/ on first use and reused (and checked against the data) afterwards. */
 export function resolveSplit(dir: string, ds: Dataset, cfg: RunConfig): Split {
-  const splitDir = join(dir, RUN_FILES.split);
-  const saved = readSavedSplit(splitDir);
+  const splitDir = splitDirOf(dir);
+  // A damaged split.json is an error (store/split.ts): a new split in its place would train on other images than recorded.
+  const saved = readSplitRecord(dir);
   const index = new Map(ds.names.map((n, i) => [n, i]));
-  if (saved && existsSync(join(splitDir, 'train.txt')) && existsSync(join(splitDir, 'val.txt'))) {
-    // Bounded: Planet's 40,479 names are 600 KB.
-    const read = (f: string): string[] =>
-      readFileBounded(join(splitDir, f), 256 * 2 ** 20, `split file ${f}`)
-        .toString('utf8')
-        .split('\n')
-        .filter(Boolean);
-    const trainNames = read('train.txt');
-    const valNames = read('val.txt');
+  if (saved && hasSavedSplit(dir)) {
+    const trainNames = readSplitNames(dir, 'train');
+    const valNames = readSplitNames(dir, 'val');
     const missing = [...trainNames, ...valNames].filter((n) => !index.has(n));
     if (missing.length > 0) {
       throw new DataError({
@@ -92,17 +72,18 @@ export function resolveSplit(dir: string, ds: Dataset, cfg: RunConfig): Split {
   const trainNames = s.train.map((i) => ds.names[i]!);
   const valNames = s.val.map((i) => ds.names[i]!);
   const hash = splitHash(trainNames, valNames);
-  mkdirSync(splitDir, { recursive: true });
-  writeFileAtomic(join(splitDir, 'train.txt'), trainNames.join('\n') + '\n');
-  writeFileAtomic(join(splitDir, 'val.txt'), valNames.join('\n') + '\n');
-  writeJsonAtomic(join(splitDir, 'split.json'), {
-    hash,
-    fingerprint: ds.fingerprint,
-    tags: ds.tags,
-    train: trainNames.length,
-    val: valNames.length,
-    test_size: cfg.data.split.test_size,
-    seed: cfg.data.split.seed,
-  });
+  writeSplit(
+    dir,
+    { train: trainNames, val: valNames },
+    {
+      hash,
+      fingerprint: ds.fingerprint,
+      tags: ds.tags,
+      train: trainNames.length,
+      val: valNames.length,
+      test_size: cfg.data.split.test_size,
+      seed: cfg.data.split.seed,
+    },
+  );
   return { ...s, hash };
 }

@@ -4,12 +4,12 @@
  * Members must have been validated on the same images (the same split hash), or the average
  * would be scored on images some members trained on.
  */
-import { join, relative } from 'node:path';
+import { relative } from 'node:path';
 import { ModelUseError } from '../errors.js';
-import { RUN_FILES } from '../store/layout.js';
-import { readJson, writeJsonAtomic } from '../util/fsx.js';
+import { writeEnsembleManifest, type EnsembleFile } from '../store/ensemble.js';
+import { readSplitRecord } from '../store/split.js';
 import { labelledImages } from './dataset.js';
-import { checkCompatible, type EnsembleFile } from './predictor.js';
+import { checkCompatible } from './predictor.js';
 import { restoreRun, type RestoredRun } from './restore.js';
 import { evalBatchSize, predictProbs } from '../core/predict.js';
 import { fbetaAt, heldOutEstimate, tuneThresholds } from '../core/thresholds.js';
@@ -17,7 +17,7 @@ import type { BackendName } from '../backend/types.js';
 
 /** The hash of the run's saved validation split (split/split.json). */
 export function splitHashOf(dir: string): string {
-  const s = readJson<{ hash?: string }>(join(dir, RUN_FILES.split, 'split.json'));
+  const s = readSplitRecord(dir);
   if (!s?.hash)
     throw new ModelUseError({ code: 'NO_MODEL', message: `${dir} has no saved split (split/split.json)`, fix: 'only trained runs can be ensembled' });
   return s.hash;
@@ -90,7 +90,7 @@ export async function makeEnsemble(
       },
       created: new Date().toISOString(),
     };
-    writeJsonAtomic(join(out, 'ensemble.json'), file);
+    writeEnsembleManifest(out, file);
     return file;
   } finally {
     for (const m of members) m.model.dispose();

@@ -12,7 +12,7 @@ import { ExpError, ModelUseError, StoreError } from '../errors.js';
 import { WeightsError } from '../model/errors.js';
 import { selectBackend } from '../backend/select.js';
 import type { BackendInfo, BackendName } from '../backend/types.js';
-import { checkpointDir, runPath } from '../store/layout.js';
+import { checkpointDir, RUN_FILES, runPath } from '../store/layout.js';
 import { readPoint, readRunConfig } from '../store/run.js';
 import type { PointMeta } from '../store/types.js';
 import { readFileBounded, readRecordJson } from '../util/fsx.js';
@@ -48,7 +48,7 @@ const corrupt = (file: string, problem: string, fix: string): StoreError =>
 export function readThresholds(dir: string, tags: readonly string[]): ThresholdsFile | undefined {
   const file = runPath(dir, 'thresholds');
   const fix = `pass --thresholds 0.5 (one probability for every tag) to score without them, or delete ${file} to use the run's metrics.threshold`;
-  const read = readRecordJson(file, 'thresholds.json', fix, 1 << 20);
+  const read = readRecordJson(file, RUN_FILES.thresholds, fix, 1 << 20);
   if (read === undefined) return undefined;
   const raw = (typeof read === 'object' && read !== null ? read : {}) as Partial<ThresholdsFile>;
   const th = raw.thresholds;
@@ -67,7 +67,7 @@ export function readTags(dir: string): string[] {
     throw new ModelUseError({ code: 'NO_MODEL', message: `${dir} has no tags.txt: it has not trained yet`, fix: `train it first: exp train ${dir}` });
   let bytes: Buffer;
   try {
-    bytes = readFileBounded(file, 1 << 20, 'tags.txt');
+    bytes = readFileBounded(file, 1 << 20, RUN_FILES.tags);
   } catch (e) {
     // A run folder's file, not the user's input: the run is what failed (exit 1).
     if (e instanceof StoreError)
