@@ -54,12 +54,17 @@ export const cacheRmCommand = defineCommand({
   flags: { dir: DIR_FLAG, all: { type: 'boolean', description: 'Remove every key.' } },
   async run(args, flags, io) {
     const root = rootOf(flags.dir, io);
-    if (flags.all === args.length > 0) throw new UsageError('give KEYs or --all (not both)', 'USAGE', "see the keys with 'exp cache ls'");
+    if (flags.all === args.length > 0)
+      throw new UsageError({ code: 'USAGE', message: 'give KEYs or --all (not both)', fix: "see the keys with 'exp cache ls'" });
     const known = new Map(listKeys(root).map((k) => [k.key, k]));
     const keys = flags.all ? [...known.keys()] : args;
     const unknown = keys.filter((k) => !known.has(k));
     if (unknown.length > 0)
-      throw new UsageError(`no feature cache key ${unknown.map((k) => `'${k}'`).join(', ')} in ${root}`, 'PATH_NOT_FOUND', "see the keys with 'exp cache ls'");
+      throw new UsageError({
+        code: 'PATH_NOT_FOUND',
+        message: `no feature cache key ${unknown.map((k) => `'${k}'`).join(', ')} in ${root}`,
+        fix: "see the keys with 'exp cache ls'",
+      });
     let freed = 0;
     for (const k of keys) {
       if (removeKey(root, k)) {

@@ -8,6 +8,8 @@
  */
 import { keyProblem, prepareBatch, splitBatch, tagProblems, throwProblems } from './batch.js';
 import { MlflowError, send, type HttpOptions } from './http.js';
+import { DEFAULT_TUNING, SINK_TUNING, type ClientTuning } from './tuning.js';
+import { parseTrackingUri } from './uri.js';
 import {
   metricValue,
   type ArtifactFile,
@@ -25,6 +27,7 @@ import {
 
 export { MlflowError, type MlflowErrorKind } from './http.js';
 export { LIMITS, keyProblem } from './batch.js';
+export { FINAL_SYNC_TUNING, SINK_TUNING, type ClientTuning } from './tuning.js';
 export * from './types.js';
 
 export interface MlflowClientOptions {
@@ -97,43 +100,25 @@ export class MlflowClient {
   private openedBy = '';
 
   constructor(opts: MlflowClientOptions) {
-    let url: URL;
-    try {
-      url = new URL(opts.uri);
-    } catch {
-      url = new URL('invalid:');
-    }
-    if (url.protocol !== 'http:' && url.protocol !== 'https:') {
-      throw new MlflowError({
-        kind: 'config',
-        route: 'client',
-        message: `tracking URI '${opts.uri}' is not an http(s) URL; exp talks to a tracking server (mlflow server) only`,
-      });
-    }
-    let username = opts.username;
-    let password = opts.password;
-    if (url.username || url.password) {
-      // fetch refuses URLs with credentials
-      username ??= decodeURIComponent(url.username);
-      password ??= decodeURIComponent(url.password);
-      url.username = '';
-      url.password = '';
-    }
-    this.uri = url.toString().replace(/\/+$/, '');
+    const parsed = parseTrackingUri(opts.uri);
+    // Credentials given apart win over those in the URL.
+    const username = opts.username ?? parsed.username;
+    const password = opts.password ?? parsed.password;
+    this.uri = parsed.uri;
     const authorization =
       username !== undefined && password !== undefined
         ? `Basic ${Buffer.from(`${username}:${password}`).toString('base64')}`
         : opts.token
           ? `Bearer ${opts.token}`
           : undefined;
-    this.breakerMs = opts.breakerMs ?? 30_000;
+    this.breakerMs = opts.breakerMs ?? DEFAULT_TUNING.breakerMs;
     this.http = {
       base: this.uri,
       authorization,
-      timeoutMs: opts.timeoutMs ?? 30_000,
-      retries: opts.retries ?? 4,
-      backoffMs: opts.backoffMs ?? 250,
-      maxBackoffMs: 10_000,
+      timeoutMs: opts.timeoutMs ?? DEFAULT_TUNING.timeoutMs,
+      retries: opts.retries ?? DEFAULT_TUNING.retries,
+      backoffMs: opts.backoffMs ?? DEFAULT_TUNING.backoffMs,
+      maxBackoffMs: DEFAULT_TUNING.maxBackoffMs,
     };
   }
 
@@ -142,7 +127,7 @@ export class MlflowClient {
     const now = Date.now();
     if (now < this.openUntil) {
       throw new MlflowError({
-        kind: 'network',
+        code: 'MLFLOW_NETWORK',
         route: init.path.replace(/^mlflow\//, ''),
         message: `not sent: ${this.uri} did not answer a moment ago (${this.openedBy}); trying again in ${Math.ceil((this.openUntil - now) / 1000)} s`,
       });
@@ -173,7 +158,7 @@ export class MlflowClient {
     try {
       return (text.trim() === '' ? {} : JSON.parse(text)) as T;
     } catch {
-      throw new MlflowError({ kind: 'http', route, status: 200, errorCode: 'BAD_RESPONSE', message: `answer is not JSON: ${text.slice(0, 200)}` });
+      throw new MlflowError({ code: 'MLFLOW_HTTP', route, status: 200, errorCode: 'BAD_RESPONSE', message: `answer is not JSON: ${text.slice(0, 200)}` });
     }
   }
 
@@ -200,7 +185,7 @@ export class MlflowClient {
   /** The coded error for a deleted experiment: what happened and both ways out. */
   experimentDeleted(exp: Experiment, route = 'experiments/get-by-name'): MlflowError {
     return new MlflowError({
-      kind: 'experiment_deleted',
+      code: 'MLFLOW_EXPERIMENT_DELETED',
       route,
       message: `experiment '${exp.name}' (id ${exp.experiment_id}) is deleted on ${this.uri} (it is in the server's trash); nothing is lost, its events wait in the run folders`,
       fix: [
@@ -436,7 +421,7 @@ export class MlflowClient {
     }
     if (!uri.startsWith(ARTIFACT_SCHEME)) {
       throw new MlflowError({
-        kind: 'config',
+        code: 'MLFLOW_CONFIG',
         route: 'mlflow-artifacts',
         message: `artifact root '${uri}' is not served by the tracking server's proxy (start the server with artifact serving, the default in MLflow 3)`,
       });
@@ -498,20 +483,6 @@ function normaliseRun(r: { info: RunInfo; data?: Partial<Run['data']>; inputs?: 
     },
   };
 }
-
-/** Per-request timing for a client: how long to wait for an answer, and how often to retry. */
-export interface ClientTuning {
-  timeoutMs: number;
-  retries: number;
-  backoffMs: number;
-  breakerMs?: number;
-}
-
-/**
- * The tuning of tracking: a sink waits for a slow server a bounded time (about 25 s per call
- * at worst), and the client's circuit breaker makes every call after a timeout fail at once.
- */
-export const SINK_TUNING: ClientTuning = { timeoutMs: 10_000, retries: 1, backoffMs: 500 };
 
 /** A client for `uri` with credentials from MLflow's conventional variables (MLFLOW_TRACKING_USERNAME/PASSWORD, MLFLOW_TRACKING_TOKEN). */
 export function clientFromEnv(uri: string, env: NodeJS.ProcessEnv = process.env, tuning: Partial<ClientTuning> = {}): MlflowClient {

@@ -16,13 +16,15 @@ import { applyAugment, inverseAffine, type AugmentParams } from '../data/augment
 import { preprocess } from '../data/preprocess.js';
 import { claimEntry, entryPath, featureCacheRoot, keyOf, openKey, readEntry, releaseClaim, writeEntry, type FeatureKeyParts } from '../data/feature-cache.js';
 import { boundCache } from '../data/feature-cache-gc.js';
-import { pixelBatch } from './batches.js';
+import { pixelBatch, targetsOf } from '../core/batches.js';
 import type { SplitModel } from '../model/frozen.js';
-import type { BaseRef } from './checkpoint.js';
+import type { BaseRef } from '../core/checkpoint.js';
 import type { FeatureCacheRecord } from '../store/types.js';
 import type { LoopHooks } from './loop.js';
-import { accumulate, emptyCounts, report, type FbetaReport } from './metrics.js';
-import { bceSum } from './loop.js';
+import { accumulate, emptyCounts, report } from '../core/metrics.js';
+import { meanBce } from '../core/loss.js';
+import { evalBatchSize } from '../core/predict.js';
+import type { Evaluation } from '../core/evaluate.js';
 
 /** The 8 views as the draws that make them: quarter turns 0-3, without and with a horizontal flip. */
 const VIEWS: AugmentParams[] = [0, 1, 2, 3].flatMap((q) => [false, true].map((flipH) => ({ angle: 0, flipH, flipV: false, quarterTurns: q })));
@@ -255,35 +257,27 @@ class CachedFeatures implements FeatureSource {
   }
 }
 
-/** The loop's evaluate() with the frozen front's output read from the cache: the same loss, F-beta and probabilities. */
+/** core/evaluate's evaluate() with the frozen front's output read from the cache: the same batches, probabilities, loss and F-beta. */
 export async function evaluateFromFeatures(
   parts: SplitModel,
   source: FeatureSource,
   ds: Dataset,
   indices: readonly number[],
   cfg: RunConfig,
-): Promise<{ loss: number; fbeta: FbetaReport; probs: Float32Array }> {
+): Promise<Evaluation> {
   const nTags = ds.tags.length;
-  const counts = emptyCounts(nTags);
-  const probsAll = new Float32Array(indices.length * nTags);
-  let lossSum = 0;
-  const step = Math.max(cfg.training.batch_size, 32);
-  for (let off = 0; off < indices.length; off += step) {
-    const idx = indices.slice(off, off + step);
-    const feats = await source.val(idx);
-    const ys = new Float32Array(idx.length * nTags);
-    idx.forEach((im, i) => ys.set(ds.targets.subarray(im * nTags, (im + 1) * nTags), i * nTags));
-    const y = tf.tensor2d(ys, [idx.length, nTags]);
-    const [probs, loss] = tf.tidy(() => {
-      const p = parts.rest(feats, false) as tf.Tensor2D;
-      return [p.dataSync() as Float32Array, bceSum(p, y).dataSync()[0]!];
-    });
-    tf.dispose([feats, y]);
-    accumulate(counts, probs, ys, nTags, cfg.metrics.beta, cfg.metrics.threshold);
-    probsAll.set(probs, off * nTags);
-    lossSum += loss;
+  const batchSize = evalBatchSize(cfg);
+  const probs = new Float32Array(indices.length * nTags);
+  for (let off = 0; off < indices.length; off += batchSize) {
+    const feats = await source.val(indices.slice(off, off + batchSize));
+    const p = tf.tidy(() => parts.rest(feats, false));
+    probs.set((await p.data()) as Float32Array, off * nTags);
+    tf.dispose([feats, p]);
   }
-  return { loss: lossSum / indices.length, fbeta: report(counts, ds.tags, cfg.metrics.beta), probs: probsAll };
+  const targets = targetsOf(ds, indices);
+  const counts = emptyCounts(nTags);
+  accumulate(counts, probs, targets, nTags, cfg.metrics.beta, cfg.metrics.threshold);
+  return { loss: meanBce(probs, targets, nTags, batchSize), fbeta: report(counts, ds.tags, cfg.metrics.beta), probs, targets };
 }
 
 /** The loop's hooks that read the frozen front's output from the cache (none without a source). */
