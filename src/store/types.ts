@@ -24,6 +24,21 @@ export const isResumable = (s: RunStatus | undefined): boolean => s === undefine
 
 export type Metrics = Record<string, number>;
 
+/** thresholds.json: per-tag thresholds tuned on the validation split after training. */
+export interface ThresholdsFile {
+  version: 1;
+  tags: string[];
+  thresholds: number[];
+  beta: number;
+  /** Whether they were tuned on test-time-augmented probabilities (evaluation.tta). */
+  tta: boolean;
+  /** F-beta on the validation split at metrics.threshold, and with the tuned thresholds. */
+  fbeta_at_threshold: number;
+  fbeta_tuned: number;
+  /** Tuned on one half of the split and scored on the other: the figure to believe. */
+  held_out: { at_threshold: number; tuned: number };
+}
+
 /** How a training process ended, as its parent saw it. */
 export interface ProcessExit {
   code: number | null;
