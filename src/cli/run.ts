@@ -13,7 +13,8 @@ import { runFolders, type FolderResult } from '../exec/local.js';
 import { SweepDisplay } from '../exec/display.js';
 import { MedianPruner, StoreCurves, type EarlyStopRule, type SweepPruner } from '../exec/prune.js';
 import { AshaPruner, schedulerMetric } from '../exec/asha-pruner.js';
-import { writePlan } from '../store/sweep.js';
+import { readSweepIndex, writePlan } from '../store/sweep.js';
+import { Study, studySettings } from '../exec/study-driver.js';
 import { readSummary } from '../store/run.js';
 import { epochMetricOf, metricMode, rankingOf, type Ranking } from '../config/metric.js';
 import type { Plan } from '../sweep/plan.js';
@@ -72,8 +73,10 @@ export const runCommand = defineCommand({
     const missing = await preflight(plan, result.sources, io.env);
     if (missing.length > 0) throw new ConfigError(missing, result.texts);
     const gpus = parseGpus(flags.gpus);
-    const { dir, index } = writePlan(runsDirOf(flags['runs-dir'], io), plan, flags.sweep);
-    io.stdout.write(`Planned ${index.points.length} run${index.points.length === 1 ? '' : 's'} in ${displayPath(dir, cwd)}\n`);
+    // An adaptive study writes its folders as it proposes them (exec/study-driver.ts); every other sweep is written whole here.
+    const study = studySettings(plan) ? await Study.open(runsDirOf(flags['runs-dir'], io), plan, flags.sweep) : undefined;
+    const { dir, index } = study ? { dir: study.dir, index: readSweepIndex(study.dir)! } : writePlan(runsDirOf(flags['runs-dir'], io), plan, flags.sweep);
+    io.stdout.write(study ? studyLine(study, cwd) : `Planned ${index.points.length} run${index.points.length === 1 ? '' : 's'} in ${displayPath(dir, cwd)}\n`);
     const dirs = index.points.map((p) => `${dir}/${p.dir}`);
     if (flags['dry-run']) {
       for (const p of index.points) io.stdout.write(`  ${p.dir}\n`);
@@ -101,28 +104,44 @@ export const runCommand = defineCommand({
       display,
       childOutput: workers === 1 ? 'inherit' : 'quiet',
       metric: live ?? monitor,
-      ...(rule ? { pruner: localPruner(rule, plan, dir, index, ranking) } : {}),
+      ...(rule ? { pruner: localPruner(rule, plan, dir, () => (study ? readSweepIndex(dir)! : index), ranking) } : {}),
+      ...(study ? { next: () => study.next() } : {}),
     });
-    await syncAfterRun(dirs, dir, io);
+    study?.release();
+    await syncAfterRun(study ? study.dirs() : dirs, dir, io);
     io.stdout.write(endReport(results, dir, cwd));
     return sweepExit(results);
   },
 });
 
+/** The first line of an adaptive sweep's run: how far the study is. */
+function studyLine(study: Study, cwd: string): string {
+  const made = study.proposals().length;
+  const { count, startup } = study.settings;
+  return `TPE study of ${count} point${count === 1 ? '' : 's'} in ${displayPath(study.dir, cwd)}: ${made === 0 ? 'starting' : `${made} proposed so far, continuing`} (${Math.min(startup, count)} random start-up points, then TPE proposes each from the results known then)\n`;
+}
+
 /** The sweep's early-termination rule over its run folders: median stopping, or ASHA/Hyperband (their brackets' folders apart). */
-function localPruner(rule: EarlyStopRule, plan: Plan, sweepDir: string, index: SweepIndex, ranking: Ranking): SweepPruner {
+function localPruner(rule: EarlyStopRule, plan: Plan, sweepDir: string, indexNow: () => SweepIndex, ranking: Ranking): SweepPruner {
   const monitor = plan.experiment.checkpoint.monitor;
+  const index = indexNow();
   if (rule.rule !== 'asha' && rule.rule !== 'hyperband')
     return new MedianPruner(rule, monitor, new StoreCurves(index.points.map((p) => `${sweepDir}/${p.dir}`)));
-  const indexOf = new Map(index.points.map((p) => [p.dir, p.index]));
+  // An adaptive study's points come as it proposes them: the index is read again for each decision.
+  const indexOf = (point: string): number | undefined => indexNow().points.find((p) => p.dir === point)?.index;
   const maxEpochs = Math.max(...plan.points.map((p) => p.config.training.epochs));
   const pruner: AshaPruner = new AshaPruner({
     rule,
     ...schedulerMetric(rule, ranking, monitor),
     study: index.sweep,
     maxEpochs,
-    indexOf: (point) => indexOf.get(point),
-    curvesOf: (bracket) => new StoreCurves(index.points.filter((p) => pruner.bracketOf(p.dir) === bracket).map((p) => `${sweepDir}/${p.dir}`)),
+    indexOf,
+    curvesOf: (bracket) =>
+      new StoreCurves(
+        indexNow()
+          .points.filter((p) => pruner.bracketOf(p.dir) === bracket)
+          .map((p) => `${sweepDir}/${p.dir}`),
+      ),
   });
   return pruner;
 }

@@ -43,6 +43,10 @@ export interface LocalOptions {
   pruner?: SweepPruner;
   /** The metric the display's "best so far" follows. */
   metric?: string;
+  /** Once the given folders are started: the next folder to train (an adaptive study's next proposal), or undefined when there is none. */
+  next?: () => Promise<string | undefined>;
+  /** Asked before each start: a reason to start no more points (a sweep budget spent), or undefined. */
+  mayStart?: () => string | undefined;
 }
 
 /** Why a folder is not trained this time, or undefined to train it. */
@@ -121,10 +125,22 @@ export async function runFolders(dirs: readonly string[], opts: LocalOptions): P
   process.on('SIGINT', onSignal);
   process.on('SIGTERM', onSignal);
   let slot = 0;
+  const added: string[] = [];
+  let spent: string | undefined;
+  const take = async (): Promise<string | undefined> => {
+    spent ??= opts.mayStart?.();
+    if (spent) return undefined;
+    const dir = queue.shift() ?? (await opts.next?.());
+    if (dir && !dirs.includes(dir) && !added.includes(dir)) {
+      added.push(dir);
+      opts.display.add(basename(dir));
+    }
+    return dir;
+  };
   const startNext = async (): Promise<void> => {
     for (;;) {
       const limited = opts.maxFailures !== undefined && failures >= opts.maxFailures;
-      const dir = stopping || limited ? undefined : queue.shift();
+      const dir = stopping || limited ? undefined : await take();
       if (!dir) return;
       const gpu = opts.gpus?.length ? opts.gpus[slot++ % opts.gpus.length] : undefined;
       const name = basename(dir);
@@ -188,7 +204,7 @@ export async function runFolders(dirs: readonly string[], opts: LocalOptions): P
       status: 'skipped',
       exit: null,
       seconds: 0,
-      note: stopping ? 'not started: the sweep was stopped' : 'not started: --max-failures reached',
+      note: stopping ? 'not started: the sweep was stopped' : spent ? `not started: ${spent}` : 'not started: --max-failures reached',
     });
-  return dirs.map((d) => results.get(d)!);
+  return [...dirs, ...added].map((d) => results.get(d)!);
 }

@@ -10,6 +10,7 @@ import type { ExperimentFile } from '../config/types.gen.js';
 import { normalise, runConfigOf, type RunConfig } from '../config/normalise.js';
 import { clone, deepEqual, getPath, setPath } from '../util/object.js';
 import { pointName, runKey } from './key.js';
+import { startupParams } from '../search/study.js';
 
 type Sweep = NonNullable<ExperimentFile['sweep']>;
 type Assignment = Record<string, unknown>;
@@ -36,7 +37,7 @@ export function pointCount(sweep: Sweep | undefined): number {
   let n = 1;
   for (const values of Object.values(sweep.grid ?? {})) n *= values.length;
   for (const group of sweep.zip ?? []) n *= Object.values(group)[0]?.length ?? 1;
-  return n * (sweep.random?.count ?? 1);
+  return n * (sweep.random?.count ?? sweep.tpe?.count ?? 1);
 }
 
 function axes(sweep: Sweep): Assignment[][] {
@@ -68,10 +69,21 @@ function draw(rng: () => number, dist: NonNullable<Sweep['random']>['params'][st
   }
 }
 
+/** The point of `params` over the document's base (its sweep section aside): an adaptive study's proposal becomes one of these when it is made. */
+export function pointOf(doc: ExperimentFile, file: string, params: Assignment, index: number): SweepPoint {
+  const { sweep: _sweep, ...base } = doc;
+  const written = clone(base) as Record<string, unknown>;
+  for (const [path, value] of Object.entries(params)) setPath(written, path, clone(value));
+  const config = runConfigOf(normalise(written as unknown as ExperimentFile, file));
+  return { index, key: runKey(config), name: pointName(params, config.name), params, config };
+}
+
 /** Expands a valid document (sweep checked) into points. `file` anchors relative paths. */
 export function expand(doc: ExperimentFile, file: string): Expansion {
   const { sweep, ...base } = doc;
   let assignments = sweep ? product(axes(sweep)) : [{}];
+  // An adaptive study (check.ts keeps it alone in its sweep) is planned only as far as its start-up points: the rest depends on results.
+  if (sweep?.tpe) assignments = startupParams({ space: sweep.tpe.params, seed: sweep.tpe.seed ?? 0, startup: sweep.tpe.startup ?? 10, count: sweep.tpe.count });
   if (sweep?.random) {
     const rng = seedrandom(String(sweep.random.seed ?? 0));
     const params = Object.entries(sweep.random.params);
