@@ -82,7 +82,13 @@ export const runCommand = defineCommand({
       for (const p of index.points) io.stdout.write(`  ${p.dir}\n`);
       return EXIT.ok;
     }
-    if (flags.queue) return runOnQueue(flags.queue, plan, dir, index, flags.detach, io);
+    if (flags.queue) {
+      try {
+        return await runOnQueue(flags.queue, plan, dir, index, flags.detach, io, study);
+      } finally {
+        study?.release();
+      }
+    }
     const workers = flags.workers ?? (gpus?.length || 1);
     const monitor = plan.experiment.checkpoint.monitor;
     // "Best so far" follows the sweep's ranking (sweep.metric) by its per-epoch value, as exp compare will rank the points.
@@ -171,7 +177,7 @@ function endReport(results: readonly FolderResult[], sweepDir: string, cwd: stri
 }
 
 /** `exp run --queue`: enqueue the points, then follow them (or not, with --detach). */
-async function runOnQueue(url: string, plan: Plan, sweepDir: string, index: SweepIndex, detach: boolean, io: Io): Promise<number> {
+async function runOnQueue(url: string, plan: Plan, sweepDir: string, index: SweepIndex, detach: boolean, io: Io, study?: Study): Promise<number> {
   // Loaded here: BullMQ and ioredis are only needed with --queue.
   const { checkReachable, openQueue, parseQueueUrl } = await import('../exec/queue.js');
   const { followSweep, submitSweep } = await import('../exec/submit.js');
@@ -179,6 +185,15 @@ async function runOnQueue(url: string, plan: Plan, sweepDir: string, index: Swee
   await checkReachable(conn);
   const queue = openQueue(conn);
   try {
+    if (study) {
+      const { runStudyOnQueue } = await import('../exec/study-queue.js');
+      const rows = await runStudyOnQueue(queue, plan, study, { say: (l) => io.stdout.write(`${l}\n`), env: io.env, detach });
+      const failed = rows.filter((r) => r.state === 'failed').length;
+      io.stdout.write(
+        `\n${detach ? `${rows.length} queued; the study proposes more only while exp run follows it (run it again to continue)` : `${rows.length - failed} completed, ${failed} failed`}\n`,
+      );
+      return failed > 0 ? EXIT.failed : EXIT.ok;
+    }
     const s = await submitSweep(queue, plan, sweepDir, index, io.env);
     io.stdout.write(
       `Queued ${s.added.length} point${s.added.length === 1 ? '' : 's'} on ${conn.shown}${s.existing.length ? ` (${s.existing.length} already queued)` : ''}${s.finishedHere.length ? `; ${s.finishedHere.length} finished here before, not queued` : ''}\n`,

@@ -31,25 +31,40 @@ export function studySettings(plan: Plan): StudySettings | undefined {
   return { space: tpe.params, count: tpe.count, seed: tpe.seed ?? 0, startup: tpe.startup ?? 10, metric: ranking.metric, mode: ranking.mode };
 }
 
-/** What a trial's folder says now, as TPE sees it: complete with its ranking value, pruned with its last epoch's value, failed, or running. */
-export function trialOf(dir: string, settings: StudySettings, epochMetric: string): Omit<Trial, 'params'> {
-  const status = readRunRecord(dir)?.status;
-  if (status === 'completed') {
-    const value = metricOf(readRun({ dir, sweepDir: join(dir, '..'), index: undefined, entry: undefined }), settings.metric);
+/** What a finished point reports back (a queue job's return value carries it): enough for TPE. */
+export interface TrialResult {
+  status: string;
+  final?: Record<string, number> | null;
+  best?: { epoch: number; metrics: Record<string, number> } | null;
+  /** The last epoch's metrics line (a pruned point's last reported value). */
+  last?: Record<string, number> | null;
+}
+
+/** A run folder's result as a queue worker returns it. */
+export function resultOfFolder(dir: string): TrialResult {
+  const status = readRunRecord(dir)?.status ?? 'planned';
+  const row = readRun({ dir, sweepDir: join(dir, '..'), index: undefined, entry: undefined });
+  const last = readMetrics(dir)
+    .sort((a, b) => a.epoch - b.epoch)
+    .at(-1);
+  return { status, final: row.final, best: row.best, last: last ?? null };
+}
+
+/** A result as TPE sees it: complete with its ranking value, pruned with its last epoch's value, failed, or running. */
+export function trialOfResult(r: TrialResult, settings: StudySettings, epochMetric: string): Omit<Trial, 'params'> {
+  if (r.status === 'completed') {
+    const value = metricOf({ final: r.final ?? null, best: r.best ?? null, baseline: null }, settings.metric);
     return value === undefined || !Number.isFinite(value) ? { state: 'failed' } : { state: 'complete', value };
   }
-  if (status === 'pruned') {
-    const last = readMetrics(dir)
-      .sort((a, b) => a.epoch - b.epoch)
-      .at(-1);
-    return last ? { state: 'pruned', step: last.epoch, value: last[epochMetric] ?? NaN } : { state: 'pruned' };
-  }
-  return status === 'failed' ? { state: 'failed' } : { state: 'running' };
+  if (r.status === 'pruned') return r.last ? { state: 'pruned', step: r.last.epoch!, value: r.last[epochMetric] ?? NaN } : { state: 'pruned' };
+  return r.status === 'failed' ? { state: 'failed' } : { state: 'running' };
 }
 
 export class Study {
   private chain: Promise<unknown> = Promise.resolve();
   private stopped: StopEntry | undefined;
+  /** Where results come from when the points train elsewhere (the queue): a proposal's result, or undefined to read its folder here. */
+  results: ((p: ProposalEntry) => TrialResult | undefined) | undefined;
 
   private constructor(
     readonly dir: string,
@@ -117,8 +132,8 @@ export class Study {
     const epochMetric = epochMetricOf(rankingOf({ name: this.settings.metric, mode: this.settings.mode })) ?? this.plan.experiment.checkpoint.monitor;
     const byIndex = new Map<number, Omit<Trial, 'params'>>();
     return this.proposals().map((p) => {
-      const t =
-        p.duplicate_of === undefined ? trialOf(join(this.dir, p.dir), this.settings, epochMetric) : (byIndex.get(p.duplicate_of) ?? { state: 'running' });
+      const result = p.duplicate_of === undefined ? (this.results?.(p) ?? resultOfFolder(join(this.dir, p.dir))) : undefined;
+      const t = result ? trialOfResult(result, this.settings, epochMetric) : (byIndex.get(p.duplicate_of!) ?? { state: 'running' as const });
       byIndex.set(p.index, t);
       return { index: p.index, params: p.params, ...t };
     });

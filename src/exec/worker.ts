@@ -31,6 +31,7 @@ import { settleParentByUid } from '../track/sync-runs.js';
 import { fetchCheckpoint } from './takeover.js';
 import { checkJob, jobTracking, JobInvalid, pinTracking, trackedConfigText, trustedServer, type CheckedJob, type JobTracking } from './trust.js';
 import { withoutCredentials } from '../track/sync-map.js';
+import { resultOfFolder } from './study-driver.js';
 
 export interface WorkerOptions {
   conn: QueueConn;
@@ -160,7 +161,7 @@ export async function runWorker(opts: WorkerOptions): Promise<{ completed: numbe
     const before = readRunRecord(dir)?.status;
     if (before === 'completed' || before === 'pruned') {
       opts.say(`${label}: already ${before} here`);
-      return { status: before };
+      return { ...resultOfFolder(dir), status: before };
     }
     // A worker that died may have left its child finishing its batch: wait for the folder's lock.
     const deadline = Date.now() + STALE_MS() + 30_000;
@@ -223,7 +224,8 @@ export async function runWorker(opts: WorkerOptions): Promise<{ completed: numbe
     if (status === 'completed' || status === 'pruned') {
       counts.completed++;
       opts.say(`${label}: ${status} in ${seconds} s`);
-      return { status };
+      // The result goes back with the job: an adaptive study's submitter proposes from it (exec/study-queue.ts).
+      return { ...resultOfFolder(dir), status };
     }
     if (status === 'killed' && stopping) return backToQueue(job, token, label, seconds);
     counts.failed++;

@@ -8,7 +8,8 @@ import { before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { spawn } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { startRedis } from '../helpers/redis-server.js';
 import { BIN, expIn, tempDir } from '../helpers/cli.js';
 import { tinyExperiment, trainingBackends } from '../helpers/training.js';
 import { runFolderBusy } from '../../src/store/run.js';
@@ -98,10 +99,10 @@ test(
       ps.map((p) => p.index),
       [0, 1, 2, 3],
     );
-    assert.deepEqual(
-      ps.map((p) => p.sampler),
-      ['random', 'random', 'tpe', 'tpe'],
-    );
+    // A start-up point while fewer than `startup` points had ended when it was made (with 2 workers the third may be one), TPE after.
+    const endedWhen = (p: Entry): number => p.known.filter((k) => k.state === 'complete' || k.state === 'pruned').length;
+    for (const p of ps) assert.equal(p.sampler, endedWhen(p) >= 2 ? 'tpe' : 'random', `proposal ${p.index}`);
+    assert.equal(ps.at(-1)!.sampler, 'tpe');
     // Each proposal knew every earlier one (finished or still training: TPE's constant liar).
     for (const p of ps)
       assert.deepEqual(
@@ -166,5 +167,58 @@ test(
       'the same sequence of proposals as the uninterrupted run',
     );
     for (const p of after) assert.equal(status(join(sweep, p.dir)), 'completed', p.dir);
+  },
+);
+
+test(
+  "a TPE sweep on the queue (real Redis, 2 exp workers with their own runs folders) proposes from the jobs' results; a second submitter adds nothing",
+  { timeout: 900_000 },
+  async () => {
+    const redis = await startRedis();
+    const workers: ChildProcess[] = [];
+    try {
+      const file = studyFile('tpeq');
+      const logs: string[] = ['', ''];
+      for (const [i, name] of ['qa', 'qb'].entries()) {
+        const child = spawn(process.execPath, [BIN, 'worker', '--queue', redis.url, '--runs-dir', join(tmp, name), '--name', name], {
+          cwd: tmp,
+          env: { ...process.env, MLFLOW_TRACKING_URI: '' },
+          stdio: ['ignore', 'pipe', 'pipe'],
+        });
+        child.stdout!.on('data', (d: Buffer) => (logs[i] += d));
+        child.stderr!.on('data', (d: Buffer) => (logs[i] += d));
+        workers.push(child);
+      }
+      const runs = join(tmp, 'sub');
+      const first = expIn(['run', file, '--queue', redis.url, '--runs-dir', runs], { cwd: tmp, env: { ...process.env, MLFLOW_TRACKING_URI: '' } });
+      const sweep = await until('the study journal', () =>
+        existsSync(join(runs, 'tpeq')) && proposals(sweepOf(runs, 'tpeq')).length > 0 ? sweepOf(runs, 'tpeq') : undefined,
+      );
+      const second = await expIn(['run', file, '--queue', redis.url, '--runs-dir', runs], { cwd: tmp, env: { ...process.env, MLFLOW_TRACKING_URI: '' } });
+      assert.equal(second.code, 1, second.stdout + second.stderr);
+      assert.match(second.stderr, /\[LOCKED\]/);
+      const r = await first;
+      assert.equal(r.code, 0, r.stdout + r.stderr + logs.join('\n----\n'));
+      const ps = proposals(sweep);
+      assert.equal(ps.length, COUNT);
+      assert.equal(ps.at(-1)!.sampler, 'tpe');
+      // TPE proposed from results the workers returned: the last proposal knew completed points with their values.
+      const done = ps.at(-1)!.known.filter((k) => k.state === 'complete') as { value?: number }[];
+      assert.ok(done.length >= 2 && done.every((k) => Number.isFinite(k.value)), JSON.stringify(ps.at(-1)!.known));
+      // Every proposal was trained once, by one of the workers, in its own runs folder.
+      const trained = ['qa', 'qb'].flatMap((w) => {
+        const exp = join(tmp, w, 'tpeq');
+        return existsSync(exp)
+          ? readdirSync(join(exp, readdirSync(exp)[0]!), { withFileTypes: true })
+              .filter((d) => d.isDirectory())
+              .map((d) => d.name)
+          : [];
+      });
+      const live = ps.filter((p) => p.duplicate_of === undefined).map((p) => p.dir);
+      assert.deepEqual([...trained].sort(), [...live].sort(), logs.join('\n----\n'));
+    } finally {
+      for (const w of workers) if (w.exitCode === null) w.kill('SIGKILL');
+      await redis.stop();
+    }
   },
 );
