@@ -15,6 +15,7 @@ import { MedianPruner, StoreCurves, type EarlyStopRule, type SweepPruner } from 
 import { AshaPruner, schedulerMetric } from '../exec/asha-pruner.js';
 import { readSweepIndex, writePlan } from '../store/sweep.js';
 import { Study, studySettings } from '../exec/study-driver.js';
+import { sweepBudget, stopLine } from './run-budget.js';
 import { readSummary } from '../store/run.js';
 import { epochMetricOf, metricMode, rankingOf, type Ranking } from '../config/metric.js';
 import type { Plan } from '../sweep/plan.js';
@@ -100,6 +101,7 @@ export const runCommand = defineCommand({
       direction: live ? ranking.mode : metricMode(monitor, plan.experiment.checkpoint.mode),
     });
     const rule = plan.experiment.sweep?.early_stop;
+    const budget = sweepBudget(plan, dir, () => (study ? study.dirs() : dirs), ranking);
     const results = await runFolders(dirs, {
       workers,
       gpus,
@@ -112,10 +114,15 @@ export const runCommand = defineCommand({
       metric: live ?? monitor,
       ...(rule ? { pruner: localPruner(rule, plan, dir, () => (study ? readSweepIndex(dir)! : index), ranking) } : {}),
       ...(study ? { next: () => study.next() } : {}),
+      // A study that has made its count has nothing left to start: its budget is not what ends it.
+      ...(budget ? { mayStart: (s: readonly string[]) => (study && study.proposals().length >= study.settings.count ? undefined : budget.mayStart(s)) } : {}),
     });
+    const stopped = budget?.stopped();
+    if (stopped) study?.stop(stopped.reason, stopped.best ? { dir: stopped.best.run, value: stopped.best.value } : undefined);
     study?.release();
     await syncAfterRun(study ? study.dirs() : dirs, dir, io);
     io.stdout.write(endReport(results, dir, cwd));
+    if (stopped) io.stdout.write(stopLine(stopped));
     return sweepExit(results);
   },
 });

@@ -45,8 +45,8 @@ export interface LocalOptions {
   metric?: string;
   /** Once the given folders are started: the next folder to train (an adaptive study's next proposal), or undefined when there is none. */
   next?: () => Promise<string | undefined>;
-  /** Asked before each start: a reason to start no more points (a sweep budget spent), or undefined. */
-  mayStart?: () => string | undefined;
+  /** Asked before each start, with the folders this run started so far: a reason to start no more points (a sweep budget spent), or undefined. */
+  mayStart?: (started: readonly string[]) => string | undefined;
 }
 
 /** Why a folder is not trained this time, or undefined to train it. */
@@ -126,11 +126,18 @@ export async function runFolders(dirs: readonly string[], opts: LocalOptions): P
   process.on('SIGTERM', onSignal);
   let slot = 0;
   const added: string[] = [];
+  const started: string[] = [];
   let spent: string | undefined;
   const take = async (): Promise<string | undefined> => {
-    spent ??= opts.mayStart?.();
-    if (spent) return undefined;
+    if (queue.length === 0 && !opts.next) return undefined; // nothing left to start: no budget to spend
+    spent ??= opts.mayStart?.(started);
+    if (spent) {
+      if (queue.length > 0 || opts.next) opts.display.note(`${spent}: starting no new point`);
+      opts.mayStart = undefined; // said once
+      return undefined;
+    }
     const dir = queue.shift() ?? (await opts.next?.());
+    if (dir) started.push(dir);
     if (dir && !dirs.includes(dir) && !added.includes(dir)) {
       added.push(dir);
       opts.display.add(basename(dir));

@@ -75,7 +75,7 @@ export class Study {
     private readonly entries: JournalEntry[],
     private readonly lock: Lock,
   ) {
-    this.stopped = entries.find((e): e is StopEntry => e.type === 'stop');
+    // A stop recorded by an earlier run is history: this run's budget decides again (a raised budget continues the study).
   }
 
   /**

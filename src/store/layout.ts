@@ -47,6 +47,8 @@ export const SWEEP_FILES = {
   study: 'study.jsonl',
   /** Held by the one process that proposes for the study. */
   studyLock: '.study.lock',
+  /** Why the sweep stopped starting points (sweep.budget), with the best point then; written when its last exp run stopped by its budget. */
+  stop: 'stopped.json',
   sink: '.mlflow.json',
   sinkLock: '.mlflow.lock',
 } as const;

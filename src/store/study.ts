@@ -6,7 +6,7 @@
  * trusted past it, and guessing would repeat or lose proposals).
  */
 import { closeSync, existsSync, fsyncSync, mkdirSync, openSync, truncateSync } from 'node:fs';
-import { dirname } from 'node:path';
+import { basename, dirname } from 'node:path';
 import { StoreError } from '../errors.js';
 import { appendText, readFileBounded } from '../util/fsx.js';
 import type { ProposalCore, StudySettings } from '../search/study.js';
@@ -94,4 +94,10 @@ export function appendJournal(sweepDir: string, entry: JournalEntry): void {
   } finally {
     closeSync(fd);
   }
+}
+
+/** The proposal a run folder of an adaptive sweep came from (undefined outside one). */
+export function proposalOf(runDir: string): ProposalEntry | undefined {
+  const name = basename(runDir);
+  return readJournal(dirname(runDir)).find((e): e is ProposalEntry => e.type === 'proposal' && e.dir === name && e.duplicate_of === undefined);
 }

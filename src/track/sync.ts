@@ -35,6 +35,8 @@ import { RUN_FILES, sweepDirOf } from '../store/layout.js';
 import { readPoint, readRunConfig, readRunRecord } from '../store/run.js';
 import { flatten } from '../util/object.js';
 import { readFileBounded, readJson } from '../util/fsx.js';
+import { proposalOf } from '../store/study.js';
+import { describeProposal } from '../search/study.js';
 
 /** The artifact folder holding the checkpoint another worker resumes from (queued runs). */
 export const TAKEOVER = 'takeover';
@@ -562,6 +564,9 @@ class RunSink {
     }
     const tags: Record<string, string> = { 'mlflow.note.content': noteOf(basename(this.dir), this.state.key, ev), 'exp.status': ev.status };
     if (ev.reason) tags['exp.reason'] = tagValue(ev.reason);
+    // A point of an adaptive study: what its proposal was made from (exp why RUN shows the same).
+    const proposal = proposalOf(this.dir);
+    if (proposal) tags['exp.proposal'] = tagValue(describeProposal(proposal, 'value'));
     await this.client.logBatch(this.state.runId!, { tags });
     await this.client.updateRun(this.state.runId!, status, time);
   }

@@ -121,6 +121,18 @@ test(
         .map((p) => p.dir)
         .sort(),
     );
+    // exp why shows the proposal's inputs: the known results and TPE's split.
+    const why = await expIn(['why', join(sweep, ps.at(-1)!.dir)], { cwd: tmp });
+    assert.equal(why.code, 0, why.stderr);
+    assert.match(why.stdout, /proposal: proposal 4 \(TPE\): 3 earlier points known, \d ended; good \(l\(x\)\): #\d final_val_fbeta [\d.]+/);
+    const whyJson = JSON.parse((await expIn(['why', join(sweep, ps[0]!.dir), '--json'], { cwd: tmp })).stdout) as {
+      decisions: { kind: string; text: string }[];
+    };
+    assert.deepEqual(
+      whyJson.decisions.map((d) => d.kind),
+      ['proposal'],
+    );
+    assert.match(whyJson.decisions[0]!.text, /random start-up point/);
     // exp plan shows the start-up points and says the rest is adaptive.
     const plan = await expIn(['plan', file], { cwd: tmp });
     assert.equal(plan.code, 0, plan.stderr);
