@@ -130,7 +130,7 @@ test(
     };
     assert.deepEqual(
       whyJson.decisions.map((d) => d.kind),
-      ['proposal'],
+      ['proposal', 'ended'],
     );
     assert.match(whyJson.decisions[0]!.text, /random start-up point/);
     // exp plan shows the start-up points and says the rest is adaptive.
