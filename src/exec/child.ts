@@ -27,7 +27,7 @@ export interface TrainChild {
   interrupt(): void;
   /** Sends a prune request: it stops at the next batch as `pruned`. */
   prune(reason: string): void;
-  /** Lets it go on past a rung it waits at (see HOLD_EPOCHS_VAR). */
+  /** Lets it go on past a rung it waits at (see LaunchSettings.holdEpochs). */
   go(epoch: number, note?: string): void;
   /** Resolves when it has exited. */
   readonly exited: Promise<ProcessExit>;

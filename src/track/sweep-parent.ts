@@ -19,8 +19,9 @@ import { readRunState, readSweepState, sinkLock, writeSweepState, type SinkTarge
 import { tagValue } from './sync-map.js';
 import { MAX_JSON_BYTES, readFileBounded } from '../util/fsx.js';
 import { readSweepStop } from '../store/sweep-stop.js';
+import { ENDED_STATUSES } from '../store/types.js';
 
-const ENDED = new Set(['completed', 'failed', 'killed', 'pruned']);
+const ENDED = new Set<string>(ENDED_STATUSES);
 
 const cell = (v: unknown): string =>
   v === undefined || v === null ? '' : typeof v === 'number' ? String(Number(v.toPrecision(6))) : typeof v === 'string' ? v : JSON.stringify(v);
