@@ -7,7 +7,17 @@ import { defaultSweepId } from '../store/sweep.js';
 import { sweepDirPath } from '../store/layout.js';
 import { readJournal, type ProposalEntry } from '../store/study.js';
 import type { Plan } from '../sweep/plan.js';
+import { pointOf, type SweepPoint } from '../sweep/expand.js';
+import { startupParams } from '../search/study.js';
 import { formatValue, table } from './report.js';
+
+/** The study's start-up points: random draws fixed by its seed and their index alone. */
+export function startupPoints(plan: Plan): SweepPoint[] {
+  const tpe = plan.experiment.sweep!.tpe!;
+  return startupParams({ space: tpe.params, seed: tpe.seed ?? 0, startup: tpe.startup ?? 10, count: tpe.count }).map((params, i) =>
+    pointOf(plan.written, plan.file, params, i),
+  );
+}
 
 export function studyPlanNote(plan: Plan, runsDir: string): string {
   const tpe = plan.experiment.sweep!.tpe!;

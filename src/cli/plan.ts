@@ -2,7 +2,7 @@ import { resolve } from 'node:path';
 import { defineCommand } from './command.js';
 import { EXIT, cwdOf } from './io.js';
 import { JSON_FLAG, RUNS_DIR_FLAG, SET_FLAG, runsDirOf } from './flags.js';
-import { studyPlanNote } from './plan-study.js';
+import { startupPoints, studyPlanNote } from './plan-study.js';
 import { planExperiment } from '../sweep/plan.js';
 import { formatValue, printProblems, table } from './report.js';
 
@@ -19,7 +19,9 @@ export const planCommand = defineCommand({
       printProblems(io, result.problems, result.texts);
       return EXIT.invalid;
     }
-    const { points, excluded, duplicates, experiment } = result.plan;
+    const { excluded, duplicates, experiment } = result.plan;
+    // An adaptive study's known points are its start-up draws; the rest is proposed as results arrive.
+    const points = experiment.sweep?.tpe ? startupPoints(result.plan) : result.plan.points;
     if (flags.json) {
       io.stdout.write(
         JSON.stringify(

@@ -187,7 +187,7 @@ export class Study {
       sweep: this.index.sweep,
       sweepUid: this.index.uid,
       file: this.index.file,
-      experimentText: readFileBounded(sweepPath(this.dir, 'experiment'), MAX_EXPERIMENT_BYTES, 'sweep.yaml').toString('utf8'),
+      experimentText: readFileBounded(sweepPath(this.dir, 'experiment'), MAX_EXPERIMENT_BYTES, 'resolved experiment').toString('utf8'),
       entry: { index: p.index, key: p.key, name: p.name, params: p.params, dir: p.dir },
       uid: p.uid,
       configText: configText(point.config),

@@ -10,7 +10,6 @@ import type { ExperimentFile } from '../config/types.gen.js';
 import { normalise, runConfigOf, type RunConfig } from '../config/normalise.js';
 import { clone, deepEqual, getPath, setPath } from '../util/object.js';
 import { pointName, runKey } from './key.js';
-import { startupParams } from '../search/study.js';
 
 type Sweep = NonNullable<ExperimentFile['sweep']>;
 type Assignment = Record<string, unknown>;
@@ -82,8 +81,9 @@ export function pointOf(doc: ExperimentFile, file: string, params: Assignment, i
 export function expand(doc: ExperimentFile, file: string): Expansion {
   const { sweep, ...base } = doc;
   let assignments = sweep ? product(axes(sweep)) : [{}];
-  // An adaptive study (check.ts keeps it alone in its sweep) is planned only as far as its start-up points: the rest depends on results.
-  if (sweep?.tpe) assignments = startupParams({ space: sweep.tpe.params, seed: sweep.tpe.seed ?? 0, startup: sweep.tpe.startup ?? 10, count: sweep.tpe.count });
+  // An adaptive study (check.ts keeps it alone in its sweep) has no point before it proposes one: its base config stands in
+  // for what every proposal needs (preflight); exp plan shows the start-up draws (search/study.ts) and exp run proposes.
+  if (sweep?.tpe) assignments = [{}];
   if (sweep?.random) {
     const rng = seedrandom(String(sweep.random.seed ?? 0));
     const params = Object.entries(sweep.random.params);
