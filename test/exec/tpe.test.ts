@@ -158,6 +158,10 @@ test(
     const sweep = await until('the third proposal', () =>
       existsSync(join(runs, 'tpekill')) && proposals(sweepOf(runs, 'tpekill')).length >= 3 ? sweepOf(runs, 'tpekill') : undefined,
     );
+    // Only once its training holds the folder and has an epoch: killed earlier, its orphaned child could take the folder after
+    // the rerun started it, and the rerun would see it busy (another worker, for TPE) instead of resuming it.
+    const third = join(sweep, proposals(sweep)[2]!.dir);
+    await until('the third point mid-way', () => runFolderBusy(third).busy && existsSync(join(third, 'metrics.jsonl')));
     child.kill('SIGKILL');
     await exited;
     const before = proposals(sweep);
