@@ -42,6 +42,7 @@ export const COMMANDS: readonly { name: string; load: () => Promise<Command> }[]
   { name: 'cache gc', load: async () => (await import('./cache.js')).cacheGcCommand },
   { name: 'reproduce', load: async () => (await import('./reproduce.js')).reproduceCommand },
   { name: 'sweep simulate', load: async () => (await import('./sweep-simulate.js')).sweepSimulateCommand },
+  { name: 'why', load: async () => (await import('./why.js')).whyCommand },
   { name: 'ui', load: async () => (await import('./ui.js')).uiCommand },
   { name: 'schema', load: async () => (await import('./schema.js')).schemaCommand },
 ];

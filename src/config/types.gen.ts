@@ -481,6 +481,27 @@ name?: string
 mode?: ("auto" | "min" | "max")
 }
 /**
+ * Stop starting points when the sweep's budget is spent: the points already training finish, the rest are not started (shown as skipped, with the reason), the best point so far is reported, and the sweep ends cleanly (exit 0; the reason in the summary and in the MLflow parent run as exp.stop_reason). Any kind may be combined; the first spent stops the sweep. null: no budget.
+ */
+budget?: ({
+/**
+ * Start no more than this many points (those that trained before, in an earlier exp run of the same file, count).
+ */
+points?: number
+/**
+ * Start no new point once the sweep's points have trained this many epochs in all (the lines of their metrics.jsonl).
+ */
+epochs?: number
+/**
+ * Start no new point once this many seconds of wall time have passed since this exp run started.
+ */
+seconds?: number
+/**
+ * Start no new point once a point that ended has reached this value of the ranking metric (sweep.metric): at least it when higher is better, at most it when lower is.
+ */
+target?: number
+} | null)
+/**
  * Stop points that are clearly worse than their peers, as `pruned`. median: after grace_epochs, a point whose best `metric` so far at epoch e is worse than the median of the other points' bests at epoch e (among at least min_points that reached e). asha: successive halving at rungs ending at epochs min_epochs * reduction_factor^k; at each rung a point goes on only if its `metric` there is in the top 1/reduction_factor of the values recorded at that rung so far (its own included; ties go on). hyperband: several asha brackets whose first rungs are staggered. null disables.
  */
 early_stop?: ({
@@ -988,6 +1009,27 @@ name: string
  */
 mode: ("auto" | "min" | "max")
 }
+/**
+ * Stop starting points when the sweep's budget is spent: the points already training finish, the rest are not started (shown as skipped, with the reason), the best point so far is reported, and the sweep ends cleanly (exit 0; the reason in the summary and in the MLflow parent run as exp.stop_reason). Any kind may be combined; the first spent stops the sweep. null: no budget.
+ */
+budget: ({
+/**
+ * Start no more than this many points (those that trained before, in an earlier exp run of the same file, count).
+ */
+points?: number
+/**
+ * Start no new point once the sweep's points have trained this many epochs in all (the lines of their metrics.jsonl).
+ */
+epochs?: number
+/**
+ * Start no new point once this many seconds of wall time have passed since this exp run started.
+ */
+seconds?: number
+/**
+ * Start no new point once a point that ended has reached this value of the ranking metric (sweep.metric): at least it when higher is better, at most it when lower is.
+ */
+target?: number
+} | null)
 /**
  * Stop points that are clearly worse than their peers, as `pruned`. median: after grace_epochs, a point whose best `metric` so far at epoch e is worse than the median of the other points' bests at epoch e (among at least min_points that reached e). asha: successive halving at rungs ending at epochs min_epochs * reduction_factor^k; at each rung a point goes on only if its `metric` there is in the top 1/reduction_factor of the values recorded at that rung so far (its own included; ties go on). hyperband: several asha brackets whose first rungs are staggered. null disables.
  */
