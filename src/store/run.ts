@@ -16,7 +16,7 @@ import { runKey } from '../sweep/key.js';
 import type { RunConfig } from '../config/normalise.js';
 import { LockedError, StoreError } from '../errors.js';
 import { readFileBounded, writeFileAtomic, writeJsonAtomic } from '../util/fsx.js';
-import { checkRecord, readCheckedJson, type Fields } from './check.js';
+import { checkRecord, fieldProblem, readCheckedJson, type Fields } from './check.js';
 import { runPath, sweepDirOf } from './layout.js';
 import { describeOwner, currentLock, tryLock, type Lock } from './lock.js';
 import { readSweepIndex } from './sweep-index.js';
@@ -197,18 +197,43 @@ export function readRunConfig(dir: string): RunConfig {
   return r.config;
 }
 
-/** Every epoch of metrics.jsonl (a torn last line after a crash is skipped). */
+const METRIC_LINE_FIELDS: Fields = { epoch: 'number', lr: 'number?', seconds: 'number?' };
+
+/** What is wrong with one parsed metrics.jsonl line, or undefined; a metric may be null (JSON's NaN, a diverged loss). */
+function metricLineProblem(value: unknown): string | undefined {
+  const problem = fieldProblem(value, METRIC_LINE_FIELDS);
+  if (problem !== undefined) return problem;
+  const odd = Object.entries(value as Record<string, unknown>).find(([, v]) => v !== null && typeof v !== 'number');
+  return odd && `its '${odd[0]}' is ${JSON.stringify(odd[1])?.slice(0, 60) ?? String(odd[1])}, not a number or null`;
+}
+
+/** One line of metrics.jsonl (1-based `n`), checked; undefined for a torn last line (training stopped while appending it). */
+function metricLine(file: string, line: string, n: number, last: boolean): EpochLine | undefined {
+  let problem: string | undefined;
+  let value: unknown;
+  try {
+    value = JSON.parse(line);
+    problem = metricLineProblem(value);
+  } catch {
+    if (last) return undefined;
+    problem = 'it is not JSON';
+  }
+  if (problem === undefined) return value as EpochLine;
+  const fix = `delete line ${n} (exp train rewrites metrics.jsonl from the checkpoint when the run resumes), or restore the file from a copy`;
+  throw new StoreError({ code: 'RUN_FILE_CORRUPT', message: `${file} is damaged at line ${n}: ${problem}`, file, fix, exit: 'failed' });
+}
+
+/** Every epoch of metrics.jsonl, each line checked (a torn last line after a crash is skipped). */
 export function readMetrics(dir: string): EpochLine[] {
   const file = runPath(dir, 'metrics');
   if (!existsSync(file)) return [];
   // Bounded and regular-file-only: a year of epochs is a few megabytes.
-  const text = readFileBounded(file, MAX_METRICS_BYTES, 'metrics.jsonl').toString('utf8');
-  return text.split('\n').flatMap((l) => {
-    try {
-      return l.trim() ? [JSON.parse(l) as EpochLine] : [];
-    } catch {
-      return [];
-    }
+  const lines = readFileBounded(file, MAX_METRICS_BYTES, 'metrics.jsonl').toString('utf8').split('\n');
+  let lastText = lines.length - 1;
+  while (lastText > 0 && lines[lastText]!.trim() === '') lastText--;
+  return lines.flatMap((l, i) => {
+    const line = l.trim() ? metricLine(file, l, i + 1, i === lastText) : undefined;
+    return line ? [line] : [];
   });
 }
 

@@ -142,6 +142,35 @@ test('a hand-edited tags.txt (empty, a repeated tag, a tag with a space) is RUN_
   rmSync(file);
 });
 
+test('a metrics.jsonl line of the wrong shape is RUN_FILE_CORRUPT naming the file and the line number; a torn last line is still skipped', () => {
+  const folder = new RunFolder(runDir);
+  const file = runPath(runDir, 'metrics');
+  const good = ['{"epoch":1,"loss":0.5,"val_loss":null,"lr":0.001}', '{"epoch":2,"loss":0.4,"val_loss":0.45}'];
+  writeFileSync(file, [...good, '{"epoch":3,"loss":0.'].join('\n'));
+  assert.deepEqual(
+    folder.metrics().map((l) => l.epoch),
+    [1, 2],
+    'the torn last line (training stopped while appending it) is skipped; a null metric (a diverged loss) is kept',
+  );
+  for (const [lines, line, says] of [
+    [[good[0], '{"epoch":"2","loss":0.4}', good[1]], 2, /'epoch'/],
+    [[good[0], good[1], '{"epoch":3,"loss":"low"}'], 3, /'loss' is "low", not a number or null/],
+    [[good[0], '{"epoch":2,"loss', good[1]], 2, /not JSON/],
+    [['[1,2]', good[1]], 1, /a list, not an object/],
+  ] as const) {
+    const text = lines.join('\n') + '\n';
+    writeFileSync(file, text);
+    const e = codedError(() => folder.metrics());
+    assert.equal(e.code, 'RUN_FILE_CORRUPT', e.message);
+    assert.equal(e.file, file);
+    assert.ok(e.message.includes(`${file} is damaged at line ${line}:`), e.message);
+    assert.match(e.message, says);
+    assert.ok(e.fix?.includes(`line ${line}`), e.fix);
+    assert.equal(readFileSync(file, 'utf8'), text, 'the damaged file is left as it is');
+  }
+  rmSync(file);
+});
+
 test("a hand-edited checkpoint state.json with a wrong field type is CHECKPOINT_FORMAT naming the checkpoint's state.json", async () => {
   const { readCheckpointInfo } = await import('../../src/core/checkpoint.js');
   const ckpt = checkpointDir(runDir, 'last');
