@@ -12,10 +12,7 @@ import { ExpError, ModelUseError } from '../errors.js';
 import { WeightsError } from '../model/errors.js';
 import { selectBackend } from '../backend/select.js';
 import type { BackendInfo, BackendName } from '../backend/types.js';
-import { checkpointDir } from '../store/layout.js';
-import { readTags } from '../store/tags.js';
-import { readThresholds } from '../store/thresholds.js';
-import { readPoint, readRunConfig } from '../store/run.js';
+import { RunFolder } from '../store/folder.js';
 import type { PointMeta } from '../store/types.js';
 import { hasCheckpoint, loadCheckpoint, readCheckpointInfo, type BaseRef } from '../core/checkpoint.js';
 import { buildWithBase } from '../core/model.js';
@@ -38,8 +35,9 @@ export interface RestoredRun {
 export type CheckpointChoice = 'best' | 'last';
 
 /** The run's tag vocabulary (tags.txt, written by training), or NO_MODEL when it has not trained yet; a damaged one is RUN_FILE_CORRUPT (store/tags.ts). */
-export function readRunTags(dir: string): string[] {
-  const tags = readTags(dir);
+export function readRunTags(run: RunFolder): string[] {
+  const { dir } = run;
+  const tags = run.tags();
   if (tags === undefined)
     throw new ModelUseError({ code: 'NO_MODEL', message: `${dir} has no tags.txt: it has not trained yet`, fix: `train it first: exp train ${dir}` });
   return tags;
@@ -59,11 +57,12 @@ function swapLeftover(target: string): boolean {
 }
 
 /** The checkpoint folder to load: the one asked for, else best when the run has one, else last. */
-function chooseCheckpoint(dir: string, want: CheckpointChoice | undefined): CheckpointChoice {
+function chooseCheckpoint(run: RunFolder, want: CheckpointChoice | undefined): CheckpointChoice {
+  const { dir } = run;
   // The best folder is swapped in whole (replaceDirAtomic), so one that is there but unreadable is damaged, not half-written.
-  const which = want ?? (existsSync(checkpointDir(dir, 'best')) ? 'best' : 'last');
-  if (which === 'last' && want === undefined && swapLeftover(checkpointDir(dir, 'best'))) {
-    const file = checkpointDir(dir, 'best');
+  const which = want ?? (existsSync(run.checkpoint('best')) ? 'best' : 'last');
+  if (which === 'last' && want === undefined && swapLeftover(run.checkpoint('best'))) {
+    const file = run.checkpoint('best');
     throw new WeightsError({
       code: 'CHECKPOINT_CORRUPT',
       file,
@@ -71,7 +70,7 @@ function chooseCheckpoint(dir: string, want: CheckpointChoice | undefined): Chec
       fix: 'when no training is under way, move checkpoints/best.tmp-* (the new, complete one) or checkpoints/best.old-* (the previous one) to checkpoints/best; or use --checkpoint last',
     });
   }
-  if (existsSync(checkpointDir(dir, which))) return which;
+  if (existsSync(run.checkpoint(which))) return which;
   if (want)
     throw new ModelUseError({
       code: 'NO_MODEL',
@@ -86,8 +85,9 @@ function chooseCheckpoint(dir: string, want: CheckpointChoice | undefined): Chec
 }
 
 /** Loads checkpoint `which` into `model`; a damaged one is CHECKPOINT_CORRUPT naming the file, never replaced by another in silence. */
-async function loadChosen(dir: string, which: CheckpointChoice, model: tf.LayersModel, base: BaseRef): Promise<void> {
-  const cdir = checkpointDir(dir, which);
+async function loadChosen(run: RunFolder, which: CheckpointChoice, model: tf.LayersModel, base: BaseRef): Promise<void> {
+  const { dir } = run;
+  const cdir = run.checkpoint(which);
   try {
     if (!hasCheckpoint(cdir)) readCheckpointInfo(cdir); // names state.json when that is what is wrong
     await loadCheckpoint(cdir, model, undefined, base);
@@ -115,15 +115,16 @@ export async function restoreRun(
   dir: string,
   opts: { backend?: 'auto' | BackendName; checkpoint?: CheckpointChoice; tuned?: boolean } = {},
 ): Promise<RestoredRun> {
-  const cfg = readRunConfig(dir);
-  const point = readPoint(dir);
-  const tags = readRunTags(dir);
-  const which = chooseCheckpoint(dir, opts.checkpoint);
-  const tuned = opts.tuned === false ? undefined : readThresholds(dir, tags);
+  const run = new RunFolder(dir);
+  const cfg = run.config();
+  const point = run.point();
+  const tags = readRunTags(run);
+  const which = chooseCheckpoint(run, opts.checkpoint);
+  const tuned = opts.tuned === false ? undefined : run.thresholds(tags);
   const backend = await selectBackend(opts.backend ?? 'auto');
   const { model, base } = await buildWithBase(cfg, tags.length);
   try {
-    await loadChosen(dir, which, model, base);
+    await loadChosen(run, which, model, base);
   } catch (e) {
     model.dispose(); // a long-lived caller (the MLflow sink) must not keep a VGG16 per failed try
     throw e;
