@@ -9,6 +9,14 @@ import { cwdOf, type Io } from './io.js';
 export const SET_FLAG = { type: 'list', arg: 'path=value', description: 'Override a setting (a YAML value; a list sweeps it).' } as const;
 export const RUNS_DIR_FLAG = { type: 'string', arg: 'DIR', description: `Run store folder (default ${DEFAULT_RUNS_DIR}/, or $EXP_RUNS_DIR).` } as const;
 export const JSON_FLAG = { type: 'boolean', description: 'Print JSON instead of a table.' } as const;
+/** exp run --launcher: where the points train. slurm: one job array (see cli/slurm.ts). */
+export const LAUNCHER_FLAG = {
+  type: 'string',
+  arg: 'local|slurm',
+  choices: ['local', 'slurm'],
+  description:
+    'Where the points train: here (local, the default), or as one Slurm job array submitted with sbatch (options: launcher.slurm, --set launcher.slurm.X=...).',
+} as const;
 
 /** The runs folder: --runs-dir, else $EXP_RUNS_DIR (when not empty), else runs/, resolved against the working folder. */
 export const runsDirOf = (flag: string | undefined, io: Io): string => resolve(cwdOf(io), flag || io.env.EXP_RUNS_DIR || DEFAULT_RUNS_DIR);

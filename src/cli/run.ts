@@ -3,7 +3,7 @@ import { basename, join, resolve } from 'node:path';
 import { defineCommand } from './command.js';
 import { EXIT, cwdOf } from './io.js';
 import { displayPath, table } from './report.js';
-import { RUNS_DIR_FLAG, SET_FLAG, runsDirOf } from './flags.js';
+import { LAUNCHER_FLAG, RUNS_DIR_FLAG, SET_FLAG, runsDirOf } from './flags.js';
 import { syncAfterRun } from './sync.js';
 import { planExperiment } from '../sweep/plan.js';
 import { ConfigError } from '../config/problem.js';
@@ -41,7 +41,8 @@ export function sweepExit(results: readonly FolderResult[]): number {
 export const runCommand = defineCommand({
   name: 'run',
   summary: 'Plan the experiment, write one folder per sweep point, and train each point that has not finished.',
-  usage: 'run FILE [--set path=value ...] [--workers N] [--gpus 0,1] [--runs-dir DIR] [--sweep NAME] [--dry-run] [--retry-failed] [--force] [--max-failures N]',
+  usage:
+    'run FILE [--set path=value ...] [--workers N] [--gpus 0,1] [--runs-dir DIR] [--sweep NAME] [--dry-run] [--retry-failed] [--force] [--max-failures N] [--queue URL [--detach] | --launcher slurm [--wait]]',
   details: [
     'Before writing anything, checks what every point needs (data, weights, backend) and reports all problems at once.',
     'Running the same file again resumes its sweep: finished points are skipped, interrupted ones continue from their last',
@@ -63,6 +64,8 @@ export const runCommand = defineCommand({
     'max-failures': { type: 'int', arg: 'N', min: 1, description: 'Start no new point after N failures.' },
     queue: { type: 'string', arg: 'URL', description: 'Send the points to a queue (redis://HOST:PORT[/DB]) for `exp worker`s instead of training here.' },
     detach: { type: 'boolean', description: 'With --queue: return once the points are queued instead of following them.' },
+    launcher: LAUNCHER_FLAG,
+    wait: { type: 'boolean', description: 'With --launcher slurm: follow the job array until every task has ended, instead of returning at once.' },
   },
   async run(files, flags, io) {
     const cwd = cwdOf(io);
@@ -78,6 +81,16 @@ export const runCommand = defineCommand({
     if (flags['dry-run']) {
       for (const p of index.points) io.stdout.write(`  ${p.dir}\n`);
       return EXIT.ok;
+    }
+    if (flags.launcher === 'slurm') {
+      if (flags.queue || flags.force || flags.gpus)
+        throw new UsageError(
+          '--launcher slurm takes neither --queue, --force nor --gpus',
+          'USAGE',
+          'ask Slurm for GPUs with --set launcher.slurm.gpus_per_task=1',
+        );
+      const { runOnSlurm } = await import('./slurm.js');
+      return runOnSlurm(plan, dir, index, { workers: flags.workers, retryFailed: flags['retry-failed'] || flags['only-failed'], wait: flags.wait }, io);
     }
     if (flags.queue) return runOnQueue(flags.queue, plan, dir, index, flags.detach, io);
     const workers = flags.workers ?? (gpus?.length || 1);

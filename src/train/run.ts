@@ -75,7 +75,7 @@ export async function trainRunFolder(dir: string, opts: TrainOptions): Promise<R
     ...(prev?.tags ? { tags: prev.tags } : {}),
     ...(env.CUDA_VISIBLE_DEVICES !== undefined ? { gpus: env.CUDA_VISIBLE_DEVICES } : {}),
     ...(env.EXP_LAUNCHER
-      ? { launcher: { kind: env.EXP_LAUNCHER === 'queue' ? 'queue' : 'local', ...(env.EXP_WORKER ? { worker: env.EXP_WORKER } : {}) } as const }
+      ? { launcher: { kind: env.EXP_LAUNCHER === 'queue' || env.EXP_LAUNCHER === 'slurm' ? env.EXP_LAUNCHER : 'local', ...(env.EXP_WORKER ? { worker: env.EXP_WORKER } : {}) } as const }
       : {}),
   };
   const events = new EventLog(dir);
