@@ -112,11 +112,19 @@ export async function runSlurmTask(o: TaskOptions): Promise<number> {
   const name = dir.slice(o.sweepDir.length + 1);
   const hold = holdAt(pruner, name, dir, env);
   o.say(`exp slurm-task: job ${job} trains ${dir}${(o.env.SLURM_RESTART_COUNT ?? '0') !== '0' ? ` (restart ${o.env.SLURM_RESTART_COUNT})` : ''}`);
+  // The task's log shows where training is, at most every EXP_PROGRESS_SECONDS (default 60): a batch job has no live display.
+  const every = Number(o.env.EXP_PROGRESS_SECONDS ?? 60) * 1000;
+  let shown = 0;
+  let epochs = 0;
   const child = spawnTrain(dir, {
     env,
     output: 'inherit',
     onMessage: (m) => {
-      if (m.type === 'epoch' && pruner) judgeEpoch(pruner, child, hold, name, m.epoch, m.metrics);
+      if (m.type === 'started') epochs = m.epochs;
+      else if (m.type === 'progress' && Date.now() - shown >= every) {
+        shown = Date.now();
+        o.say(`progress: epoch ${m.epoch}/${epochs} batch ${m.batch}/${m.batches}`);
+      } else if (m.type === 'epoch' && pruner) judgeEpoch(pruner, child, hold, name, m.epoch, m.metrics);
     },
   });
   const onSignal = (sig: NodeJS.Signals): void => {

@@ -90,6 +90,7 @@ export async function trainRunFolder(dir: string, opts: TrainOptions): Promise<R
   const stop = new StopControl({
     say: log,
     stillHeld: () => lock.stillHeld(),
+    termOnce: env.EXP_LAUNCHER === 'slurm',
     abort: (reason) => {
       end('killed', reason);
       outputs.ended('killed', reason, null, []);
