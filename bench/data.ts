@@ -16,7 +16,7 @@ import { decodeImage, decodeMany } from '../src/data/decode.js';
 import { readCache } from '../src/data/cache.js';
 import { loadDataset, type Dataset } from '../src/data/planet.js';
 import { synthesize } from '../src/data/synth.js';
-import { makeBatch } from '../src/train/batches.js';
+import { makeBatch } from '../src/core/batches.js';
 import { recipeConfig } from './config.js';
 import type { BenchBackend } from './machine.js';
 import { findPython, log, ROOT, round, runPythonJson, startSpan, tempDir, type Span } from './measure.js';

@@ -23,7 +23,8 @@ const flushed = (stream) =>
 
 // When the command is done and its output is flushed, the process is: a request to a tracking
 // server that hangs, or a timer of a library, must not keep it alive after its work is recorded.
-main(process.argv.slice(2), { stdout: process.stdout, stderr: process.stderr, env: process.env })
+// `exit` is for a second Ctrl-C only: the run's end is recorded, and the process stops at once.
+main(process.argv.slice(2), { stdout: process.stdout, stderr: process.stderr, env: process.env, exit: (code) => process.exit(code) })
   .then(async (code) => {
     await Promise.all([flushed(process.stdout), flushed(process.stderr)]);
     await new Promise((resolve) => setImmediate(resolve)); // a failed write's 'error' event comes a tick later

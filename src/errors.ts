@@ -10,6 +10,11 @@ import { dirname } from 'node:path';
  *
  * Config files report many problems at once as Problems (config/problem.ts); ConfigError
  * carries them across a stage boundary and is part of this family (code CONFIG_INVALID).
+ *
+ * Every subclass takes one init object: `new XError({ code, message, fix, ...extra })`, where
+ * extra is the subclass's own fields (a file, an HTTP status). A subclass with one fixed code
+ * builds its message from its fields and takes just those, still as one object
+ * (`new LockedError({ dir, owner })`).
  */
 
 /** What a command was given: arguments, options, paths. */
@@ -84,7 +89,9 @@ export type ErrorCode =
   | QueueErrorCode
   | SlurmErrorCode
   | 'BACKEND_UNAVAILABLE'
-  | 'NO_GPU';
+  | 'NO_GPU'
+  /** exp train's EXP_LAUNCH (the launcher's settings, exec/protocol.ts) is not what a launcher writes. */
+  | 'LAUNCH_SETTINGS_INVALID';
 
 /** How the CLI ends for this error: 2 for invalid input, 1 for a failure. */
 export type ErrorExit = 'invalid' | 'failed';
@@ -115,7 +122,8 @@ export class ExpError<C extends ErrorCode = ErrorCode> extends Error {
     super(init.message, init.cause === undefined ? undefined : { cause: init.cause });
     this.name = 'ExpError';
     this.code = init.code;
-    this.fix = init.fix;
+    // An empty fix is no fix (call sites pass `fix: maybe` without a guard).
+    this.fix = init.fix || undefined;
     this.file = init.file;
     this.line = init.line;
     this.col = init.col;
@@ -135,23 +143,23 @@ export class ExpError<C extends ErrorCode = ErrorCode> extends Error {
 
 /** A command line that cannot be run as given (exit 2). */
 export class UsageError extends ExpError<UsageCode> {
-  constructor(message: string, code: UsageCode = 'USAGE', fix?: string) {
-    super({ code, message, ...(fix ? { fix } : {}) });
+  constructor(init: ExpErrorInit<UsageCode>) {
+    super(init);
     this.name = 'UsageError';
   }
 }
 
 /** A data problem the user must fix; the message says what and where, `fix` how. */
 export class DataError extends ExpError<DataErrorCode> {
-  constructor(code: DataErrorCode, message: string, opts: { fix?: string; file?: string; line?: number; exit?: ErrorExit } = {}) {
-    super({ code, message, ...opts });
+  constructor(init: ExpErrorInit<DataErrorCode>) {
+    super(init);
     this.name = 'DataError';
   }
 }
 
 /** Something in the run store that cannot be read or written as asked. */
 export class StoreError extends ExpError<StoreErrorCode> {
-  constructor(init: Omit<ExpErrorInit<StoreErrorCode>, 'code'> & { code: StoreErrorCode }) {
+  constructor(init: ExpErrorInit<StoreErrorCode>) {
     super(init);
     this.name = 'StoreError';
   }
@@ -159,10 +167,10 @@ export class StoreError extends ExpError<StoreErrorCode> {
 
 /** A run folder is being trained by another live process. */
 export class LockedError extends ExpError<'LOCKED'> {
-  constructor(
-    readonly dir: string,
-    readonly owner: string,
-  ) {
+  readonly dir: string;
+  readonly owner: string;
+
+  constructor({ dir, owner }: { dir: string; owner: string }) {
     super({
       code: 'LOCKED',
       message: `run folder ${dir} is being trained by ${owner}`,
@@ -171,21 +179,23 @@ export class LockedError extends ExpError<'LOCKED'> {
       exit: 'failed',
     });
     this.name = 'LockedError';
+    this.dir = dir;
+    this.owner = owner;
   }
 }
 
 /** The run `exp reproduce` was asked for cannot be found or used. */
 export class ReproduceError extends ExpError<ReproduceErrorCode> {
-  constructor(code: ReproduceErrorCode, message: string, fix?: string) {
-    super({ code, message, ...(fix ? { fix } : {}) });
+  constructor(init: ExpErrorInit<ReproduceErrorCode>) {
+    super(init);
     this.name = 'ReproduceError';
   }
 }
 
 /** A trained model cannot be used as asked (evaluate, predict, export, ensemble). */
 export class ModelUseError extends ExpError<ModelUseErrorCode> {
-  constructor(code: ModelUseErrorCode, message: string, fix?: string, exit: ErrorExit = 'invalid') {
-    super({ code, message, exit, ...(fix ? { fix } : {}) });
+  constructor(init: ExpErrorInit<ModelUseErrorCode>) {
+    super(init);
     this.name = 'ModelUseError';
   }
 }
@@ -211,7 +221,8 @@ export function fromSystemError(e: unknown, fallbackFile = 'a file'): ExpError |
       cause: e,
     });
   }
-  if (code === 'ENAMETOOLONG') return new UsageError(`a path is too long for the file system: ${file.slice(0, 120)}…`, 'USAGE', 'use a shorter name');
+  if (code === 'ENAMETOOLONG')
+    return new UsageError({ code: 'USAGE', message: `a path is too long for the file system: ${file.slice(0, 120)}…`, fix: 'use a shorter name' });
   if (code === 'EACCES' || code === 'EPERM' || code === 'EROFS') {
     return new StoreError({
       code: 'PERMISSION_DENIED',

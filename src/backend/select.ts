@@ -56,13 +56,14 @@ function devicesOf(info: BackendInfo): NonNullable<BackendProbe['devices']> {
 
 /** A backend that was asked for by name cannot be used; `fix` says how to make it usable. */
 export class BackendUnavailableError extends ExpError<'BACKEND_UNAVAILABLE'> {
-  constructor(
-    readonly backend: BackendName,
-    readonly reason: string,
-    fix: string,
-  ) {
+  readonly backend: BackendName;
+  readonly reason: string;
+
+  constructor({ backend, reason, fix }: { backend: BackendName; reason: string; fix: string }) {
     super({ code: 'BACKEND_UNAVAILABLE', message: `backend '${backend}' is unavailable: ${reason}`, fix, exit: 'failed' });
     this.name = 'BackendUnavailableError';
+    this.backend = backend;
+    this.reason = reason;
   }
 }
 
@@ -98,12 +99,12 @@ export async function selectBackend(wanted: 'auto' | BackendName, opts: { thread
     if (a.ok) return a.info;
     if (wanted !== 'auto') {
       await restore(previous);
-      throw new BackendUnavailableError(name, a.reason, a.fix);
+      throw new BackendUnavailableError({ backend: name, reason: a.reason, fix: a.fix });
     }
     failures.push(`${name}: ${a.reason}`);
   }
   // The cpu backend ships inside @tensorflow/tfjs, so this means a broken install.
-  throw new BackendUnavailableError('cpu', `no backend works (${failures.join('; ')})`, FIX.cpu);
+  throw new BackendUnavailableError({ backend: 'cpu', reason: `no backend works (${failures.join('; ')})`, fix: FIX.cpu });
 }
 
 /**

@@ -91,7 +91,7 @@ export function helpText(cmd: Command): string {
 
 function convert(cmd: Command, name: string, f: FlagSpec, raw: unknown): unknown {
   const bad = (what: string): never => {
-    throw new UsageError(`--${name} ${what}, got '${String(raw)}'`, 'BAD_OPTION_VALUE', `run 'exp ${cmd.name} --help' for the options`);
+    throw new UsageError({ code: 'BAD_OPTION_VALUE', message: `--${name} ${what}, got '${String(raw)}'`, fix: `run 'exp ${cmd.name} --help' for the options` });
   };
   switch (f.type) {
     case 'boolean':
@@ -125,15 +125,23 @@ function convert(cmd: Command, name: string, f: FlagSpec, raw: unknown): unknown
  * training.epochs=2`) without this module loading the schema on every start.
  */
 export class UnknownOptionError extends UsageError {
-  constructor(
-    readonly command: Command,
-    readonly option: string,
-    readonly value: string | undefined,
-    readonly guess: string | undefined,
-    fix = `run 'exp ${command.name} --help' for the options`,
-    extra = '',
-  ) {
-    super(`unknown option '--${option}'${guess ? `; did you mean '--${guess}'?` : ''}${extra}`, 'UNKNOWN_OPTION', fix);
+  readonly command: Command;
+  readonly option: string;
+  readonly value: string | undefined;
+  readonly guess: string | undefined;
+
+  /** `fix` defaults to pointing at --help; `extra` is appended to the message. */
+  constructor(init: { command: Command; option: string; value: string | undefined; guess: string | undefined; fix?: string; extra?: string }) {
+    const { command, option, guess } = init;
+    super({
+      code: 'UNKNOWN_OPTION',
+      message: `unknown option '--${option}'${guess ? `; did you mean '--${guess}'?` : ''}${init.extra ?? ''}`,
+      fix: init.fix ?? `run 'exp ${command.name} --help' for the options`,
+    });
+    this.command = command;
+    this.option = option;
+    this.value = init.value;
+    this.guess = guess;
   }
 }
 
@@ -154,13 +162,13 @@ export function parseCommandArgs(cmd: Command, argv: readonly string[]): { posit
     if (name in specs) continue;
     const next = argv[i + 1];
     const value = eq.length ? eq.join('=') : next !== undefined && !next.startsWith('-') ? next : undefined;
-    throw new UnknownOptionError(cmd, name, value, closest(name, Object.keys(specs)));
+    throw new UnknownOptionError({ command: cmd, option: name, value, guess: closest(name, Object.keys(specs)) });
   }
   let parsed: { values: Record<string, unknown>; positionals: string[] };
   try {
     parsed = parseArgs({ args: [...argv], options, allowPositionals: true, strict: true }) as typeof parsed;
   } catch (e) {
-    throw new UsageError((e as Error).message, 'USAGE', `run 'exp ${cmd.name} --help' for usage`);
+    throw new UsageError({ code: 'USAGE', message: (e as Error).message, fix: `run 'exp ${cmd.name} --help' for usage` });
   }
   const help = parsed.values.help === true;
   const flags: Record<string, unknown> = {};
@@ -170,7 +178,7 @@ export function parseCommandArgs(cmd: Command, argv: readonly string[]): { posit
   if (!help && (n < min || n > max)) {
     const want = min === max ? `exactly ${min}` : max === Infinity ? `at least ${min}` : min === 0 ? `at most ${max}` : `${min} to ${max}`;
     const extra = n > max ? `; unexpected '${parsed.positionals[max]}'` : '';
-    throw new UsageError(`give ${want} ${name} (got ${n})${extra}`, 'USAGE', `usage: exp ${cmd.usage}`);
+    throw new UsageError({ code: 'USAGE', message: `give ${want} ${name} (got ${n})${extra}`, fix: `usage: exp ${cmd.usage}` });
   }
   return { positionals: parsed.positionals, flags, help };
 }

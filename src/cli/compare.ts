@@ -1,63 +1,15 @@
-import { existsSync, readdirSync, statSync } from 'node:fs';
-import { basename, dirname, join, resolve } from 'node:path';
+import { basename } from 'node:path';
 import { defineCommand } from './command.js';
 import { EXIT, cwdOf } from './io.js';
-import { displayPath, formatValue, table } from './report.js';
-import { checkSortMetric, metricCell } from './runs.js';
+import { displayPath, table } from './report.js';
+import { checkSortMetric } from './runs.js';
+import { compareColumns } from '../query/cells.js';
 import { RUNS_DIR_FLAG, runsDirOf } from './flags.js';
-import { UsageError } from '../errors.js';
-import { metricOf, sweepTable, type RunRow, type SweepTable } from '../query/runs.js';
+import { sweepTable } from '../query/runs.js';
 import { rankedBy } from '../config/metric.js';
-import { isRunFolder } from '../store/run.js';
+import { findSweepDir } from '../store/find.js';
 
-const isDir = (p: string): boolean => existsSync(p) && statSync(p).isDirectory();
-
-/**
- * The sweep folder SWEEP names: a folder (a run folder means its sweep), else
- * <runs>/<experiment>/<sweep>, else a sweep name found under exactly one experiment.
- */
-export function findSweepDir(spec: string, cwd: string, runsDir: string): string {
-  const direct = resolve(cwd, spec);
-  if (isDir(direct)) return isRunFolder(direct) ? dirname(direct) : direct;
-  const runs = resolve(cwd, runsDir);
-  if (isDir(join(runs, spec))) return join(runs, spec);
-  const experiments = isDir(runs) ? readdirSync(runs).filter((e) => !e.startsWith('.') && isDir(join(runs, e))) : [];
-  const matches = experiments.filter((e) => isDir(join(runs, e, spec)));
-  if (matches.length === 1) return join(runs, matches[0]!, spec);
-  const known = experiments.flatMap((e) =>
-    readdirSync(join(runs, e))
-      .filter((s) => isDir(join(runs, e, s)))
-      .map((s) => `${e}/${s}`),
-  );
-  const hint =
-    matches.length > 1
-      ? `it is in ${matches.length} experiments (${matches.join(', ')}); give EXPERIMENT/${spec}`
-      : known.length > 0
-        ? `sweeps under ${runsDir}: ${known.slice(0, 10).join(', ')}${known.length > 10 ? ', ...' : ''}`
-        : `${runsDir} holds no sweeps`;
-  throw new UsageError(`no sweep folder '${spec}' (looked for it as a folder and under ${runsDir})`, 'PATH_NOT_FOUND', hint);
-}
-
-/** The columns of `exp compare` (also the sweep table of `exp report`): the swept values, then status, best epoch and metrics. */
-export function compareColumns(t: SweepTable): { headers: string[]; row: (r: RunRow) => string[] } {
-  // F-beta with the per-tag thresholds tuned after training, when the runs have them.
-  const shown = ['val_loss', 'val_fbeta', ...(t.rows.some((r) => r.final?.val_fbeta_tuned !== undefined) ? ['val_fbeta_tuned'] : [])];
-  const first = t.rows[0];
-  const extra = [...new Set([...(first ? [first.monitor] : []), t.metric])].filter((m) => !shown.includes(m) && m !== 'baseline' && m !== 'epoch');
-  // A pruned point's note is the scheduler's decision with its numbers (ASHA: its rung and cut-off), when a point was pruned.
-  const note = t.rows.some((r) => r.status === 'pruned');
-  const headers = [...t.paths, 'key', 'status', 'best epoch', ...shown, ...extra, 'baseline', ...(note ? ['note'] : [])];
-  const row = (r: RunRow): string[] => [
-    ...t.paths.map((p) => (p in r.params ? formatValue(r.params[p]) : '')),
-    r.key ?? '',
-    r.status,
-    r.best ? String(r.best.epoch) : '',
-    ...[...shown, ...extra].map((m) => metricCell(metricOf(r, m))),
-    metricCell(r.baseline),
-    ...(note ? [r.status === 'pruned' ? (r.reason ?? '') : ''] : []),
-  ];
-  return { headers, row };
-}
+export { compareColumns };
 
 export const compareCommand = defineCommand({
   name: 'compare',

@@ -26,19 +26,25 @@ export const dataSynthCommand = defineCommand({
   },
   async run(_args, flags, io) {
     const { out, count, seed, size } = flags;
-    if (!out) throw new UsageError('give the folder to write with --out DIR');
+    if (!out) throw new UsageError({ code: 'USAGE', message: 'give the folder to write with --out DIR' });
     const outDir = resolve(io.cwd ?? process.cwd(), out);
     const shown = displayPath(outDir, io.cwd);
     // Never write over a real dataset by mistake: train_0.jpg is a real Planet file name too.
     const imgDir = join(outDir, 'train-jpg');
     if (existsSync(outDir) && !statSync(outDir).isDirectory())
-      throw new UsageError(`--out ${shown} is a file, not a folder`, 'BAD_OPTION_VALUE', 'give a folder to write the dataset into (it is created if missing)');
-    if (!flags.force && (existsSync(join(outDir, 'train_v2.csv')) || (existsSync(imgDir) && readdirSync(imgDir).length > 0))) {
-      throw new UsageError(
-        `${shown} already holds a dataset (train_v2.csv or train-jpg/)`,
-        'BAD_OPTION_VALUE',
-        'choose another --out, or add --force to overwrite it',
-      );
+      throw new UsageError({
+        code: 'BAD_OPTION_VALUE',
+        message: `--out ${shown} is a file, not a folder`,
+        fix: 'give a folder to write the dataset into (it is created if missing)',
+      });
+    // A train-jpg that is not a folder is left to synthesize, which refuses it (coded) even under --force.
+    const holdsImages = existsSync(imgDir) && statSync(imgDir).isDirectory() && readdirSync(imgDir).length > 0;
+    if (!flags.force && (existsSync(join(outDir, 'train_v2.csv')) || holdsImages)) {
+      throw new UsageError({
+        code: 'BAD_OPTION_VALUE',
+        message: `${shown} already holds a dataset (train_v2.csv or train-jpg/)`,
+        fix: 'choose another --out, or add --force to overwrite it',
+      });
     }
     const t0 = performance.now();
     let shownAt = 0;

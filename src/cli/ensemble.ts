@@ -2,12 +2,12 @@ import { existsSync, readdirSync, statSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { defineCommand } from './command.js';
 import { EXIT, cwdOf } from './io.js';
-import { RUNS_DIR_FLAG, runsDirOf } from './flags.js';
+import { BACKEND_FLAG, type BackendChoice, RUNS_DIR_FLAG, TTA_FLAG, runsDirOf } from './flags.js';
 import { displayPath, table } from './report.js';
-import { BACKEND_FLAG, type BackendChoice, TTA_FLAG } from './model-use.js';
-import { findSweepDir } from './compare.js';
+import { isEnsembleFolder } from '../store/ensemble.js';
+import { ensembleManifestPath } from '../store/layout.js';
 import { UsageError } from '../errors.js';
-import { findRunFolder } from '../store/find.js';
+import { findRunFolder, findSweepDir } from '../store/find.js';
 import { isRunFolder } from '../store/run.js';
 import { sweepTable } from '../query/runs.js';
 import { rankedBy } from '../config/metric.js';
@@ -39,10 +39,14 @@ export const ensembleCommand = defineCommand({
   },
   async run(args, flags, io) {
     const cwd = cwdOf(io);
-    if (!flags.out) throw new UsageError('exp ensemble needs --out DIR', 'USAGE', 'e.g. exp ensemble RUN1 RUN2 --out ensembles/best3');
+    if (!flags.out) throw new UsageError({ code: 'USAGE', message: 'exp ensemble needs --out DIR', fix: 'e.g. exp ensemble RUN1 RUN2 --out ensembles/best3' });
     const out = resolve(cwd, flags.out);
-    if (existsSync(out) && (!statSync(out).isDirectory() || (readdirSync(out).length > 0 && !existsSync(resolve(out, 'ensemble.json'))))) {
-      throw new UsageError(`${flags.out} exists and is not an ensemble folder; exp will not write into it`, 'BAD_OPTION_VALUE', 'give a new or empty folder');
+    if (existsSync(out) && (!statSync(out).isDirectory() || (readdirSync(out).length > 0 && !isEnsembleFolder(out)))) {
+      throw new UsageError({
+        code: 'BAD_OPTION_VALUE',
+        message: `${flags.out} exists and is not an ensemble folder; exp will not write into it`,
+        fix: 'give a new or empty folder',
+      });
     }
     const runsDir = runsDirOf(flags['runs-dir'], io);
     let dirs: string[];
@@ -56,7 +60,11 @@ export const ensembleCommand = defineCommand({
       io.stderr.write(`top ${dirs.length} of ${t.rows.length} points of ${displayPath(t.dir, cwd)}, ${rankedBy(t)}\n`);
     } else {
       if (flags.top !== undefined)
-        throw new UsageError('--top needs a sweep folder, not run folders', 'USAGE', 'give one sweep folder with --top K, or the runs themselves');
+        throw new UsageError({
+          code: 'USAGE',
+          message: '--top needs a sweep folder, not run folders',
+          fix: 'give one sweep folder with --top K, or the runs themselves',
+        });
       dirs = args.map((a) => findRunFolder(a, cwd, runsDir));
     }
     const { makeEnsemble } = await import('../infer/ensemble.js');
@@ -73,7 +81,7 @@ export const ensembleCommand = defineCommand({
       ),
     );
     io.stdout.write(
-      `\nwrote ${displayPath(resolve(out, 'ensemble.json'), cwd)}: ${dirs.length} runs on ${s.images} validation images${file.tta ? ' with TTA' : ''}; thresholds tuned on one half and scored on the other: ${f4(s.held_out.tuned)} (vs ${f4(s.held_out.at_threshold)} at the run's threshold)\n`,
+      `\nwrote ${displayPath(ensembleManifestPath(out), cwd)}: ${dirs.length} runs on ${s.images} validation images${file.tta ? ' with TTA' : ''}; thresholds tuned on one half and scored on the other: ${f4(s.held_out.tuned)} (vs ${f4(s.held_out.at_threshold)} at the run's threshold)\n`,
     );
     return EXIT.ok;
   },

@@ -1,9 +1,9 @@
 import { resolve } from 'node:path';
 import { defineCommand } from './command.js';
 import { EXIT, cwdOf } from './io.js';
-import { RUNS_DIR_FLAG } from './flags.js';
+import { BACKEND_FLAG, type BackendChoice, CHECKPOINT_FLAG, RUNS_DIR_FLAG, THRESHOLDS_FLAG, TTA_FLAG } from './flags.js';
 import { displayPath, table } from './report.js';
-import { BACKEND_FLAG, type BackendChoice, CHECKPOINT_FLAG, modelFolder, progressLine, thresholdsFor, THRESHOLDS_FLAG, TTA_FLAG } from './model-use.js';
+import { modelFolder, progressLine, thresholdsFor } from './model-use.js';
 
 const f4 = (v: number): string => v.toFixed(4);
 
@@ -42,6 +42,7 @@ export const evaluateCommand = defineCommand({
     const { loadPredictor } = await import('../infer/predictor.js');
     const { labelledImages } = await import('../infer/dataset.js');
     const { scorePredictions } = await import('../infer/scores.js');
+    const { evalBatchSize } = await import('../core/predict.js');
     const model = await loadPredictor(dir, ensemble, flags.backend as BackendChoice, {
       tuned: flags.thresholds === 'tuned',
       ...(flags.checkpoint ? { checkpoint: flags.checkpoint } : {}),
@@ -56,7 +57,7 @@ export const evaluateCommand = defineCommand({
       const t0 = performance.now();
       const probs = await model.predict(data.ds.pixels, data.indices, { tta: flags.tta, onBatch: progressLine(io, 'scoring') });
       const seconds = (performance.now() - t0) / 1000;
-      const s = scorePredictions(probs, data.targets, model.tags, model.cfg.metrics.beta, thresholds);
+      const s = scorePredictions(probs, data.targets, model.tags, model.cfg.metrics.beta, thresholds, evalBatchSize(model.cfg));
       const about = {
         model: dir,
         kind: model.kind,

@@ -2,9 +2,9 @@ import { existsSync, readdirSync, renameSync, rmSync, statSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { defineCommand } from './command.js';
 import { EXIT, cwdOf } from './io.js';
-import { RUNS_DIR_FLAG } from './flags.js';
+import { BACKEND_FLAG, type BackendChoice, CHECKPOINT_FLAG, FORCE_OUTPUT_FLAG, RUNS_DIR_FLAG } from './flags.js';
 import { displayPath } from './report.js';
-import { BACKEND_FLAG, type BackendChoice, CHECKPOINT_FLAG, checkOutputTarget, FORCE_FLAG, modelFolder } from './model-use.js';
+import { checkOutputTarget, modelFolder } from './model-use.js';
 import { UsageError } from '../errors.js';
 import { checkWritableFile, readFileBounded } from '../util/fsx.js';
 
@@ -16,7 +16,11 @@ function checkTfjsTarget(out: string): void {
   if (!existsSync(out)) return;
   if (!statSync(out).isDirectory()) {
     checkWritableFile(out, '--out'); // a device or FIFO is named as such
-    throw new UsageError(`${out} is a file; --format tfjs writes a folder`, 'BAD_OPTION_VALUE', 'give a new folder, e.g. --out model-tfjs');
+    throw new UsageError({
+      code: 'BAD_OPTION_VALUE',
+      message: `${out} is a file; --format tfjs writes a folder`,
+      fix: 'give a new folder, e.g. --out model-tfjs',
+    });
   }
   const files = readdirSync(out);
   if (files.length === 0) return;
@@ -30,7 +34,11 @@ function checkTfjsTarget(out: string): void {
     fromExp = false;
   }
   if (!ours || !fromExp)
-    throw new UsageError(`${out} is a folder that is not an earlier exp export; exp will not replace it`, 'BAD_OPTION_VALUE', 'give a new or empty folder');
+    throw new UsageError({
+      code: 'BAD_OPTION_VALUE',
+      message: `${out} is a folder that is not an earlier exp export; exp will not replace it`,
+      fix: 'give a new or empty folder',
+    });
 }
 
 export const exportCommand = defineCommand({
@@ -52,20 +60,21 @@ export const exportCommand = defineCommand({
     format: { type: 'string', arg: 'FORMAT', choices: ['keras-h5', 'tfjs'], description: 'keras-h5 (a .h5 file) or tfjs (a folder) (required).' },
     out: { type: 'string', arg: 'PATH', description: 'The file (keras-h5) or folder (tfjs) to write (required).' },
     checkpoint: CHECKPOINT_FLAG,
-    force: FORCE_FLAG,
+    force: FORCE_OUTPUT_FLAG,
     backend: BACKEND_FLAG,
     'runs-dir': RUNS_DIR_FLAG,
   },
   async run(args, flags, io) {
     const cwd = cwdOf(io);
     if (!flags.format || !flags.out)
-      throw new UsageError('exp export needs --format and --out', 'USAGE', 'e.g. exp export RUN --format keras-h5 --out model.h5');
+      throw new UsageError({ code: 'USAGE', message: 'exp export needs --format and --out', fix: 'e.g. exp export RUN --format keras-h5 --out model.h5' });
     const out = resolve(cwd, flags.out);
-    if (!existsSync(dirname(out))) throw new UsageError(`the folder of ${flags.out} does not exist`, 'PATH_NOT_FOUND', `create ${dirname(out)} first`);
+    if (!existsSync(dirname(out)))
+      throw new UsageError({ code: 'PATH_NOT_FOUND', message: `the folder of ${flags.out} does not exist`, fix: `create ${dirname(out)} first` });
     const { isExpKerasFile } = await import('../infer/keras-export.js');
     if (flags.format === 'tfjs') checkTfjsTarget(out);
     else if (existsSync(out) && statSync(out).isDirectory())
-      throw new UsageError(`${flags.out} is a folder; --format keras-h5 writes a file`, 'BAD_OPTION_VALUE', 'e.g. --out model.h5');
+      throw new UsageError({ code: 'BAD_OPTION_VALUE', message: `${flags.out} is a folder; --format keras-h5 writes a file`, fix: 'e.g. --out model.h5' });
     else await checkOutputTarget(out, '--out', isExpKerasFile, flags.force); // before the model loads: a refusal costs nothing
     const { dir, ensemble } = modelFolder(args[0]!, io, flags['runs-dir']);
     const { loadPredictor } = await import('../infer/predictor.js');

@@ -83,11 +83,11 @@ function rmTarget(spec: string, io: Io, runsDir: string): { kind: 'run' | 'sweep
     }
   });
   if (matches.length !== 1) {
-    throw new ReproduceError(
-      matches.length === 0 ? 'RUN_NOT_FOUND' : 'RUN_AMBIGUOUS',
-      `run key '${spec}' names ${matches.length} run folders under ${runsDir}${matches.length ? `:\n${matches.map((m) => `  ${m.dir}`).join('\n')}` : ''}`,
-      'give the run folder itself',
-    );
+    throw new ReproduceError({
+      code: matches.length === 0 ? 'RUN_NOT_FOUND' : 'RUN_AMBIGUOUS',
+      message: `run key '${spec}' names ${matches.length} run folders under ${runsDir}${matches.length ? `:\n${matches.map((m) => `  ${m.dir}`).join('\n')}` : ''}`,
+      fix: 'give the run folder itself',
+    });
   }
   const dir = strictRunFolder(matches[0]!.dir);
   return { kind: 'run', dir, runs: [dir] };
@@ -108,22 +108,22 @@ export const tagCommand = defineCommand({
     const dir = findRunFolder(args[0]!, cwdOf(io), runsDirOf(flags['runs-dir'], io));
     const pairs = args.slice(1).map((a) => {
       const at = a.indexOf('=');
-      if (at <= 0) throw new UsageError(`'${a}' is not key=value`, 'BAD_OPTION_VALUE', 'e.g. exp tag RUN team=vision');
+      if (at <= 0) throw new UsageError({ code: 'BAD_OPTION_VALUE', message: `'${a}' is not key=value`, fix: 'e.g. exp tag RUN team=vision' });
       const key = a.slice(0, at);
       const problem = keyProblem(key);
       if (problem || key.startsWith('mlflow.') || key.startsWith('exp.'))
-        throw new UsageError(
-          `tag key '${key}': ${problem ?? 'the mlflow. and exp. prefixes are reserved'}`,
-          'BAD_OPTION_VALUE',
-          'use letters, digits, _ - . / and space',
-        );
+        throw new UsageError({
+          code: 'BAD_OPTION_VALUE',
+          message: `tag key '${key}': ${problem ?? 'the mlflow. and exp. prefixes are reserved'}`,
+          fix: 'use letters, digits, _ - . / and space',
+        });
       return [key, a.slice(at + 1)] as const;
     });
-    if (pairs.length === 0 && flags.remove.length === 0) throw new UsageError('give at least one key=value (or --remove KEY)', 'USAGE');
+    if (pairs.length === 0 && flags.remove.length === 0) throw new UsageError({ code: 'USAGE', message: 'give at least one key=value (or --remove KEY)' });
     // Under the training lock: the trainer also writes run.json and appends to events.jsonl.
     const tags = await withRunLock(dir, () => {
       const rec = readRunRecord(dir);
-      if (!rec) throw new UsageError(`${dir} has not run yet (no run.json)`, 'USAGE', 'train it first');
+      if (!rec) throw new UsageError({ code: 'USAGE', message: `${dir} has not run yet (no run.json)`, fix: 'train it first' });
       const next = { ...(rec.tags ?? {}), ...Object.fromEntries(pairs) };
       for (const k of flags.remove) delete next[k];
       writeRunRecord(dir, { ...rec, tags: next });

@@ -1,40 +1,12 @@
 /** What the commands that use a trained model share: naming the run (or ensemble), the backend and threshold flags, progress. */
 import { closeSync, existsSync, openSync, readSync } from 'node:fs';
-import { join, resolve } from 'node:path';
+import { resolve } from 'node:path';
 import { cwdOf, type Io } from './io.js';
 import { runsDirOf } from './flags.js';
 import { UsageError } from '../errors.js';
 import { findRunFolder } from '../store/find.js';
+import { isEnsembleFolder } from '../store/ensemble.js';
 import { checkWritableFile } from '../util/fsx.js';
-
-export const BACKEND_FLAG = {
-  type: 'string',
-  arg: 'NAME',
-  default: 'auto',
-  choices: ['auto', 'tensorflow-gpu', 'tensorflow', 'wasm', 'cpu'],
-  description: 'Backend to run the model on.',
-} as const;
-/** The values BACKEND_FLAG allows (the parser has checked them). */
-export type BackendChoice = (typeof BACKEND_FLAG.choices)[number];
-export const TTA_FLAG = {
-  type: 'boolean',
-  description: 'Test-time augmentation: average the probabilities over the 8 rotations and flips of each image (8x the compute).',
-} as const;
-export const THRESHOLDS_FLAG = {
-  type: 'string',
-  arg: 'tuned|P',
-  default: 'tuned',
-  description:
-    "Per-tag thresholds tuned after training (the run's thresholds.json; the run's metrics.threshold when it has none), or one probability P for every tag.",
-} as const;
-
-export const CHECKPOINT_FLAG = {
-  type: 'string',
-  arg: 'best|last',
-  choices: ['best', 'last'],
-  description: 'Which checkpoint to use (default: best, or last for a run that never saved a best). A damaged one is an error, never replaced by the other.',
-} as const;
-export const FORCE_FLAG = { type: 'boolean', description: 'Replace an output file that exp did not write.' } as const;
 
 /** The first line of a regular file (at most 64 KiB of it), without its line ending. */
 export function firstLine(path: string): string {
@@ -63,17 +35,17 @@ export async function checkOutputTarget(path: string, flag: string, ours: (path:
     mine = false;
   }
   if (!mine)
-    throw new UsageError(
-      `${flag} ${path} exists and is not a file exp wrote; exp will not replace it`,
-      'BAD_OPTION_VALUE',
-      'give the path of a new file, or pass --force to replace it',
-    );
+    throw new UsageError({
+      code: 'BAD_OPTION_VALUE',
+      message: `${flag} ${path} exists and is not a file exp wrote; exp will not replace it`,
+      fix: 'give the path of a new file, or pass --force to replace it',
+    });
 }
 
 /** The folder RUN names: an ensemble folder (made by exp ensemble), a run folder, or a run key. */
 export function modelFolder(spec: string, io: Io, runsDir?: string): { dir: string; ensemble: boolean } {
   const direct = resolve(cwdOf(io), spec);
-  if (existsSync(join(direct, 'ensemble.json'))) return { dir: direct, ensemble: true };
+  if (isEnsembleFolder(direct)) return { dir: direct, ensemble: true };
   return { dir: findRunFolder(spec, cwdOf(io), runsDirOf(runsDir, io)), ensemble: false };
 }
 
@@ -82,7 +54,11 @@ export function thresholdsFor(flag: string, own: readonly number[]): { threshold
   if (flag === 'tuned') return { thresholds: [...own], from: "the model's own" };
   const p = Number(flag);
   if (!(p > 0 && p < 1))
-    throw new UsageError(`--thresholds must be 'tuned' or a probability between 0 and 1, not '${flag}'`, 'BAD_OPTION_VALUE', 'e.g. --thresholds 0.5');
+    throw new UsageError({
+      code: 'BAD_OPTION_VALUE',
+      message: `--thresholds must be 'tuned' or a probability between 0 and 1, not '${flag}'`,
+      fix: 'e.g. --thresholds 0.5',
+    });
   return { thresholds: own.map(() => p), from: `${p} for every tag` };
 }
 

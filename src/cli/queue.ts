@@ -1,14 +1,15 @@
 import { defineCommand } from './command.js';
 import { EXIT } from './io.js';
 import { table } from './report.js';
-import { JSON_FLAG } from './flags.js';
-import { QUEUE_FLAG } from './worker.js';
+import { JSON_FLAG, QUEUE_FLAG } from './flags.js';
 import { checkReachable, listJobs, openQueue, parseQueueUrl, type JobData } from '../exec/queue.js';
 import { UsageError } from '../errors.js';
 import type { Queue } from 'bullmq';
 
+const SWEEP_FILTER_FLAG = { type: 'string', arg: 'NAME', description: "Only this sweep's points." } as const;
+
 async function withQueue<T>(url: string | undefined, f: (q: Queue<JobData>) => Promise<T>): Promise<T> {
-  if (!url) throw new UsageError('give the queue with --queue redis://HOST:PORT', 'USAGE');
+  if (!url) throw new UsageError({ code: 'USAGE', message: 'give the queue with --queue redis://HOST:PORT' });
   const conn = parseQueueUrl(url);
   await checkReachable(conn);
   const queue = openQueue(conn);
@@ -30,7 +31,7 @@ export const queueStatusCommand = defineCommand({
   usage: 'queue status --queue URL [--sweep NAME] [--json]',
   details: 'States are BullMQ\'s: waiting, active, delayed, completed, failed; "stalled" counts how often a dead worker\'s point was handed over.',
   positionals: { name: 'argument', max: 0 },
-  flags: { queue: QUEUE_FLAG, sweep: { type: 'string', arg: 'NAME', description: "Only this sweep's points." }, json: JSON_FLAG },
+  flags: { queue: QUEUE_FLAG, sweep: SWEEP_FILTER_FLAG, json: JSON_FLAG },
   async run(_args, flags, io) {
     return withQueue(flags.queue, async (queue) => {
       const rows = await listJobs(queue, flags.sweep);
@@ -73,7 +74,7 @@ export const queueRetryCommand = defineCommand({
   summary: "Put the queue's failed points back to waiting, so workers run them again (from their last checkpoint).",
   usage: 'queue retry-failed --queue URL [--sweep NAME]',
   positionals: { name: 'argument', max: 0 },
-  flags: { queue: QUEUE_FLAG, sweep: { type: 'string', arg: 'NAME', description: "Only this sweep's points." } },
+  flags: { queue: QUEUE_FLAG, sweep: SWEEP_FILTER_FLAG },
   async run(_args, flags, io) {
     return withQueue(flags.queue, async (queue) => {
       const failed = (await queue.getFailed()).filter((j) => !flags.sweep || j.data?.spec?.sweep === flags.sweep);

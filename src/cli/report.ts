@@ -2,7 +2,7 @@
 import { isAbsolute, relative } from 'node:path';
 import { ConfigError, renderProblems, type Problem } from '../config/problem.js';
 import { ExpError, fromSystemError } from '../errors.js';
-import { EXIT, type Io } from './io.js';
+import { EXIT, type ExitCode, type Io } from './io.js';
 
 /** Shows file names relative to the working directory, as the user typed them. */
 export function displayPath(file: string, cwd = process.cwd()): string {
@@ -28,14 +28,13 @@ export function table(headers: string[], rows: string[][]): string {
   return [line(headers), line(widths.map((w) => '-'.repeat(w))), ...rows.map(line)].join('\n') + '\n';
 }
 
-export function formatValue(v: unknown): string {
-  if (typeof v === 'number') return Number.isInteger(v) ? String(v) : String(Number(v.toPrecision(5)));
-  if (typeof v === 'string') return v;
-  return JSON.stringify(v);
-}
+export { formatValue } from '../query/cells.js';
 
-/** Prints an error a user or a file caused (exit 2 or 1), or reports a bug in exp (exit 70). */
-export function reportError(e: unknown, cmd: string, io: Io): number {
+/**
+ * Prints an error a user or a file caused (exit 2 or 1), or reports a bug in exp (exit 70).
+ * `exit` replaces a coded error's own status (exp train: a failed run is 1, a busy folder 75).
+ */
+export function reportError(e: unknown, cmd: string, io: Io, exit?: ExitCode): number {
   if (e instanceof ConfigError) {
     printProblems(io, e.problems, e.texts);
     return EXIT.invalid;
@@ -43,7 +42,7 @@ export function reportError(e: unknown, cmd: string, io: Io): number {
   const known = e instanceof ExpError ? e : fromSystemError(e);
   if (known) {
     io.stderr.write(`exp ${cmd}: ${known.render()}\n`);
-    return known.exit === 'invalid' ? EXIT.invalid : EXIT.failed;
+    return exit ?? (known.exit === 'invalid' ? EXIT.invalid : EXIT.failed);
   }
   io.stderr.write(
     `exp ${cmd}: internal error: ${(e as Error)?.stack ?? String(e)}\nThis is a bug in exp; please report it with the command you ran and the output above.\n`,

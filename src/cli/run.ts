@@ -1,9 +1,9 @@
 import { existsSync } from 'node:fs';
-import { basename, join, resolve } from 'node:path';
+import { basename, resolve } from 'node:path';
 import { defineCommand } from './command.js';
 import { EXIT, cwdOf } from './io.js';
 import { displayPath, table } from './report.js';
-import { LAUNCHER_FLAG, RUNS_DIR_FLAG, SET_FLAG, runsDirOf } from './flags.js';
+import { GPUS_FLAG, LAUNCHER_FLAG, POINTS_AT_ONCE_FLAG, QUEUE_FLAG, RUNS_DIR_FLAG, SET_FLAG, parseGpus, runsDirOf } from './flags.js';
 import { syncAfterRun } from './sync.js';
 import { planExperiment } from '../sweep/plan.js';
 import { ConfigError } from '../config/problem.js';
@@ -15,22 +15,11 @@ import { MedianPruner, StoreCurves, type EarlyStopRule, type SweepPruner } from 
 import { AshaPruner, schedulerMetric } from '../exec/asha-pruner.js';
 import { writePlan } from '../store/sweep.js';
 import { readSummary } from '../store/run.js';
+import { pointDir, runPath } from '../store/layout.js';
 import { epochMetricOf, metricMode, rankingOf, type Ranking } from '../config/metric.js';
 import type { Plan } from '../sweep/plan.js';
 import type { SweepIndex } from '../store/types.js';
 import type { Io } from './io.js';
-
-/** Parses --gpus 0,1,3 into GPU ids. */
-export function parseGpus(spec: string | undefined): string[] | undefined {
-  if (spec === undefined) return undefined;
-  const ids = spec
-    .split(',')
-    .map((s) => s.trim())
-    .filter(Boolean);
-  if (ids.length === 0 || ids.some((g) => !/^\d+$/.test(g)))
-    throw new UsageError(`--gpus '${spec}' is not a list of GPU numbers`, 'BAD_OPTION_VALUE', 'write them as nvidia-smi numbers them, e.g. --gpus 0,1');
-  return ids;
-}
 
 /** The exit status of a sweep: 130 when a point was stopped, 1 when one failed, else 0. */
 export function sweepExit(results: readonly FolderResult[]): number {
@@ -53,8 +42,8 @@ export const runCommand = defineCommand({
   positionals: { name: 'FILE', min: 1, max: 1 },
   flags: {
     set: SET_FLAG,
-    workers: { type: 'int', arg: 'N', min: 1, max: 256, description: 'Points trained at once (default 1, or one per GPU with --gpus).' },
-    gpus: { type: 'string', arg: 'IDS', description: 'GPUs to use, e.g. 0,1: each point gets one (CUDA_VISIBLE_DEVICES).' },
+    workers: POINTS_AT_ONCE_FLAG,
+    gpus: GPUS_FLAG,
     'runs-dir': RUNS_DIR_FLAG,
     sweep: { type: 'string', arg: 'NAME', description: 'Name of the sweep folder (default: a hash of the resolved experiment).' },
     'dry-run': { type: 'boolean', description: 'Write the run folders (config.yaml, point.json each) but train nothing.' },
@@ -62,7 +51,7 @@ export const runCommand = defineCommand({
     'retry-failed': { type: 'boolean', description: 'Also run points whose last attempt failed (from their last checkpoint).' },
     'only-failed': { type: 'boolean', description: 'Same as --retry-failed (kept for old scripts).' },
     'max-failures': { type: 'int', arg: 'N', min: 1, description: 'Start no new point after N failures.' },
-    queue: { type: 'string', arg: 'URL', description: 'Send the points to a queue (redis://HOST:PORT[/DB]) for `exp worker`s instead of training here.' },
+    queue: { ...QUEUE_FLAG, description: 'Send the points to a queue (redis://HOST:PORT[/DB]) for `exp worker`s instead of training here.' },
     detach: { type: 'boolean', description: 'With --queue: return once the points are queued instead of following them.' },
     launcher: LAUNCHER_FLAG,
     wait: { type: 'boolean', description: 'With --launcher slurm: follow the job array until every task has ended, instead of returning at once.' },
@@ -70,25 +59,25 @@ export const runCommand = defineCommand({
   async run(files, flags, io) {
     const cwd = cwdOf(io);
     const result = planExperiment(resolve(cwdOf(io), files[0]!), { set: flags.set });
-    if (!result.plan) throw new ConfigError(result.problems, result.texts);
+    if (!result.plan) throw new ConfigError({ problems: result.problems, texts: result.texts });
     const plan = result.plan;
     const missing = await preflight(plan, result.sources, io.env);
-    if (missing.length > 0) throw new ConfigError(missing, result.texts);
+    if (missing.length > 0) throw new ConfigError({ problems: missing, texts: result.texts });
     const gpus = parseGpus(flags.gpus);
     const { dir, index } = writePlan(runsDirOf(flags['runs-dir'], io), plan, flags.sweep);
     io.stdout.write(`Planned ${index.points.length} run${index.points.length === 1 ? '' : 's'} in ${displayPath(dir, cwd)}\n`);
-    const dirs = index.points.map((p) => `${dir}/${p.dir}`);
+    const dirs = index.points.map((p) => pointDir(dir, p));
     if (flags['dry-run']) {
       for (const p of index.points) io.stdout.write(`  ${p.dir}\n`);
       return EXIT.ok;
     }
     if (flags.launcher === 'slurm') {
       if (flags.queue || flags.force || flags.gpus)
-        throw new UsageError(
-          '--launcher slurm takes neither --queue, --force nor --gpus',
-          'USAGE',
-          'ask Slurm for GPUs with --set launcher.slurm.gpus_per_task=1',
-        );
+        throw new UsageError({
+          code: 'USAGE',
+          message: '--launcher slurm takes neither --queue, --force nor --gpus',
+          fix: 'ask Slurm for GPUs with --set launcher.slurm.gpus_per_task=1',
+        });
       const { runOnSlurm } = await import('./slurm.js');
       return runOnSlurm(plan, dir, index, { workers: flags.workers, retryFailed: flags['retry-failed'] || flags['only-failed'], wait: flags.wait }, io);
     }
@@ -126,7 +115,7 @@ export const runCommand = defineCommand({
 function localPruner(rule: EarlyStopRule, plan: Plan, sweepDir: string, index: SweepIndex, ranking: Ranking): SweepPruner {
   const monitor = plan.experiment.checkpoint.monitor;
   if (rule.rule !== 'asha' && rule.rule !== 'hyperband')
-    return new MedianPruner(rule, monitor, new StoreCurves(index.points.map((p) => `${sweepDir}/${p.dir}`)));
+    return new MedianPruner(rule, monitor, new StoreCurves(index.points.map((p) => pointDir(sweepDir, p))));
   const indexOf = new Map(index.points.map((p) => [p.dir, p.index]));
   const maxEpochs = Math.max(...plan.points.map((p) => p.config.training.epochs));
   const pruner: AshaPruner = new AshaPruner({
@@ -135,7 +124,7 @@ function localPruner(rule: EarlyStopRule, plan: Plan, sweepDir: string, index: S
     study: index.sweep,
     maxEpochs,
     indexOf: (point) => indexOf.get(point),
-    curvesOf: (bracket) => new StoreCurves(index.points.filter((p) => pruner.bracketOf(p.dir) === bracket).map((p) => `${sweepDir}/${p.dir}`)),
+    curvesOf: (bracket) => new StoreCurves(index.points.filter((p) => pruner.bracketOf(p.dir) === bracket).map((p) => pointDir(sweepDir, p))),
   });
   return pruner;
 }
@@ -152,7 +141,7 @@ function endReport(results: readonly FolderResult[], sweepDir: string, cwd: stri
     return [basename(r.dir), r.status, r.seconds ? r.seconds.toFixed(1) : '', f(final?.val_fbeta), f(final?.val_fbeta_tuned), r.note ?? ''];
   });
   const lines = [`\n${table(['run', 'status', 'seconds', 'val_fbeta', 'val_fbeta_tuned', 'note'], rows)}`];
-  const done = results.filter((r) => existsSync(join(r.dir, 'summary.json')));
+  const done = results.filter((r) => existsSync(runPath(r.dir, 'summary')));
   if (done.length === 1) {
     const where = displayPath(done[0]!.dir, cwd);
     lines.push(`Results in ${where}/: summary.json (every number), curves.png (the learning curves), metrics.jsonl (per epoch), train.log`);

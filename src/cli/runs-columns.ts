@@ -10,7 +10,7 @@ import { closest } from '../config/problem.js';
 import { resolvedExperimentSchema } from '../config/resolved.js';
 import { allPaths } from '../config/schema.js';
 import { settingsNamed } from './setting-hint.js';
-import { formatValue } from './report.js';
+import { formatValue, metricCell } from '../query/cells.js';
 import { metricOf, paramOf, type RunRow } from '../query/runs.js';
 import { fieldValue, parseField, type Field } from '../query/filter.js';
 
@@ -30,8 +30,7 @@ export function formatDuration(s: number | null): string {
   return `${Math.floor(m / 60)}h${String(m % 60).padStart(2, '0')}m`;
 }
 
-/** A metric cell: the number to 5 significant digits, or empty when there is none. */
-export const metricCell = (v: number | null | undefined): string => (v === null || v === undefined ? '' : formatValue(v));
+export { metricCell };
 
 const plain = (header: string, value: (r: RunRow) => unknown, cell?: (r: RunRow) => string): Column => ({
   header,
@@ -158,13 +157,14 @@ function guessOf(name: string, names: Names): string | undefined {
 }
 
 const unknown = (name: string, why: string, names: Names, guess = guessOf(name, names)): never => {
-  throw new UsageError(
-    `--columns: ${why}${guess ? `; did you mean '${guess}'?` : ''}`,
-    'BAD_OPTION_VALUE',
-    `name columns as the table's headers do (${STANDARD.map((s) => s.column.header.replace(' ', '_')).join(', ')}; run for name), ` +
+  throw new UsageError({
+    code: 'BAD_OPTION_VALUE',
+    message: `--columns: ${why}${guess ? `; did you mean '${guess}'?` : ''}`,
+    fix:
+      `name columns as the table's headers do (${STANDARD.map((s) => s.column.header.replace(' ', '_')).join(', ')}; run for name), ` +
       'a metric (val_micro_fbeta, final_val_fbeta, best_val_loss, baseline), a setting by its path (training.learning_rate), ' +
       'or in MLflow form: metrics.X, params.X, tags.X, attributes.X',
-  );
+  });
 };
 
 /** One name given to --columns, as a column. */
@@ -199,7 +199,11 @@ export function chooseColumns(spec: string | undefined, rows: readonly RunRow[])
     .map((c) => c.trim())
     .filter(Boolean);
   if (given.length === 0)
-    throw new UsageError(`--columns: give at least one column, got '${spec}'`, 'BAD_OPTION_VALUE', 'e.g. --columns name,status,val_fbeta');
+    throw new UsageError({
+      code: 'BAD_OPTION_VALUE',
+      message: `--columns: give at least one column, got '${spec}'`,
+      fix: 'e.g. --columns name,status,val_fbeta',
+    });
   const names = new Names(rows);
   return given.map((c) => columnOf(c, names));
 }

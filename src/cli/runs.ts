@@ -16,10 +16,10 @@ export { formatDuration, metricCell } from './runs-columns.js';
 export function checkSortMetric(rows: readonly RunRow[], sort: string): void {
   if (rows.length === 0 || rows.some((r) => metricOf(r, sort) !== undefined)) return;
   const known = [...new Set(rows.flatMap((r) => [...Object.keys(r.best?.metrics ?? {}), ...Object.keys(r.final ?? {}).map((k) => `final_${k}`)]))];
-  throw new UsageError(
-    `no run has a metric '${sort}'${known.length ? `; known: ${[...known.filter((k) => !k.includes('.')).slice(0, 20), 'baseline', 'best_epoch'].join(', ')}` : ' (no run has finished an epoch yet)'}`,
-    'BAD_OPTION_VALUE',
-  );
+  throw new UsageError({
+    code: 'BAD_OPTION_VALUE',
+    message: `no run has a metric '${sort}'${known.length ? `; known: ${[...known.filter((k) => !k.includes('.')).slice(0, 20), 'baseline', 'best_epoch'].join(', ')}` : ' (no run has finished an epoch yet)'}`,
+  });
 }
 
 export const runsCommand = defineCommand({
@@ -50,7 +50,11 @@ export const runsCommand = defineCommand({
     const cwd = cwdOf(io);
     const root = paths[0] ? resolve(cwd, paths[0]) : runsDirOf(undefined, io);
     if (paths[0] && !existsSync(root))
-      throw new UsageError(`${paths[0]} does not exist`, 'PATH_NOT_FOUND', 'give the runs folder or an experiment, sweep or run folder');
+      throw new UsageError({
+        code: 'PATH_NOT_FOUND',
+        message: `${paths[0]} does not exist`,
+        fix: 'give the runs folder or an experiment, sweep or run folder',
+      });
     const clauses = flags.filter ? parseFilter(flags.filter) : [];
     let rows = listRuns(root).filter((r) => matches(r, clauses, paramOf));
     const chosen = chooseColumns(flags.columns, rows);

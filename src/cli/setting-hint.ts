@@ -34,12 +34,12 @@ export function withSettingHint(e: UnknownOptionError): UnknownOptionError {
   if (!first) return e;
   const value = e.value ?? (schemaAt(first)?.type === 'boolean' ? 'true' : 'VALUE');
   const also = others.length ? ` (or ${others.map((p) => `--set ${p}=...`).join(', ')})` : '';
-  return new UnknownOptionError(
-    e.command,
-    e.option,
-    e.value,
-    undefined,
-    `to change the setting ${first}, use --set ${first}=${value}${also}; 'exp ${e.command.name} --help' lists the options`,
-    `; ${first} is a setting of the config, not an option`,
-  );
+  return new UnknownOptionError({
+    command: e.command,
+    option: e.option,
+    value: e.value,
+    guess: undefined,
+    fix: `to change the setting ${first}, use --set ${first}=${value}${also}; 'exp ${e.command.name} --help' lists the options`,
+    extra: `; ${first} is a setting of the config, not an option`,
+  });
 }

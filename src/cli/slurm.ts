@@ -148,7 +148,8 @@ export const slurmTaskCommand = defineCommand({
   positionals: { name: 'SWEEP_DIR', min: 1, max: 1 },
   flags: { submission: { type: 'int', arg: 'N', min: 1, description: 'The submission whose task map to read (written by exp run).' } },
   async run(dirs, flags, io) {
-    if (flags.submission === undefined) throw new UsageError('exp slurm-task needs --submission N', 'USAGE', 'it is run by the batch script exp run writes');
+    if (flags.submission === undefined)
+      throw new UsageError({ code: 'USAGE', message: 'exp slurm-task needs --submission N', fix: 'it is run by the batch script exp run writes' });
     const sweepDir = resolve(cwdOf(io), dirs[0]!);
     return runSlurmTask({ sweepDir, submission: flags.submission, env: io.env, say: (l) => io.stdout.write(`${l}\n`) });
   },
@@ -164,11 +165,11 @@ export const cancelCommand = defineCommand({
   async run(dirs, flags, io) {
     const sweepDir = resolve(cwdOf(io), dirs[0]!);
     if (!hasSlurmJobs(sweepDir))
-      throw new UsageError(
-        `${dirs[0]} is not a sweep folder submitted to Slurm (it has no slurm/jobs.json)`,
-        'PATH_NOT_FOUND',
-        'give the sweep folder exp run --launcher slurm printed',
-      );
+      throw new UsageError({
+        code: 'PATH_NOT_FOUND',
+        message: `${dirs[0]} is not a sweep folder submitted to Slurm (it has no slurm/jobs.json)`,
+        fix: 'give the sweep folder exp run --launcher slurm printed',
+      });
     const subs = readSlurmJobs(sweepDir).submissions;
     const states = await taskStates(subs, io.env);
     const jobs = subs.filter((s) => Object.keys(s.tasks).some((id) => isActive(states.get(`${s.job_id}_${id}`)))).map((s) => s.job_id);

@@ -5,7 +5,7 @@ import { EXIT, cwdOf } from './io.js';
 import { displayPath } from './report.js';
 import { checkSortMetric } from './runs.js';
 import { RUNS_DIR_FLAG, runsDirOf } from './flags.js';
-import { findSweepDir } from './compare.js';
+import { findSweepDir } from '../store/find.js';
 import { StoreError, UsageError } from '../errors.js';
 import { readFileBounded, writeFileAtomic } from '../util/fsx.js';
 import { gatherReport } from '../report/data.js';
@@ -22,13 +22,21 @@ function checkReplaceable(out: string): void {
       .includes(GENERATOR)
   )
     return;
-  throw new UsageError(`--out ${out} exists and is not a report exp wrote`, 'BAD_OPTION_VALUE', 'give a new file name, or remove that file first');
+  throw new UsageError({
+    code: 'BAD_OPTION_VALUE',
+    message: `--out ${out} exists and is not a report exp wrote`,
+    fix: 'give a new file name, or remove that file first',
+  });
 }
 
 /** The PNG panels, loaded only when asked (sharp is a native module). A --png path that is a file is refused. */
 async function writePngs(data: ReturnType<typeof gatherReport>, dir: string): Promise<string[]> {
   if (existsSync(dir) && !statSync(dir).isDirectory())
-    throw new UsageError(`--png ${dir} is not a folder`, 'BAD_OPTION_VALUE', 'give a folder for the PNG files (it is created if missing)');
+    throw new UsageError({
+      code: 'BAD_OPTION_VALUE',
+      message: `--png ${dir} is not a folder`,
+      fix: 'give a folder for the PNG files (it is created if missing)',
+    });
   const { writePanelPngs } = await import('../report/png.js');
   return writePanelPngs(reportPanels(data), dir);
 }

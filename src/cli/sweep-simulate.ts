@@ -118,7 +118,11 @@ export const sweepSimulateCommand = defineCommand({
     const ranking = readSweepRanking(sweepDirOf(dirs[0]!));
     const metric = flags.metric ?? epochMetricOf(ranking) ?? 'val_fbeta';
     if (!/^[A-Za-z0-9_./-]{1,250}$/.test(metric))
-      throw new UsageError(`--metric '${metric.slice(0, 40)}' is not a metric name`, 'BAD_OPTION_VALUE', 'give a metric of metrics.jsonl, e.g. val_fbeta');
+      throw new UsageError({
+        code: 'BAD_OPTION_VALUE',
+        message: `--metric '${metric.slice(0, 40)}' is not a metric name`,
+        fix: 'give a metric of metrics.jsonl, e.g. val_fbeta',
+      });
     const mode: Mode =
       flags.metric === undefined && flags.mode === 'auto' && epochMetricOf(ranking) ? ranking.mode : metricMode(metric, flags.mode as 'auto' | Mode);
     const all = dirs.map((d) => recorded(d, metric));

@@ -94,9 +94,16 @@ export const uiCommand = defineCommand({
   },
 });
 
-async function serve(io: Io, bin: string, store: string, host: string, port: number, printEnv: boolean): Promise<number> {
-  const logPath = join(store, 'server.log');
-  const log = (): string => (existsSync(logPath) ? readFileSync(logPath, 'utf8').slice(-3000) : '');
+/** The mlflow server child, in its own process group, and its exit status once it has ended. */
+interface ServerChild {
+  pid: number;
+  exited: Promise<void>;
+  /** undefined while it runs; its status (128 when a signal ended it) after. */
+  exitCode: () => number | null | undefined;
+  killGroup: (sig: NodeJS.Signals) => void;
+}
+
+function spawnServer(io: Io, bin: string, store: string, host: string, port: number, logPath: string): ServerChild {
   const fd = openSync(logPath, 'a');
   const child = spawn(
     bin,
@@ -125,15 +132,6 @@ async function serve(io: Io, bin: string, store: string, host: string, port: num
   );
   closeSync(fd);
   const pid = child.pid!;
-  const killGroup = (sig: NodeJS.Signals): void => {
-    try {
-      process.kill(-pid, sig);
-    } catch {
-      /* gone */
-    }
-  };
-  const onExit = (): void => killGroup('SIGKILL'); // never leave a server behind
-  process.once('exit', onExit);
   let exitCode: number | null | undefined;
   const exited = new Promise<void>((r) =>
     child.once('exit', (c, sig) => {
@@ -141,28 +139,69 @@ async function serve(io: Io, bin: string, store: string, host: string, port: num
       r();
     }),
   );
+  const killGroup = (sig: NodeJS.Signals): void => {
+    try {
+      process.kill(-pid, sig);
+    } catch {
+      /* gone */
+    }
+  };
+  return { pid, exited, exitCode: () => exitCode, killGroup };
+}
+
+/** Ctrl-C and SIGTERM, as a flag and a promise, until disposed. */
+function stopRequests(): { stopping: () => boolean; requested: Promise<void>; dispose: () => void } {
   let stopping = false;
   let wake: () => void = () => {};
+  const requested = new Promise<void>((r) => (wake = r));
   const onSignal = (): void => {
     stopping = true;
     wake();
   };
   process.on('SIGINT', onSignal);
   process.on('SIGTERM', onSignal);
+  const dispose = (): void => {
+    process.off('SIGINT', onSignal);
+    process.off('SIGTERM', onSignal);
+  };
+  return { stopping: () => stopping, requested, dispose };
+}
+
+/** Polls /health until the server answers, it exits, a stop is asked for, or 120 s pass; true when it answered. */
+async function waitUntilUp(url: string, over: () => boolean): Promise<boolean> {
+  const deadline = Date.now() + 120_000;
+  while (!over() && Date.now() < deadline) {
+    try {
+      const r = await fetch(`${url}/health`, { signal: AbortSignal.timeout(2000) });
+      await r.text();
+      if (r.ok) return true;
+    } catch {
+      await sleep(250);
+    }
+  }
+  return false;
+}
+
+/** SIGTERM to the whole group, up to 10 s for the server and 5 s for its workers, then SIGKILL. */
+async function stopServer(child: ServerChild): Promise<void> {
+  child.killGroup('SIGTERM');
+  await Promise.race([child.exited, sleep(10_000)]);
+  for (let i = 0; i < 50 && groupAlive(child.pid); i++) await sleep(100);
+  child.killGroup('SIGKILL');
+}
+
+async function serve(io: Io, bin: string, store: string, host: string, port: number, printEnv: boolean): Promise<number> {
+  const logPath = join(store, 'server.log');
+  const log = (): string => (existsSync(logPath) ? readFileSync(logPath, 'utf8').slice(-3000) : '');
+  const child = spawnServer(io, bin, store, host, port, logPath);
+  const onExit = (): void => child.killGroup('SIGKILL'); // never leave a server behind
+  process.once('exit', onExit);
+  const stop = stopRequests();
   const url = `http://${host === '0.0.0.0' ? '127.0.0.1' : host.includes(':') ? `[${host}]` : host}:${port}`;
   try {
-    const deadline = Date.now() + 120_000;
-    let up = false;
-    while (!up && !stopping && exitCode === undefined && Date.now() < deadline) {
-      try {
-        const r = await fetch(`${url}/health`, { signal: AbortSignal.timeout(2000) });
-        await r.text();
-        up = r.ok;
-      } catch {
-        await sleep(250);
-      }
-    }
-    if (!up && !stopping) {
+    const up = await waitUntilUp(url, () => stop.stopping() || child.exitCode() !== undefined);
+    if (!up && !stop.stopping()) {
+      const exitCode = child.exitCode();
       io.stderr.write(
         `exp ui: mlflow server ${exitCode === undefined ? 'did not answer within 120 s' : `exited (status ${exitCode})`}; its log (${logPath}):\n${log()}\n`,
       );
@@ -173,26 +212,16 @@ async function serve(io: Io, bin: string, store: string, host: string, port: num
       if (printEnv) io.stdout.write(`export MLFLOW_TRACKING_URI=${url}\n`);
       io.stdout.write('Press Ctrl-C to stop.\n');
     }
-    await Promise.race([
-      exited,
-      new Promise<void>((r) => {
-        wake = r;
-        if (stopping) r();
-      }),
-    ]);
-    if (!stopping) {
-      io.stderr.write(`exp ui: mlflow server exited (status ${exitCode}); its log (${logPath}):\n${log()}\n`);
+    await Promise.race([child.exited, stop.requested]);
+    if (!stop.stopping()) {
+      io.stderr.write(`exp ui: mlflow server exited (status ${child.exitCode()}); its log (${logPath}):\n${log()}\n`);
       return EXIT.failed;
     }
     io.stdout.write('Stopping the MLflow server ...\n');
     return EXIT.ok;
   } finally {
-    killGroup('SIGTERM');
-    await Promise.race([exited, sleep(10_000)]);
-    for (let i = 0; i < 50 && groupAlive(pid); i++) await sleep(100);
-    killGroup('SIGKILL');
-    process.off('SIGINT', onSignal);
-    process.off('SIGTERM', onSignal);
+    await stopServer(child);
+    stop.dispose();
     process.removeListener('exit', onExit);
   }
 }

@@ -15,7 +15,8 @@ export const weightsFetchCommand = defineCommand({
   },
   async run(names, flags, io) {
     const name = names[0]!;
-    if (!(name in KNOWN_WEIGHTS)) throw new UsageError(`unknown weights '${name}'; name one of: ${Object.keys(KNOWN_WEIGHTS).join(', ')}`);
+    if (!(name in KNOWN_WEIGHTS))
+      throw new UsageError({ code: 'USAGE', message: `unknown weights '${name}'; name one of: ${Object.keys(KNOWN_WEIGHTS).join(', ')}` });
     const path = await fetchWeights(name as KnownWeightsName, flags.dir, { env: io.env, ...(flags.url ? { url: flags.url } : {}) });
     io.stdout.write(`saved and verified ${path}\n`);
     return EXIT.ok;

@@ -1,12 +1,9 @@
 import { defineCommand } from './command.js';
 import { EXIT } from './io.js';
-import { RUNS_DIR_FLAG, runsDirOf } from './flags.js';
-import { parseGpus } from './run.js';
+import { GPUS_FLAG, POINTS_AT_ONCE_FLAG, QUEUE_FLAG, RUNS_DIR_FLAG, parseGpus, runsDirOf } from './flags.js';
 import { parseQueueUrl } from '../exec/queue.js';
 import { runWorker } from '../exec/worker.js';
 import { UsageError } from '../errors.js';
-
-export const QUEUE_FLAG = { type: 'string', arg: 'URL', description: 'The queue: redis://[user:password@]host[:port][/db], or rediss:// for TLS.' } as const;
 
 export const workerCommand = defineCommand({
   name: 'worker',
@@ -28,8 +25,8 @@ export const workerCommand = defineCommand({
   flags: {
     queue: QUEUE_FLAG,
     'runs-dir': RUNS_DIR_FLAG,
-    concurrency: { type: 'int', arg: 'N', min: 1, max: 256, description: 'Points trained at once (default 1, or one per GPU with --gpus).' },
-    gpus: { type: 'string', arg: 'IDS', description: 'GPUs to use, e.g. 0,1: each point gets one (CUDA_VISIBLE_DEVICES).' },
+    concurrency: POINTS_AT_ONCE_FLAG,
+    gpus: GPUS_FLAG,
     'exit-when-idle': { type: 'boolean', description: 'Exit once the queue has nothing left to do (for batch jobs and tests).' },
     name: { type: 'string', arg: 'NAME', description: "This worker's name in `exp queue status` (default host:pid)." },
     'tracking-uri': {
@@ -55,7 +52,7 @@ export const workerCommand = defineCommand({
     },
   },
   async run(_args, flags, io) {
-    if (!flags.queue) throw new UsageError('give the queue with --queue redis://HOST:PORT', 'USAGE');
+    if (!flags.queue) throw new UsageError({ code: 'USAGE', message: 'give the queue with --queue redis://HOST:PORT' });
     const gpus = parseGpus(flags.gpus);
     const counts = await runWorker({
       conn: parseQueueUrl(flags.queue),

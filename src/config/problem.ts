@@ -52,12 +52,15 @@ export interface Problem extends Position {
 
 /** Thrown only to carry problems across a pure stage boundary; callers catch and render. */
 export class ConfigError extends ExpError<'CONFIG_INVALID'> {
-  constructor(
-    readonly problems: Problem[],
-    readonly texts: ReadonlyMap<string, string> = new Map(),
-  ) {
+  readonly problems: Problem[];
+  readonly texts: ReadonlyMap<string, string>;
+
+  /** `texts` maps a file name to its text, for the excerpts under each problem. */
+  constructor({ problems, texts = new Map() }: { problems: Problem[]; texts?: ReadonlyMap<string, string> }) {
     super({ code: 'CONFIG_INVALID', message: problems.map((p) => `${p.file}:${p.line}:${p.col} ${p.code} ${p.message}`).join('\n') });
     this.name = 'ConfigError';
+    this.problems = problems;
+    this.texts = texts;
   }
 }
 

@@ -65,7 +65,7 @@ export function insideData(root: string, rel: string, what: string): string {
   const abs = resolve(root, rel);
   const back = relative(root, abs);
   if (back === '..' || back.startsWith(`..${sep}`)) {
-    throw new DataError('DATA_OUTSIDE_FOLDER', `${what} '${rel}' points outside data.path (${root})`, { fix: `give ${what} relative to data.path and inside it, or as an absolute path` });
+    throw new DataError({ code: 'DATA_OUTSIDE_FOLDER', message: `${what} '${rel}' points outside data.path (${root})`, fix: `give ${what} relative to data.path and inside it, or as an absolute path` });
   }
   return abs;
 }
@@ -73,17 +73,23 @@ export function insideData(root: string, rel: string, what: string): string {
 /** Tags become metric names (val_fbeta.<tag>) and MLflow keys: letters, digits, '_', '-', '.' only. */
 const TAG_FORM = /^[A-Za-z0-9_.-]+$/;
 
-/** Loads (or reads from cache) the dataset described by `cfg`. */
-export async function loadDataset(cfg: DataConfig, opts: LoadOptions = {}): Promise<Dataset> {
-  const csvPath = insideData(cfg.path, cfg.csv, 'data.csv');
-  const imageDir = insideData(cfg.path, cfg.images, 'data.images');
-  if (!existsSync(csvPath)) throw new DataError('CSV_NOT_FOUND', `label CSV not found: ${csvPath}`, { fix: `fix data.path / data.csv, or generate a synthetic dataset with: exp data synth --out ${cfg.path}`, exit: 'failed' });
-  if (!existsSync(imageDir)) throw new DataError('IMAGE_DIR_NOT_FOUND', `image folder not found: ${imageDir}`, { fix: 'fix data.images (relative to data.path)', exit: 'failed' });
+/** The label CSV's rows to load (bad tags and duplicates left out, data.limit applied) and the tag vocabulary. */
+interface Labels {
+  text: string;
+  parsed: ReturnType<typeof parseLabelCsv>;
+  fatal: CsvProblem[];
+  rows: ReturnType<typeof parseLabelCsv>['rows'];
+  tags: string[];
+  tagSkipped: BadImage[];
+}
+
+/** Reads and checks the label CSV: fatal problems, and tags outside the vocabulary (data.on_bad_image), are errors. */
+function readLabels(cfg: DataConfig, csvPath: string): Labels {
   const text = readFileBounded(csvPath, MAX_CSV_BYTES, 'label CSV').toString('utf8');
   const parsed = parseLabelCsv(text, csvPath);
   const fatal = parsed.problems.filter((p) => p.severity === 'error' && p.code !== 'DUPLICATE_NAME');
   if (fatal.length > 0) {
-    throw new DataError('CSV_INVALID', `${fatal.length} problem${fatal.length === 1 ? '' : 's'} in ${csvPath}:\n${list(fatal, (p) => `${p.file}:${p.line}  ${p.message} [${p.code}]`)}`, { exit: 'failed' });
+    throw new DataError({ code: 'CSV_INVALID', message: `${fatal.length} problem${fatal.length === 1 ? '' : 's'} in ${csvPath}:\n${list(fatal, (p) => `${p.file}:${p.line}  ${p.message} [${p.code}]`)}`, exit: 'failed' });
   }
   // Tags outside the vocabulary (Planet's 17, or data.tags), or that cannot be a metric name,
   // are bad input: they would silently become classes. They follow data.on_bad_image.
@@ -91,8 +97,7 @@ export async function loadDataset(cfg: DataConfig, opts: LoadOptions = {}): Prom
   const badTag = (t: string): boolean => !vocabulary.has(t) || !TAG_FORM.test(t);
   const tagRows = parsed.rows.filter((r) => r.tags.some(badTag));
   if (tagRows.length > 0 && cfg.on_bad_image === 'error') {
-    throw new DataError('UNKNOWN_TAGS', `${tagRows.length} row${tagRows.length === 1 ? '' : 's'} of ${csvPath} ha${tagRows.length === 1 ? 's' : 've'} tags outside the vocabulary (${cfg.tags ? 'data.tags' : "Planet's 17 tags"}):\n${list(tagRows, (r) => `${csvPath}:${r.line}  ${r.name}: ${r.tags.filter(badTag).map((t) => `'${t}'`).join(', ')}`)}`,
-      { fix: 'fix the labels, list your own tags in data.tags, or set data.on_bad_image: skip to leave those rows out (they will be listed)', exit: 'failed' });
+    throw new DataError({ code: 'UNKNOWN_TAGS', message: `${tagRows.length} row${tagRows.length === 1 ? '' : 's'} of ${csvPath} ha${tagRows.length === 1 ? 's' : 've'} tags outside the vocabulary (${cfg.tags ? 'data.tags' : "Planet's 17 tags"}):\n${list(tagRows, (r) => `${csvPath}:${r.line}  ${r.name}: ${r.tags.filter(badTag).map((t) => `'${t}'`).join(', ')}`)}`, fix: 'fix the labels, list your own tags in data.tags, or set data.on_bad_image: skip to leave those rows out (they will be listed)', exit: 'failed' });
   }
   const tagSkipped: BadImage[] = tagRows.map((r) => ({ name: r.name, file: csvPath, line: r.line, reason: `tags outside the vocabulary: ${r.tags.filter(badTag).join(', ')}` }));
   const usable = tagRows.length > 0 ? parsed.rows.filter((r) => !r.tags.some(badTag)) : parsed.rows;
@@ -100,48 +105,60 @@ export async function loadDataset(cfg: DataConfig, opts: LoadOptions = {}): Prom
   const seen = new Set<string>();
   let rows = usable.filter((r) => (seen.has(r.name) ? false : (seen.add(r.name), true)));
   if (cfg.limit !== null) rows = rows.slice(0, cfg.limit);
-  if (rows.length === 0) throw new DataError('EMPTY_DATASET', `${csvPath} has no usable image rows`, { exit: 'failed' });
+  if (rows.length === 0) throw new DataError({ code: 'EMPTY_DATASET', message: `${csvPath} has no usable image rows`, exit: 'failed' });
   // The vocabulary comes from every row of the CSV, so data.limit never shrinks the outputs.
   const tags = [...new Set(usable.flatMap((r) => r.tags))].sort();
+  return { text, parsed, fatal, rows, tags, tagSkipped };
+}
+
+/**
+ * The dataset's fingerprint: the CSV bytes and every listed file's size and mtime, so a changed
+ * or added image (or label) gives a new cache entry.
+ */
+function fingerprintOf(text: string, cfg: DataConfig, files: readonly string[]): string {
+  const h = createHash('sha256').update(text).update(`\0${cfg.image_ext}\0${cfg.limit}\0`);
+  for (const f of files) {
+    try { const s = statSync(f); h.update(`${f}\0${s.size}\0${s.mtimeMs}\n`); } catch { h.update(`${f}\0missing\n`); }
+  }
+  return h.digest('hex').slice(0, 20);
+}
+
+/** The decoded pixels (and the images that failed) from the cache at `path`, or decoded now and cached. */
+async function decodeCached(path: string, files: readonly string[], cfg: DataConfig, opts: LoadOptions): Promise<{ pixels: Buffer; failures: Map<number, string>; hit: boolean; decodeSeconds: number }> {
+  const cached = readCache(path, files.length, cfg.image_size);
+  if (cached) return { ...cached, hit: true, decodeSeconds: 0 };
+  const t0 = performance.now();
+  opts.onProgress?.(`decoding ${files.length} images at ${cfg.image_size}x${cfg.image_size} (${cfg.resize}) ...`);
+  const { pixels, failures } = await decodeMany(files, cfg.image_size, cfg.resize, undefined, cfg.max_image_bytes);
+  const decodeSeconds = (performance.now() - t0) / 1000;
+  return { pixels, failures, hit: false, decodeSeconds };
+}
+
+/** Loads (or reads from cache) the dataset described by `cfg`. */
+export async function loadDataset(cfg: DataConfig, opts: LoadOptions = {}): Promise<Dataset> {
+  const csvPath = insideData(cfg.path, cfg.csv, 'data.csv');
+  const imageDir = insideData(cfg.path, cfg.images, 'data.images');
+  if (!existsSync(csvPath)) throw new DataError({ code: 'CSV_NOT_FOUND', message: `label CSV not found: ${csvPath}`, fix: `fix data.path / data.csv, or generate a synthetic dataset with: exp data synth --out ${cfg.path}`, exit: 'failed' });
+  if (!existsSync(imageDir)) throw new DataError({ code: 'IMAGE_DIR_NOT_FOUND', message: `image folder not found: ${imageDir}`, fix: 'fix data.images (relative to data.path)', exit: 'failed' });
+  const { text, parsed, fatal, rows, tags, tagSkipped } = readLabels(cfg, csvPath);
 
   const files = rows.map((r) => join(imageDir, r.name + cfg.image_ext));
   const present = new Set(readdirSync(imageDir));
   const listed = new Set(parsed.rows.map((r) => r.name + cfg.image_ext));
   const unlisted = [...present].filter((f) => !listed.has(f) && !f.startsWith('.')).sort();
 
-  // The fingerprint covers the CSV bytes and every listed file's size and mtime, so a changed
-  // or added image (or label) gives a new cache entry.
-  const h = createHash('sha256').update(text).update(`\0${cfg.image_ext}\0${cfg.limit}\0`);
-  for (const f of files) {
-    try { const s = statSync(f); h.update(`${f}\0${s.size}\0${s.mtimeMs}\n`); } catch { h.update(`${f}\0missing\n`); }
-  }
-  const fingerprint = h.digest('hex').slice(0, 20);
+  const fingerprint = fingerprintOf(text, cfg, files);
   const cacheDir = opts.cacheDir ?? defaultCacheDir();
   const path = cachePath(cacheDir, fingerprint, cfg.image_size, cfg.resize);
-
-  let pixels: Buffer;
-  let failures: Map<number, string>;
-  let hit = true;
-  let decodeSeconds = 0;
-  const cached = readCache(path, rows.length, cfg.image_size);
-  if (cached) {
-    ({ pixels, failures } = cached);
-  } else {
-    hit = false;
-    const t0 = performance.now();
-    opts.onProgress?.(`decoding ${rows.length} images at ${cfg.image_size}x${cfg.image_size} (${cfg.resize}) ...`);
-    ({ pixels, failures } = await decodeMany(files, cfg.image_size, cfg.resize, undefined, cfg.max_image_bytes));
-    decodeSeconds = (performance.now() - t0) / 1000;
-    writeCache(path, pixels, failures, rows.map((r) => r.name));
-  }
+  const { pixels, failures, hit, decodeSeconds } = await decodeCached(path, files, cfg, opts);
+  if (!hit) writeCache(path, pixels, failures, rows.map((r) => r.name));
 
   const bad: BadImage[] = [...failures].sort((a, b) => a[0] - b[0]).map(([i, reason]) => ({ name: rows[i]!.name, file: files[i]!, line: rows[i]!.line, reason }));
   if (bad.length > 0 && cfg.on_bad_image === 'error') {
-    throw new DataError('BAD_IMAGES', `${bad.length} of ${rows.length} images could not be used:\n${list(bad, (b) => `${b.file} (${csvPath}:${b.line}): ${b.reason}`)}`,
-      { fix: 'fix or remove them, or set data.on_bad_image: skip to leave them out (they will be listed)', exit: 'failed' });
+    throw new DataError({ code: 'BAD_IMAGES', message: `${bad.length} of ${rows.length} images could not be used:\n${list(bad, (b) => `${b.file} (${csvPath}:${b.line}): ${b.reason}`)}`, fix: 'fix or remove them, or set data.on_bad_image: skip to leave them out (they will be listed)', exit: 'failed' });
   }
   const keep = rows.map((_, i) => i).filter((i) => !failures.has(i));
-  if (keep.length === 0) throw new DataError('EMPTY_DATASET', `no usable images in ${imageDir}`, { exit: 'failed' });
+  if (keep.length === 0) throw new DataError({ code: 'EMPTY_DATASET', message: `no usable images in ${imageDir}`, exit: 'failed' });
   const frame = cfg.image_size * cfg.image_size * 3;
   // Compact in place only when something was skipped, to avoid a second 2 GB buffer.
   if (keep.length !== rows.length) keep.forEach((src, dst) => { if (src !== dst) pixels.copy(pixels, dst * frame, src * frame, (src + 1) * frame); });

@@ -1,6 +1,6 @@
 /**
  * ASHA and Hyperband in a live sweep, stopping-based as Ray Tune runs ASHA: a point's child
- * waits at each rung's epoch (EXP_HOLD_EPOCHS) until the launcher has decided from the other
+ * waits at each rung's epoch (its launch settings' holdEpochs) until the launcher has decided from the other
  * points' recorded curves (src/search/asha.ts's ashaVerdict); a point that goes on trains on
  * in the same process (no epoch trained twice), one that fails the rung ends `pruned` there
  * with the numbers of the decision as its reason. The curves come from the run folders (local

@@ -29,7 +29,7 @@ export interface TrainChild {
   prune(reason: string): void;
   /** Asks it over IPC to stop at the next batch as `killed`: unlike a signal, asking twice never aborts it. */
   stop(reason: string): void;
-  /** Lets it go on past a rung it waits at (see HOLD_EPOCHS_VAR). */
+  /** Lets it go on past a rung it waits at (see LaunchSettings.holdEpochs). */
   go(epoch: number, note?: string): void;
   /** Resolves when it has exited. */
   readonly exited: Promise<ProcessExit>;

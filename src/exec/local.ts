@@ -6,13 +6,12 @@
  * again resumes the sweep; failed points are re-run only when asked (`--retry-failed`).
  */
 import { basename } from 'node:path';
-import { readRunConfig, readRunRecord, runFolderBusy } from '../store/run.js';
-import { describeExit, EXIT_BUSY, settleAfterExit } from '../store/status.js';
-import type { ProcessExit, RunStatus } from '../store/types.js';
-import { spawnTrain, type TrainChild } from './child.js';
+import { readRunRecord, runFolderBusy } from '../store/run.js';
+import { describeExit } from '../store/status.js';
+import { isFinished, type ProcessExit, type RunStatus } from '../store/types.js';
 import type { SweepDisplay } from './display.js';
+import { launchPoint, Stopper, type PointEnd } from './launch.js';
 import type { SweepPruner } from './prune.js';
-import { HOLD_EPOCHS_VAR } from './protocol.js';
 
 export type FolderOutcome = RunStatus | 'skipped' | 'busy';
 
@@ -51,144 +50,106 @@ export function skipReason(dir: string, opts: Pick<LocalOptions, 'force' | 'retr
   if (busy.busy) return { status: 'busy', note: `already running (${busy.owner})` };
   const status = readRunRecord(dir)?.status;
   if (opts.force) return undefined;
-  if (status === 'completed' || status === 'pruned') return { status: 'skipped', note: `${status} before (--force trains it again)` };
+  if (isFinished(status)) return { status: 'skipped', note: `${status} before (--force trains it again)` };
   if (status === 'failed' && !opts.retryFailed) return { status: 'skipped', note: 'failed before (--retry-failed runs it again)' };
   return undefined;
 }
 
-/** The rungs the point's child waits at (set in its environment), from its configured epochs. */
-export function holdAt(pruner: SweepPruner | undefined, point: string, dir: string, env: NodeJS.ProcessEnv): Set<number> {
-  let epochs = 0;
-  try {
-    epochs = readRunConfig(dir).training.epochs;
-  } catch {
-    return new Set(); // the child reports the damaged config.yaml itself
-  }
-  const hold = pruner?.holdEpochs(point, epochs) ?? [];
-  if (hold.length > 0) env[HOLD_EPOCHS_VAR] = hold.join(',');
-  else delete env[HOLD_EPOCHS_VAR];
-  return new Set(hold);
-}
+/** Why a point that was not started this time was not. */
+const notStarted = (stopped: boolean): string => (stopped ? 'not started: the sweep was stopped' : 'not started: --max-failures reached');
 
-/**
- * The scheduler's verdict on an epoch a child reported: prune it, or (at a rung it waits at) let
- * it go on with the decision's note. A verdict that cannot be reached (a store or Redis error)
- * lets a waiting child go on: no pruning is better than a point held forever.
- */
-export function judgeEpoch(
-  pruner: SweepPruner,
-  child: TrainChild,
-  hold: ReadonlySet<number>,
-  point: string,
-  epoch: number,
-  metrics: Readonly<Record<string, number>>,
-): void {
-  void pruner.decide(point, epoch, metrics).then(
-    (j) => {
-      if (j.prune) child.prune(j.prune);
-      else if (hold.has(epoch)) child.go(epoch, j.note);
-    },
-    () => {
-      if (hold.has(epoch)) child.go(epoch);
-    },
-  );
+/** One `exp run`'s lanes: up to `workers` points at a time, each through launchPoint(). */
+class LocalLanes {
+  readonly results = new Map<string, FolderResult>();
+  readonly queue: string[] = [];
+  private failures = 0;
+  private slot = 0;
+  readonly stopper: Stopper;
+
+  constructor(private readonly opts: LocalOptions) {
+    this.stopper = new Stopper((sig, n) => {
+      if (n === 1) opts.display.note(`${sig}: stopping: finishing the current batch, press Ctrl-C again to abort`);
+      else if (n === 2) opts.display.note(`${sig} again: stopping now`);
+    });
+  }
+
+  /** Skips what need not train (shown as such), queues the rest. */
+  admit(dirs: readonly string[]): void {
+    for (const dir of dirs) {
+      const skip = skipReason(dir, this.opts);
+      if (skip) this.results.set(dir, { dir, status: skip.status, exit: null, seconds: 0, note: skip.note });
+      else this.queue.push(dir);
+      this.opts.display.add(basename(dir), skip?.status);
+    }
+  }
+
+  /** One lane: trains queued points one after another until none is left, the sweep is stopped or --max-failures is reached. */
+  async lane(): Promise<void> {
+    for (;;) {
+      const limited = this.opts.maxFailures !== undefined && this.failures >= this.opts.maxFailures;
+      const dir = this.stopper.stopping || limited ? undefined : this.queue.shift();
+      if (!dir) return;
+      await this.train(dir);
+    }
+  }
+
+  private async train(dir: string): Promise<void> {
+    const { opts } = this;
+    const gpu = opts.gpus?.length ? opts.gpus[this.slot++ % opts.gpus.length] : undefined;
+    const name = basename(dir);
+    let epochs: number | undefined;
+    const launched = launchPoint({
+      dir,
+      point: name,
+      env: opts.env,
+      settings: { launcher: 'local', uploadCheckpoints: false, pinTracking: false },
+      ...(gpu !== undefined ? { gpu } : {}),
+      ...(opts.force ? { force: true } : {}),
+      output: opts.childOutput,
+      ...(opts.pruner ? { pruner: opts.pruner } : {}),
+      stopper: this.stopper,
+      onMessage: (m) => {
+        if (m.type === 'started') epochs = m.epochs;
+        else if (m.type === 'progress') opts.display.progress(name, m.epoch, epochs, m.batch, m.batches, m.seconds > 0 ? m.images / m.seconds : 0);
+        else if (m.type === 'epoch') opts.display.epoch(name, m.epoch, opts.metric ? m.metrics[opts.metric] : undefined);
+      },
+    });
+    opts.display.started(name, gpu !== undefined ? `GPU ${gpu}` : undefined);
+    this.ended(dir, await launched);
+  }
+
+  /** Records and shows how a point ended. */
+  private ended(dir: string, end: PointEnd): void {
+    const { opts } = this;
+    const { status, exit, seconds } = end;
+    if (status === 'failed') this.failures++;
+    const rec = readRunRecord(dir);
+    const stopped = this.stopper.stopping;
+    // A run.json of an earlier attempt (or none) says nothing about how this one ended.
+    const reason = rec && rec.pid === end.pid ? rec.reason : status === 'killed' ? 'stopped before it started training' : describeExit(exit, stopped);
+    const note = status === 'busy' ? 'another process took it first' : reason && status !== 'completed' ? reason : undefined;
+    this.results.set(dir, { dir, status, exit, seconds, ...(note !== undefined ? { note } : {}) });
+    const shown = status === 'busy' ? 'busy' : status === 'planned' || status === 'running' ? 'failed' : status;
+    opts.display.ended(basename(dir), shown, seconds, status === 'completed' ? undefined : note);
+    if (opts.maxFailures !== undefined && this.failures === opts.maxFailures && this.queue.length > 0) {
+      const n = this.failures;
+      opts.display.note(`${n} failure${n === 1 ? '' : 's'} (--max-failures ${opts.maxFailures}): starting no new point; ${this.queue.length} left queued`);
+    }
+  }
 }
 
 /** Trains the folders; resolves when every started child has ended. */
 export async function runFolders(dirs: readonly string[], opts: LocalOptions): Promise<FolderResult[]> {
-  const results = new Map<string, FolderResult>();
+  const lanes = new LocalLanes(opts);
+  lanes.admit(dirs);
   const workers = Math.max(1, opts.workers ?? (opts.gpus?.length || 1));
-  const queue: string[] = [];
-  for (const dir of dirs) {
-    const skip = skipReason(dir, opts);
-    if (skip) {
-      results.set(dir, { dir, status: skip.status, exit: null, seconds: 0, note: skip.note });
-      opts.display.add(basename(dir), skip.status);
-    } else {
-      queue.push(dir);
-      opts.display.add(basename(dir));
-    }
-  }
-  const running = new Set<TrainChild>();
-  let failures = 0;
-  let stopping = 0;
-  const onSignal = (sig: NodeJS.Signals): void => {
-    stopping++;
-    if (stopping === 1) opts.display.note(`${sig}: stopping: finishing the current batch, press Ctrl-C again to abort`);
-    else if (stopping === 2) opts.display.note(`${sig} again: stopping now`);
-    for (const c of running) c.interrupt();
-  };
-  process.on('SIGINT', onSignal);
-  process.on('SIGTERM', onSignal);
-  let slot = 0;
-  const startNext = async (): Promise<void> => {
-    for (;;) {
-      const limited = opts.maxFailures !== undefined && failures >= opts.maxFailures;
-      const dir = stopping || limited ? undefined : queue.shift();
-      if (!dir) return;
-      const gpu = opts.gpus?.length ? opts.gpus[slot++ % opts.gpus.length] : undefined;
-      const name = basename(dir);
-      const t0 = performance.now();
-      let epochs: number | undefined;
-      const env: NodeJS.ProcessEnv = { ...opts.env, EXP_LAUNCHER: 'local', ...(gpu !== undefined ? { CUDA_VISIBLE_DEVICES: gpu } : {}) };
-      const hold = holdAt(opts.pruner, name, dir, env);
-      const child = spawnTrain(dir, {
-        env,
-        force: opts.force,
-        output: opts.childOutput,
-        onMessage: (m) => {
-          if (m.type === 'started') epochs = m.epochs;
-          else if (m.type === 'progress') opts.display.progress(name, m.epoch, epochs, m.batch, m.batches, m.seconds > 0 ? m.images / m.seconds : 0);
-          else if (m.type === 'epoch') {
-            opts.display.epoch(name, m.epoch, opts.metric ? m.metrics[opts.metric] : undefined);
-            if (opts.pruner) judgeEpoch(opts.pruner, child, hold, name, m.epoch, m.metrics);
-          }
-        },
-      });
-      running.add(child);
-      opts.display.started(name, gpu !== undefined ? `GPU ${gpu}` : undefined);
-      const exit = await child.exited;
-      running.delete(child);
-      const seconds = (performance.now() - t0) / 1000;
-      const status: FolderOutcome = exit.code === EXIT_BUSY ? 'busy' : settleAfterExit(dir, exit, stopping > 0, child.pid);
-      if (status === 'failed') failures++;
-      const rec = readRunRecord(dir);
-      // A run.json of an earlier attempt (or none) says nothing about how this one ended.
-      const reason = rec && rec.pid === child.pid ? rec.reason : status === 'killed' ? 'stopped before it started training' : describeExit(exit, stopping > 0);
-      results.set(dir, {
-        dir,
-        status,
-        exit,
-        seconds,
-        ...(status === 'busy' ? { note: 'another process took it first' } : reason && status !== 'completed' ? { note: reason } : {}),
-      });
-      opts.display.ended(
-        name,
-        status === 'busy' ? 'busy' : status === 'planned' || status === 'running' ? 'failed' : status,
-        seconds,
-        status === 'completed' ? undefined : results.get(dir)!.note,
-      );
-      if (opts.maxFailures !== undefined && failures === opts.maxFailures && queue.length > 0) {
-        opts.display.note(
-          `${failures} failure${failures === 1 ? '' : 's'} (--max-failures ${opts.maxFailures}): starting no new point; ${queue.length} left queued`,
-        );
-      }
-    }
-  };
+  lanes.stopper.install();
   try {
-    await Promise.all(Array.from({ length: workers }, () => startNext()));
+    await Promise.all(Array.from({ length: workers }, () => lanes.lane()));
   } finally {
-    process.off('SIGINT', onSignal);
-    process.off('SIGTERM', onSignal);
+    lanes.stopper.uninstall();
     opts.display.close();
   }
-  for (const dir of queue)
-    results.set(dir, {
-      dir,
-      status: 'skipped',
-      exit: null,
-      seconds: 0,
-      note: stopping ? 'not started: the sweep was stopped' : 'not started: --max-failures reached',
-    });
-  return dirs.map((d) => results.get(d)!);
+  for (const dir of lanes.queue) lanes.results.set(dir, { dir, status: 'skipped', exit: null, seconds: 0, note: notStarted(lanes.stopper.stopping) });
+  return dirs.map((d) => lanes.results.get(d)!);
 }

@@ -8,6 +8,7 @@ import { basename } from 'node:path';
 import type { ResolvedExperiment } from '../config/types.gen.js';
 import { readMetrics } from '../store/run.js';
 import { metricMode } from '../config/metric.js';
+import { medianVerdict } from '../search/median.js';
 
 export type EarlyStopRule = NonNullable<NonNullable<ResolvedExperiment['sweep']>['early_stop']>;
 
@@ -20,43 +21,6 @@ export interface Curves {
   all(metric: string): Promise<Map<string, Curve>>;
   /** Records a point's value at an epoch (a no-op where the curves are read from the points' own files). */
   report(point: string, metric: string, epoch: number, value: number): Promise<void>;
-}
-
-/** The best value up to `epoch`; undefined for a point that has not reached it. */
-const bestSoFar = (c: Curve, epoch: number, mode: 'min' | 'max'): number | undefined => {
-  if (c.length < epoch) return undefined;
-  const vals = c.slice(0, epoch).filter(Number.isFinite);
-  if (vals.length === 0) return undefined;
-  return mode === 'min' ? Math.min(...vals) : Math.max(...vals);
-};
-
-export function median(xs: readonly number[]): number {
-  const s = [...xs].sort((a, b) => a - b);
-  const m = s.length >> 1;
-  return s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
-}
-
-export interface Verdict {
-  prune: boolean;
-  value?: number;
-  median?: number;
-  peers: number;
-}
-
-/** The median rule for one point at `epoch`. */
-export function medianVerdict(
-  self: Curve,
-  others: readonly Curve[],
-  epoch: number,
-  rule: Pick<EarlyStopRule, 'grace_epochs' | 'min_points'>,
-  mode: 'min' | 'max',
-): Verdict {
-  const peers = others.map((c) => bestSoFar(c, epoch, mode)).filter((v): v is number => v !== undefined);
-  const value = bestSoFar(self, epoch, mode);
-  if (epoch <= rule.grace_epochs || peers.length < rule.min_points || value === undefined)
-    return { prune: false, peers: peers.length, ...(value === undefined ? {} : { value }) };
-  const med = median(peers);
-  return { prune: mode === 'min' ? value > med : value < med, value, median: med, peers: peers.length };
 }
 
 /** What a sweep's scheduler says after a point's epoch: prune it (the reason), or let it go on (with a note at a rung). */

@@ -19,10 +19,9 @@ import { ExpError } from '../errors.js';
 import { readSweepIndex, readSweepRanking } from '../store/sweep.js';
 import { readTaskMap, type SlurmTaskMap } from '../store/slurm.js';
 import { isRunFolder, readRunRecord, runFolderBusy } from '../store/run.js';
-import { EXIT_BUSY, settleAfterExit } from '../store/status.js';
 import { STALE_MS } from '../store/lock.js';
-import { spawnTrain } from './child.js';
-import { holdAt, judgeEpoch } from './local.js';
+import { launchPoint, Stopper } from './launch.js';
+import { EXIT } from './protocol.js';
 import { MedianPruner, StoreCurves, type SweepPruner } from './prune.js';
 import { AshaPruner, schedulerMetric } from './asha-pruner.js';
 import { slurmClient } from './slurm.js';
@@ -103,52 +102,52 @@ export async function runSlurmTask(o: TaskOptions): Promise<number> {
   }
   if (!(await waitFree(dir))) {
     o.say(`${dir}: another process trains it (${runFolderBusy(dir).busy ? 'its lock is live' : ''}); leaving it`);
-    return EXIT_BUSY;
+    return EXIT.busy;
   }
-  // Set by the signal handler (an object, so the check after the child's exit sees what the handler wrote).
-  const stop: { mode: 'no' | 'stop' | 'requeue' } = { mode: 'no' };
-  const env: NodeJS.ProcessEnv = { ...o.env, EXP_LAUNCHER: 'slurm', EXP_WORKER: `slurm job ${job} on ${hostname()}` };
   const pruner = taskPruner(o, map);
-  const name = dir.slice(o.sweepDir.length + 1);
-  const hold = holdAt(pruner, name, dir, env);
+  const requeue = { asked: false };
+  // Not installed: Slurm signals every process of the job, the trainer too, so a relayed SIGINT would be its second
+  // signal and abort it. The task asks over IPC instead (asking twice is one request).
+  const stopper = new Stopper(() => undefined);
+  const onSignal = (sig: NodeJS.Signals): void => {
+    if (sig === 'SIGUSR1') requeue.asked = true;
+    if (stopper.count++ === 0)
+      o.say(`exp slurm-task: ${sig}: the point stops within a batch with its position saved${sig === 'SIGUSR1' ? ', then this task is requeued' : ''}`);
+    for (const c of stopper.children) c.stop(`stopped by ${sig} from Slurm (job ${job})`);
+  };
+  const signals: NodeJS.Signals[] = ['SIGTERM', 'SIGINT', 'SIGUSR1'];
+  for (const s of signals) process.on(s, onSignal);
   o.say(`exp slurm-task: job ${job} trains ${dir}${(o.env.SLURM_RESTART_COUNT ?? '0') !== '0' ? ` (restart ${o.env.SLURM_RESTART_COUNT})` : ''}`);
   // The task's log shows where training is, at most every EXP_PROGRESS_SECONDS (default 60): a batch job has no live display.
   const every = Number(o.env.EXP_PROGRESS_SECONDS ?? 60) * 1000;
   let shown = 0;
   let epochs = 0;
-  const child = spawnTrain(dir, {
-    env,
-    output: 'inherit',
-    onMessage: (m) => {
-      if (m.type === 'started') epochs = m.epochs;
-      else if (m.type === 'progress' && Date.now() - shown >= every) {
-        shown = Date.now();
-        o.say(`progress: epoch ${m.epoch}/${epochs} batch ${m.batch}/${m.batches}`);
-      } else if (m.type === 'epoch' && pruner) judgeEpoch(pruner, child, hold, name, m.epoch, m.metrics);
-    },
-  });
-  const onSignal = (sig: NodeJS.Signals): void => {
-    const first = stop.mode === 'no';
-    if (sig === 'SIGUSR1') stop.mode = 'requeue';
-    else if (stop.mode === 'no') stop.mode = 'stop';
-    if (first)
-      o.say(`exp slurm-task: ${sig}: the point stops within a batch with its position saved${sig === 'SIGUSR1' ? ', then this task is requeued' : ''}`);
-    child.stop(`stopped by ${sig} from Slurm (job ${job})`);
-  };
-  const signals: NodeJS.Signals[] = ['SIGTERM', 'SIGINT', 'SIGUSR1'];
-  for (const s of signals) process.on(s, onSignal);
   try {
-    const exit = await child.exited;
-    if (exit.code === EXIT_BUSY) return EXIT_BUSY;
-    const status = settleAfterExit(dir, exit, stop.mode !== 'no', child.pid);
-    o.say(`exp slurm-task: ${dir} ended ${status}`);
-    if (status === 'killed' && stop.mode === 'requeue') {
+    const end = await launchPoint({
+      dir,
+      point: dir.slice(o.sweepDir.length + 1),
+      env: o.env,
+      settings: { launcher: 'slurm', worker: `slurm job ${job} on ${hostname()}`, uploadCheckpoints: false, pinTracking: false },
+      output: 'inherit',
+      ...(pruner ? { pruner } : {}),
+      stopper,
+      onMessage: (m) => {
+        if (m.type === 'started') epochs = m.epochs;
+        else if (m.type === 'progress' && Date.now() - shown >= every) {
+          shown = Date.now();
+          o.say(`progress: epoch ${m.epoch}/${epochs} batch ${m.batch}/${m.batches}`);
+        }
+      },
+    });
+    if (end.status === 'busy') return EXIT.busy;
+    o.say(`exp slurm-task: ${dir} ended ${end.status}`);
+    if (end.status === 'killed' && requeue.asked) {
       const r = await slurmClient('scontrol', ['requeue', job], o.env);
       o.say(
         r.code === 0 ? `exp slurm-task: requeued ${job}` : `exp slurm-task: scontrol requeue ${job} failed: ${r.stderr.trim()}; run exp run again to resubmit`,
       );
     }
-    return status === 'completed' || status === 'pruned' ? 0 : status === 'killed' ? 130 : 1;
+    return end.status === 'completed' || end.status === 'pruned' ? EXIT.ok : end.status === 'killed' ? EXIT.interrupted : EXIT.failed;
   } finally {
     for (const s of signals) process.off(s, onSignal);
   }

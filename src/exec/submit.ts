@@ -7,9 +7,9 @@ import type { Queue } from 'bullmq';
 import { MAX_EXPERIMENT_BYTES, type Plan } from '../sweep/plan.js';
 import { readFileBounded } from '../util/fsx.js';
 import { withoutCredentials } from '../track/sync-map.js';
-import { runPath, sweepPath } from '../store/layout.js';
+import { RUN_FILES, SWEEP_FILES, runPath, sweepPath } from '../store/layout.js';
 import { readPoint, readRunRecord } from '../store/run.js';
-import type { SweepIndex } from '../store/types.js';
+import { isFinished, type SweepIndex } from '../store/types.js';
 import { enqueue, jobIdOf, listJobs, type JobData, type JobRow } from './queue.js';
 
 export interface Submitted {
@@ -31,14 +31,14 @@ export async function submitSweep(
   const uri = cfg.tracking.uri || env.MLFLOW_TRACKING_URI;
   const tracking = uri ? { uri: withoutCredentials(uri), experiment: cfg.tracking.experiment || env.MLFLOW_EXPERIMENT_NAME || cfg.name } : null;
   const rule = cfg.sweep?.early_stop;
-  const experimentText = readFileBounded(sweepPath(sweepDir, 'experiment'), MAX_EXPERIMENT_BYTES, 'sweep.yaml').toString('utf8');
+  const experimentText = readFileBounded(sweepPath(sweepDir, 'experiment'), MAX_EXPERIMENT_BYTES, SWEEP_FILES.experiment).toString('utf8');
   const finishedHere: string[] = [];
   const items: Omit<JobData, 'version' | 'submitted'>[] = [];
   for (const entry of index.points) {
     if (only && !only.has(jobIdOf({ sweep: index.sweep, entry }))) continue;
     const dir = join(sweepDir, entry.dir);
     const status = readRunRecord(dir)?.status;
-    if (status === 'completed' || status === 'pruned') {
+    if (isFinished(status)) {
       finishedHere.push(entry.dir);
       continue;
     }
@@ -52,7 +52,7 @@ export async function submitSweep(
         experimentText,
         entry,
         uid: point.uid,
-        configText: readFileBounded(runPath(dir, 'config'), MAX_EXPERIMENT_BYTES, 'config.yaml').toString('utf8'),
+        configText: readFileBounded(runPath(dir, 'config'), MAX_EXPERIMENT_BYTES, RUN_FILES.config).toString('utf8'),
       },
       tracking,
       earlyStop: rule ? { rule, monitor: cfg.checkpoint.monitor } : null,

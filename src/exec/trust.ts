@@ -21,7 +21,7 @@ import { resolvedExperimentSchema, validateResolved } from '../config/resolved.j
 import type { JsonSchema } from '../config/schema.js';
 import { validateWith } from '../config/validate.js';
 import type { RunConfig } from '../config/normalise.js';
-import { runDirName } from '../store/layout.js';
+import { RUN_FILES, SWEEP_FILES, runDirName } from '../store/layout.js';
 import { configText, type PointSpec } from '../store/sweep.js';
 import { withoutCredentials } from '../track/sync-map.js';
 import type { JobData } from './queue.js';
@@ -47,7 +47,7 @@ const show = (v: unknown): string => {
 
 /** The one error of a rejected job (the worker records `CODE: message` as the job's reason, so a one-line reason shows the code). */
 export class JobInvalid extends ExpError<'QUEUE_JOB_INVALID'> {
-  constructor(jobId: string, what: string) {
+  constructor({ jobId, what }: { jobId: string; what: string }) {
     super({
       code: 'QUEUE_JOB_INVALID',
       message: `queue job ${show(jobId)}: ${what}`,
@@ -60,7 +60,7 @@ export class JobInvalid extends ExpError<'QUEUE_JOB_INVALID'> {
 class Checker {
   constructor(readonly id: string) {}
   fail(what: string): never {
-    throw new JobInvalid(this.id, what);
+    throw new JobInvalid({ jobId: this.id, what });
   }
   obj(v: unknown, field: string): Obj {
     return isObj(v) ? v : this.fail(`${field} is ${show(v)}, not a mapping`);
@@ -164,10 +164,10 @@ export function checkJob(jobId: string, raw: unknown): CheckedJob {
   const spec = c.obj(data.spec, 'spec');
   const entry = checkNames(c, spec);
   const configYaml = c.text(spec.configText, 'spec.configText', MAX_TEXT);
-  const config = checkedYaml(c, 'config.yaml', configYaml, (v, s) => validateResolved(v, s, 'config.yaml')) as unknown as RunConfig;
+  const config = checkedYaml(c, RUN_FILES.config, configYaml, (v, s) => validateResolved(v, s, RUN_FILES.config)) as unknown as RunConfig;
   if (config.name !== spec.experiment) c.fail(`spec.experiment ${show(spec.experiment)} is not the config's name ${show(config.name)}`);
   const experimentText = c.text(spec.experimentText, 'spec.experimentText', MAX_TEXT);
-  const experiment = checkedYaml(c, 'sweep.yaml', experimentText, (v, s) => schemaProblems(resolvedExperimentSchema(), v, s, 'sweep.yaml'));
+  const experiment = checkedYaml(c, SWEEP_FILES.experiment, experimentText, (v, s) => schemaProblems(resolvedExperimentSchema(), v, s, SWEEP_FILES.experiment));
   if (experiment.name !== spec.experiment) c.fail(`spec.experiment ${show(spec.experiment)} is not sweep.yaml's name ${show(experiment.name)}`);
   const checked: JobData = {
     version: 1,
@@ -226,11 +226,11 @@ export function jobTracking(job: JobData, config: RunConfig, trusted: string | u
 
 /**
  * The child's environment and the config.yaml the worker writes, so that neither the job's
- * config nor a recorded server can steer the child: EXP_TRACKING_PINNED makes the child track
- * to MLFLOW_TRACKING_URI only (or to no server when it is unset).
+ * config nor a recorded server can steer the child: the launch settings' pinTracking (set by
+ * the worker for every child) makes it track to MLFLOW_TRACKING_URI only (or to no server when
+ * it is unset).
  */
 export function pinTracking(env: NodeJS.ProcessEnv, t: JobTracking | null): void {
-  env.EXP_TRACKING_PINNED = '1';
   if (!t?.credentials) for (const k of CREDENTIAL_VARS) delete env[k];
   if (t) Object.assign(env, { MLFLOW_TRACKING_URI: t.uri, MLFLOW_EXPERIMENT_NAME: t.experiment });
   else delete env.MLFLOW_TRACKING_URI;

@@ -5,7 +5,7 @@
 import type { RunConfig } from '../config/normalise.js';
 import { DataError } from '../errors.js';
 import { loadDataset, type Dataset } from '../data/planet.js';
-import { resolveSplit } from '../train/data.js';
+import { resolveSplit } from '../core/data.js';
 
 export interface Labelled {
   ds: Dataset;
@@ -36,7 +36,9 @@ export async function labelledImages(
   const at = new Map(runTags.map((t, i) => [t, i]));
   const foreign = ds.tags.filter((t) => !at.has(t));
   if (foreign.length > 0) {
-    throw new DataError('UNKNOWN_TAGS', `${data.path} has tags the model does not know: ${foreign.join(', ')}`, {
+    throw new DataError({
+      code: 'UNKNOWN_TAGS',
+      message: `${data.path} has tags the model does not know: ${foreign.join(', ')}`,
       fix: "score data labelled with the run's tags (tags.txt of the run)",
       exit: 'invalid',
     });

@@ -4,21 +4,22 @@
  * Members must have been validated on the same images (the same split hash), or the average
  * would be scored on images some members trained on.
  */
-import { join, relative } from 'node:path';
+import { relative } from 'node:path';
 import { ModelUseError } from '../errors.js';
-import { RUN_FILES } from '../store/layout.js';
-import { readJson, writeJsonAtomic } from '../util/fsx.js';
+import { writeEnsembleManifest, type EnsembleFile } from '../store/ensemble.js';
+import { readSplitRecord } from '../store/split.js';
 import { labelledImages } from './dataset.js';
-import { checkCompatible, type EnsembleFile } from './predictor.js';
+import { checkCompatible } from './predictor.js';
 import { restoreRun, type RestoredRun } from './restore.js';
-import { predictProbs } from './predict.js';
-import { fbetaAt, heldOutEstimate, tuneThresholds } from './thresholds.js';
+import { evalBatchSize, predictProbs } from '../core/predict.js';
+import { fbetaAt, heldOutEstimate, tuneThresholds } from '../core/thresholds.js';
 import type { BackendName } from '../backend/types.js';
 
 /** The hash of the run's saved validation split (split/split.json). */
 export function splitHashOf(dir: string): string {
-  const s = readJson<{ hash?: string }>(join(dir, RUN_FILES.split, 'split.json'));
-  if (!s?.hash) throw new ModelUseError('NO_MODEL', `${dir} has no saved split (split/split.json)`, 'only trained runs can be ensembled');
+  const s = readSplitRecord(dir);
+  if (!s?.hash)
+    throw new ModelUseError({ code: 'NO_MODEL', message: `${dir} has no saved split (split/split.json)`, fix: 'only trained runs can be ensembled' });
   return s.hash;
 }
 
@@ -29,19 +30,19 @@ export async function makeEnsemble(
   opts: { tta: boolean; backend: 'auto' | BackendName; onProgress?: (m: string) => void },
 ): Promise<EnsembleFile> {
   if (dirs.length < 2)
-    throw new ModelUseError(
-      'INCOMPATIBLE_RUNS',
-      `an ensemble needs at least 2 runs, got ${dirs.length}`,
-      'name two or more run folders, or a sweep folder with --top K (K >= 2)',
-    );
+    throw new ModelUseError({
+      code: 'INCOMPATIBLE_RUNS',
+      message: `an ensemble needs at least 2 runs, got ${dirs.length}`,
+      fix: 'name two or more run folders, or a sweep folder with --top K (K >= 2)',
+    });
   const hashes = dirs.map(splitHashOf);
   const odd = dirs.findIndex((_, i) => hashes[i] !== hashes[0]);
   if (odd > 0)
-    throw new ModelUseError(
-      'INCOMPATIBLE_RUNS',
-      `${dirs[odd]} was validated on other images than ${dirs[0]} (split ${hashes[odd]}, not ${hashes[0]})`,
-      'ensemble runs that share data.split (test_size and seed) and data',
-    );
+    throw new ModelUseError({
+      code: 'INCOMPATIBLE_RUNS',
+      message: `${dirs[odd]} was validated on other images than ${dirs[0]} (split ${hashes[odd]}, not ${hashes[0]})`,
+      fix: 'ensemble runs that share data.split (test_size and seed) and data',
+    });
   const members: RestoredRun[] = [];
   try {
     for (const d of dirs) members.push(await restoreRun(d, { backend: opts.backend }));
@@ -57,7 +58,7 @@ export async function makeEnsemble(
       opts.onProgress?.(`scoring ${m.dir} on ${data.indices.length} validation images`);
       const probs = await predictProbs(m.model, data.ds.pixels, m.cfg.data.image_size, data.indices, {
         preprocessing: m.cfg.model.preprocessing,
-        batchSize: Math.max(m.cfg.training.batch_size, 32),
+        batchSize: evalBatchSize(m.cfg),
         tta: opts.tta,
       });
       scores.push({
@@ -89,7 +90,7 @@ export async function makeEnsemble(
       },
       created: new Date().toISOString(),
     };
-    writeJsonAtomic(join(out, 'ensemble.json'), file);
+    writeEnsembleManifest(out, file);
     return file;
   } finally {
     for (const m of members) m.model.dispose();

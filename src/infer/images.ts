@@ -23,7 +23,9 @@ function column(text: string, name: string, file: string): string[] {
   const [header, ...rows] = records(text.replace(/^\uFEFF/, ''), file, []);
   const at = header?.fields.indexOf(name) ?? -1;
   if (at < 0)
-    throw new DataError('CSV_INVALID', `${file}:1: no '${name}' column (the header is: ${header?.fields.join(', ') ?? ''})`, {
+    throw new DataError({
+      code: 'CSV_INVALID',
+      message: `${file}:1: no '${name}' column (the header is: ${header?.fields.join(', ') ?? ''})`,
       fix: `give a CSV whose header has ${name} (like Kaggle's sample_submission_v2.csv), or a folder of images`,
       file,
       line: 1,
@@ -34,13 +36,20 @@ function column(text: string, name: string, file: string): string[] {
 /** The images of `input` (a folder, or a CSV naming them; `imageDirs` are searched for a CSV's images). */
 export function listImages(input: string, ext: string, imageDirs: readonly string[] = []): ImageList {
   if (!existsSync(input))
-    throw new DataError('IMAGE_DIR_NOT_FOUND', `${input} does not exist`, { fix: 'give a folder of images, or a CSV with an image_name column', file: input });
+    throw new DataError({
+      code: 'IMAGE_DIR_NOT_FOUND',
+      message: `${input} does not exist`,
+      fix: 'give a folder of images, or a CSV with an image_name column',
+      file: input,
+    });
   if (statSync(input).isDirectory()) {
     const files = readdirSync(input)
       .filter((f) => f.endsWith(ext) && !f.startsWith('.'))
       .sort(natural);
     if (files.length === 0)
-      throw new DataError('EMPTY_DATASET', `${input} holds no *${ext} images`, {
+      throw new DataError({
+        code: 'EMPTY_DATASET',
+        message: `${input} holds no *${ext} images`,
         fix: `give the folder of the images to score (e.g. test-jpg), or their extension when it is not ${ext} (e.g. exp predict ... --ext .png)`,
         file: input,
       });
@@ -50,7 +59,9 @@ export function listImages(input: string, ext: string, imageDirs: readonly strin
   // Kaggle's layout: the sample submission beside test-jpg/ and test-jpg-additional/.
   const dirs = imageDirs.length > 0 ? imageDirs : ['test-jpg', 'test-jpg-additional'].map((d) => join(dirname(input), d)).filter((d) => existsSync(d));
   if (dirs.length === 0)
-    throw new DataError('IMAGE_DIR_NOT_FOUND', `no image folder for ${input}`, {
+    throw new DataError({
+      code: 'IMAGE_DIR_NOT_FOUND',
+      message: `no image folder for ${input}`,
       fix: 'name the folders holding its images with --images DIR[,DIR...] (Kaggle: test-jpg,test-jpg-additional)',
       file: input,
     });

@@ -89,12 +89,12 @@ export async function writeKerasModel(model: tf.LayersModel, path: string, meta:
   } catch (e) {
     throw (
       fromSystemError(e, path) ??
-      new ModelUseError(
-        'EXPORT_FAILED',
-        `could not write the Keras model file ${path}: ${(e as Error).message}`,
-        'check that the folder can be written and has space',
-        'failed',
-      )
+      new ModelUseError({
+        code: 'EXPORT_FAILED',
+        message: `could not write the Keras model file ${path}: ${(e as Error).message}`,
+        fix: 'check that the folder can be written and has space',
+        exit: 'failed',
+      })
     );
   } finally {
     file?.close();

@@ -3,38 +3,16 @@
  * ensemble) whose probabilities are averaged. Either way it has the tag vocabulary, the
  * thresholds, and how images must be prepared, so evaluate, predict and export treat both alike.
  */
-import { join, resolve } from 'node:path';
+import { resolve } from 'node:path';
 import type { RunConfig } from '../config/normalise.js';
-import { ExpError, ModelUseError, StoreError } from '../errors.js';
+import { ModelUseError } from '../errors.js';
 import type { BackendInfo, BackendName } from '../backend/types.js';
-import { readFileBounded } from '../util/fsx.js';
-import { predictProbs } from './predict.js';
+import { readEnsembleManifest } from '../store/ensemble.js';
+import { evalBatchSize, predictProbs } from '../core/predict.js';
 import { exportMetadata, restoreRun, type CheckpointChoice, type RestoredRun } from './restore.js';
 import type { ExportMetadata } from './metadata.js';
 
-/** ensemble.json: the runs an ensemble averages, and what was measured of it. */
-export interface EnsembleFile {
-  version: 1;
-  /** The run folders averaged, relative to the ensemble folder. */
-  members: string[];
-  tags: string[];
-  thresholds: number[];
-  split_hash: string;
-  image_size: number;
-  preprocessing: string;
-  beta: number;
-  /** Whether the scores below averaged the 8 dihedral views (exp predict/evaluate use --tta either way). */
-  tta: boolean;
-  /** On the shared validation split: each member (at metrics.threshold and its own tuned thresholds) and the average. */
-  scores: {
-    members: { dir: string; val_fbeta: number; val_fbeta_tuned: number }[];
-    val_fbeta: number;
-    val_fbeta_tuned: number;
-    held_out: { at_threshold: number; tuned: number };
-    images: number;
-  };
-  created: string;
-}
+export type { EnsembleFile } from '../store/ensemble.js';
 
 export interface Predictor {
   /** The run folder, or the ensemble folder. */
@@ -56,7 +34,7 @@ export interface Predictor {
 /** Whether runs can be averaged: the same tags (in order), image size, resize and preprocessing. */
 export function checkCompatible(runs: readonly Pick<RestoredRun, 'dir' | 'tags' | 'cfg'>[]): void {
   const [a, ...rest] = runs;
-  if (!a) throw new ModelUseError('INCOMPATIBLE_RUNS', 'an ensemble needs at least one run');
+  if (!a) throw new ModelUseError({ code: 'INCOMPATIBLE_RUNS', message: 'an ensemble needs at least one run' });
   for (const b of rest) {
     const why =
       b.tags.join(' ') !== a.tags.join(' ')
@@ -69,11 +47,11 @@ export function checkCompatible(runs: readonly Pick<RestoredRun, 'dir' | 'tags' 
               ? `preprocessing ${b.cfg.model.preprocessing}, not ${a.cfg.model.preprocessing}`
               : undefined;
     if (why)
-      throw new ModelUseError(
-        'INCOMPATIBLE_RUNS',
-        `${b.dir} cannot be averaged with ${a.dir}: it has ${why}`,
-        'ensemble runs of one sweep over settings that keep the inputs and outputs the same',
-      );
+      throw new ModelUseError({
+        code: 'INCOMPATIBLE_RUNS',
+        message: `${b.dir} cannot be averaged with ${a.dir}: it has ${why}`,
+        fix: 'ensemble runs of one sweep over settings that keep the inputs and outputs the same',
+      });
   }
 }
 
@@ -93,7 +71,7 @@ function fromRuns(dir: string, kind: Predictor['kind'], runs: RestoredRun[], thr
       for (const r of runs) {
         const p = await predictProbs(r.model, pixels, r.cfg.data.image_size, indices, {
           preprocessing: r.cfg.model.preprocessing,
-          batchSize: Math.max(r.cfg.training.batch_size, 32),
+          batchSize: evalBatchSize(r.cfg),
           tta: opts.tta,
           ...(opts.onBatch ? { onBatch: opts.onBatch } : {}),
         });
@@ -111,36 +89,6 @@ function fromRuns(dir: string, kind: Predictor['kind'], runs: RestoredRun[], thr
   };
 }
 
-/** ensemble.json, read bounded and checked for the shape exp ensemble writes. */
-function readEnsembleFile(dir: string): EnsembleFile {
-  const path = join(dir, 'ensemble.json');
-  let file: Partial<EnsembleFile> | undefined;
-  try {
-    file = JSON.parse(readFileBounded(path, 16 * 2 ** 20, 'ensemble.json').toString('utf8')) as Partial<EnsembleFile>;
-  } catch (e) {
-    if (e instanceof ExpError) throw e;
-    throw new StoreError({
-      code: 'RUN_FILE_CORRUPT',
-      message: `${path} is damaged: not valid JSON (${(e as Error).message})`,
-      file: path,
-      fix: 'make it again with exp ensemble',
-      exit: 'failed',
-    });
-  }
-  const strings = (v: unknown): v is string[] => Array.isArray(v) && v.length > 0 && v.every((x) => typeof x === 'string');
-  const numbers = (v: unknown): v is number[] => Array.isArray(v) && v.every((x) => typeof x === 'number' && Number.isFinite(x));
-  if (!file || !strings(file.members) || !strings(file.tags) || !numbers(file.thresholds)) {
-    throw new StoreError({
-      code: 'RUN_FILE_CORRUPT',
-      message: `${path} is damaged: it is not an ensemble file (members, tags and thresholds are missing or of the wrong type)`,
-      file: path,
-      fix: 'make it again with exp ensemble',
-      exit: 'failed',
-    });
-  }
-  return file as EnsembleFile;
-}
-
 /** Loads the run or ensemble folder `dir` on `backend`, from the checkpoint asked for (default: best); `tuned: false` skips thresholds.json. */
 export async function loadPredictor(
   dir: string,
@@ -152,7 +100,7 @@ export async function loadPredictor(
     const r = await restoreRun(dir, { backend, ...opts });
     return fromRuns(dir, 'run', [r], r.thresholds, r.thresholdsFrom);
   }
-  const file = readEnsembleFile(dir);
+  const file = readEnsembleManifest(dir);
   const runs: RestoredRun[] = [];
   try {
     // Members are stored relative to the ensemble folder, so a runs folder moved with it still works.
@@ -162,11 +110,11 @@ export async function loadPredictor(
     checkCompatible(runs);
     const tags = runs[0]!.tags;
     if (file.tags.join(' ') !== tags.join(' ') || file.thresholds.length !== tags.length) {
-      throw new ModelUseError(
-        'INCOMPATIBLE_RUNS',
-        `${dir}/ensemble.json was made for other tags than its runs have now (a member was retrained?)`,
-        'make it again with exp ensemble',
-      );
+      throw new ModelUseError({
+        code: 'INCOMPATIBLE_RUNS',
+        message: `${dir}/ensemble.json was made for other tags than its runs have now (a member was retrained?)`,
+        fix: 'make it again with exp ensemble',
+      });
     }
   } catch (e) {
     for (const r of runs) r.model.dispose();

@@ -12,28 +12,14 @@ import { ExpError, ModelUseError, StoreError } from '../errors.js';
 import { WeightsError } from '../model/errors.js';
 import { selectBackend } from '../backend/select.js';
 import type { BackendInfo, BackendName } from '../backend/types.js';
-import { checkpointDir, runPath } from '../store/layout.js';
+import { checkpointDir, RUN_FILES, runPath } from '../store/layout.js';
 import { readPoint, readRunConfig } from '../store/run.js';
 import type { PointMeta } from '../store/types.js';
 import { readFileBounded, readRecordJson } from '../util/fsx.js';
-import { hasCheckpoint, loadCheckpoint, readCheckpointInfo, type BaseRef } from '../train/checkpoint.js';
-import { buildWithBase } from '../train/model.js';
+import { hasCheckpoint, loadCheckpoint, readCheckpointInfo, type BaseRef } from '../core/checkpoint.js';
+import { buildWithBase } from '../core/model.js';
 import type { ExportMetadata } from './metadata.js';
-
-/** thresholds.json: per-tag thresholds tuned on the validation split after training. */
-export interface ThresholdsFile {
-  version: 1;
-  tags: string[];
-  thresholds: number[];
-  beta: number;
-  /** Whether they were tuned on test-time-augmented probabilities (evaluation.tta). */
-  tta: boolean;
-  /** F-beta on the validation split at metrics.threshold, and with the tuned thresholds. */
-  fbeta_at_threshold: number;
-  fbeta_tuned: number;
-  /** Tuned on one half of the split and scored on the other: the figure to believe. */
-  held_out: { at_threshold: number; tuned: number };
-}
+import type { ThresholdsFile } from '../core/thresholds.js';
 
 export interface RestoredRun {
   dir: string;
@@ -62,7 +48,7 @@ const corrupt = (file: string, problem: string, fix: string): StoreError =>
 export function readThresholds(dir: string, tags: readonly string[]): ThresholdsFile | undefined {
   const file = runPath(dir, 'thresholds');
   const fix = `pass --thresholds 0.5 (one probability for every tag) to score without them, or delete ${file} to use the run's metrics.threshold`;
-  const read = readRecordJson(file, 'thresholds.json', fix, 1 << 20);
+  const read = readRecordJson(file, RUN_FILES.thresholds, fix, 1 << 20);
   if (read === undefined) return undefined;
   const raw = (typeof read === 'object' && read !== null ? read : {}) as Partial<ThresholdsFile>;
   const th = raw.thresholds;
@@ -77,10 +63,11 @@ export function readThresholds(dir: string, tags: readonly string[]): Thresholds
 export function readTags(dir: string): string[] {
   const file = runPath(dir, 'tags');
   // tags.txt is a few hundred bytes; a bigger one is not ours.
-  if (!existsSync(file)) throw new ModelUseError('NO_MODEL', `${dir} has no tags.txt: it has not trained yet`, `train it first: exp train ${dir}`);
+  if (!existsSync(file))
+    throw new ModelUseError({ code: 'NO_MODEL', message: `${dir} has no tags.txt: it has not trained yet`, fix: `train it first: exp train ${dir}` });
   let bytes: Buffer;
   try {
-    bytes = readFileBounded(file, 1 << 20, 'tags.txt');
+    bytes = readFileBounded(file, 1 << 20, RUN_FILES.tags);
   } catch (e) {
     // A run folder's file, not the user's input: the run is what failed (exit 1).
     if (e instanceof StoreError)
@@ -121,17 +108,22 @@ function chooseCheckpoint(dir: string, want: CheckpointChoice | undefined): Chec
     throw new WeightsError({
       code: 'CHECKPOINT_CORRUPT',
       file,
-      problem: `the best checkpoint of ${dir} is missing: a save of it stopped between its two renames (or is under way now)`,
+      message: `the best checkpoint of ${dir} is missing: a save of it stopped between its two renames (or is under way now)`,
       fix: 'when no training is under way, move checkpoints/best.tmp-* (the new, complete one) or checkpoints/best.old-* (the previous one) to checkpoints/best; or use --checkpoint last',
     });
   }
   if (existsSync(checkpointDir(dir, which))) return which;
-  if (want) throw new ModelUseError('NO_MODEL', `${dir} has no checkpoints/${want}`, `leave out --checkpoint ${want} to use the checkpoint the run has`);
-  throw new ModelUseError(
-    'NO_MODEL',
-    `${dir} has no checkpoint (checkpoints/best or last)`,
-    `train it first (exp train ${dir}), or use a run that saved one (checkpoint.save_best)`,
-  );
+  if (want)
+    throw new ModelUseError({
+      code: 'NO_MODEL',
+      message: `${dir} has no checkpoints/${want}`,
+      fix: `leave out --checkpoint ${want} to use the checkpoint the run has`,
+    });
+  throw new ModelUseError({
+    code: 'NO_MODEL',
+    message: `${dir} has no checkpoint (checkpoints/best or last)`,
+    fix: `train it first (exp train ${dir}), or use a run that saved one (checkpoint.save_best)`,
+  });
 }
 
 /** Loads checkpoint `which` into `model`; a damaged one is CHECKPOINT_CORRUPT naming the file, never replaced by another in silence. */
@@ -146,7 +138,7 @@ async function loadChosen(dir: string, which: CheckpointChoice, model: tf.Layers
     throw new WeightsError({
       code: 'CHECKPOINT_CORRUPT',
       file,
-      problem: `the ${which} checkpoint of ${dir} is damaged: ${e.message.split('\n')[0]!}`,
+      message: `the ${which} checkpoint of ${dir} is damaged: ${e.message.split('\n')[0]!}`,
       fix:
         which === 'best'
           ? 'use the last checkpoint instead (--checkpoint last), or train the run again (exp run FILE --force)'

@@ -52,12 +52,12 @@ export async function writeTfjsModel(model: tf.LayersModel, out: string, meta: E
   } catch (e) {
     throw (
       fromSystemError(e, out) ??
-      new ModelUseError(
-        'EXPORT_FAILED',
-        `could not write the TensorFlow.js model to ${out}: ${(e as Error).message}`,
-        'check that the folder can be written and has space',
-        'failed',
-      )
+      new ModelUseError({
+        code: 'EXPORT_FAILED',
+        message: `could not write the TensorFlow.js model to ${out}: ${(e as Error).message}`,
+        fix: 'check that the folder can be written and has space',
+        exit: 'failed',
+      })
     );
   }
   return written;

@@ -57,7 +57,7 @@ export function throwProblems(route: string, problems: string[]): void {
   if (problems.length === 0) return;
   const shown = problems.slice(0, 10).join('; ');
   const more = problems.length > 10 ? `; and ${problems.length - 10} more` : '';
-  throw new MlflowError({ kind: 'validation', route, errorCode: 'INVALID_PARAMETER_VALUE', message: `${shown}${more}` });
+  throw new MlflowError({ code: 'MLFLOW_VALIDATION', route, errorCode: 'INVALID_PARAMETER_VALUE', message: `${shown}${more}` });
 }
 
 /** Checks a tag for runs/create or runs/set-tag; returns the problems found. */

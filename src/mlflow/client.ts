@@ -105,7 +105,7 @@ export class MlflowClient {
     }
     if (url.protocol !== 'http:' && url.protocol !== 'https:') {
       throw new MlflowError({
-        kind: 'config',
+        code: 'MLFLOW_CONFIG',
         route: 'client',
         message: `tracking URI '${opts.uri}' is not an http(s) URL; exp talks to a tracking server (mlflow server) only`,
       });
@@ -142,7 +142,7 @@ export class MlflowClient {
     const now = Date.now();
     if (now < this.openUntil) {
       throw new MlflowError({
-        kind: 'network',
+        code: 'MLFLOW_NETWORK',
         route: init.path.replace(/^mlflow\//, ''),
         message: `not sent: ${this.uri} did not answer a moment ago (${this.openedBy}); trying again in ${Math.ceil((this.openUntil - now) / 1000)} s`,
       });
@@ -173,7 +173,7 @@ export class MlflowClient {
     try {
       return (text.trim() === '' ? {} : JSON.parse(text)) as T;
     } catch {
-      throw new MlflowError({ kind: 'http', route, status: 200, errorCode: 'BAD_RESPONSE', message: `answer is not JSON: ${text.slice(0, 200)}` });
+      throw new MlflowError({ code: 'MLFLOW_HTTP', route, status: 200, errorCode: 'BAD_RESPONSE', message: `answer is not JSON: ${text.slice(0, 200)}` });
     }
   }
 
@@ -200,7 +200,7 @@ export class MlflowClient {
   /** The coded error for a deleted experiment: what happened and both ways out. */
   experimentDeleted(exp: Experiment, route = 'experiments/get-by-name'): MlflowError {
     return new MlflowError({
-      kind: 'experiment_deleted',
+      code: 'MLFLOW_EXPERIMENT_DELETED',
       route,
       message: `experiment '${exp.name}' (id ${exp.experiment_id}) is deleted on ${this.uri} (it is in the server's trash); nothing is lost, its events wait in the run folders`,
       fix: [
@@ -436,7 +436,7 @@ export class MlflowClient {
     }
     if (!uri.startsWith(ARTIFACT_SCHEME)) {
       throw new MlflowError({
-        kind: 'config',
+        code: 'MLFLOW_CONFIG',
         route: 'mlflow-artifacts',
         message: `artifact root '${uri}' is not served by the tracking server's proxy (start the server with artifact serving, the default in MLflow 3)`,
       });

@@ -25,18 +25,20 @@ export class MlflowError extends ExpError<MlflowErrorCode> {
   /** The route called, e.g. 'runs/log-batch' or 'mlflow-artifacts/artifacts/1/abc/artifacts/a.png'. */
   readonly route: string;
 
-  constructor(init: { kind: MlflowErrorKind; route: string; message: string; status?: number; errorCode?: string; cause?: unknown; fix?: string }) {
+  constructor(init: { code: MlflowErrorCode; route: string; message: string; status?: number; errorCode?: string; cause?: unknown; fix?: string }) {
+    // The kind is the code without its prefix: MLFLOW_EXPERIMENT_DELETED -> 'experiment_deleted'.
+    const kind = init.code.slice('MLFLOW_'.length).toLowerCase() as MlflowErrorKind;
     super({
-      code: `MLFLOW_${init.kind.toUpperCase()}` as MlflowErrorCode,
+      code: init.code,
       message: `MLflow ${init.route}: ${init.message}${init.status === undefined ? '' : ` (HTTP ${init.status}${init.errorCode ? ` ${init.errorCode}` : ''})`}`,
-      exit: init.kind === 'validation' || init.kind === 'config' ? 'invalid' : 'failed',
-      ...(init.fix ? { fix: init.fix } : {}),
+      exit: kind === 'validation' || kind === 'config' ? 'invalid' : 'failed',
+      fix: init.fix,
       cause: init.cause,
     });
-    this.kind = init.kind;
+    this.kind = kind;
     this.route = init.route;
     this.status = init.status;
-    this.errorCode = init.errorCode ?? init.kind.toUpperCase();
+    this.errorCode = init.errorCode ?? kind.toUpperCase();
   }
 
   /** True for failures that a later attempt may not see: network, timeout, 429 and 5xx. */
@@ -94,7 +96,7 @@ async function errorFromResponse(res: Response, route: string): Promise<MlflowEr
   } catch {
     /* not JSON: a proxy's HTML page, say */
   }
-  return new MlflowError({ kind: 'http', route, status: res.status, errorCode: errorCode ?? `HTTP_${res.status}`, message });
+  return new MlflowError({ code: 'MLFLOW_HTTP', route, status: res.status, errorCode: errorCode ?? `HTTP_${res.status}`, message });
 }
 
 /**
@@ -132,7 +134,7 @@ export async function send(o: HttpOptions, init: RequestInit): Promise<Uint8Arra
       const timeout = e instanceof Error && (e.name === 'TimeoutError' || e.name === 'AbortError');
       const cause = e instanceof Error && e.cause instanceof Error ? e.cause : e;
       failure = new MlflowError({
-        kind: timeout ? 'timeout' : 'network',
+        code: timeout ? 'MLFLOW_TIMEOUT' : 'MLFLOW_NETWORK',
         route,
         cause: e,
         message: timeout

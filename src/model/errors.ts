@@ -9,8 +9,8 @@ export type { WeightsErrorCode } from '../errors.js';
 
 export interface WeightsErrorInit {
   code: WeightsErrorCode;
-  /** What is wrong, in one sentence. */
-  problem: string;
+  /** What is wrong, in one sentence (the error's message adds the file, the layer and the fix). */
+  message: string;
   file: string;
   /** The layer (HDF5) or tensor name (checkpoint) concerned, if any. */
   layer?: string;
@@ -27,7 +27,7 @@ export class WeightsError extends ExpError<WeightsErrorCode> {
   constructor(init: WeightsErrorInit) {
     super({
       code: init.code,
-      message: `${init.problem}\n  file: ${init.file}${init.layer === undefined ? '' : `\n  layer: ${init.layer}`}\n${init.fix}`,
+      message: `${init.message}\n  file: ${init.file}${init.layer === undefined ? '' : `\n  layer: ${init.layer}`}\n${init.fix}`,
       fix: init.fix,
       file: init.file,
       exit: 'failed',

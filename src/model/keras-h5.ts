@@ -62,7 +62,7 @@ export async function openKerasH5(path: string): Promise<{ file: InstanceType<ty
   if (!existsSync(path)) {
     throw new WeightsError({
       code: 'WEIGHTS_NOT_FOUND',
-      problem: 'weights file not found',
+      message: 'weights file not found',
       file: path,
       fix: 'Check model.weights: a path is relative to the experiment file that names it.',
     });
@@ -70,7 +70,7 @@ export async function openKerasH5(path: string): Promise<{ file: InstanceType<ty
   const notHdf5 = (cause?: unknown): WeightsError =>
     new WeightsError({
       code: 'WEIGHTS_FORMAT',
-      problem: 'not an HDF5 file',
+      message: 'not an HDF5 file',
       file: path,
       cause,
       fix: 'Give a Keras .h5 weights file (model.save_weights("x.h5") in Keras 2, or the ImageNet file).',
@@ -79,7 +79,7 @@ export async function openKerasH5(path: string): Promise<{ file: InstanceType<ty
   if (!statSync(path).isFile())
     throw new WeightsError({
       code: 'WEIGHTS_FORMAT',
-      problem: 'not a regular file (a device, FIFO or folder)',
+      message: 'not a regular file (a device, FIFO or folder)',
       file: path,
       fix: 'Give a Keras .h5 weights file.',
     });
@@ -103,7 +103,7 @@ export async function openKerasH5(path: string): Promise<{ file: InstanceType<ty
     if (names === undefined) {
       throw new WeightsError({
         code: 'WEIGHTS_FORMAT',
-        problem: "HDF5 file has no 'layer_names' attribute, so it is not a Keras 2 weights file",
+        message: "HDF5 file has no 'layer_names' attribute, so it is not a Keras 2 weights file",
         file: path,
         fix: 'Save the weights with Keras 2 (model.save_weights("x.h5")); Keras 3 .weights.h5 files use another layout.',
       });
@@ -117,7 +117,7 @@ export async function openKerasH5(path: string): Promise<{ file: InstanceType<ty
         if (!(ds instanceof h5wasm.Dataset)) {
           throw new WeightsError({
             code: 'WEIGHTS_FORMAT',
-            problem: `layer lists weight '${wn}' but the file has no such dataset`,
+            message: `layer lists weight '${wn}' but the file has no such dataset`,
             file: path,
             layer: name,
             fix: 'The file is damaged or was not written by Keras; re-export it.',
@@ -165,7 +165,7 @@ export async function loadKerasWeights(model: tf.LayersModel, path: string): Pro
           code: 'WEIGHTS_MISSING_LAYER',
           layer: layer.name,
           file: path,
-          problem: `weights file has no weights for layer '${layer.name}'${missing.length > 1 ? ` (nor for ${missing.slice(1).join(', ')})` : ''}`,
+          message: `weights file has no weights for layer '${layer.name}'${missing.length > 1 ? ` (nor for ${missing.slice(1).join(', ')})` : ''}`,
           fix: "Give a file saved from a Keras VGG16 with Keras's layer names (block1_conv1 ... block5_conv3), e.g. the ImageNet no-top file.",
         });
       }
@@ -176,7 +176,7 @@ export async function loadKerasWeights(model: tf.LayersModel, path: string): Pro
           code: 'WEIGHTS_SHAPE',
           layer: layer.name,
           file: path,
-          problem: `layer '${layer.name}' has weights of shape ${JSON.stringify(got)} in the file but ${JSON.stringify(want)} in the model`,
+          message: `layer '${layer.name}' has weights of shape ${JSON.stringify(got)} in the file but ${JSON.stringify(want)} in the model`,
           fix: 'The file is for another architecture or input channels; use VGG16 weights, or model.weights: none.',
         });
       }
@@ -200,7 +200,7 @@ const isFloat = (ds: Dataset): boolean => /^[<>|]?[fd]$/.test(String(ds.dtype));
 const notFloat = (ds: Dataset, file: string, layer: string): WeightsError =>
   new WeightsError({
     code: 'WEIGHTS_FORMAT',
-    problem: `dataset '${ds.path}' has dtype ${JSON.stringify(ds.dtype)}, not float32 or float64`,
+    message: `dataset '${ds.path}' has dtype ${JSON.stringify(ds.dtype)}, not float32 or float64`,
     file,
     layer,
     fix: 'Re-save the weights as float32.',

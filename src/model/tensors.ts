@@ -108,7 +108,7 @@ export function readTensors(dir: string, prefix: string): NamedTensor[] {
     new WeightsError({
       code: 'CHECKPOINT_FORMAT',
       file,
-      problem,
+      message: problem,
       ...(layer === undefined ? {} : { layer }),
       fix: 'The checkpoint is missing or damaged; delete it and train again (or resume from another checkpoint).',
     });
@@ -149,7 +149,7 @@ export function readTensors(dir: string, prefix: string): NamedTensor[] {
     throw new WeightsError({
       code: 'CHECKPOINT_CORRUPT',
       file: join(dir, manifest.data),
-      problem: `data file ${manifest.data} does not match the SHA-256 its manifest recorded: it was damaged after it was written`,
+      message: `data file ${manifest.data} does not match the SHA-256 its manifest recorded: it was damaged after it was written`,
       fix: 'exp falls back to another checkpoint when it can; otherwise delete this checkpoint and train again.',
     });
   }
@@ -194,7 +194,7 @@ export function loadModelWeights(model: tf.LayersModel, dir: string, prefix = 'w
         code: 'CHECKPOINT_MISMATCH',
         file,
         layer,
-        problem,
+        message: problem,
         fix: 'The checkpoint is from a model with another configuration (head, pooling, image size or tags); load it into the model it was saved from.',
       });
     const targets = weightsOf(model, which);

@@ -73,7 +73,7 @@ export function findWeights(spec: string, env: Env = process.env): WeightsSource
     throw new WeightsError({
       code: 'WEIGHTS_NOT_FOUND',
       file: known.file,
-      problem: `VGG16 ImageNet weights (${known.file}) not found in ${dirs.join(', ')}`,
+      message: `VGG16 ImageNet weights (${known.file}) not found in ${dirs.join(', ')}`,
       fix: `To fix: ${howToGet(known, dirs)}`,
     });
   }
@@ -82,7 +82,7 @@ export function findWeights(spec: string, env: Env = process.env): WeightsSource
     throw new WeightsError({
       code: 'WEIGHTS_NOT_FOUND',
       file: path,
-      problem: 'weights file named by model.weights not found',
+      message: 'weights file named by model.weights not found',
       fix: "Fix the path in model.weights (relative paths are relative to the experiment file), or use 'imagenet' or 'none'.",
     });
   }
@@ -148,7 +148,7 @@ export async function verifyFile(path: string, known: KnownFile, dirs: readonly 
   throw new WeightsError({
     code: 'WEIGHTS_CHECKSUM',
     file: path,
-    problem:
+    message:
       md5 === undefined
         ? `${known.file} is ${size} bytes, but the published file is ${known.size} bytes (an interrupted or different download)`
         : `${known.file} has MD5 ${md5}, but the published file has ${known.md5} (a damaged or different file)`,
@@ -181,7 +181,7 @@ export async function downloadVerified(url: string, dest: string, known: KnownFi
       code: 'WEIGHTS_DOWNLOAD',
       file: dest,
       cause,
-      problem: `could not download ${known.file} from ${url}: ${why}`,
+      message: `could not download ${known.file} from ${url}: ${why}`,
       fix: `Without internet access, download ${known.url} elsewhere and copy it to ${dest}\n(or into any of: ${dirs.join(', ')}; or set EXP_WEIGHTS_DIR to its folder).`,
     });
   mkdirSync(dirname(dest), { recursive: true });
@@ -213,7 +213,7 @@ export async function downloadVerified(url: string, dest: string, known: KnownFi
       throw new WeightsError({
         code: 'WEIGHTS_CHECKSUM',
         file: url,
-        problem: `downloaded ${size} bytes with MD5 ${md5}; expected ${known.size} bytes with MD5 ${known.md5}`,
+        message: `downloaded ${size} bytes with MD5 ${md5}; expected ${known.size} bytes with MD5 ${known.md5}`,
         fix: `Try again, or download ${known.url} yourself and copy it to ${dest}.`,
       });
     }

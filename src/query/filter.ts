@@ -43,11 +43,11 @@ const ENTITY: Record<string, Entity> = {
 };
 
 const bad = (filter: string, at: number, what: string): never => {
-  throw new UsageError(
-    `--filter: ${what} at position ${at + 1}: ${filter.slice(0, at)}⟨here⟩${filter.slice(at)}`,
-    'BAD_OPTION_VALUE',
-    "write clauses like metrics.val_fbeta > 0.8 and params.training.optimizer = 'adam' (MLflow's search syntax; 'and' only)",
-  );
+  throw new UsageError({
+    code: 'BAD_OPTION_VALUE',
+    message: `--filter: ${what} at position ${at + 1}: ${filter.slice(0, at)}⟨here⟩${filter.slice(at)}`,
+    fix: "write clauses like metrics.val_fbeta > 0.8 and params.training.optimizer = 'adam' (MLflow's search syntax; 'and' only)",
+  });
 };
 
 /** Tokens: quoted strings, backticked names, numbers, operators, parentheses, commas, words. */

@@ -9,7 +9,7 @@ import { listRunFolders, findRunDirs, type FoundRun } from '../store/list.js';
 import { checkRunConfig, readMetrics, readPoint, readRunRecord, readSummary } from '../store/run.js';
 import { shownStatus } from '../store/status.js';
 import { readSweepIndex, readSweepRanking } from '../store/sweep.js';
-import { sweepDirOf } from '../store/layout.js';
+import { pointDir, sweepDirOf } from '../store/layout.js';
 import type { BestEpoch, EpochLine, Metrics, RunStatus } from '../store/types.js';
 import { getPath } from '../util/object.js';
 import { metricMode, rankingBy, type Mode, type Ranking } from '../config/metric.js';
@@ -194,7 +194,7 @@ export interface SweepTable {
 export function sweepTable(sweepDir: string, sort?: string): SweepTable {
   const index = readSweepIndex(sweepDir);
   const found: FoundRun[] = index
-    ? index.points.map((entry) => ({ dir: `${sweepDir}/${entry.dir}`, sweepDir, index, entry }))
+    ? index.points.map((entry) => ({ dir: pointDir(sweepDir, entry), sweepDir, index, entry }))
     : findRunDirs(sweepDir, 1)
         .filter((d) => d !== sweepDir)
         .map((dir) => ({ dir, sweepDir, index: undefined, entry: undefined }));

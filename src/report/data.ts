@@ -8,7 +8,7 @@ import { existsSync } from 'node:fs';
 import { parseYaml } from '../config/load.js';
 import { epochMetricOf, rankingBy, type Ranking } from '../config/metric.js';
 import { metricOf, sweepTable, type RunRow, type SweepTable } from '../query/runs.js';
-import { sweepPath } from '../store/layout.js';
+import { SWEEP_FILES, sweepPath } from '../store/layout.js';
 import { readMetrics, readRunRecord, readSummary } from '../store/run.js';
 import { readSweepIndex } from '../store/sweep.js';
 import { readFileBounded } from '../util/fsx.js';
@@ -65,7 +65,7 @@ const MAX_SWEEP_YAML_BYTES = 16 << 20;
 function baseValues(dir: string, paths: readonly string[]): Record<string, unknown> {
   const file = sweepPath(dir, 'experiment');
   if (!existsSync(file)) return {};
-  const parsed = parseYaml(file, readFileBounded(file, MAX_SWEEP_YAML_BYTES, 'sweep.yaml').toString('utf8'));
+  const parsed = parseYaml(file, readFileBounded(file, MAX_SWEEP_YAML_BYTES, SWEEP_FILES.experiment).toString('utf8'));
   if (parsed.problems.length > 0) return {};
   return Object.fromEntries(paths.map((p) => [p, getPath(parsed.value, p)]).filter(([, v]) => v !== undefined));
 }

@@ -3,8 +3,7 @@
  * JS to sort the table), so it opens offline from a file, an MLflow artifact or a chat message.
  */
 import { basename } from 'node:path';
-import { compareColumns } from '../cli/compare.js';
-import { formatValue } from '../cli/report.js';
+import { compareColumns, formatValue } from '../query/cells.js';
 import { rankedBy } from '../config/metric.js';
 import { bestPoint, type ReportData } from './data.js';
 import { curvesPanel, historyPanel, importancePanel, parallelPanel, tagsPanel, type Panel } from './panels.js';

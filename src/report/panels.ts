@@ -5,7 +5,7 @@
  * polyline, circle or rect with a tooltip, so a browser test can count what was drawn.
  */
 import seedrandom from 'seedrandom';
-import { formatValue } from '../cli/report.js';
+import { formatValue } from '../query/cells.js';
 import type { ReportData, ReportPoint } from './data.js';
 import { fitForest, importances, marginalCurve } from './importance.js';
 import { FRAME, axes, circle, colour, esc, extent, fmt, line, polyline, rect, scale, svg, text, type Frame } from './svg.js';

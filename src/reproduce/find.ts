@@ -4,7 +4,7 @@
  * achieved (summary.json, or the metric history on the server) become an Original.
  */
 import { existsSync } from 'node:fs';
-import { basename, join, resolve } from 'node:path';
+import { basename, resolve } from 'node:path';
 import { parse } from 'yaml';
 import { ReproduceError } from '../errors.js';
 import { clientFromEnv, MlflowError, toRecord, type MlflowClient } from '../mlflow/client.js';
@@ -13,12 +13,13 @@ import { bestEpoch } from '../query/runs.js';
 import { metricMode } from '../config/metric.js';
 import { runKey } from '../sweep/key.js';
 import { findByKey } from '../store/find.js';
-import { RUN_FILES, runPath } from '../store/layout.js';
-import { isRunFolder, readPoint, readRunConfig, readRunRecord, readSummary } from '../store/run.js';
+import { RUN_FILES, runPath, splitDirOf } from '../store/layout.js';
+import { hasSavedSplit, readSplitRecord } from '../store/split.js';
+import { checkSummary, isRunFolder, readPoint, readRunConfig, readRunRecord, readSummary } from '../store/run.js';
 import type { RunEnvironment } from '../store/environment.js';
 import type { RunSummary } from '../store/types.js';
 import type { RunConfig } from '../config/normalise.js';
-import { readFileBounded, readJson } from '../util/fsx.js';
+import { readFileBounded } from '../util/fsx.js';
 
 /** What a run achieved: its best epoch's metrics and the final evaluation of the best checkpoint. */
 export interface Results {
@@ -74,31 +75,31 @@ export async function findOriginal(spec: string, opts: { cwd: string; runsDir: s
   if (/^[0-9a-f]{32}$/i.test(spec)) {
     const uri = opts.env.MLFLOW_TRACKING_URI;
     if (!uri)
-      throw new ReproduceError(
-        'RUN_NOT_FOUND',
-        `${spec} looks like an MLflow run id, but MLFLOW_TRACKING_URI is not set`,
-        'set MLFLOW_TRACKING_URI to the tracking server that holds the run',
-      );
+      throw new ReproduceError({
+        code: 'RUN_NOT_FOUND',
+        message: `${spec} looks like an MLflow run id, but MLFLOW_TRACKING_URI is not set`,
+        fix: 'set MLFLOW_TRACKING_URI to the tracking server that holds the run',
+      });
     return fromMlflow(clientFromEnv(uri, opts.env), spec.toLowerCase());
   }
   if (/^[0-9a-f]{4,12}$/i.test(spec)) return fromFolder(findByKey(resolve(opts.cwd, opts.runsDir), spec.toLowerCase()));
-  throw new ReproduceError(
-    'RUN_NOT_FOUND',
-    `'${spec}' is not a run folder, a run key (12 hex digits, or a prefix of at least 4) or an MLflow run id (32 hex digits)`,
-  );
+  throw new ReproduceError({
+    code: 'RUN_NOT_FOUND',
+    message: `'${spec}' is not a run folder, a run key (12 hex digits, or a prefix of at least 4) or an MLflow run id (32 hex digits)`,
+  });
 }
 
 /** The original from a run folder. */
 export function fromFolder(dir: string): Original {
-  if (!isRunFolder(dir)) throw new ReproduceError('RUN_NOT_FOUND', `${dir} is not a run folder (it has no ${RUN_FILES.config})`);
-  const configText = readFileBounded(runPath(dir, 'config'), 1 << 20, 'config.yaml').toString('utf8');
+  if (!isRunFolder(dir)) throw new ReproduceError({ code: 'RUN_NOT_FOUND', message: `${dir} is not a run folder (it has no ${RUN_FILES.config})` });
+  const configText = readFileBounded(runPath(dir, 'config'), 1 << 20, RUN_FILES.config).toString('utf8');
   const config = readRunConfig(dir);
   const point = readPoint(dir);
   const record = readRunRecord(dir);
   const summary = readSummary(dir);
-  const split = readJson<{ hash?: string; fingerprint?: string }>(join(dir, RUN_FILES.split, 'split.json'));
+  const split = readSplitRecord(dir);
   const tags = startTags(dir);
-  const hasSplit = split !== undefined && existsSync(join(dir, RUN_FILES.split, 'train.txt')) && existsSync(join(dir, RUN_FILES.split, 'val.txt'));
+  const hasSplit = split !== undefined && hasSavedSplit(dir);
   return {
     from: dir,
     dir,
@@ -110,7 +111,7 @@ export function fromFolder(dir: string): Original {
     sweep: point.sweep,
     name: basename(dir),
     params: point.params,
-    splitDir: hasSplit ? join(dir, RUN_FILES.split) : null,
+    splitDir: hasSplit ? splitDirOf(dir) : null,
     splitHash: split?.hash ?? summary?.split?.hash ?? tags['exp.split_hash'] ?? null,
     fingerprint: split?.fingerprint ?? tags['exp.data_fingerprint'] ?? null,
     status: record?.status ?? null,
@@ -122,65 +123,32 @@ export function fromFolder(dir: string): Original {
   };
 }
 
-/** The original from an MLflow run recorded by exp: its config.yaml artifact, tags, and summary.json (or metric history). */
-export async function fromMlflow(client: MlflowClient, runId: string): Promise<Original> {
-  const text = (b: Uint8Array): string => Buffer.from(b).toString('utf8');
-  let run;
-  try {
-    run = await client.getRun(runId);
-  } catch (e) {
-    if (e instanceof MlflowError && e.errorCode === 'RESOURCE_DOES_NOT_EXIST') throw new ReproduceError('RUN_NOT_FOUND', `no run ${runId} on ${client.uri}`);
-    throw e;
-  }
-  const tags = toRecord(run.data.tags);
-  let configText: string;
-  try {
-    configText = text(await client.downloadArtifact(runId, RUN_FILES.config));
-  } catch (e) {
-    throw new ReproduceError(
-      'ORIGINAL_UNUSABLE',
-      `MLflow run ${runId} has no config.yaml artifact (${(e as Error).message})`,
-      'only runs recorded by exp (and synced to the end) can be reproduced',
-    );
-  }
-  const config = parse(configText) as RunConfig;
-  const key = runKey(config);
-  const notes =
-    tags['exp.key'] && tags['exp.key'] !== key ? [`the run's tag exp.key is ${tags['exp.key']}, but its config.yaml hashes to ${key}; the config wins`] : [];
-  let summary: RunSummary | undefined;
-  try {
-    summary = JSON.parse(text(await client.downloadArtifact(runId, RUN_FILES.summary))) as RunSummary;
-  } catch {
-    summary = undefined;
-  }
-  let results = resultsOf(summary);
-  if (!results) {
-    // no summary artifact: the best epoch from the metric histories, as checkpointing chose it
-    const monitor = config.checkpoint.monitor;
-    const names = [...new Set([monitor, 'loss', 'fbeta', 'val_loss', 'val_fbeta'])];
-    const byEpoch = new Map<number, Record<string, number> & { epoch: number }>();
-    for (const m of names)
-      for (const p of await client.getMetricHistory(runId, m)) byEpoch.set(p.step, { ...byEpoch.get(p.step), epoch: p.step, [m]: p.value });
-    const best = bestEpoch(
-      [...byEpoch.values()].sort((a, b) => a.epoch - b.epoch),
-      monitor,
-      metricMode(monitor, config.checkpoint.mode),
-    );
-    results = best ? { best_epoch: best.epoch, best: best.metrics, final: null } : null;
-  }
-  const parentId = tags['mlflow.parentRunId'];
-  const sweep = parentId ? (await client.getRun(parentId).catch(() => undefined))?.info.run_name : undefined;
-  // The swept paths are listed in the tag exp.swept; their values are ordinary params.
-  const logged = toRecord(run.data.params);
+/** Without a summary artifact: the best epoch from the metric histories, as checkpointing chose it. */
+async function resultsFromHistory(client: MlflowClient, runId: string, config: RunConfig): Promise<Results | null> {
+  const monitor = config.checkpoint.monitor;
+  const names = [...new Set([monitor, 'loss', 'fbeta', 'val_loss', 'val_fbeta'])];
+  const byEpoch = new Map<number, Record<string, number> & { epoch: number }>();
+  for (const m of names) for (const p of await client.getMetricHistory(runId, m)) byEpoch.set(p.step, { ...byEpoch.get(p.step), epoch: p.step, [m]: p.value });
+  const best = bestEpoch(
+    [...byEpoch.values()].sort((a, b) => a.epoch - b.epoch),
+    monitor,
+    metricMode(monitor, config.checkpoint.mode),
+  );
+  return best ? { best_epoch: best.epoch, best: best.metrics, final: null } : null;
+}
+
+/** The swept values of an MLflow run: the paths listed in its tag exp.swept, their values from its params (JSON, else a string). */
+function sweptParams(logged: Record<string, string>, tags: Record<string, string>): Record<string, unknown> {
   let swept: string[] = [];
   try {
     swept = JSON.parse(tags['exp.swept'] ?? '[]') as string[];
   } catch {
     swept = [];
   }
-  const params = Object.fromEntries(
+  if (!Array.isArray(swept)) swept = [];
+  return Object.fromEntries(
     swept
-      .filter((p) => logged[p] !== undefined)
+      .filter((p) => typeof p === 'string' && logged[p] !== undefined)
       .map((p) => {
         let value: unknown = logged[p];
         try {
@@ -191,6 +159,45 @@ export async function fromMlflow(client: MlflowClient, runId: string): Promise<O
         return [p, value];
       }),
   );
+}
+
+/** The original from an MLflow run recorded by exp: its config.yaml artifact, tags, and summary.json (or metric history). */
+export async function fromMlflow(client: MlflowClient, runId: string): Promise<Original> {
+  const text = (b: Uint8Array): string => Buffer.from(b).toString('utf8');
+  let run;
+  try {
+    run = await client.getRun(runId);
+  } catch (e) {
+    if (e instanceof MlflowError && e.errorCode === 'RESOURCE_DOES_NOT_EXIST')
+      throw new ReproduceError({ code: 'RUN_NOT_FOUND', message: `no run ${runId} on ${client.uri}` });
+    throw e;
+  }
+  const tags = toRecord(run.data.tags);
+  let configText: string;
+  try {
+    configText = text(await client.downloadArtifact(runId, RUN_FILES.config));
+  } catch (e) {
+    throw new ReproduceError({
+      code: 'ORIGINAL_UNUSABLE',
+      message: `MLflow run ${runId} has no config.yaml artifact (${(e as Error).message})`,
+      fix: 'only runs recorded by exp (and synced to the end) can be reproduced',
+    });
+  }
+  const config = parse(configText) as RunConfig;
+  const key = runKey(config);
+  const notes =
+    tags['exp.key'] && tags['exp.key'] !== key ? [`the run's tag exp.key is ${tags['exp.key']}, but its config.yaml hashes to ${key}; the config wins`] : [];
+  let summary: RunSummary | undefined;
+  try {
+    // Checked as a run folder's summary.json is: a foreign or damaged artifact counts as none (the metric history is used).
+    summary = checkSummary(JSON.parse(text(await client.downloadArtifact(runId, RUN_FILES.summary))), `summary.json of MLflow run ${runId}`);
+  } catch {
+    summary = undefined;
+  }
+  const results = resultsOf(summary) ?? (await resultsFromHistory(client, runId, config));
+  const parentId = tags['mlflow.parentRunId'];
+  const sweep = parentId ? (await client.getRun(parentId).catch(() => undefined))?.info.run_name : undefined;
+  const params = sweptParams(toRecord(run.data.params), tags);
   return {
     from: `MLflow run ${runId} at ${client.uri}`,
     dir: null,

@@ -8,9 +8,10 @@
 import { copyFileSync, existsSync, mkdirSync } from 'node:fs';
 import { basename, dirname, join, resolve } from 'node:path';
 import { randomUUID } from 'node:crypto';
-import { readFileBounded, writeFileAtomic, writeJsonAtomic } from '../util/fsx.js';
-import { RUN_FILES, runPath, sweepDirOf, sweepPath } from '../store/layout.js';
-import { readSweepIndex } from '../store/sweep.js';
+import { writeFileAtomic, writeJsonAtomic } from '../util/fsx.js';
+import { runPath, sweepDirOf, sweepPath } from '../store/layout.js';
+import { copySplit } from '../store/split.js';
+import { readSweepIndex, writeSweepIndex } from '../store/sweep-index.js';
 import { writePoint } from '../store/run.js';
 import type { SweepIndex } from '../store/types.js';
 import type { Original } from './find.js';
@@ -31,9 +32,7 @@ export function prepareReproduction(o: Original, runsDir: string): string {
   }
   const dir = join(sweepDir, o.name);
   writeFileAtomic(runPath(dir, 'config'), o.configText);
-  if (o.splitDir)
-    for (const f of ['train.txt', 'val.txt', 'split.json'])
-      writeFileAtomic(join(dir, RUN_FILES.split, f), readFileBounded(join(o.splitDir, f), 256 * 2 ** 20, `split file ${f}`));
+  if (o.splitDir) copySplit(o.splitDir, dir);
   const original = o.dir ? readSweepIndex(sweepDirOf(o.dir)) : undefined;
   if (o.dir && existsSync(sweepPath(sweepDirOf(o.dir), 'experiment')))
     copyFileSync(sweepPath(sweepDirOf(o.dir), 'experiment'), sweepPath(sweepDir, 'experiment'));
@@ -46,7 +45,7 @@ export function prepareReproduction(o: Original, runsDir: string): string {
     created: new Date().toISOString(),
     points: [{ index: 0, key: o.key, name: point?.name ?? o.name, params: o.params, dir: o.name }],
   };
-  writeJsonAtomic(sweepPath(sweepDir, 'index'), index);
+  writeSweepIndex(sweepDir, index);
   writePoint(dir, {
     version: 1,
     uid: randomUUID(),

@@ -6,7 +6,7 @@
  * the lower point index), so the same folders give the same figures every time, in milliseconds.
  */
 import { Asha, Hyperband, describePrune, type Decision, type Mode, type PruneReason } from './asha.js';
-import { medianVerdict } from '../exec/prune.js';
+import { medianVerdict } from './median.js';
 
 export type SchedulerName = 'none' | 'median' | 'asha' | 'hyperband';
 

@@ -47,6 +47,24 @@ export const SWEEP_FILES = {
   sinkLock: '.mlflow.lock',
 } as const;
 
+/** Files of a run's split/ folder: the image names of each side and the split's record. */
+export const SPLIT_FILES = {
+  record: 'split.json',
+  train: 'train.txt',
+  val: 'val.txt',
+} as const;
+
+/** Files of a checkpoint folder (checkpoints/last, checkpoints/best) that are not tensors. */
+export const CHECKPOINT_FILES = {
+  /** The loop state, optimiser settings and tensor list: a checkpoint is whole when it has this and its tensors. */
+  state: 'state.json',
+} as const;
+
+/** Files of an ensemble folder (made by exp ensemble). */
+export const ENSEMBLE_FILES = {
+  /** The members, tags and thresholds: what makes a folder an ensemble. */
+  manifest: 'ensemble.json',
+} as const;
 /**
  * A sweep folder's Slurm submissions (exp run --launcher slurm), in its slurm/ folder: jobs.json
  * (every submission: job id, array, task -> point), submit-N.sh (the batch script of submission N,
@@ -63,16 +81,25 @@ export const slurmPath = (sweepDir: string, name: string): string => join(sweepD
 
 export type RunFile = keyof typeof RUN_FILES;
 export type SweepFile = keyof typeof SWEEP_FILES;
+export type SplitFile = keyof typeof SPLIT_FILES;
 
 export const runPath = (runDir: string, file: RunFile): string => join(runDir, RUN_FILES[file]);
 export const sweepPath = (sweepDir: string, file: SweepFile): string => join(sweepDir, SWEEP_FILES[file]);
 export const checkpointDir = (runDir: string, which: 'last' | 'best'): string => join(runDir, RUN_FILES.checkpoints, which);
+export const splitDirOf = (runDir: string): string => join(runDir, RUN_FILES.split);
+export const splitPath = (runDir: string, file: SplitFile): string => join(runDir, RUN_FILES.split, SPLIT_FILES[file]);
+/** A checkpoint folder's state file (`ckptDir` is checkpoints/last or checkpoints/best). */
+export const checkpointStatePath = (ckptDir: string): string => join(ckptDir, CHECKPOINT_FILES.state);
+export const ensembleManifestPath = (ensembleDir: string): string => join(ensembleDir, ENSEMBLE_FILES.manifest);
 
 /** A run folder's sweep folder. */
 export const sweepDirOf = (runDir: string): string => dirname(runDir);
 
 /** The folder name of a point: its readable name and the first 8 characters of its key. */
 export const runDirName = (p: { name: string; key: string }): string => `${p.name}-${p.key.slice(0, 8)}`;
+
+/** The run folder of one point of a sweep (an index.json entry). */
+export const pointDir = (sweepDir: string, entry: { dir: string }): string => join(sweepDir, entry.dir);
 
 export const sweepDirPath = (runsDir: string, experiment: string, sweep: string): string => join(runsDir, experiment, sweep);
 

@@ -6,7 +6,7 @@
 import { existsSync, readdirSync } from 'node:fs';
 import { basename, join } from 'node:path';
 import { RUN_FILES } from './layout.js';
-import { readSweepIndex } from './sweep.js';
+import { readSweepIndex } from './sweep-index.js';
 import type { SweepIndex, SweepIndexEntry } from './types.js';
 
 const subdirs = (dir: string): string[] => {

@@ -6,10 +6,10 @@
 import { existsSync, lstatSync, readdirSync, rmSync } from 'node:fs';
 import { basename, join } from 'node:path';
 import { StoreError } from '../errors.js';
-import { checkpointDir, RUN_FILES, sweepDirOf, sweepPath } from './layout.js';
+import { checkpointDir, checkpointStatePath, RUN_FILES, sweepDirOf } from './layout.js';
 import { readRunRecord, runFolderBusy } from './run.js';
-import { readSweepIndex } from './sweep.js';
-import { writeJsonAtomic } from '../util/fsx.js';
+import { readSweepIndex, writeSweepIndex } from './sweep-index.js';
+import { isFinished } from './types.js';
 
 /** Bytes under `path` (a file or a folder); symbolic links count as themselves, never followed. */
 export function sizeOf(path: string): number {
@@ -46,7 +46,7 @@ export function removeRunFolder(dir: string, opts: { held?: boolean } = {}): num
   const index = readSweepIndex(sweepDir);
   if (index) {
     const points = index.points.filter((p) => p.dir !== basename(dir));
-    if (points.length !== index.points.length) writeJsonAtomic(sweepPath(sweepDir, 'index'), { ...index, points });
+    if (points.length !== index.points.length) writeSweepIndex(sweepDir, { ...index, points });
   }
   rmSync(dir, { recursive: true, force: true });
   return bytes;
@@ -54,12 +54,11 @@ export function removeRunFolder(dir: string, opts: { held?: boolean } = {}): num
 
 /** What exp gc may delete in a run folder that has ended: its last checkpoint (best stays: evaluate, predict and export use it), staged uploads, leftovers of interrupted writes. */
 export function collectable(dir: string): string[] {
-  const status = readRunRecord(dir)?.status;
-  if (status !== 'completed' && status !== 'pruned') return [];
+  if (!isFinished(readRunRecord(dir)?.status)) return [];
   if (runFolderBusy(dir).busy) return [];
   const out: string[] = [];
   const ckpts = join(dir, RUN_FILES.checkpoints);
-  if (existsSync(join(checkpointDir(dir, 'best'), 'state.json')) && existsSync(checkpointDir(dir, 'last'))) out.push(checkpointDir(dir, 'last'));
+  if (existsSync(checkpointStatePath(checkpointDir(dir, 'best'))) && existsSync(checkpointDir(dir, 'last'))) out.push(checkpointDir(dir, 'last'));
   if (existsSync(ckpts)) for (const n of readdirSync(ckpts)) if (n.startsWith('upload-') || /\.(tmp|old)-\d+-\d+$/.test(n)) out.push(join(ckpts, n));
   return out;
 }

@@ -1,8 +1,10 @@
 /**
  * Reading and writing a run folder's records: run.json, point.json, summary.json,
  * metrics.jsonl and config.yaml. Every write is atomic (temp file, then rename); every read
- * of a record tolerates a missing file. config.yaml is checked against the resolved schema,
- * so a hand-edited config gets the same file:line:col problems as `exp validate`.
+ * of a record tolerates a missing file and checks the fields readers rely on (store/check.ts),
+ * so a hand-edited or foreign record is RUN_FILE_CORRUPT naming it. config.yaml is checked
+ * against the resolved schema, so a hand-edited config gets the same file:line:col problems as
+ * `exp validate`.
  */
 import { existsSync } from 'node:fs';
 import { basename } from 'node:path';
@@ -13,10 +15,12 @@ import { validateResolved } from '../config/resolved.js';
 import { runKey } from '../sweep/key.js';
 import type { RunConfig } from '../config/normalise.js';
 import { LockedError, StoreError } from '../errors.js';
-import { readFileBounded, readJson, readRecordJson, writeFileAtomic, writeJsonAtomic } from '../util/fsx.js';
-import { runPath, sweepDirOf, sweepPath } from './layout.js';
+import { readFileBounded, writeFileAtomic, writeJsonAtomic } from '../util/fsx.js';
+import { checkRecord, readCheckedJson, type Fields } from './check.js';
+import { runPath, sweepDirOf } from './layout.js';
 import { describeOwner, currentLock, tryLock, type Lock } from './lock.js';
-import type { EpochLine, PointMeta, RunRecord, RunSummary, SweepIndex } from './types.js';
+import { readSweepIndex } from './sweep-index.js';
+import type { EpochLine, PointMeta, RunRecord, RunSummary } from './types.js';
 
 /** config.yaml is written by exp and small; a bigger one is not ours. */
 const MAX_CONFIG_BYTES = 1 << 20;
@@ -24,34 +28,100 @@ const MAX_METRICS_BYTES = 256 * 2 ** 20;
 
 export const isRunFolder = (dir: string): boolean => existsSync(runPath(dir, 'config'));
 
-export const readRunRecord = (dir: string): RunRecord | undefined => readJson<RunRecord>(runPath(dir, 'record'));
+/** What run.json must hold: a status, and the other fields (when there) of their types. */
+const RECORD_FIELDS: Fields = {
+  status: 'status',
+  key: 'string?',
+  uid: 'string?',
+  name: 'string?',
+  reason: 'string?',
+  created: 'string?',
+  started: 'string?',
+  ended: 'string?',
+  attempts: 'number?',
+  pid: 'number?',
+  host: 'string?',
+  backend: 'object?',
+  gpus: 'string?',
+  launcher: 'object?',
+  environment: 'object?',
+  exit: 'object?',
+  tags: 'record<string>?',
+};
+
+/** What summary.json must hold: a status, and the fields readers rank and compare by, of their types. */
+const SUMMARY_FIELDS: Fields = {
+  status: 'status',
+  reason: 'string?',
+  key: 'string?',
+  name: 'string?',
+  backend: 'string?',
+  device: 'string?',
+  epochs_completed: 'number?',
+  epochs_planned: 'number?',
+  monitor: 'string?',
+  mode: 'string?',
+  best: 'object|null?',
+  final: 'object|null?',
+  baseline: 'object?',
+  duration_s: 'number?',
+  images_per_second: 'object?',
+  peak_rss_mb: 'number?',
+  tensors: 'object?',
+  params: 'object?',
+  split: 'object?',
+  tags: 'strings?',
+};
+
+const POINT_FIELDS: Fields = {
+  uid: 'string',
+  key: 'string',
+  name: 'string?',
+  index: 'number?',
+  params: 'object?',
+  experiment: 'string?',
+  sweep: 'string?',
+  sweep_uid: 'string?',
+  created: 'string?',
+};
+
+const RECORD_FIX = 'restore it from a copy, or delete it to have the run trained again as planned';
+
+export const readRunRecord = (dir: string): RunRecord | undefined =>
+  readCheckedJson<RunRecord>(runPath(dir, 'record'), 'run.json', RECORD_FIELDS, RECORD_FIX, 1 << 20);
 export const writeRunRecord = (dir: string, rec: RunRecord): void => writeJsonAtomic(runPath(dir, 'record'), rec);
 
-export const readSummary = (dir: string): RunSummary | undefined => readJson<RunSummary>(runPath(dir, 'summary'));
+const SUMMARY_FIX = 'restore it from a copy, or train the run again (exp train RUN --force) to write a new one';
+
+/** A summary parsed from elsewhere (an MLflow artifact), checked as summary.json is; `source` names it in the error. */
+export const checkSummary = (value: unknown, source: string): RunSummary => checkRecord<RunSummary>(value, source, SUMMARY_FIELDS, SUMMARY_FIX);
+
+export const readSummary = (dir: string): RunSummary | undefined =>
+  readCheckedJson<RunSummary>(runPath(dir, 'summary'), 'summary.json', SUMMARY_FIELDS, SUMMARY_FIX, 16 << 20);
 export const writeSummary = (dir: string, s: RunSummary): void => writeJsonAtomic(runPath(dir, 'summary'), s);
 
 export const writePoint = (dir: string, p: PointMeta): void => writeJsonAtomic(runPath(dir, 'point'), p);
+
+/** The folder's point.json as it is (checked), or undefined when it has none. */
+export function readPointFile(dir: string): PointMeta | undefined {
+  const file = runPath(dir, 'point');
+  const fix = 'restore it from a copy (its uid links the run to MLflow), or plan the experiment again';
+  const p = readCheckedJson<PointMeta>(file, 'point.json', POINT_FIELDS, fix, 1 << 20);
+  if (p !== undefined && (!p.uid || !p.key))
+    throw new StoreError({ code: 'RUN_FILE_CORRUPT', message: `${file} is damaged: it has no uid and key`, file, fix, exit: 'failed' });
+  return p;
+}
 
 /**
  * The folder's point.json. A folder written before point.json existed gets one made from its
  * sweep's index.json, its run.json or its config (and a new uid), once.
  */
 export function readPoint(dir: string): PointMeta {
-  const file = runPath(dir, 'point');
   // A point.json that is there but damaged is reported, never replaced: its uid links the run to its tracking.
-  const p = readRecordJson(file, 'point.json', 'restore it from a copy (its uid links the run to MLflow), or plan the experiment again', 1 << 20) as
-    Partial<PointMeta> | undefined;
-  if (p !== undefined && (typeof p !== 'object' || p === null || typeof p.uid !== 'string' || typeof p.key !== 'string' || !p.uid || !p.key))
-    throw new StoreError({
-      code: 'RUN_FILE_CORRUPT',
-      message: `${file} is damaged: it has no uid and key`,
-      file,
-      fix: 'restore it from a copy, or plan the experiment again',
-      exit: 'failed',
-    });
-  if (p) return p as PointMeta;
+  const p = readPointFile(dir);
+  if (p) return p;
   const sweepDir = sweepDirOf(dir);
-  const index = readJson<SweepIndex>(sweepPath(sweepDir, 'index'));
+  const index = readSweepIndex(sweepDir);
   const entry = index?.points.find((e) => e.dir === basename(dir));
   const rec = readRunRecord(dir);
   let key = entry?.key ?? rec?.key;
@@ -123,7 +193,7 @@ export function checkRunConfig(dir: string): RunConfigResult {
 /** The run's resolved config; throws ConfigError (rendered like `exp validate`) when it is invalid. */
 export function readRunConfig(dir: string): RunConfig {
   const r = checkRunConfig(dir);
-  if (!r.config) throw new ConfigError(r.problems, new Map(r.text === undefined ? [] : [[runPath(dir, 'config'), r.text]]));
+  if (!r.config) throw new ConfigError({ problems: r.problems, texts: new Map(r.text === undefined ? [] : [[runPath(dir, 'config'), r.text]]) });
   return r.config;
 }
 
@@ -153,7 +223,7 @@ export const writeMetrics = (dir: string, lines: readonly EpochLine[]): void =>
 export async function lockRunFolder(dir: string): Promise<Lock> {
   const lock = await tryLock(runPath(dir, 'lock'), { heartbeat: 'thread' });
   if (lock) return lock;
-  throw new LockedError(dir, describeOwner(currentLock(runPath(dir, 'lock'))?.owner));
+  throw new LockedError({ dir, owner: describeOwner(currentLock(runPath(dir, 'lock'))?.owner) });
 }
 
 /** Whether a live process holds the folder's training lock (a stale lock does not count). */

@@ -13,9 +13,6 @@ export function shownStatus(dir: string, rec: RunRecord | undefined): RunStatus 
   return runFolderBusy(dir).busy ? 'running' : 'interrupted';
 }
 
-/** Exit status of `exp train` when another live process holds the folder (EX_TEMPFAIL): not a failure. */
-export const EXIT_BUSY = 75;
-
 /** Why a process ended, in words: "was killed by SIGKILL (out of memory?)", "exited with code 3". */
 export function describeExit(exit: ProcessExit, stopRequested: boolean): string {
   if (exit.signal) {

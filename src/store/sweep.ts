@@ -12,14 +12,15 @@ import type { Plan } from '../sweep/plan.js';
 import { hashOf } from '../sweep/key.js';
 import type { RunConfig } from '../config/normalise.js';
 import { StoreError, UsageError } from '../errors.js';
-import { readFileBounded, readJson, writeFileAtomic, writeJsonAtomic } from '../util/fsx.js';
+import { readFileBounded, writeFileAtomic } from '../util/fsx.js';
 import { parseYaml } from '../config/load.js';
 import { rankingOf, type Ranking } from '../config/metric.js';
 import { experimentSchema } from '../config/schema.js';
 import { getPath } from '../util/object.js';
 import { runDirName, runPath, sweepDirPath, sweepPath } from './layout.js';
-import { writePoint } from './run.js';
-import type { PointMeta, SweepIndex, SweepIndexEntry } from './types.js';
+import { readPointFile, writePoint } from './run.js';
+import { readSweepIndex, writeSweepIndex } from './sweep-index.js';
+import type { SweepIndex, SweepIndexEntry } from './types.js';
 
 /** A sweep id that is stable for the same resolved experiment, so re-running a file resumes its sweep. */
 export function defaultSweepId(plan: Plan): string {
@@ -65,11 +66,11 @@ const NAME = /^[A-Za-z0-9][A-Za-z0-9._-]*$/;
 /** Checks a sweep name given with --sweep as the schema checks `name`: a folder name, never a path. */
 export function checkSweepName(name: string): void {
   if (name.length > 100 || !NAME.test(name) || name.includes('..')) {
-    throw new UsageError(
-      `--sweep '${name.length > 40 ? `${name.slice(0, 40)}…` : name}' is not a valid sweep name`,
-      'BAD_OPTION_VALUE',
-      "use 1 to 100 letters, digits, '.', '_' and '-', starting with a letter or digit (a folder name, not a path)",
-    );
+    throw new UsageError({
+      code: 'BAD_OPTION_VALUE',
+      message: `--sweep '${name.length > 40 ? `${name.slice(0, 40)}…` : name}' is not a valid sweep name`,
+      fix: "use 1 to 100 letters, digits, '.', '_' and '-', starting with a letter or digit (a folder name, not a path)",
+    });
   }
 }
 
@@ -79,7 +80,7 @@ export function configText(config: RunConfig): string {
   return header('Resolved run config') + stringify(config, { lineWidth: 0 });
 }
 
-export const readSweepIndex = (sweepDir: string): SweepIndex | undefined => readJson<SweepIndex>(sweepPath(sweepDir, 'index'));
+export { readSweepIndex, writeSweepIndex } from './sweep-index.js';
 
 /** What one point of a sweep needs to become a run folder anywhere (a queue job carries it). */
 export interface PointSpec {
@@ -115,7 +116,7 @@ export function materializePoint(runsDir: string, spec: PointSpec): string {
   };
   if (!index.points.some((p) => p.dir === spec.entry.dir)) {
     index.points = [...index.points, spec.entry].sort((a, b) => a.index - b.index);
-    writeJsonAtomic(sweepPath(dir, 'index'), index);
+    writeSweepIndex(dir, index);
   }
   const runDir = join(dir, spec.entry.dir);
   if (!existsSync(runPath(runDir, 'config'))) writeFileAtomic(runPath(runDir, 'config'), spec.configText);
@@ -156,7 +157,8 @@ export function writePlan(runsDir: string, plan: Plan, sweepId = defaultSweepId(
   for (const [i, p] of plan.points.entries()) {
     const runDir = join(dir, index.points[i]!.dir);
     if (!existsSync(runPath(runDir, 'config'))) writeFileAtomic(runPath(runDir, 'config'), configText(p.config));
-    if (!readJson<PointMeta>(runPath(runDir, 'point'))?.uid) {
+    // A damaged point.json is reported, never replaced: its uid links the run to its tracking.
+    if (!readPointFile(runDir)) {
       writePoint(runDir, {
         version: 1,
         uid: randomUUID(),
@@ -171,6 +173,6 @@ export function writePlan(runsDir: string, plan: Plan, sweepId = defaultSweepId(
       });
     }
   }
-  writeJsonAtomic(sweepPath(dir, 'index'), index);
+  writeSweepIndex(dir, index);
   return { dir, index };
 }

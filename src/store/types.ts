@@ -16,6 +16,9 @@ export type RunStatus = 'planned' | 'running' | 'completed' | 'failed' | 'killed
 /** Statuses after which a run does not train again unless asked (`--retry-failed`, `--force`). */
 export const ENDED_STATUSES: readonly RunStatus[] = ['completed', 'failed', 'killed', 'pruned'];
 
+/** Whether a run ended with a result to keep: trained to the end (or early-stopped), or pruned by its sweep's scheduler. */
+export const isFinished = (s: RunStatus | undefined): s is 'completed' | 'pruned' => s === 'completed' || s === 'pruned';
+
 /** Statuses a plain `exp run` of the same file continues: never started, or interrupted. */
 export const isResumable = (s: RunStatus | undefined): boolean => s === undefined || s === 'planned' || s === 'running' || s === 'killed';
 

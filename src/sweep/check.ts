@@ -31,87 +31,112 @@ function notYetRun(sweep: Sweep, sources: SourceMap): Problem[] {
 
 export function checkSweep(sweep: Sweep | undefined, sources: SourceMap): Problem[] {
   if (!sweep) return [];
-  const problems: Problem[] = [];
-  const add = (code: Problem['code'], segs: (string | number)[], message: string, preferKey = false): void => {
-    const loc = locate(sources, segs, preferKey);
-    problems.push({ code, message, path: segs.join('.'), ...loc });
-  };
-  const known = allPaths();
-  const sweptAt = new Map<string, string>();
+  const c = new SweepChecker(sources);
+  for (const [path, values] of Object.entries(sweep.grid ?? {})) {
+    if (c.checkPath(path, ['sweep', 'grid', path], 'sweep.grid')) c.checkValues(path, values, ['sweep', 'grid', path]);
+  }
+  (sweep.zip ?? []).forEach((group, gi) => c.zipGroup(group, gi));
+  if (sweep.random) c.distributions('random', sweep.random.params);
+  if (sweep.tpe) c.distributions('tpe', sweep.tpe.params);
+  c.problems.push(...notYetRun(sweep, sources));
+  (sweep.exclude ?? []).forEach((rule, ri) => c.excludeRule(rule, ri));
+  return c.problems;
+}
 
-  const checkPath = (path: string, segs: (string | number)[], where: string): boolean => {
+type Segments = (string | number)[];
+
+/** The problems found so far, and where each swept path was first swept (a path is swept in one place only). */
+class SweepChecker {
+  readonly problems: Problem[] = [];
+  private readonly known = allPaths();
+  private readonly sweptAt = new Map<string, string>();
+
+  constructor(private readonly sources: SourceMap) {}
+
+  add(code: Problem['code'], segs: Segments, message: string, preferKey = false): void {
+    const loc = locate(this.sources, segs, preferKey);
+    this.problems.push({ code, message, path: segs.join('.'), ...loc });
+  }
+
+  /** True when `path` is a setting; also records where it is swept, and reports a second place. */
+  checkPath(path: string, segs: Segments, where: string): boolean {
     if (!validatorAt(path)) {
-      const guess = closest(path, known);
-      add('SWEEP_UNKNOWN_PATH', segs, `'${path}' is not a setting that can be swept${guess ? `; did you mean '${guess}'?` : ''}`, true);
+      const guess = closest(path, this.known);
+      this.add('SWEEP_UNKNOWN_PATH', segs, `'${path}' is not a setting that can be swept${guess ? `; did you mean '${guess}'?` : ''}`, true);
       return false;
     }
-    const prev = sweptAt.get(path);
-    if (prev) add('SWEEP_CONFLICT', segs, `'${path}' is already swept in ${prev}; sweep each setting in one place only`, true);
-    else sweptAt.set(path, where);
+    const prev = this.sweptAt.get(path);
+    if (prev) this.add('SWEEP_CONFLICT', segs, `'${path}' is already swept in ${prev}; sweep each setting in one place only`, true);
+    else this.sweptAt.set(path, where);
     return true;
-  };
-  const checkValues = (path: string, values: unknown[], segs: (string | number)[]): void => {
+  }
+
+  checkValues(path: string, values: unknown[], segs: Segments): void {
     const v = validatorAt(path)!;
     values.forEach((value, i) => {
       if (!v(value)) {
         const why = v.errors?.[0];
-        add(
+        this.add(
           'SWEEP_VALUE',
           [...segs, i],
           `${describe(value)} is not a valid value for '${path}': ${why?.message ?? 'invalid'}${why?.params && 'allowedValues' in why.params ? ` (${(why.params.allowedValues as unknown[]).join(', ')})` : ''}`,
         );
       }
     });
-  };
-
-  for (const [path, values] of Object.entries(sweep.grid ?? {})) {
-    if (checkPath(path, ['sweep', 'grid', path], 'sweep.grid')) checkValues(path, values, ['sweep', 'grid', path]);
   }
-  (sweep.zip ?? []).forEach((group, gi) => {
+
+  zipGroup(group: Record<string, unknown[]>, gi: number): void {
     const lengths = Object.values(group).map((v) => v.length);
     for (const [path, values] of Object.entries(group)) {
       const segs = ['sweep', 'zip', gi, path];
-      if (checkPath(path, segs, `sweep.zip[${gi}]`)) checkValues(path, values, segs);
+      if (this.checkPath(path, segs, `sweep.zip[${gi}]`)) this.checkValues(path, values, segs);
       if (values.length !== lengths[0])
-        add('SWEEP_ZIP_LENGTH', segs, `zip lists must have equal lengths: '${path}' has ${values.length}, '${Object.keys(group)[0]}' has ${lengths[0]}`, true);
+        this.add(
+          'SWEEP_ZIP_LENGTH',
+          segs,
+          `zip lists must have equal lengths: '${path}' has ${values.length}, '${Object.keys(group)[0]}' has ${lengths[0]}`,
+          true,
+        );
     }
-  });
-  const distributions = (where: 'random' | 'tpe', params: Record<string, Distribution>): void => {
+  }
+
+  distributions(where: 'random' | 'tpe', params: Record<string, Distribution>): void {
     for (const [path, dist] of Object.entries(params)) {
       const segs = ['sweep', where, 'params', path];
-      if (!checkPath(path, segs, `sweep.${where}`)) continue;
-      if (dist.distribution === 'choice') {
-        if (!dist.values) add('SWEEP_RANDOM', segs, `choice needs 'values': a list to choose from`, true);
-        else checkValues(path, dist.values, [...segs, 'values']);
-      } else if (
-        typeof dist.low !== 'number' ||
-        typeof dist.high !== 'number' ||
-        !(dist.low < dist.high || (dist.distribution === 'int_uniform' && dist.low === dist.high))
-      ) {
-        add('SWEEP_RANDOM', segs, `${dist.distribution} needs numbers 'low' < 'high'`, true);
-      } else if (dist.distribution === 'log_uniform' && dist.low <= 0) {
-        add('SWEEP_RANDOM', [...segs, 'low'], `log_uniform needs low > 0, found ${dist.low}`);
-      } else {
-        const v = validatorAt(path)!;
-        const ends = dist.distribution === 'int_uniform' ? [dist.low, dist.high] : [dist.low];
-        for (const end of ends)
-          if (!v(end))
-            add(
-              'SWEEP_VALUE',
-              [...segs, end === dist.low ? 'low' : 'high'],
-              `${end} is outside the valid range of '${path}': ${v.errors?.[0]?.message ?? 'invalid'}`,
-            );
-      }
+      if (this.checkPath(path, segs, `sweep.${where}`)) this.distribution(path, dist, segs);
     }
-  };
-  if (sweep.random) distributions('random', sweep.random.params);
-  if (sweep.tpe) distributions('tpe', sweep.tpe.params);
-  problems.push(...notYetRun(sweep, sources));
-  (sweep.exclude ?? []).forEach((rule, ri) => {
+  }
+
+  private distribution(path: string, dist: Distribution, segs: Segments): void {
+    if (dist.distribution === 'choice') {
+      if (!dist.values) this.add('SWEEP_RANDOM', segs, `choice needs 'values': a list to choose from`, true);
+      else this.checkValues(path, dist.values, [...segs, 'values']);
+    } else if (
+      typeof dist.low !== 'number' ||
+      typeof dist.high !== 'number' ||
+      !(dist.low < dist.high || (dist.distribution === 'int_uniform' && dist.low === dist.high))
+    ) {
+      this.add('SWEEP_RANDOM', segs, `${dist.distribution} needs numbers 'low' < 'high'`, true);
+    } else if (dist.distribution === 'log_uniform' && dist.low <= 0) {
+      this.add('SWEEP_RANDOM', [...segs, 'low'], `log_uniform needs low > 0, found ${dist.low}`);
+    } else {
+      const v = validatorAt(path)!;
+      const ends = dist.distribution === 'int_uniform' ? [dist.low, dist.high] : [dist.low];
+      for (const end of ends)
+        if (!v(end))
+          this.add(
+            'SWEEP_VALUE',
+            [...segs, end === dist.low ? 'low' : 'high'],
+            `${end} is outside the valid range of '${path}': ${v.errors?.[0]?.message ?? 'invalid'}`,
+          );
+    }
+  }
+
+  excludeRule(rule: Record<string, unknown>, ri: number): void {
     for (const path of Object.keys(rule)) {
       if (!validatorAt(path)) {
-        const guess = closest(path, known);
-        add(
+        const guess = closest(path, this.known);
+        this.add(
           'SWEEP_UNKNOWN_PATH',
           ['sweep', 'exclude', ri, path],
           `exclude names '${path}', which is not a setting${guess ? `; did you mean '${guess}'?` : ''}`,
@@ -119,6 +144,5 @@ export function checkSweep(sweep: Sweep | undefined, sources: SourceMap): Proble
         );
       }
     }
-  });
-  return problems;
+  }
 }

@@ -18,8 +18,9 @@ import { existsSync } from 'node:fs';
 import { readRunState, readSweepState, sinkLock, writeSweepState, type SinkTarget, type SweepSinkState } from './sink-state.js';
 import { tagValue } from './sync-map.js';
 import { MAX_JSON_BYTES, readFileBounded } from '../util/fsx.js';
+import { ENDED_STATUSES } from '../store/types.js';
 
-const ENDED = new Set(['completed', 'failed', 'killed', 'pruned']);
+const ENDED = new Set<string>(ENDED_STATUSES);
 
 const cell = (v: unknown): string =>
   v === undefined || v === null ? '' : typeof v === 'number' ? String(Number(v.toPrecision(6))) : typeof v === 'string' ? v : JSON.stringify(v);

@@ -396,7 +396,7 @@ class RunSink {
           (mine === p.value || (Number.isNaN(mine) && Number.isNaN(p.value)) || Math.abs(mine - p.value) <= 1e-12 * Math.max(1, Math.abs(mine)));
         if (!same) {
           throw new MlflowError({
-            kind: 'conflict',
+            code: 'MLFLOW_CONFLICT',
             route: 'sync',
             message: `MLflow run ${this.state.runId} (the run of this folder's uid) has ${key} ${p.value} at epoch ${p.step}, but this folder has ${mine === undefined ? (p.step > maxLocal ? `only ${maxLocal} epochs` : 'no such epoch') : mine}: this folder is a copy of a run that trained on elsewhere, or it trained again`,
             fix: `to record this folder as a run of its own: exp sync --new-identity ${this.dir}`,

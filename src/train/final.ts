@@ -10,19 +10,11 @@ import type { Dataset } from '../data/planet.js';
 import { runPath } from '../store/layout.js';
 import type { Metrics } from '../store/types.js';
 import { writeJsonAtomic } from '../util/fsx.js';
-import { fbetaAt, heldOutEstimate, tuneThresholds } from '../infer/thresholds.js';
-import { predictProbs } from '../infer/predict.js';
-import type { ThresholdsFile } from '../infer/restore.js';
-import { evaluate, metricsOf } from './loop.js';
-import type { Split } from './data.js';
-
-/** The targets of images `indices`, [n, nTags] row-major. */
-export function targetsOf(ds: Dataset, indices: readonly number[]): Uint8Array {
-  const t = ds.tags.length;
-  const out = new Uint8Array(indices.length * t);
-  indices.forEach((idx, i) => out.set(ds.targets.subarray(idx * t, (idx + 1) * t), i * t));
-  return out;
-}
+import { fbetaAt, heldOutEstimate, tuneThresholds, type ThresholdsFile } from '../core/thresholds.js';
+import { evalBatchSize, predictProbs } from '../core/predict.js';
+import { evaluate } from '../core/evaluate.js';
+import type { Split } from '../core/data.js';
+import { metricsOf } from './loop.js';
 
 /** Evaluates the model (the best checkpoint, loaded by the caller) on the validation split; writes thresholds.json. */
 export async function finalEvaluation(
@@ -33,17 +25,17 @@ export async function finalEvaluation(
   dir: string,
 ): Promise<{ final: Metrics; evalImagesPerSecond: number }> {
   const t0 = performance.now();
-  const ev = evaluate(model, ds, split.val, cfg);
+  const ev = await evaluate(model, ds, split.val, cfg);
   const evalImagesPerSecond = split.val.length / ((performance.now() - t0) / 1000);
   const final = metricsOf('val_', ev.loss, ev.fbeta);
-  const targets = targetsOf(ds, split.val);
+  const targets = ev.targets;
   const nTags = ds.tags.length;
   const beta = cfg.metrics.beta;
   let probs: Float32Array = ev.probs;
   if (cfg.evaluation.tta) {
     probs = await predictProbs(model, ds.pixels, ds.size, split.val, {
       preprocessing: cfg.model.preprocessing,
-      batchSize: Math.max(cfg.training.batch_size, 32),
+      batchSize: evalBatchSize(cfg),
       tta: true,
     });
     final.val_fbeta_tta = fbetaAt(

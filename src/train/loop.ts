@@ -10,52 +10,15 @@ import { metricMode, type Mode } from '../config/metric.js';
 import type { Dataset } from '../data/planet.js';
 import { applyAugment, drawParams } from '../data/augment.js';
 import { preprocess } from '../data/preprocess.js';
-import { accumulate, emptyCounts, report, type FbetaCounts, type FbetaReport } from './metrics.js';
-import { chunks, epochOrder, makeBatch } from './batches.js';
+import { accumulate, emptyCounts, report, type FbetaCounts, type FbetaReport } from '../core/metrics.js';
+import { chunks, epochOrder, makeBatch } from '../core/batches.js';
+import { bceSum } from '../core/loss.js';
+import { evaluate } from '../core/evaluate.js';
+import type { EpochPosition, EpochRecord, LoopState, Metrics } from '../core/state.js';
 import { splitFrozen, type SplitModel } from '../model/frozen.js';
 import type { BatchProgress } from '../exec/protocol.js';
 
-export type Metrics = Record<string, number>;
-
-export interface EpochRecord {
-  epoch: number;
-  metrics: Metrics;
-  /** Learning rate used during this epoch. */
-  lr: number;
-  seconds: number;
-  trainImagesPerSecond: number;
-}
-
-/** Where a run stopped inside an epoch: enough to continue from the next batch as if it had not stopped. */
-export interface EpochPosition {
-  /** The epoch in progress (LoopState.epoch + 1). */
-  epoch: number;
-  /** Batches of it already trained. */
-  batch: number;
-  /** Running sums of the epoch's training metrics. */
-  lossSum: number;
-  seen: number;
-  counts: { sampleSum: number; images: number; tp: number[]; fp: number[]; fn: number[] };
-  /** Training seconds spent in this epoch so far. */
-  seconds: number;
-}
-
-export interface LoopState {
-  /** Epochs completed. */
-  epoch: number;
-  history: EpochRecord[];
-  best: { epoch: number; value: number } | null;
-  lr: number;
-  /** Epochs since the monitored metric last improved (early stopping / plateau). */
-  sinceBest: number;
-  sinceLrChange: number;
-  /** The monitored value at the last improvement larger than early_stopping.min_delta. */
-  esBest?: number | null;
-  /** Set while an epoch is part-way done (a mid-epoch checkpoint). */
-  position?: EpochPosition | null;
-  /** Training calls of the seeded dropout so far, so a resumed run draws the same masks. */
-  dropoutStep?: number;
-}
+export type { EpochPosition, EpochRecord, LoopState, Metrics } from '../core/state.js';
 
 export const initialState = (cfg: RunConfig): LoopState => ({
   epoch: 0,
@@ -95,15 +58,6 @@ export interface LoopHooks {
 
 export const monitorMode = (cfg: RunConfig): Mode => metricMode(cfg.checkpoint.monitor, cfg.checkpoint.mode);
 
-/** Binary cross-entropy as Keras computes it on probabilities (clipped at 1e-7), summed over the batch. */
-export function bceSum(probs: tf.Tensor2D, y: tf.Tensor2D): tf.Scalar {
-  return tf.tidy(() => {
-    const p = tf.clipByValue(probs, 1e-7, 1 - 1e-7);
-    const ll = tf.add(tf.mul(y, tf.log(p)), tf.mul(tf.sub(1, y), tf.log(tf.sub(1, p))));
-    return tf.neg(tf.div(tf.sum(ll), y.shape[1])) as tf.Scalar;
-  });
-}
-
 /**
  * One optimiser step on a batch. `input` (augmented and preprocessed, owned by the caller) and
  * the model's frozen front are outside the gradient tape, the rest under it (model/frozen.ts
@@ -140,33 +94,6 @@ export function makeOptimizer(cfg: RunConfig, lr: number): tf.Optimizer {
 
 export function setLearningRate(opt: tf.Optimizer, lr: number): void {
   (opt as unknown as { learningRate: number }).learningRate = lr;
-}
-
-/** Loss and exact F-beta over a set of images, in batches, without augmentation. */
-export function evaluate(
-  model: tf.LayersModel,
-  ds: Dataset,
-  indices: readonly number[],
-  cfg: RunConfig,
-): { loss: number; fbeta: FbetaReport; probs: Float32Array } {
-  const counts = emptyCounts(ds.tags.length);
-  const probsAll = new Float32Array(indices.length * ds.tags.length);
-  let lossSum = 0;
-  let offset = 0;
-  for (const idx of chunks(indices, Math.max(cfg.training.batch_size, 32))) {
-    const { x, y } = makeBatch(ds, idx);
-    const [probs, loss] = tf.tidy(() => {
-      const p = model.apply(preprocess(x, cfg.model.preprocessing), { training: false }) as tf.Tensor2D;
-      return [p.dataSync() as Float32Array, bceSum(p, y).dataSync()[0]!];
-    });
-    accumulate(counts, probs, y.dataSync(), ds.tags.length, cfg.metrics.beta, cfg.metrics.threshold);
-    probsAll.set(probs, offset);
-    offset += probs.length;
-    lossSum += loss;
-    x.dispose();
-    y.dispose();
-  }
-  return { loss: lossSum / indices.length, fbeta: report(counts, ds.tags, cfg.metrics.beta), probs: probsAll };
 }
 
 /** Flat metric dict in Keras's names, plus per-tag and averaged scores. */
@@ -206,6 +133,145 @@ function countsFrom(p: EpochPosition): FbetaCounts {
   };
 }
 
+/** What every batch of a run's training needs: the model split at its frozen front, the optimiser and the variables it steps. */
+interface Trainer {
+  model: tf.LayersModel;
+  parts: SplitModel;
+  optimizer: tf.Optimizer;
+  vars: tf.Variable[];
+  ds: Dataset;
+  cfg: RunConfig;
+}
+
+/** One epoch's pass over the training images, resumed from a saved position when there is one: its batches, running sums and clock. */
+interface Pass {
+  epoch: number;
+  batches: number[][];
+  /** The batch it starts at (0, or where a mid-epoch checkpoint stopped). */
+  first: number;
+  counts: FbetaCounts;
+  lossSum: number;
+  seen: number;
+  elapsed(): number;
+}
+
+function startPass(epoch: number, state: LoopState, train: readonly number[], cfg: RunConfig, nTags: number): Pass {
+  const resume = state.position?.epoch === epoch ? state.position : null;
+  const before = resume?.seconds ?? 0;
+  const t0 = performance.now();
+  return {
+    epoch,
+    batches: chunks(epochOrder(train, cfg.training.seed, epoch), cfg.training.batch_size),
+    first: resume?.batch ?? 0,
+    counts: resume ? countsFrom(resume) : emptyCounts(nTags),
+    lossSum: resume?.lossSum ?? 0,
+    seen: resume?.seen ?? 0,
+    elapsed: () => before + (performance.now() - t0) / 1000,
+  };
+}
+
+/** Records where the pass is (before batch `b`) in the state and has it saved. */
+async function savePosition(pass: Pass, b: number, state: LoopState, hooks: LoopHooks): Promise<void> {
+  state.position = toPosition(pass.epoch, b, pass.lossSum, pass.seen, pass.counts, pass.elapsed());
+  await hooks.onPosition?.(state);
+}
+
+/** A stop asked for before batch `b`: the position is saved first, so the next run continues from there. */
+async function stopAt(pass: Pass, b: number, req: StopRequest, state: LoopState, hooks: LoopHooks): Promise<StopReason> {
+  await savePosition(pass, b, state, hooks);
+  return { status: req.status, reason: `${req.reason} (during epoch ${pass.epoch}, after batch ${b} of ${pass.batches.length}; it resumes from there)` };
+}
+
+/** One optimiser step on batch `b` of the pass, added to its running sums; a non-finite loss fails the run. */
+async function trainBatch(t: Trainer, pass: Pass, b: number): Promise<StopReason | undefined> {
+  const { cfg, ds } = t;
+  const idx = pass.batches[b]!;
+  const { x, y } = makeBatch(ds, idx);
+  const input = tf.tidy(() =>
+    preprocess(
+      applyAugment(x, drawParams(cfg.augmentation, idx.length, cfg.training.seed, pass.epoch, b), cfg.augmentation.fill_mode),
+      cfg.model.preprocessing,
+    ),
+  );
+  const { cost, probs } = trainStep(t.parts, t.optimizer, t.vars, input, y);
+  const loss = (await cost.data())[0]!;
+  const probsData = (await probs.data()) as Float32Array;
+  const targets = await y.data();
+  tf.dispose([cost, probs, input, x, y]);
+  // The loss clips probabilities, and some backends clip NaN to the bound, so NaN outputs
+  // are checked directly as well as the loss.
+  if (!Number.isFinite(loss) || probsData.some(Number.isNaN)) {
+    return {
+      status: 'failed',
+      reason: `non-finite training loss (${Number.isFinite(loss) ? 'NaN outputs' : loss}) at epoch ${pass.epoch}, batch ${b + 1}; try a lower training.learning_rate. No checkpoint was written for this epoch.`,
+    };
+  }
+  accumulate(pass.counts, probsData, targets, ds.tags.length, cfg.metrics.beta, cfg.metrics.threshold);
+  pass.lossSum += loss * idx.length;
+  pass.seen += idx.length;
+  return undefined;
+}
+
+/** The pass's remaining batches; a stop request (saved with its position), a due checkpoint or a failed batch is handled between them. */
+async function trainPass(t: Trainer, pass: Pass, state: LoopState, hooks: LoopHooks): Promise<StopReason | undefined> {
+  for (let b = pass.first; b < pass.batches.length; b++) {
+    // Native kernels and resolved promises never give the event loop a turn inside an
+    // epoch; yield once per batch so signals and a closed launcher channel are seen here.
+    await new Promise((r) => setImmediate(r));
+    const req = hooks.stopRequested?.();
+    if (req) return stopAt(pass, b, req, state, hooks);
+    if (b > pass.first && hooks.checkpointDue?.()) await savePosition(pass, b, state, hooks);
+    const failed = await trainBatch(t, pass, b);
+    if (failed) return failed;
+    hooks.onBatch?.({ epoch: pass.epoch, batch: b + 1, batches: pass.batches.length, images: pass.seen, seconds: pass.elapsed() });
+  }
+  await new Promise((r) => setImmediate(r));
+  const req = hooks.stopRequested?.();
+  return req ? stopAt(pass, pass.batches.length, req, state, hooks) : undefined;
+}
+
+/**
+ * After an epoch's monitored value: the best epoch, the early-stopping reference and the
+ * plateau counter move on. Returns whether the epoch is the new best.
+ */
+function updateMonitors(state: LoopState, epoch: number, value: number, cfg: RunConfig): boolean {
+  const mode: Mode = monitorMode(cfg);
+  const improved = state.best === null || (mode === 'min' ? value < state.best.value : value > state.best.value);
+  // Early stopping measures improvement against the last *significant* best (as Keras does),
+  // so gains below min_delta do not reset its patience, however many there are.
+  const ref = state.earlyStopBest ?? null;
+  const significant = ref === null || (mode === 'min' ? ref - value : value - ref) > (cfg.training.early_stopping?.min_delta ?? 0);
+  if (improved) state.best = { epoch, value };
+  if (significant) state.earlyStopBest = value;
+  state.sinceBest = significant ? 0 : state.sinceBest + 1;
+  const plateau = cfg.training.reduce_lr_on_plateau;
+  state.sinceLrChange = improved ? 0 : state.sinceLrChange + 1;
+  if (plateau && state.sinceLrChange >= plateau.patience && state.lr > plateau.min_lr) {
+    state.lr = Math.max(plateau.min_lr, state.lr * plateau.factor);
+    state.sinceLrChange = 0;
+  }
+  return improved;
+}
+
+/** Validates the epoch's model and records the epoch in the state; a non-finite validation loss fails the run. */
+async function endEpoch(t: Trainer, pass: Pass, val: readonly number[], state: LoopState): Promise<{ record: EpochRecord; improved: boolean } | StopReason> {
+  const { cfg, ds } = t;
+  const trainSeconds = pass.elapsed();
+  const ev = await evaluate(t.model, ds, val, cfg);
+  if (!Number.isFinite(ev.loss))
+    return {
+      status: 'failed',
+      reason: `non-finite validation loss at epoch ${pass.epoch}; try a lower training.learning_rate. No checkpoint was written for this epoch.`,
+    };
+  const metrics = { ...metricsOf('', pass.lossSum / pass.seen, report(pass.counts, ds.tags, cfg.metrics.beta)), ...metricsOf('val_', ev.loss, ev.fbeta) };
+  const record: EpochRecord = { epoch: pass.epoch, metrics, lr: state.lr, seconds: pass.elapsed(), trainImagesPerSecond: pass.seen / trainSeconds };
+  const improved = updateMonitors(state, pass.epoch, metrics[cfg.checkpoint.monitor]!, cfg);
+  state.epoch = pass.epoch;
+  state.position = null;
+  state.history.push(record);
+  return { record, improved };
+}
+
 /**
  * Trains from `state` until the configured epochs, early stopping, a non-finite loss or a
  * stop request. The optimiser must already hold any resumed state. A stop inside an epoch
@@ -221,9 +287,7 @@ export async function trainLoop(
   state: LoopState,
   hooks: LoopHooks,
 ): Promise<StopReason> {
-  const vars = model.trainableWeights.map((w) => w.read() as tf.Variable);
-  const parts = splitFrozen(model);
-  const mode = monitorMode(cfg);
+  const t: Trainer = { model, parts: splitFrozen(model), optimizer, vars: model.trainableWeights.map((w) => w.read() as tf.Variable), ds, cfg };
   const es = cfg.training.early_stopping;
   const earlyStop = (): StopReason => ({ status: 'completed', reason: `early stopping: ${cfg.checkpoint.monitor} did not improve for ${es!.patience} epochs` });
   // A run resumed after its early stop had triggered (killed before it was recorded) stays stopped.
@@ -231,86 +295,14 @@ export async function trainLoop(
   // Pruned at a rung it asked about again on resuming (nothing of the next epoch trained): it ends there, as it would have.
   const pre = hooks.stopRequested?.();
   if (pre?.status === 'pruned' && (!state.position || state.position.batch === 0)) return { status: 'pruned', reason: pre.reason };
-  const nTags = ds.tags.length;
   for (let epoch = state.epoch + 1; epoch <= cfg.training.epochs; epoch++) {
     setLearningRate(optimizer, state.lr);
-    const resume = state.position?.epoch === epoch ? state.position : null;
-    const counts = resume ? countsFrom(resume) : emptyCounts(nTags);
-    let lossSum = resume?.lossSum ?? 0;
-    let seen = resume?.seen ?? 0;
-    const before = resume?.seconds ?? 0;
-    const t0 = performance.now();
-    const elapsed = (): number => before + (performance.now() - t0) / 1000;
-    const batches = chunks(epochOrder(split.train, cfg.training.seed, epoch), cfg.training.batch_size);
-    const stopAt = async (b: number, req: StopRequest): Promise<StopReason> => {
-      state.position = toPosition(epoch, b, lossSum, seen, counts, elapsed());
-      await hooks.onPosition?.(state);
-      return { status: req.status, reason: `${req.reason} (during epoch ${epoch}, after batch ${b} of ${batches.length}; it resumes from there)` };
-    };
-    for (let b = resume?.batch ?? 0; b < batches.length; b++) {
-      // Native kernels and resolved promises never give the event loop a turn inside an
-      // epoch; yield once per batch so signals and a closed launcher channel are seen here.
-      await new Promise((r) => setImmediate(r));
-      const req = hooks.stopRequested?.();
-      if (req) return stopAt(b, req);
-      if (b > (resume?.batch ?? 0) && hooks.checkpointDue?.()) {
-        state.position = toPosition(epoch, b, lossSum, seen, counts, elapsed());
-        await hooks.onPosition?.(state);
-      }
-      const idx = batches[b]!;
-      const { x, y } = makeBatch(ds, idx);
-      const input = tf.tidy(() =>
-        preprocess(applyAugment(x, drawParams(cfg.augmentation, idx.length, cfg.training.seed, epoch, b), cfg.augmentation.fill_mode), cfg.model.preprocessing),
-      );
-      const { cost, probs } = trainStep(parts, optimizer, vars, input, y);
-      const loss = (await cost.data())[0]!;
-      const probsData = (await probs.data()) as Float32Array;
-      const targets = await y.data();
-      tf.dispose([cost, probs, input, x, y]);
-      // The loss clips probabilities, and some backends clip NaN to the bound, so NaN outputs
-      // are checked directly as well as the loss.
-      if (!Number.isFinite(loss) || probsData.some(Number.isNaN)) {
-        return {
-          status: 'failed',
-          reason: `non-finite training loss (${Number.isFinite(loss) ? 'NaN outputs' : loss}) at epoch ${epoch}, batch ${b + 1}; try a lower training.learning_rate. No checkpoint was written for this epoch.`,
-        };
-      }
-      accumulate(counts, probsData, targets, nTags, cfg.metrics.beta, cfg.metrics.threshold);
-      lossSum += loss * idx.length;
-      seen += idx.length;
-      hooks.onBatch?.({ epoch, batch: b + 1, batches: batches.length, images: seen, seconds: elapsed() });
-    }
-    await new Promise((r) => setImmediate(r));
-    const req = hooks.stopRequested?.();
-    if (req) return stopAt(batches.length, req);
-    const trainSeconds = elapsed();
-    const val = evaluate(model, ds, split.val, cfg);
-    if (!Number.isFinite(val.loss))
-      return {
-        status: 'failed',
-        reason: `non-finite validation loss at epoch ${epoch}; try a lower training.learning_rate. No checkpoint was written for this epoch.`,
-      };
-    const metrics = { ...metricsOf('', lossSum / seen, report(counts, ds.tags, cfg.metrics.beta)), ...metricsOf('val_', val.loss, val.fbeta) };
-    const record: EpochRecord = { epoch, metrics, lr: state.lr, seconds: elapsed(), trainImagesPerSecond: seen / trainSeconds };
-    const value = metrics[cfg.checkpoint.monitor]!;
-    const improved = state.best === null || (mode === 'min' ? value < state.best.value : value > state.best.value);
-    // Early stopping measures improvement against the last *significant* best (as Keras does),
-    // so gains below min_delta do not reset its patience, however many there are.
-    const ref = state.esBest ?? null;
-    const significant = ref === null || (mode === 'min' ? ref - value : value - ref) > (es?.min_delta ?? 0);
-    state.epoch = epoch;
-    state.position = null;
-    state.history.push(record);
-    if (improved) state.best = { epoch, value };
-    if (significant) state.esBest = value;
-    state.sinceBest = significant ? 0 : state.sinceBest + 1;
-    const rop = cfg.training.reduce_lr_on_plateau;
-    state.sinceLrChange = improved ? 0 : state.sinceLrChange + 1;
-    if (rop && state.sinceLrChange >= rop.patience && state.lr > rop.min_lr) {
-      state.lr = Math.max(rop.min_lr, state.lr * rop.factor);
-      state.sinceLrChange = 0;
-    }
-    await hooks.onEpoch(record, state, improved);
+    const pass = startPass(epoch, state, split.train, cfg, ds.tags.length);
+    const stopped = await trainPass(t, pass, state, hooks);
+    if (stopped) return stopped;
+    const ended = await endEpoch(t, pass, split.val, state);
+    if ('status' in ended) return ended;
+    await hooks.onEpoch(ended.record, state, ended.improved);
     if (es && state.sinceBest >= es.patience) return earlyStop();
     // Pruned at this epoch's end (an ASHA rung waits in onEpoch for the verdict): it ends here, with no epoch begun.
     const after = epoch < cfg.training.epochs ? hooks.stopRequested?.() : undefined;

@@ -18,7 +18,7 @@ import { appendText, writeFileAtomic } from '../util/fsx.js';
 import { curvesPng } from './curves.js';
 import { resultMetrics } from '../track/results.js';
 import { monitorMode, type EpochRecord, type LoopState, type StopReason } from './loop.js';
-import type { Split } from './data.js';
+import type { Split } from '../core/data.js';
 
 const lineOf = (r: EpochRecord): EpochLine => ({ epoch: r.epoch, ...r.metrics, lr: r.lr, seconds: r.seconds });
 

@@ -13,8 +13,13 @@ import type { FromChild, ToChild } from '../exec/protocol.js';
 
 export interface StopOptions {
   say: (line: string) => void;
-  /** Called on a second Ctrl-C/SIGTERM: record the end synchronously; the process then exits 130. */
+  /** Called on a second Ctrl-C/SIGTERM: record the end synchronously; exitNow then ends the process. */
   abort: (reason: string) => void;
+  /**
+   * Ends the process at once after abort (the CLI's, which exits 130: exit codes are decided in
+   * cli/ and bin/ only). Without it the run stops at the next batch, as after the first signal.
+   */
+  exitNow?: () => void;
   /** Whether this process still holds the folder's lock. */
   stillHeld?: () => boolean;
   /**
@@ -42,7 +47,8 @@ export class StopControl {
       if (this.request?.status === 'killed') {
         this.opts.say(`\n${sig} again: stopping now\n`);
         this.opts.abort(`aborted by a second ${sig}`);
-        process.exit(130);
+        this.opts.exitNow?.();
+        return;
       }
       this.request = { status: 'killed', reason: `stopped by ${sig}` };
       this.opts.say(`\nstopping: finishing the current batch, press Ctrl-C again to abort\n`);

@@ -16,6 +16,7 @@ import { startRedis } from '../helpers/redis-server.js';
 import { tinyExperiment, trainingBackends } from '../helpers/training.js';
 import { ashaVerdict } from '../../src/search/asha.js';
 import { spawnTrain } from '../../src/exec/child.js';
+import { launchEnv } from '../../src/exec/protocol.js';
 
 let tmp: string;
 let backend: string;
@@ -198,7 +199,7 @@ test(
     assert.equal((await expIn(['run', file, '--runs-dir', runs, '--dry-run'], { cwd: tmp })).code, 0);
     const exp = join(runs, 'rungwait');
     const dir = points(join(exp, readdirSync(exp)[0]!))[0]!;
-    const env = { ...process.env, EXP_HOLD_EPOCHS: '1', MLFLOW_TRACKING_URI: '' };
+    const env = { ...process.env, ...launchEnv({ launcher: 'local', uploadCheckpoints: false, holdEpochs: [1], pinTracking: false }), MLFLOW_TRACKING_URI: '' };
     // The launcher goes before it answers: here, a Ctrl-C while the child waits at epoch 1.
     const first = spawnTrain(dir, { env, output: 'quiet', onMessage: (m) => m.type === 'epoch' && m.epoch === 1 && first.interrupt() });
     await first.exited;

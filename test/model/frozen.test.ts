@@ -6,7 +6,8 @@ import * as tf from '@tensorflow/tfjs';
 import { selectBackend } from '../../src/backend/select.js';
 import { splitFrozen } from '../../src/model/frozen.js';
 import { buildModel, type BuildOptions, type HeadOptions } from '../../src/model/vgg16.js';
-import { bceSum, trainStep } from '../../src/train/loop.js';
+import { trainStep } from '../../src/train/loop.js';
+import { bceSum } from '../../src/core/loss.js';
 
 const HEAD: HeadOptions = { pooling: 'flatten', units: 16, activation: 'relu', initializer: 'he_uniform', dropout: 0 };
 const opts = (over: Partial<BuildOptions>): BuildOptions => ({ imageSize: 32, nTags: 5, trainableBlocks: [5], head: HEAD, seed: 3, ...over });

@@ -39,7 +39,7 @@ class RecordingClient extends MlflowClient {
   private maybeLose(what: 'logBatch' | 'createRun'): void {
     if (this.lose[0] !== what) return;
     this.lose.shift();
-    throw new MlflowError({ kind: 'timeout', route: what, message: 'answer lost (simulated)' });
+    throw new MlflowError({ code: 'MLFLOW_TIMEOUT', route: what, message: 'answer lost (simulated)' });
   }
   override async logBatch(runId: string, input: BatchInput): Promise<number> {
     this.batches.push(input);

@@ -33,7 +33,8 @@ let root: string;
 class FlakyClient extends MlflowClient {
   failUploadIn = 0;
   override async uploadArtifact(target: string, relPath: string, bytes: Uint8Array | string): Promise<void> {
-    if (this.failUploadIn > 0 && --this.failUploadIn === 0) throw new MlflowError({ kind: 'timeout', route: 'upload', message: 'no answer (simulated)' });
+    if (this.failUploadIn > 0 && --this.failUploadIn === 0)
+      throw new MlflowError({ code: 'MLFLOW_TIMEOUT', route: 'upload', message: 'no answer (simulated)' });
     return super.uploadArtifact(target, relPath, bytes);
   }
 }
@@ -222,8 +223,7 @@ test('regression: a queued run sends its end before it exits, also when that tak
     }
     log.append({ type: 'run_ended', status: 'completed', reason: 'all epochs done' });
     // What a queue worker's child does last: no launcher syncs the folder after it exits.
-    const env = { EXP_LAUNCHER: 'queue' };
-    await new LiveSync(dir, env).flush(flushMsFor(env));
+    await new LiveSync(dir, {}).flush(flushMsFor('queue'));
     const target = { trackingUri: hop.uri, experiment: 'tk-flush' };
     const state = readRunState(dir, target);
     assert.equal(state?.cursor, readEvents(dir).events.at(-1)!.seq, 'every event was sent');

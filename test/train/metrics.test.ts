@@ -1,7 +1,7 @@
 // F-beta against hand-computed cases.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { accumulate, bestConstantBaseline, emptyCounts, fbetaOf, report, sampleFbeta } from '../../src/train/metrics.js';
+import { accumulate, bestConstantBaseline, emptyCounts, fbetaOf, report, sampleFbeta } from '../../src/core/metrics.js';
 
 const close = (a: number, b: number, eps = 1e-9): void => assert.ok(Math.abs(a - b) < eps, `${a} vs ${b}`);
 

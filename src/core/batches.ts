@@ -24,6 +24,14 @@ export function makeBatch(ds: Dataset, indices: readonly number[]): { x: tf.Tens
   return { x: pixelBatch(ds.pixels, ds.size, indices), y: tf.tensor2d(ys, [indices.length, t]) };
 }
 
+/** The targets of images `indices`, [n, nTags] row-major. */
+export function targetsOf(ds: Dataset, indices: readonly number[]): Uint8Array {
+  const t = ds.tags.length;
+  const out = new Uint8Array(indices.length * t);
+  indices.forEach((idx, i) => out.set(ds.targets.subarray(idx * t, (idx + 1) * t), i * t));
+  return out;
+}
+
 /** The order of the training images in an epoch, seeded by (seed, epoch) so resume replays it. */
 export function epochOrder(train: readonly number[], seed: number, epoch: number): number[] {
   const rng = seedrandom(`order:${seed}:${epoch}`);

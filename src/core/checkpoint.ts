@@ -14,10 +14,11 @@ import * as tf from '@tensorflow/tfjs';
 import { copyFileSync, existsSync, linkSync, mkdirSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { recoverSwap, replaceDirAtomic, readJson } from '../util/fsx.js';
+import { CHECKPOINT_FILES } from '../store/layout.js';
 import { hasTensors, loadModelWeights, readTensors, saveModelWeights, writeTensors, type WeightSet } from '../model/tensors.js';
 import { WeightsError } from '../model/errors.js';
 import { ExpError } from '../errors.js';
-import type { LoopState } from './loop.js';
+import type { LoopState } from './state.js';
 
 /** Where the weights that a checkpoint does not hold come from. */
 export type BaseRef = { weights: 'none'; seed: number } | { weights: 'file'; path: string; md5: string; seed: number };
@@ -34,7 +35,7 @@ export interface CheckpointInfo {
   created: string;
 }
 
-const STATE = 'state.json';
+const STATE = CHECKPOINT_FILES.state;
 
 /** Saves the trainable weights, optimiser state (unless `withOptimizer` is false) and loop state as folder `dir`. */
 export async function saveCheckpoint(dir: string, model: tf.LayersModel, optimizer: tf.Optimizer | null, state: LoopState, base: BaseRef): Promise<void> {
@@ -74,12 +75,19 @@ export function readCheckpointInfo(dir: string): CheckpointInfo {
     throw new WeightsError({
       code: 'CHECKPOINT_FORMAT',
       file: join(dir, STATE),
-      problem: "the checkpoint's state.json is missing, truncated or not a checkpoint state",
+      message: "the checkpoint's state.json is missing, truncated or not a checkpoint state",
       fix: 'delete this checkpoint; exp falls back to another one, or starts over',
     });
   }
-  if (raw.version === 2) return raw as CheckpointInfo;
-  return { version: 2, epoch: raw.epoch, state: raw.state, holds: 'all', base: null, optimizer: hasTensors(dir, 'optimizer'), created: '' };
+  const state = renamedFields(raw.state);
+  if (raw.version === 2) return { ...(raw as CheckpointInfo), state };
+  return { version: 2, epoch: raw.epoch, state, holds: 'all', base: null, optimizer: hasTensors(dir, 'optimizer'), created: '' };
+}
+
+/** The loop state with the fields renamed since older checkpoints were written (esBest is earlyStopBest), so they resume alike. */
+function renamedFields(state: LoopState & { esBest?: number | null }): LoopState {
+  const { esBest, ...rest } = state;
+  return esBest === undefined || rest.earlyStopBest !== undefined ? rest : { ...rest, earlyStopBest: esBest };
 }
 
 /** Whether the checkpoint was trained on the same base weights that `base` names now. */
@@ -94,7 +102,7 @@ export function checkBase(dir: string, info: CheckpointInfo, base: BaseRef): voi
   throw new WeightsError({
     code: 'CHECKPOINT_MISMATCH',
     file: join(dir, STATE),
-    problem: `the checkpoint was trained on top of ${what(info.base)}, but the model's base weights are now ${what(base)}`,
+    message: `the checkpoint was trained on top of ${what(info.base)}, but the model's base weights are now ${what(base)}`,
     fix: 'restore the weights file the run started with, or train the run from scratch (exp run FILE --force)',
   });
 }

@@ -6,7 +6,8 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import { preprocess, type Preprocessing } from '../data/preprocess.js';
-import { chunks, pixelBatch } from '../train/batches.js';
+import type { RunConfig } from '../config/normalise.js';
+import { chunks, pixelBatch } from './batches.js';
 
 /**
  * One of the 8 symmetries of a square image: `k` quarter turns counter-clockwise, then a
@@ -22,6 +23,14 @@ export function dihedral(x: tf.Tensor4D, k: number, flip: boolean): tf.Tensor4D 
 }
 
 export const DIHEDRAL: readonly { k: number; flip: boolean }[] = [0, 1, 2, 3].flatMap((k) => [false, true].map((flip) => ({ k, flip })));
+
+/**
+ * The batch size every evaluation and prediction of a run uses: its training batch size, but
+ * at least 32 (no gradients are kept, so a small training batch only makes prediction slow).
+ * Training's validation, thresholds tuning, exp evaluate, predict and ensemble all ask here,
+ * so their probabilities (and losses) come from the same batches.
+ */
+export const evalBatchSize = (cfg: Pick<RunConfig, 'training'>): number => Math.max(cfg.training.batch_size, 32);
 
 export interface PredictOptions {
   preprocessing: Preprocessing;

@@ -1,0 +1,89 @@
+/**
+ * A run's data: the synthetic dataset generated on first use when the config asks for it,
+ * the dataset loaded through the decoded cache, and the split saved in the run folder on
+ * first use and reused (and checked) afterwards, so a resume or a reproduction trains on
+ * exactly the same images.
+ */
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
+import { DataError } from '../errors.js';
+import { synthesize } from '../data/synth.js';
+import { splitHash, splitIndices } from '../data/split.js';
+import type { Dataset } from '../data/planet.js';
+import type { RunConfig } from '../config/normalise.js';
+import { splitDirOf } from '../store/layout.js';
+import { hasSavedSplit, readSplitNames, readSplitRecord, writeSplit } from '../store/split.js';
+
+export interface Split {
+  train: number[];
+  val: number[];
+  hash: string;
+}
+
+/** Generates the synthetic dataset if the config asks for it and data.path has none. */
+export async function ensureDataset(cfg: RunConfig, log: (s: string) => void): Promise<void> {
+  const csv = join(cfg.data.path, cfg.data.csv);
+  if (existsSync(csv) || !cfg.data.synth) return;
+  log(`data: ${csv} is missing; generating a synthetic Planet-style dataset (${cfg.data.synth.count} images, seed ${cfg.data.synth.seed}) ...\n`);
+  const t0 = performance.now();
+  try {
+    await synthesize({ outDir: cfg.data.path, count: cfg.data.synth.count, seed: cfg.data.synth.seed, size: cfg.data.synth.size });
+  } catch (e) {
+    throw new DataError({
+      code: 'SYNTH_FAILED',
+      message: `could not generate the synthetic dataset in ${cfg.data.path}: ${(e as Error).message}`,
+      fix: 'check that data.path is a folder you can write, or point it at an existing dataset',
+    });
+  }
+  log(`data: generated in ${((performance.now() - t0) / 1000).toFixed(1)} s\n`);
+}
+
+/** The split, saved in split/ on first use and reused (and checked against the data) afterwards. */
+export function resolveSplit(dir: string, ds: Dataset, cfg: RunConfig): Split {
+  const splitDir = splitDirOf(dir);
+  // A damaged split.json is an error (store/split.ts): a new split in its place would train on other images than recorded.
+  const saved = readSplitRecord(dir);
+  const index = new Map(ds.names.map((n, i) => [n, i]));
+  if (saved && hasSavedSplit(dir)) {
+    const trainNames = readSplitNames(dir, 'train');
+    const valNames = readSplitNames(dir, 'val');
+    const missing = [...trainNames, ...valNames].filter((n) => !index.has(n));
+    if (missing.length > 0) {
+      throw new DataError({
+        code: 'SPLIT_MISMATCH',
+        message: `the saved split in ${splitDir} names ${missing.length} images that are not in the dataset now (e.g. ${missing.slice(0, 3).join(', ')}): the data changed since this run started`,
+        fix: 'restore the data, or start a new run folder (exp run FILE --force) to make a new split',
+        exit: 'failed',
+      });
+    }
+    return { train: trainNames.map((n) => index.get(n)!), val: valNames.map((n) => index.get(n)!), hash: saved.hash };
+  }
+  let s: { train: number[]; val: number[] };
+  try {
+    s = splitIndices(ds.names.length, cfg.data.split.test_size, cfg.data.split.seed);
+  } catch (e) {
+    throw new DataError({
+      code: 'SPLIT_TOO_SMALL',
+      message: (e as Error).message,
+      fix: 'use more images (data.limit) or another data.split.test_size',
+      exit: 'failed',
+    });
+  }
+  const trainNames = s.train.map((i) => ds.names[i]!);
+  const valNames = s.val.map((i) => ds.names[i]!);
+  const hash = splitHash(trainNames, valNames);
+  writeSplit(
+    dir,
+    { train: trainNames, val: valNames },
+    {
+      hash,
+      fingerprint: ds.fingerprint,
+      tags: ds.tags,
+      train: trainNames.length,
+      val: valNames.length,
+      test_size: cfg.data.split.test_size,
+      seed: cfg.data.split.seed,
+    },
+  );
+  return { ...s, hash };
+}
