@@ -67,13 +67,11 @@ export class BackendUnavailableError extends ExpError<'BACKEND_UNAVAILABLE'> {
   }
 }
 
-const FIX = BACKEND_FIX;
-
 const PACKAGE = { 'tensorflow-gpu': '@tensorflow/tfjs-node-gpu', tensorflow: '@tensorflow/tfjs-node' } as const;
 type NativePackage = (typeof PACKAGE)[keyof typeof PACKAGE];
 
 type Attempt = { ok: true; info: BackendInfo } | { ok: false; reason: string; fix: string };
-const fail = (name: BackendName, reason: string, fix = FIX[name]): Attempt => ({ ok: false, reason, fix });
+const fail = (name: BackendName, reason: string, fix = BACKEND_FIX[name]): Attempt => ({ ok: false, reason, fix });
 const message = (e: unknown): string => (e instanceof Error ? e.message : String(e)).split('\n')[0]!.trim();
 const require = createRequire(import.meta.url);
 
@@ -104,7 +102,7 @@ export async function selectBackend(wanted: 'auto' | BackendName, opts: { thread
     failures.push(`${name}: ${a.reason}`);
   }
   // The cpu backend ships inside @tensorflow/tfjs, so this means a broken install.
-  throw new BackendUnavailableError({ backend: 'cpu', reason: `no backend works (${failures.join('; ')})`, fix: FIX.cpu });
+  throw new BackendUnavailableError({ backend: 'cpu', reason: `no backend works (${failures.join('; ')})`, fix: BACKEND_FIX.cpu });
 }
 
 /**
@@ -249,7 +247,7 @@ async function attemptNative(name: 'tensorflow-gpu' | 'tensorflow', threads?: nu
   // 'tensorflow' reuses whichever binding is loaded: the GPU build runs on CPU when it finds no GPU.
   const pkg = name === 'tensorflow' && native !== undefined ? native.pkg : PACKAGE[name];
   if (native !== undefined && native.pkg !== pkg) {
-    return fail(name, `${native.pkg} is already loaded in this process, and only one libtensorflow can be`, `run in a fresh process; ${FIX[name]}`);
+    return fail(name, `${native.pkg} is already loaded in this process, and only one libtensorflow can be`, `run in a fresh process; ${BACKEND_FIX[name]}`);
   }
   if (native === undefined) {
     if (threads !== undefined) process.env.TF_NUM_INTRAOP_THREADS = String(threads);

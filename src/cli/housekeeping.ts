@@ -7,9 +7,10 @@ import { displayPath } from './report.js';
 import { ReproduceError, StoreError, UsageError } from '../errors.js';
 import { keyProblem } from '../mlflow/batch.js';
 import { EventLog } from '../track/events.js';
+import { tagsEvent } from '../track/event-builders.js';
 import { forgetTracked } from '../track/forget.js';
 import { syncRun } from '../track/sync.js';
-import { clientsFromEnv } from '../mlflow/client.js';
+import { clientsFromEnv, SINK_TUNING } from '../mlflow/client.js';
 import { findRunFolder } from '../store/find.js';
 import { findRunDirs, listRunFolders } from '../store/list.js';
 import { collectable, removeRunFolder, sizeOf } from '../store/remove.js';
@@ -127,7 +128,7 @@ export const tagCommand = defineCommand({
       const next = { ...(rec.tags ?? {}), ...Object.fromEntries(pairs) };
       for (const k of flags.remove) delete next[k];
       writeRunRecord(dir, { ...rec, tags: next });
-      if (pairs.length > 0) new EventLog(dir).append({ type: 'tags', tags: Object.fromEntries(pairs) });
+      if (pairs.length > 0) new EventLog(dir).append(tagsEvent(Object.fromEntries(pairs)));
       return next;
     });
     const sync = pairs.length > 0 ? await syncRun(dir, clientsFromEnv(io.env), { env: io.env }) : undefined;
@@ -166,7 +167,7 @@ export const rmCommand = defineCommand({
       io.stdout.write(`${mib(bytes)} in all. Nothing removed: add --yes to remove.\n`);
       return EXIT.ok;
     }
-    const clients = clientsFromEnv(io.env, { timeoutMs: 10_000, retries: 1 });
+    const clients = clientsFromEnv(io.env, SINK_TUNING);
     for (const t of targets) {
       for (const d of t.runs) {
         const tracked = await removeRun(d, clients);
@@ -207,7 +208,7 @@ export const gcCommand = defineCommand({
     const dirs = runFoldersUnder(args, io);
     let freed = 0;
     let count = 0;
-    const clients = clientsFromEnv(io.env, { timeoutMs: 10_000, retries: 1 });
+    const clients = clientsFromEnv(io.env, SINK_TUNING);
     for (const d of dirs) {
       const status = readRunRecord(d)?.status;
       if (flags.failed && (status === 'failed' || status === 'killed') && existsSync(runPath(d, 'point'))) {

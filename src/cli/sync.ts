@@ -3,11 +3,12 @@ import { randomUUID } from 'node:crypto';
 import { defineCommand } from './command.js';
 import { EXIT, cwdOf, type Io } from './io.js';
 import { displayPath } from './report.js';
-import { runFoldersUnder } from './flags.js';
+import { runFoldersUnder, runsDirOf } from './flags.js';
 import { syncFolders } from '../track/sync-folders.js';
 import { rebuildEvents } from '../track/rebuild.js';
-import { clientsFromEnv } from '../mlflow/client.js';
-import type { SyncResult, Tracking } from '../track/sync.js';
+import { clientsFromEnv, FINAL_SYNC_TUNING } from '../mlflow/client.js';
+import type { SyncResult } from '../track/sync.js';
+import type { Tracking } from '../track/target.js';
 import { runPath } from '../store/layout.js';
 import { readPoint, writePoint } from '../store/run.js';
 
@@ -61,11 +62,11 @@ export const syncCommand = defineCommand({
   },
   async run(paths, flags, io) {
     const dirs = runFoldersUnder(paths, io);
+    const cwd = cwdOf(io);
     if (dirs.length === 0) {
-      io.stdout.write(`No run folders under ${paths.join(', ') || io.env.EXP_RUNS_DIR || 'runs/'}\n`);
+      io.stdout.write(`No run folders under ${paths.join(', ') || displayPath(runsDirOf(undefined, io), cwd)}\n`);
       return EXIT.ok;
     }
-    const cwd = cwdOf(io);
     for (const dir of dirs) {
       if (flags['new-identity']) {
         writePoint(dir, { ...readPoint(dir), uid: randomUUID() });
@@ -109,9 +110,7 @@ export const FINAL_SYNC_MS = 20_000;
 export async function syncAfterRun(dirs: readonly string[], sweepDir: string, io: Io): Promise<void> {
   const cwd = cwdOf(io);
   try {
-    // Short and without retries: a healthy server answers in milliseconds, and a sweep that just
-    // ended must not wait long on one that does not (exp sync retries, exp status shows what is left).
-    const { runs, sweeps } = await syncFolders(dirs, clientsFromEnv(io.env, { timeoutMs: 5_000, retries: 0, backoffMs: 250 }), {
+    const { runs, sweeps } = await syncFolders(dirs, clientsFromEnv(io.env, FINAL_SYNC_TUNING), {
       env: io.env,
       deadline: Date.now() + FINAL_SYNC_MS,
     });

@@ -93,7 +93,8 @@ export function synthLabels(count: number, seed: number): Tag[][] {
 }
 
 type RGB = readonly [number, number, number];
-const C = {
+/** The colours each tag paints with (one RGB, or a list to choose from). */
+const PALETTE = {
   forest: [34, 88, 42], scrub: [128, 122, 90], fields: [[205, 200, 110], [214, 188, 124], [176, 204, 96]],
   cultivation: [196, 160, 116], yard: [172, 160, 150], house: [244, 242, 234], roof: [198, 72, 52],
   road: [222, 212, 190], water: [28, 68, 142], bare: [158, 96, 56], bloom: [[232, 108, 208], [172, 92, 226]],
@@ -246,18 +247,18 @@ function groundTexture(size: number): Float32Array {
 }
 
 const paintLand: Partial<Record<Tag, (c: Canvas) => void>> = {
-  bare_ground: (c) => { for (let k = c.int(1, 3); k > 0; k--) c.blob(c.uni(0, c.size), c.uni(0, c.size), c.size * c.uni(0.1, 0.2), c.colour(C.bare)); },
+  bare_ground: (c) => { for (let k = c.int(1, 3); k > 0; k--) c.blob(c.uni(0, c.size), c.uni(0, c.size), c.size * c.uni(0.1, 0.2), c.colour(PALETTE.bare)); },
   agriculture: (c) => {
     const s = c.size, angle = c.uni(-0.4, 0.4);
-    for (let k = c.int(2, 5); k > 0; k--) c.rect(c.uni(0.1, 0.9) * s, c.uni(0.1, 0.9) * s, c.uni(0.25, 0.45) * s, c.uni(0.2, 0.4) * s, angle + c.uni(-0.1, 0.1), c.colour(C.fields, 12), s * c.uni(0.03, 0.06));
+    for (let k = c.int(2, 5); k > 0; k--) c.rect(c.uni(0.1, 0.9) * s, c.uni(0.1, 0.9) * s, c.uni(0.25, 0.45) * s, c.uni(0.2, 0.4) * s, angle + c.uni(-0.1, 0.1), c.colour(PALETTE.fields, 12), s * c.uni(0.03, 0.06));
   },
-  cultivation: (c) => { for (let k = c.int(4, 8); k > 0; k--) c.blob(c.uni(0, c.size), c.uni(0, c.size), c.size * c.uni(0.06, 0.11), c.colour(C.cultivation)); },
+  cultivation: (c) => { for (let k = c.int(4, 8); k > 0; k--) c.blob(c.uni(0, c.size), c.uni(0, c.size), c.size * c.uni(0.06, 0.11), c.colour(PALETTE.cultivation)); },
   blow_down: (c) => {
     const s = c.size;
-    c.rect(c.uni(0.25, 0.75) * s, c.uni(0.25, 0.75) * s, c.uni(0.3, 0.45) * s, c.uni(0.2, 0.35) * s, c.uni(0, Math.PI), c.colour(C.blowdown), s * 0.04, 0.25);
+    c.rect(c.uni(0.25, 0.75) * s, c.uni(0.25, 0.75) * s, c.uni(0.3, 0.45) * s, c.uni(0.2, 0.35) * s, c.uni(0, Math.PI), c.colour(PALETTE.blowdown), s * 0.04, 0.25);
   },
   conventional_mine: (c) => {
-    const s = c.size, cx = c.uni(0.3, 0.7) * s, cy = c.uni(0.3, 0.7) * s, r = c.uni(0.25, 0.35) * s, a = c.colour(C.mineA), b = c.colour(C.mineB);
+    const s = c.size, cx = c.uni(0.3, 0.7) * s, cy = c.uni(0.3, 0.7) * s, r = c.uni(0.25, 0.35) * s, a = c.colour(PALETTE.mineA), b = c.colour(PALETTE.mineB);
     // Terraces: concentric rings, widest first so the inner ones stay visible.
     for (let k = 5; k > 0; k--) c.disc(cx, cy, (r * k) / 5, k % 2 ? a : b);
   },
@@ -265,16 +266,16 @@ const paintLand: Partial<Record<Tag, (c: Canvas) => void>> = {
     const s = c.size, cx = c.uni(0.25, 0.75) * s, cy = c.uni(0.25, 0.75) * s;
     for (let k = c.int(2, 4); k > 0; k--) {
       const x = cx + c.uni(-0.2, 0.2) * s, y = cy + c.uni(-0.2, 0.2) * s;
-      c.blob(x, y, s * c.uni(0.08, 0.13), c.colour(C.pit));
-      c.disc(x + c.uni(-0.03, 0.03) * s, y + c.uni(-0.03, 0.03) * s, s * c.uni(0.035, 0.06), c.colour(C.pool));
+      c.blob(x, y, s * c.uni(0.08, 0.13), c.colour(PALETTE.pit));
+      c.disc(x + c.uni(-0.03, 0.03) * s, y + c.uni(-0.03, 0.03) * s, s * c.uni(0.035, 0.06), c.colour(PALETTE.pool));
     }
   },
   water: (c) => {
-    if (c.rng() < 0.75) c.stroke(c.path(12, 0.5), c.size * c.uni(0.06, 0.1), c.colour(C.water));
-    else c.blob(c.uni(0.2, 0.8) * c.size, c.uni(0.2, 0.8) * c.size, c.size * c.uni(0.15, 0.25), c.colour(C.water));
+    if (c.rng() < 0.75) c.stroke(c.path(12, 0.5), c.size * c.uni(0.06, 0.1), c.colour(PALETTE.water));
+    else c.blob(c.uni(0.2, 0.8) * c.size, c.uni(0.2, 0.8) * c.size, c.size * c.uni(0.15, 0.25), c.colour(PALETTE.water));
   },
   selective_logging: (c) => {
-    const s = c.size, col = c.colour(C.logging);
+    const s = c.size, col = c.colour(PALETTE.logging);
     for (let k = c.int(2, 3); k > 0; k--) {
       const trunk = c.path(6, 0.6);
       c.stroke(trunk, s * 0.03, col);
@@ -290,27 +291,27 @@ const paintLand: Partial<Record<Tag, (c: Canvas) => void>> = {
     const s = c.size, wind = c.uni(0, 2 * Math.PI);
     for (let k = c.int(1, 3); k > 0; k--) {
       const x = c.uni(0.15, 0.85) * s, y = c.uni(0.15, 0.85) * s, r = s * c.uni(0.08, 0.13);
-      c.blob(x, y, r, c.colour(C.burn, 6));
+      c.blob(x, y, r, c.colour(PALETTE.burn, 6));
       // A thin grey plume drifting downwind: greyer and fainter than a cloud.
-      for (let j = 1; j <= 4; j++) c.disc(x + Math.cos(wind) * r * j * 0.8, y + Math.sin(wind) * r * j * 0.8, r * (0.5 + 0.2 * j), c.colour(C.smoke, 6), 0.3);
+      for (let j = 1; j <= 4; j++) c.disc(x + Math.cos(wind) * r * j * 0.8, y + Math.sin(wind) * r * j * 0.8, r * (0.5 + 0.2 * j), c.colour(PALETTE.smoke, 6), 0.3);
     }
   },
-  road: (c) => { for (let k = c.int(1, 2); k > 0; k--) c.stroke(c.path(c.int(2, 5), 0.35), c.size * c.uni(0.035, 0.05), c.colour(C.road)); },
+  road: (c) => { for (let k = c.int(1, 2); k > 0; k--) c.stroke(c.path(c.int(2, 5), 0.35), c.size * c.uni(0.035, 0.05), c.colour(PALETTE.road)); },
   habitation: (c) => {
     const s = c.size;
     for (let k = c.int(1, 2); k > 0; k--) {
       const cx = c.uni(0.2, 0.8) * s, cy = c.uni(0.2, 0.8) * s, r = c.uni(0.12, 0.2) * s;
-      c.disc(cx, cy, r, c.colour(C.yard));
+      c.disc(cx, cy, r, c.colour(PALETTE.yard));
       // Houses ~1.5 px at 32x32 once downscaled: smaller ones would blur into the yard.
       for (let h = c.int(12, 20); h > 0; h--) {
         const a = c.uni(0, 2 * Math.PI), d = r * Math.sqrt(c.rng()) * 0.85, w = s * c.uni(0.04, 0.06);
-        c.rect(cx + d * Math.cos(a), cy + d * Math.sin(a), w, w * c.uni(0.8, 1.4), c.uni(0, 1), c.colour(c.rng() < 0.4 ? C.house : C.roof));
+        c.rect(cx + d * Math.cos(a), cy + d * Math.sin(a), w, w * c.uni(0.8, 1.4), c.uni(0, 1), c.colour(c.rng() < 0.4 ? PALETTE.house : PALETTE.roof));
       }
     }
   },
   blooming: (c) => {
     const s = c.size, cx = c.uni(0.25, 0.75) * s, cy = c.uni(0.25, 0.75) * s, spread = c.uni(0.2, 0.3) * s;
-    for (let k = c.int(30, 55); k > 0; k--) c.disc(cx + c.uni(-1, 1) * spread, cy + c.uni(-1, 1) * spread, s * c.uni(0.02, 0.035), c.colour(C.bloom, 14));
+    for (let k = c.int(30, 55); k > 0; k--) c.disc(cx + c.uni(-1, 1) * spread, cy + c.uni(-1, 1) * spread, s * c.uni(0.02, 0.035), c.colour(PALETTE.bloom, 14));
   },
 };
 /** Paint order: large ground cover first, then smaller features on top, so that few are hidden. */
@@ -325,7 +326,7 @@ export function renderChip(tags: readonly Tag[], size: number, rng: Rng): Uint8A
   const c = new Canvas(size, rng), has = new Set(tags), px = c.px;
   // Ground: dense, blotchy canopy for primary forest, dull scrub otherwise.
   const forest = has.has('primary') || (has.has('cloudy') && rng() < 0.7);
-  const ground = c.colour(forest ? C.forest : C.scrub, 8);
+  const ground = c.colour(forest ? PALETTE.forest : PALETTE.scrub, 8);
   const tex = groundTexture(size), ox = c.int(0, size - 1), oy = c.int(0, size - 1), amp = forest ? 28 : 22, [g0, g1, g2] = ground;
   for (let y = 0, i = 0; y < size; y++) {
     for (let q = (y + oy) * 2 * size + ox, e = q + size; q < e; q++, i += 3) {
@@ -347,7 +348,7 @@ export function renderChip(tags: readonly Tag[], size: number, rng: Rng): Uint8A
       for (let j = c.int(3, 6); j > 0; j--) c.puff(cloud, cx + c.uni(-r, r), cy + c.uni(-r, r), r * c.uni(0.5, 0.9), n);
     }
   }
-  const haze = has.has('haze') ? c.uni(0.45, 0.6) : 0, veil = c.colour(C.haze, 8), cloudCol = c.colour(C.cloud, 6);
+  const haze = has.has('haze') ? c.uni(0.45, 0.6) : 0, veil = c.colour(PALETTE.haze, 8), cloudCol = c.colour(PALETTE.cloud, 6);
   const contrast = has.has('clear') ? c.uni(1.05, 1.2) : c.uni(0.9, 1.05), gain = c.uni(0.9, 1.1), noiseAmp = c.uni(4, 9) / 2 ** 31;
   // contrast about mid-grey, gain, then the haze veil, folded into v = px * k + base[ch].
   const k = contrast * gain * (1 - haze), base = veil.map((v) => 110 * (1 - contrast) * gain * (1 - haze) + v * haze);

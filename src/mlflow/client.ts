@@ -8,6 +8,8 @@
  */
 import { keyProblem, prepareBatch, splitBatch, tagProblems, throwProblems } from './batch.js';
 import { MlflowError, send, type HttpOptions } from './http.js';
+import { DEFAULT_TUNING, SINK_TUNING, type ClientTuning } from './tuning.js';
+import { parseTrackingUri } from './uri.js';
 import {
   metricValue,
   type ArtifactFile,
@@ -25,6 +27,7 @@ import {
 
 export { MlflowError, type MlflowErrorKind } from './http.js';
 export { LIMITS, keyProblem } from './batch.js';
+export { FINAL_SYNC_TUNING, SINK_TUNING, type ClientTuning } from './tuning.js';
 export * from './types.js';
 
 export interface MlflowClientOptions {
@@ -97,43 +100,25 @@ export class MlflowClient {
   private openedBy = '';
 
   constructor(opts: MlflowClientOptions) {
-    let url: URL;
-    try {
-      url = new URL(opts.uri);
-    } catch {
-      url = new URL('invalid:');
-    }
-    if (url.protocol !== 'http:' && url.protocol !== 'https:') {
-      throw new MlflowError({
-        code: 'MLFLOW_CONFIG',
-        route: 'client',
-        message: `tracking URI '${opts.uri}' is not an http(s) URL; exp talks to a tracking server (mlflow server) only`,
-      });
-    }
-    let username = opts.username;
-    let password = opts.password;
-    if (url.username || url.password) {
-      // fetch refuses URLs with credentials
-      username ??= decodeURIComponent(url.username);
-      password ??= decodeURIComponent(url.password);
-      url.username = '';
-      url.password = '';
-    }
-    this.uri = url.toString().replace(/\/+$/, '');
+    const parsed = parseTrackingUri(opts.uri);
+    // Credentials given apart win over those in the URL.
+    const username = opts.username ?? parsed.username;
+    const password = opts.password ?? parsed.password;
+    this.uri = parsed.uri;
     const authorization =
       username !== undefined && password !== undefined
         ? `Basic ${Buffer.from(`${username}:${password}`).toString('base64')}`
         : opts.token
           ? `Bearer ${opts.token}`
           : undefined;
-    this.breakerMs = opts.breakerMs ?? 30_000;
+    this.breakerMs = opts.breakerMs ?? DEFAULT_TUNING.breakerMs;
     this.http = {
       base: this.uri,
       authorization,
-      timeoutMs: opts.timeoutMs ?? 30_000,
-      retries: opts.retries ?? 4,
-      backoffMs: opts.backoffMs ?? 250,
-      maxBackoffMs: 10_000,
+      timeoutMs: opts.timeoutMs ?? DEFAULT_TUNING.timeoutMs,
+      retries: opts.retries ?? DEFAULT_TUNING.retries,
+      backoffMs: opts.backoffMs ?? DEFAULT_TUNING.backoffMs,
+      maxBackoffMs: DEFAULT_TUNING.maxBackoffMs,
     };
   }
 
@@ -498,20 +483,6 @@ function normaliseRun(r: { info: RunInfo; data?: Partial<Run['data']>; inputs?: 
     },
   };
 }
-
-/** Per-request timing for a client: how long to wait for an answer, and how often to retry. */
-export interface ClientTuning {
-  timeoutMs: number;
-  retries: number;
-  backoffMs: number;
-  breakerMs?: number;
-}
-
-/**
- * The tuning of tracking: a sink waits for a slow server a bounded time (about 25 s per call
- * at worst), and the client's circuit breaker makes every call after a timeout fail at once.
- */
-export const SINK_TUNING: ClientTuning = { timeoutMs: 10_000, retries: 1, backoffMs: 500 };
 
 /** A client for `uri` with credentials from MLflow's conventional variables (MLFLOW_TRACKING_USERNAME/PASSWORD, MLFLOW_TRACKING_TOKEN). */
 export function clientFromEnv(uri: string, env: NodeJS.ProcessEnv = process.env, tuning: Partial<ClientTuning> = {}): MlflowClient {

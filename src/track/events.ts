@@ -8,11 +8,15 @@
  * last line (a crash in the middle of an append) was never recorded: it is cut off before the
  * next append. A damaged line anywhere else stops the sink for that run until the log is
  * rebuilt from the run's other files (`exp sync --rebuild-events`).
+ *
+ * Events are made by their builders (event-builders.ts) and written only here: appended by
+ * EventLog (the trainer through RunOutputs, exp tag), or the whole log by rewriteEvents (a
+ * rebuild).
  */
 import { closeSync, existsSync, fsyncSync, openSync, readFileSync, statSync, truncateSync } from 'node:fs';
 import { createHash } from 'node:crypto';
 import { runPath } from '../store/layout.js';
-import { appendText, readFileBounded } from '../util/fsx.js';
+import { appendText, readFileBounded, writeFileAtomic } from '../util/fsx.js';
 
 /** A run's log is a few kB per epoch; a bigger file is not one (and is never read whole). */
 const MAX_EVENTS_BYTES = 512 * 2 ** 20;
@@ -141,6 +145,16 @@ export class EventLog {
     appendDurably(eventsPath(this.runDir), eventLine(logged) + '\n');
     return logged;
   }
+}
+
+/**
+ * Replaces the whole log with `events` (numbered from 1, stamped now): only for a rebuild from
+ * the run's other files; training and exp tag append through EventLog. Returns the count.
+ */
+export function rewriteEvents(runDir: string, events: readonly TrackEvent[], time = Date.now()): number {
+  const logged = events.map((e, i): LoggedEvent => ({ ...e, seq: i + 1, time }) as LoggedEvent);
+  writeFileAtomic(eventsPath(runDir), logged.map((e) => eventLine(e) + '\n').join(''));
+  return logged.length;
 }
 
 /** Appends and fsyncs, so an event that returned is on disk. */

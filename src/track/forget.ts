@@ -8,7 +8,7 @@ import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { clientsFromEnv, toRecord, type ClientFor } from '../mlflow/client.js';
 import { readAnyRunState, type SweepSinkState } from './sink-state.js';
-import { folderId } from './sync.js';
+import { folderId } from './target.js';
 import { readJson } from '../util/fsx.js';
 import { RUN_FILES, runPath } from '../store/layout.js';
 import { readPoint } from '../store/run.js';

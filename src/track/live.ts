@@ -7,7 +7,8 @@
  * next sync (`exp run`'s final sync, or `exp sync`).
  */
 import { clientsFromEnv, type ClientFor } from '../mlflow/client.js';
-import { syncRun, trackingOf, type SyncOutcome } from './sync.js';
+import { syncRun, type SyncOutcome } from './sync.js';
+import { trackingOf } from './target.js';
 
 /** The longest a finishing run waits for its last events to reach the server. */
 export const FLUSH_MS = 2_000;
@@ -19,8 +20,8 @@ export const FLUSH_MS = 2_000;
  */
 export const QUEUE_FLUSH_MS = 30_000;
 
-/** How long a run waits for its last events, by who launched it. */
-export const flushMsFor = (env: NodeJS.ProcessEnv): number => (env.EXP_LAUNCHER === 'queue' ? QUEUE_FLUSH_MS : FLUSH_MS);
+/** How long a run waits for its last events, by who launched it (its launch settings' launcher). */
+export const flushMsFor = (launcher: 'local' | 'queue' | undefined): number => (launcher === 'queue' ? QUEUE_FLUSH_MS : FLUSH_MS);
 
 export class LiveSync {
   private running: Promise<unknown> = Promise.resolve();
@@ -34,8 +35,10 @@ export class LiveSync {
   constructor(
     private readonly runDir: string,
     private readonly env: NodeJS.ProcessEnv = process.env,
+    /** Track to env's MLFLOW_TRACKING_URI only: a queue worker's child (see trackingOf). */
+    private readonly pinned = false,
   ) {
-    this.enabled = trackingOf(runDir, env) !== null;
+    this.enabled = trackingOf(runDir, env, pinned) !== null;
     this.clients = clientsFromEnv(env);
   }
 
@@ -46,7 +49,7 @@ export class LiveSync {
     this.running = this.running
       .then(async () => {
         this.queued = false;
-        this.lastOutcome = (await syncRun(this.runDir, this.clients, { env: this.env, budgetMs: FLUSH_MS })).outcome;
+        this.lastOutcome = (await syncRun(this.runDir, this.clients, { env: this.env, pinned: this.pinned, budgetMs: FLUSH_MS })).outcome;
       })
       .catch(() => undefined);
   }

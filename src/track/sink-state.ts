@@ -12,6 +12,7 @@ import { join } from 'node:path';
 import { readJson, writeJsonAtomic } from '../util/fsx.js';
 import { tryLock } from '../store/lock.js';
 import { RUN_FILES } from '../store/layout.js';
+import type { MlflowClient } from '../mlflow/client.js';
 
 const SINK_FILE = RUN_FILES.sink;
 const LOCK_FILE = RUN_FILES.sinkLock;
@@ -48,6 +49,19 @@ export interface RunSinkState extends SinkTarget {
   model?: { id: string; artifactUri: string; ready: boolean };
   /** Whether this folder's history was found to agree with the MLflow run's (see RunSink.checkAgreement). */
   agreed?: boolean;
+}
+
+/** What one sync call's concerns (the sink, the takeover upload, the logged model) share about one run folder. */
+export interface SinkContext {
+  readonly dir: string;
+  readonly client: MlflowClient;
+  readonly state: RunSinkState;
+  /** Things left out on purpose, for the sync's result. */
+  readonly warnings: string[];
+  /** Writes the state to the folder (after every step). */
+  save(): void;
+  /** Uploads files of the run folder (as `as` names them), remembering which are done should the event fail part-way. */
+  uploadFiles(seq: number, files: readonly string[], as: (f: string) => string): Promise<void>;
 }
 
 export interface SweepSinkState extends SinkTarget {

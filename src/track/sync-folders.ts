@@ -6,17 +6,19 @@
  * without asking the server.
  */
 import { join } from 'node:path';
-import { clientsFromEnv, MlflowClient, type ClientFor } from '../mlflow/client.js';
+import { clientsFromEnv, type ClientFor, type MlflowClient } from '../mlflow/client.js';
+import { normalTrackingUri } from '../mlflow/uri.js';
 import { readEvents, type LoggedEvent } from './events.js';
 import { readRunState, readSweepState, type SinkTarget, type SweepSinkState } from './sink-state.js';
 import { setParentStatus } from './sync-runs.js';
 import { refreshParent } from './sweep-parent.js';
-import { syncRun, trackingOf, type SyncOptions, type SyncResult, type Tracking } from './sync.js';
+import { syncRun, type SyncOptions, type SyncResult } from './sync.js';
+import { trackingOf, type Tracking } from './target.js';
 import { sweepDirOf } from '../store/layout.js';
 import { readRunConfig, readRunRecord } from '../store/run.js';
 import { readSweepIndex } from '../store/sweep.js';
 import { shownStatus } from '../store/status.js';
-import type { RunRecord } from '../store/types.js';
+import { ENDED_STATUSES, type RunRecord } from '../store/types.js';
 
 export interface SweepSyncResult {
   dir: string;
@@ -59,7 +61,7 @@ export async function syncFolders(
   return { runs, sweeps };
 }
 
-const ENDED = new Set<string>(['completed', 'failed', 'killed', 'pruned']);
+const ENDED = new Set<string>(ENDED_STATUSES);
 
 /** Sets the parent's status from its points' run.json and sink states; never throws. */
 async function settleParent(sweepDir: string, client: MlflowClient, target: SinkTarget): Promise<SweepSyncResult | undefined> {
@@ -116,7 +118,7 @@ export function folderStatus(dir: string, env: NodeJS.ProcessEnv = process.env):
     const epochsPlanned = readRunConfig(dir).training.epochs;
     const tracking = trackingOf(dir, env);
     if (!tracking) return { ...base, epochsPlanned, tracking: 'off' };
-    const uri = new MlflowClient({ uri: tracking.uri }).uri; // as the sink stores it: no credentials
+    const uri = normalTrackingUri(tracking.uri); // as the sink stores it: no credentials
     const state = readRunState(dir, { trackingUri: uri, experiment: tracking.experiment });
     const cursor = state?.cursor ?? 0;
     return {

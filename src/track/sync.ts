@@ -19,50 +19,28 @@
  * already be there are checked against the server's history, uploads overwrite the same path.
  * A folder whose history disagrees with the MLflow run of the same uid (a copied folder that
  * trained on) is refused rather than merged.
+ *
+ * The sink's other concerns are modules of their own: where a folder is tracked (target.ts),
+ * the takeover upload of staged checkpoints (takeover-upload.ts) and the logged model
+ * (logged-model.ts); what each event becomes in MLflow is sync-map.ts.
  */
-import { existsSync, mkdtempSync, readdirSync, readFileSync, realpathSync, rmSync, statSync } from 'node:fs';
-import { hostname, tmpdir, userInfo } from 'node:os';
+import { userInfo } from 'node:os';
 import { basename, join } from 'node:path';
 import { clientsFromEnv, MlflowError, toRecord, type ClientFor, type Metric, type MlflowClient } from '../mlflow/client.js';
 import { readEvents, type LoggedEvent } from './events.js';
 import { ExpError, type ErrorCode } from '../errors.js';
 import { childTags, datasetInputs, metricsOf, mlflowStatus, noteOf, paramsOf, tagValue, type EndEvent, type RunFacts, type StartEvent } from './sync-map.js';
-import { readAnyRunState, readRunState, writeRunState, type RunSinkState, type SinkTarget } from './sink-state.js';
+import { readRunState, sinkLock, writeRunState, type RunSinkState, type SinkContext, type SinkTarget } from './sink-state.js';
 import { ensureParent, findOrCreateRun, setParentStatus, tagEquals } from './sync-runs.js';
 import { refreshParent } from './sweep-parent.js';
-import { sinkLock } from './sink-state.js';
+import { startedFromFolder } from './rebuild.js';
+import { folderId, trackingOf, type Tracking } from './target.js';
+import { listFiles, TAKEOVER, uploadTakeover } from './takeover-upload.js';
+import { logModel } from './logged-model.js';
 import { RUN_FILES, sweepDirOf } from '../store/layout.js';
-import { readPoint, readRunConfig, readRunRecord } from '../store/run.js';
-import { flatten } from '../util/object.js';
-import { readFileBounded, readJson } from '../util/fsx.js';
-
-/** The artifact folder holding the checkpoint another worker resumes from (queued runs). */
-export const TAKEOVER = 'takeover';
-
-/** Where a run folder is tracked, and where that came from (printed by `exp sync` and `exp status`). */
-export interface Tracking {
-  uri: string;
-  experiment: string;
-  source: 'config' | 'environment' | 'recorded';
-}
-
-/**
- * Where a run folder is tracked: tracking.uri from its config.yaml, else $MLFLOW_TRACKING_URI,
- * else the server it was last sent to (recorded in .mlflow.json), so a new shell without the
- * variable still finds it. null when tracking is off.
- */
-export function trackingOf(runDir: string, env: NodeJS.ProcessEnv = process.env): Tracking | null {
-  const cfg = readRunConfig(runDir);
-  const experiment = (recorded?: string): string => cfg.tracking.experiment || env.MLFLOW_EXPERIMENT_NAME || recorded || cfg.name;
-  // A queue worker's child: the worker chose the server (its own), and the job's config must not steer where its credentials go.
-  if (env.EXP_TRACKING_PINNED === '1')
-    return env.MLFLOW_TRACKING_URI ? { uri: env.MLFLOW_TRACKING_URI, experiment: env.MLFLOW_EXPERIMENT_NAME || experiment(), source: 'environment' } : null;
-  if (cfg.tracking.uri) return { uri: cfg.tracking.uri, experiment: experiment(), source: 'config' };
-  if (env.MLFLOW_TRACKING_URI) return { uri: env.MLFLOW_TRACKING_URI, experiment: experiment(), source: 'environment' };
-  const rec = readAnyRunState(runDir);
-  if (rec?.trackingUri) return { uri: rec.trackingUri, experiment: experiment(rec.experiment), source: 'recorded' };
-  return null;
-}
+import { readPoint, readRunRecord } from '../store/run.js';
+import { readFileBounded } from '../util/fsx.js';
+import { readSweepIndex } from '../store/sweep-index.js';
 
 export type SyncOutcome =
   | 'sent' // new events went out; none are pending
@@ -96,21 +74,14 @@ export interface SyncResult {
 
 export interface SyncOptions {
   env?: NodeJS.ProcessEnv;
+  /** Track to env's MLFLOW_TRACKING_URI only (see trackingOf): a queue worker's child. */
+  pinned?: boolean;
   /** Start no new event after this many milliseconds (a per-epoch caller's bound); default none. */
   budgetMs?: number;
 }
 
 const errorText = (e: unknown): string => (e instanceof Error ? e.message : String(e));
 const codeAndFix = (e: unknown): Pick<SyncResult, 'code' | 'fix'> => (e instanceof ExpError ? { code: e.code, ...(e.fix ? { fix: e.fix } : {}) } : {});
-
-/** The folder's identity on this machine: a copy (or the same path on another machine) has another. */
-export const folderId = (dir: string): string => {
-  try {
-    return `${hostname()}:${realpathSync(dir)}:${statSync(dir).ino}`;
-  } catch {
-    return `${hostname()}:${dir}`;
-  }
-};
 
 /**
  * Sends a run folder's unsent events to its tracking server. Never throws; safe to call
@@ -121,7 +92,7 @@ export async function syncRun(runDir: string, clients: ClientFor = clientsFromEn
   let client: MlflowClient;
   let target: SinkTarget;
   try {
-    const tracking = trackingOf(runDir, opts.env ?? process.env);
+    const tracking = trackingOf(runDir, opts.env ?? process.env, opts.pinned);
     if (!tracking) return { ...res, outcome: 'off' };
     client = clients(tracking.uri);
     target = { trackingUri: client.uri, experiment: tracking.experiment };
@@ -194,7 +165,8 @@ function runFacts(dir: string): RunFacts {
     }
   let file: string | undefined;
   try {
-    file = readJson<{ file?: string }>(join(sweepDirOf(dir), 'index.json'))?.file;
+    // The sweep's index through the store (checked, bounded); a damaged one only loses this tag.
+    file = readSweepIndex(sweepDirOf(dir))?.file;
   } catch {
     file = undefined;
   }
@@ -202,16 +174,16 @@ function runFacts(dir: string): RunFacts {
 }
 
 /** One sync call's view of one run folder: its state, and what it learned from the server. */
-class RunSink {
+class RunSink implements SinkContext {
   readonly state: RunSinkState;
   private readonly history = new Map<string, Metric[]>();
   private readonly folder: string;
 
   constructor(
-    private readonly dir: string,
-    private readonly client: MlflowClient,
+    readonly dir: string,
+    readonly client: MlflowClient,
     private readonly target: SinkTarget,
-    private readonly warnings: string[],
+    readonly warnings: string[],
   ) {
     this.folder = folderId(dir);
     const known = readRunState(dir, target);
@@ -242,7 +214,7 @@ class RunSink {
     return { ...(this.state.runId ? { runId: this.state.runId } : {}), ...(this.state.parentRunId ? { parentRunId: this.state.parentRunId } : {}) };
   }
 
-  private save(): void {
+  save(): void {
     writeRunState(this.dir, this.state);
   }
 
@@ -264,7 +236,7 @@ class RunSink {
     if (ev.type === 'run_started') return this.start(ev, all);
     // A log without run_started (training failed before it, e.g. on missing data) still
     // deserves a child run in the sweep, with what the folder says.
-    if (this.state.runId === null) await this.start({ ...this.startFromFolder(), time: ev.time }, all, true);
+    if (this.state.runId === null) await this.start({ ...startedFromFolder(this.dir), time: ev.time }, all, true);
     if (!this.state.agreed && this.state.verifyUntil > 0) await this.checkAgreement(all);
     switch (ev.type) {
       case 'epoch':
@@ -279,7 +251,8 @@ class RunSink {
         return this.artifact(ev.seq, ev.path);
       // A newer checkpoint later in the log supersedes this one: only the newest is uploaded.
       case 'checkpoint':
-        return this.checkpoint(
+        return uploadTakeover(
+          this,
           ev.seq,
           ev.path,
           ev.label,
@@ -288,7 +261,7 @@ class RunSink {
       case 'checkpoint_done':
         return this.client.deleteArtifact(this.state.runId!, TAKEOVER);
       case 'model':
-        return this.model(ev.name, ev.step);
+        return logModel(this, ev.name, ev.step);
       case 'tags':
         return this.client
           .logBatch(this.state.runId!, { tags: Object.fromEntries(Object.entries(ev.tags).map(([k, v]) => [k, tagValue(v)])) })
@@ -296,21 +269,6 @@ class RunSink {
       case 'run_ended':
         return this.end(ev, ev.time);
     }
-  }
-
-  private startFromFolder(): StartEvent {
-    const cfg = readRunConfig(this.dir);
-    const point = readPoint(this.dir);
-    return {
-      type: 'run_started',
-      key: point.key,
-      name: basename(this.dir),
-      experiment: point.experiment,
-      sweep: point.sweep,
-      params: flatten(cfg),
-      tags: { 'exp.uid': point.uid, 'exp.swept': JSON.stringify(Object.keys(point.params)) },
-      resumed: false,
-    };
   }
 
   private async start(ev: StartEvent & { time: number }, all: readonly LoggedEvent[], synthetic = false): Promise<void> {
@@ -438,11 +396,11 @@ class RunSink {
       this.warnings.push(`artifact ${rel}: not in the run folder any more; skipped`);
       return;
     }
-    await this.artifactFiles(seq, files, (f) => f);
+    await this.uploadFiles(seq, files, (f) => f);
   }
 
   /** Uploads files of the run folder (as `as` names them), remembering which are done should the event fail part-way. */
-  private async artifactFiles(seq: number, files: readonly string[], as: (f: string) => string): Promise<void> {
+  async uploadFiles(seq: number, files: readonly string[], as: (f: string) => string): Promise<void> {
     const s = this.state;
     if (s.inFlight?.seq !== seq) s.inFlight = { seq, done: [] };
     for (const f of files) {
@@ -453,103 +411,6 @@ class RunSink {
       if (as(f) === f && !s.artifactsSent.includes(f)) s.artifactsSent.push(f);
       this.save();
     }
-  }
-
-  /**
-   * Uploads a staged checkpoint for takeover: its files under takeover/<label>/, then the
-   * pointer takeover/LATEST, then removes older uploads (remote and staged) as best it can.
-   * A staging folder already gone was superseded by a newer checkpoint event: skipped.
-   */
-  private async checkpoint(seq: number, rel: string, label: string, superseded: boolean): Promise<void> {
-    const files = superseded ? [] : listFiles(this.dir, rel);
-    const runId = this.state.runId!;
-    if (files.length > 0) {
-      await this.artifactFiles(seq, files, (f) => `${TAKEOVER}/${label}/${f.slice(rel.length + 1)}`);
-      let previous: string | undefined;
-      try {
-        previous = Buffer.from(await this.client.downloadArtifact(runId, `${TAKEOVER}/LATEST`))
-          .toString('utf8')
-          .trim();
-      } catch {
-        previous = undefined;
-      }
-      // Labels are save times: a newer one named by LATEST (another worker's, which took the
-      // point over while this process was finishing) stays the one a takeover resumes from.
-      const newest = previous !== undefined && labelTime(previous) > labelTime(label) ? previous : label;
-      if (newest === label) await this.client.uploadArtifact(runId, `${TAKEOVER}/LATEST`, label);
-      await this.pruneTakeover(runId, newest);
-    }
-    rmSync(join(this.dir, rel), { recursive: true, force: true });
-  }
-
-  /**
-   * Removes the uploads that the complete one LATEST names (`keep`) replaces: the one before it,
-   * and any an earlier sync left half-sent (it timed out, then a newer checkpoint superseded
-   * it). Only older ones: a newer upload may be under way from another worker. Best effort:
-   * what is left goes with the next checkpoint, or with the run's end (checkpoint_done).
-   */
-  private async pruneTakeover(runId: string, keep: string): Promise<void> {
-    let listed: { path: string; isDir: boolean }[];
-    try {
-      listed = await this.client.listArtifacts(runId, TAKEOVER);
-    } catch {
-      return;
-    }
-    for (const f of listed) {
-      const name = f.path.split('/').at(-1)!;
-      if (f.isDir && name !== keep && /^\d+$/.test(name) && labelTime(name) < labelTime(keep))
-        await this.client.deleteArtifact(runId, `${TAKEOVER}/${name}`).catch(() => undefined);
-    }
-  }
-
-  /**
-   * Logs the best checkpoint as an MLflow model: a logged model (made once, remembered in the
-   * sink state), its files (built from the run folder into a scratch folder) uploaded to its
-   * artifact location, then READY and linked to the run as an output. A folder whose checkpoint
-   * is gone (exp gc) has nothing to log: a warning.
-   */
-  private async model(name: string, step: number): Promise<void> {
-    const s = this.state;
-    if (s.model?.ready) return;
-    if (!existsSync(join(this.dir, RUN_FILES.checkpoints, 'best', 'state.json'))) {
-      this.warnings.push('model: the run folder has no best checkpoint any more; not logged');
-      return;
-    }
-    if (!s.model) {
-      const point = readPoint(this.dir);
-      const info = await this.client.createLoggedModel({
-        experimentId: s.experimentId,
-        name,
-        sourceRunId: s.runId!,
-        modelType: 'keras',
-        tags: { 'exp.key': point.key, 'exp.uid': point.uid },
-      });
-      s.model = { id: info.model_id, artifactUri: info.artifact_uri, ready: false };
-      this.save();
-    }
-    const scratch = mkdtempSync(join(tmpdir(), 'exp-model-'));
-    try {
-      // Loaded here: only a sink with a model to log needs TensorFlow.js and h5wasm.
-      const { writeMlflowModel } = await import('../infer/mlflow-model.js');
-      let files: string[];
-      try {
-        files = await writeMlflowModel(this.dir, scratch, { runId: s.runId!, modelId: s.model.id });
-      } catch (e) {
-        // The folder cannot give a model (its base weights file is gone, its checkpoint does not
-        // fit): that will not change by retrying, and must not hold up the rest of the run's log.
-        if (e instanceof MlflowError || !(e instanceof ExpError)) throw e;
-        this.warnings.push(`model: not logged: ${e.message} [${e.code}]`);
-        await this.client.finalizeLoggedModel(s.model.id, 'LOGGED_MODEL_UPLOAD_FAILED').catch(() => undefined);
-        return;
-      }
-      for (const f of files) await this.client.uploadArtifact(s.model.artifactUri, f, readFileSync(join(scratch, f)));
-    } finally {
-      rmSync(scratch, { recursive: true, force: true });
-    }
-    await this.client.finalizeLoggedModel(s.model.id, 'LOGGED_MODEL_READY');
-    await this.client.logOutputs(s.runId!, [{ modelId: s.model.id, step }]);
-    s.model.ready = true;
-    this.save();
   }
 
   private async end(ev: EndEvent, time: number): Promise<void> {
@@ -565,18 +426,4 @@ class RunSink {
     await this.client.logBatch(this.state.runId!, { tags });
     await this.client.updateRun(this.state.runId!, status, time);
   }
-}
-
-/** When a takeover checkpoint was saved: its label is the time in ms (see stageForUpload); 0 for any other name. */
-const labelTime = (label: string): number => (/^\d+$/.test(label) ? Number(label) : 0);
-
-/** Files under `rel` in the run folder ('/'-separated, sorted): `rel` itself when it is a file. */
-function listFiles(runDir: string, rel: string): string[] {
-  const abs = join(runDir, rel);
-  if (rel.split('/').includes('..') || !existsSync(abs)) return [];
-  if (!statSync(abs).isDirectory()) return [rel];
-  return readdirSync(abs)
-    .filter((n) => !n.startsWith('.'))
-    .sort()
-    .flatMap((n) => listFiles(runDir, `${rel}/${n}`));
 }

@@ -1,8 +1,9 @@
 /**
  * What a training run writes besides checkpoints: metrics.jsonl, curves.png, the tracking
- * events, summary.json and the result metrics, all built here so the trainer (run.ts) only
- * orchestrates. Derived files are brought back in line with the checkpoint on a resume, so
- * every epoch appears once in metrics.jsonl and once in events.jsonl.
+ * events (built by track/event-builders.ts; the trainer appends them only here), summary.json
+ * and the result metrics, so the trainer (run.ts) only orchestrates. Derived files are brought
+ * back in line with the checkpoint on a resume, so every epoch appears once in metrics.jsonl
+ * and once in events.jsonl.
  */
 import { existsSync } from 'node:fs';
 import { basename, join } from 'node:path';
@@ -10,13 +11,23 @@ import type { BackendInfo } from '../backend/types.js';
 import type { RunConfig } from '../config/normalise.js';
 import type { Dataset } from '../data/planet.js';
 import { readEvents, type EndStatus, type EventLog } from '../track/events.js';
-import { runPath } from '../store/layout.js';
+import { endArtifacts, RUN_FILES, runPath } from '../store/layout.js';
 import { writeMetrics, writeSummary } from '../store/run.js';
-import type { EpochLine, Metrics, PointMeta, RunSummary } from '../store/types.js';
-import { flatten } from '../util/object.js';
+import { isFinished, type EpochLine, type Metrics, type PointMeta, type RunSummary } from '../store/types.js';
 import { appendText, writeFileAtomic } from '../util/fsx.js';
 import { curvesPng } from './curves.js';
-import { resultMetrics } from '../track/results.js';
+import {
+  checkpointDoneEvent,
+  checkpointEvent,
+  datasetEvent,
+  endArtifactsOf,
+  endEvents,
+  epochEvent,
+  modelEvent,
+  rungEvent,
+  runStartedEvent,
+  systemEvent,
+} from '../track/event-builders.js';
 import { monitorMode, type EpochRecord, type LoopState, type StopReason } from './loop.js';
 import type { Split } from '../core/data.js';
 
@@ -32,54 +43,26 @@ export class RunOutputs {
 
   /** Logs the run's start: its params, source tags and dataset; then the epochs the checkpoint has that the log lacks. */
   started(state: LoopState, resumed: boolean, backend: BackendInfo, ds: Dataset, split: Split): void {
-    const swept = Object.keys(this.point.params);
-    this.events.append({
-      type: 'run_started',
-      key: this.point.key,
-      name: basename(this.dir),
-      experiment: this.point.experiment,
-      sweep: this.point.sweep,
-      params: flatten(this.cfg),
-      resumed,
-      tags: {
-        'exp.backend': backend.name,
-        'exp.device': backend.device,
-        'exp.split_hash': split.hash,
-        'exp.data_fingerprint': ds.fingerprint,
-        'exp.uid': this.point.uid,
-        'exp.swept': JSON.stringify(swept),
-      },
-    });
+    this.events.append(runStartedEvent(basename(this.dir), this.cfg, this.point, { resumed, backend, splitHash: split.hash, dataFingerprint: ds.fingerprint }));
     const logged = new Set(readEvents(this.dir).events.flatMap((e) => (e.type === 'dataset' ? ['dataset'] : [])));
     if (!logged.has('dataset')) {
-      this.events.append({
-        type: 'dataset',
-        name: `${this.cfg.data.path.split('/').filter(Boolean).at(-1) ?? 'data'}`,
-        digest: ds.fingerprint.slice(0, 16),
-        source: this.cfg.data.path,
-        split_hash: split.hash,
-        profile: {
-          images: ds.names.length,
-          train: split.train.length,
-          validation: split.val.length,
-          tags: ds.tags.length,
-          image_size: this.cfg.data.image_size,
-        },
-      });
+      const [train, val] = [split.train.length, split.val.length];
+      this.events.append(
+        datasetEvent(this.cfg, { fingerprint: ds.fingerprint, splitHash: split.hash, images: ds.names.length, train, val, tags: ds.tags.length }),
+      );
     }
     // Bring the derived files in line with the checkpoint: history past it is replayed.
     writeMetrics(this.dir, state.history.map(lineOf));
     const epochs = new Set(readEvents(this.dir).events.flatMap((e) => (e.type === 'epoch' ? [e.epoch] : [])));
-    for (const h of state.history) if (!epochs.has(h.epoch)) this.events.append({ type: 'epoch', epoch: h.epoch, metrics: h.metrics });
+    for (const h of state.history) if (!epochs.has(h.epoch)) this.events.append(epochEvent(h.epoch, h.metrics));
   }
 
   /** After each epoch (its checkpoints saved): metrics.jsonl, the epoch event, the curves. */
   async epoch(r: EpochRecord, state: LoopState, baselineFbeta?: number): Promise<void> {
     appendText(runPath(this.dir, 'metrics'), JSON.stringify(lineOf(r)) + '\n');
-    this.events.append({ type: 'epoch', epoch: r.epoch, metrics: r.metrics });
+    this.events.append(epochEvent(r.epoch, r.metrics));
     // Training speed per epoch, with the resource samples (MLflow's system metrics, step = epoch).
-    if (Number.isFinite(r.trainImagesPerSecond))
-      this.events.append({ type: 'system', step: r.epoch, metrics: { 'system/images_per_second': r.trainImagesPerSecond } });
+    if (Number.isFinite(r.trainImagesPerSecond)) this.events.append(systemEvent(r.epoch, { 'system/images_per_second': r.trainImagesPerSecond }));
     const points = state.history.map((h) => ({
       epoch: h.epoch,
       loss: h.metrics.loss!,
@@ -140,32 +123,27 @@ export class RunOutputs {
     return summary;
   }
 
-  /** Logs the end: result metrics, the artifacts, and run_ended with a summary for the run's note. */
+  /** Logs the end of a run that trained to its stop: the takeover uploads done (`uploaded`: a queued run's), its model, then ended(). */
+  finished(status: EndStatus, reason: string, summary: RunSummary, uploaded: boolean): void {
+    if (uploaded && isFinished(status)) this.events.append(checkpointDoneEvent());
+    const model = modelEvent(this.cfg, status, summary.best, true);
+    if (model) this.events.append(model);
+    this.ended(status, reason, summary, endArtifactsOf(this.cfg, status, endArtifacts(this.dir)));
+  }
+
+  /** Logs the end: result metrics, the artifacts (those in the folder), and run_ended with a summary for the run's note. */
   ended(status: EndStatus, reason: string, summary: RunSummary | null, artifacts: readonly string[]): void {
-    if (summary) this.events.append({ type: 'result', metrics: resultMetrics(summary.best, summary.final, summary.baseline.val_fbeta) });
-    for (const a of artifacts) if (existsSync(join(this.dir, a))) this.events.append({ type: 'artifact', path: a });
-    this.events.append({
-      type: 'run_ended',
-      status,
-      reason,
-      ...(summary
-        ? {
-            summary: {
-              best_epoch: summary.best?.epoch ?? null,
-              ...resultMetrics(summary.best, summary.final, summary.baseline.val_fbeta),
-              baseline_top_k: summary.baseline.constant_top_k,
-              duration_s: summary.duration_s,
-              train_images_per_second: summary.images_per_second.train,
-            },
-          }
-        : {}),
-    });
+    const present = artifacts.filter((a) => existsSync(join(this.dir, a)));
+    for (const e of endEvents(status, reason, summary, present)) this.events.append(e);
+  }
+
+  /** A checkpoint staged under checkpoints/ for another worker's takeover (queued runs). */
+  checkpointStaged(staged: string): void {
+    this.events.append(checkpointEvent(RUN_FILES.checkpoints, staged));
+  }
+
+  /** A sweep scheduler's go-on at a rung, with its numbers. */
+  rung(epoch: number, reason: string): void {
+    this.events.append(rungEvent(epoch, reason));
   }
 }
-
-/**
- * The checkpoint files a run uploads when it ends (tracking.log_checkpoints): 'full' uploads
- * the best and last checkpoints whole, enough to resume on another machine. ('model' is the
- * MLflow model event, which needs no files of the folder's own; 'none' uploads nothing.)
- */
-export const checkpointArtifacts = (which: 'none' | 'model' | 'full'): string[] => (which === 'full' ? ['checkpoints/best', 'checkpoints/last'] : []);

@@ -9,6 +9,7 @@ import { cpus, freemem, totalmem } from 'node:os';
 import { readFileSync } from 'node:fs';
 import type { BackendInfo } from '../backend/types.js';
 import type { EventLog } from '../track/events.js';
+import { systemEvent } from '../track/event-builders.js';
 
 /** Busy and total jiffies of all CPUs, from /proc/stat (Linux); undefined elsewhere. */
 function cpuTimes(): { busy: number; total: number } | undefined {
@@ -83,6 +84,6 @@ export class SystemSampler {
     m['system/system_memory_usage_percentage'] = (100 * used) / totalmem();
     m['system/process_rss_megabytes'] = process.memoryUsage.rss() / 2 ** 20;
     if (this.backend.name === 'tensorflow-gpu') Object.assign(m, await gpuSample());
-    if (this.timer) this.events.append({ type: 'system', step: this.step++, metrics: m });
+    if (this.timer) this.events.append(systemEvent(this.step++, m));
   }
 }

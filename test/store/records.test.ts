@@ -117,3 +117,20 @@ test('exp runs and exp compare over a folder with a hand-edited run.json exit 1 
   }
   assert.equal(readFileSync(file, 'utf8'), JSON.stringify({ key: 'abc', status: 'finished', attempts: 1 }));
 });
+
+test('exp run over a sweep whose point.json was hand-edited refuses with RUN_FILE_CORRUPT and keeps the file (its uid links the run to MLflow)', () => {
+  const other = join(
+    sweepDir,
+    readdirSync(sweepDir)
+      .filter((d) => existsSync(runPath(join(sweepDir, d), 'config')))
+      .sort()[1]!,
+  );
+  const file = runPath(other, 'point');
+  const text = JSON.stringify({ uid: 42, key: 'abc' });
+  writeFileSync(file, text);
+  const r = exp(['run', join(tmp, 'tiny.yaml'), '--dry-run'], { env: env(), cwd: tmp });
+  assert.equal(r.code, 1, r.stderr + r.stdout);
+  assert.match(r.stderr, /RUN_FILE_CORRUPT/);
+  assert.ok(r.stderr.includes(file), r.stderr);
+  assert.equal(readFileSync(file, 'utf8'), text);
+});
