@@ -8,7 +8,10 @@ import { existsSync } from 'node:fs';
 import { ExpError } from '../errors.js';
 import { readRecordJson, writeFileAtomic, writeJsonAtomic } from '../util/fsx.js';
 import { SLURM_FILES, slurmPath } from './layout.js';
-import type { EarlyStopRule } from '../exec/prune.js';
+import type { ResolvedExperiment } from '../config/types.gen.js';
+
+/** sweep.early_stop as the resolved experiment has it (store/ is below exec/, which names it EarlyStopRule). */
+type EarlyStopRule = NonNullable<NonNullable<ResolvedExperiment['sweep']>['early_stop']>;
 
 /** tasks-N.json: what each array task of submission N trains, and the sweep's early-termination rule (the task is its own scheduler). */
 export interface SlurmTaskMap {
