@@ -6,6 +6,7 @@
  * So a run on the same rows, in the same order, gets the same split as the Keras reference.
  */
 import { createHash } from 'node:crypto';
+import { DataError } from '../errors.js';
 
 /** MT19937, the generator behind NumPy's legacy RandomState. */
 export class Mt19937 {
@@ -72,7 +73,13 @@ export interface Split {
 export function splitIndices(n: number, testSize: number, seed: number): Split {
   const nTest = Math.ceil(testSize * n);
   const nTrain = n - nTest;
-  if (nTest < 1 || nTrain < 1) throw new Error(`cannot split ${n} images with test_size ${testSize}: each part needs at least one image`);
+  if (nTest < 1 || nTrain < 1)
+    throw new DataError({
+      code: 'SPLIT_TOO_SMALL',
+      message: `cannot split ${n} images with test_size ${testSize}: each part needs at least one image`,
+      fix: 'use more images (data.limit) or another data.split.test_size',
+      exit: 'failed',
+    });
   const perm = numpyPermutation(n, seed);
   return { val: Array.from(perm.subarray(0, nTest)), train: Array.from(perm.subarray(nTest, nTest + nTrain)) };
 }

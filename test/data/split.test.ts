@@ -1,6 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { numpyPermutation, splitIndices, splitHash } from '../../src/data/split.js';
+import { DataError } from '../../src/errors.js';
 
 // Reference values printed by NumPy 2.4: list(np.random.RandomState(seed).permutation(n)).
 test('the permutation is NumPy legacy RandomState(seed).permutation(n)', () => {
@@ -23,5 +24,5 @@ test('split: seeded, and the hash identifies it', () => {
   assert.notDeepEqual(splitIndices(100, 0.25, 3), splitIndices(100, 0.25, 4));
   assert.equal(splitHash(['a', 'b'], ['c']), splitHash(['a', 'b'], ['c']));
   assert.notEqual(splitHash(['a', 'b'], ['c']), splitHash(['a', 'c'], ['b']));
-  assert.throws(() => splitIndices(1, 0.5, 0), /at least one image/);
+  assert.throws(() => splitIndices(1, 0.5, 0), (e: unknown) => e instanceof DataError && e.code === 'SPLIT_TOO_SMALL' && /at least one image/.test(e.message));
 });
