@@ -182,6 +182,8 @@ test(
     process.kill(task, 'SIGKILL');
     await waitFor('the killed task to leave the queue', () => !['RUNNING', 'COMPLETING', 'PENDING'].includes(taskState(`${job}_1`)));
     assert.equal(record(second!)!.status, 'running', 'a SIGKILLed process records nothing');
+    // The dead trainer is gone once its new parent has reaped it (until then the kernel still lists its pid).
+    await waitFor('the killed trainer to be reaped', () => !existsSync(`/proc/${trainer}`));
     const shown = exp(['status', sweep], { cwd: tmp, env: env() });
     assert.match(shown.stdout, /interrupted/, shown.stdout);
 
