@@ -4,7 +4,7 @@
  *
  *   npm run bench                          everything, ~12 min on 2 cores
  *   npm run bench -- --quick               fewer images, batch 8, one step each: a smoke check
- *   npm run bench -- --only data,overhead  some sections (data | model | torch | epoch | overhead | store | sweep | report)
+ *   npm run bench -- --only data,overhead  some sections (data | model | torch | epoch | overhead | store | sweep | report | cache)
  *   npm run bench -- --json                rows as JSON on stdout (progress stays on stderr)
  *   npm run bench -- --only model,torch --batch 128 --backends tensorflow
  *                                          the recipe's shape, exp native against PyTorch and Keras
@@ -27,8 +27,9 @@ import { REPORT_COLUMNS, benchReport } from './report.js';
 import { benchPeak, bestPeaks, machinePeak } from './peak.js';
 import { table, type Row } from './table.js';
 import { benchKeras, benchTorch, comparisonRows, TORCH_COLUMNS } from './torch.js';
+import { benchFeatureCache, CACHE_COLUMNS } from './feature-cache.js';
 
-const SECTIONS = ['data', 'model', 'torch', 'epoch', 'overhead', 'store', 'sweep', 'report'] as const;
+const SECTIONS = ['data', 'model', 'torch', 'epoch', 'overhead', 'store', 'sweep', 'report', 'cache'] as const;
 type Section = (typeof SECTIONS)[number];
 
 const USAGE = `usage: npm run bench -- [--quick] [--json] [--only ${SECTIONS.join('|')}[,...]] [--batch N] [--backends ${BENCH_BACKENDS.join('|')}[,...]]`;
@@ -96,6 +97,10 @@ function plan(quick: boolean, backends: BenchBackend[], batchArg?: number) {
     store: { sizes: quick ? [100, 1000] : [1000, 10000], reps: quick ? 1 : 3, gridSide: 100 },
     sweep: { points: 4, epochs: quick ? 1 : 2 },
     report: { sizes: quick ? [100] : [1000] },
+    // The issue-21 sweep: 8 points at 128 px, batch 128, 1,000 images, 3 epochs (~40 min on 2 cores); --quick: 2 tiny points.
+    cache: quick
+      ? { size: 32, count: 96, batch: 16, epochs: 2, lrs: [0.001], units: [64, 128] }
+      : { size: 128, count: 1000, batch: batchArg ?? 128, epochs: 3, lrs: [0.001, 0.0005, 0.00025, 0.0001], units: [64, 128] },
   };
 }
 
@@ -297,6 +302,21 @@ async function main(argv: readonly string[]): Promise<number> {
       const r = await benchReport(p.report);
       rows.push(...r.rows);
       out(table('7. exp report on a sweep of filled run folders: the page and its load in headless Chromium', REPORT_COLUMNS, r.rows, r.notes));
+    });
+  }
+
+  if (args.only.has('cache')) {
+    await section('cache', async () => {
+      const c = benchFeatureCache(p.cache);
+      rows.push(...c.rows);
+      out(
+        table(
+          `8. The shared feature cache: a ${p.cache.lrs.length * p.cache.units.length}-point sweep at ${p.cache.size} px, dihedral, batch ${p.cache.batch}`,
+          CACHE_COLUMNS,
+          c.rows,
+          c.notes,
+        ),
+      );
     });
   }
 

@@ -51,6 +51,8 @@ def main():
     ap.add_argument("--lr", type=float, default=1e-3)
     ap.add_argument("--units", type=int, default=128)
     ap.add_argument("--seed", type=int, default=1)
+    # dihedral: flips and a random quarter turn per image (exp's augmentation.dihedral with flips), no continuous rotation
+    ap.add_argument("--augment", choices=["rotation", "dihedral"], default="rotation")
     ap.add_argument("--threads", type=int, default=0)
     ap.add_argument("--workdir", default="/tmp")
     a = ap.parse_args()
@@ -79,8 +81,15 @@ def main():
     def augment(img, lab):
         return pre(flip(rotate(img, training=True), training=True)), lab
 
-    train = (tf.data.Dataset.from_tensor_slices((xtr, ytr)).shuffle(len(xtr), seed=a.seed, reshuffle_each_iteration=True)
-             .batch(a.batch).map(augment, num_parallel_calls=1).prefetch(1))
+    def dihedral(img, lab):
+        img = tf.image.rot90(img, k=tf.random.uniform([], 0, 4, dtype=tf.int32))
+        return tf.image.random_flip_up_down(tf.image.random_flip_left_right(img)), lab
+
+    shuffled = tf.data.Dataset.from_tensor_slices((xtr, ytr)).shuffle(len(xtr), seed=a.seed, reshuffle_each_iteration=True)
+    if a.augment == "dihedral":
+        train = shuffled.map(dihedral, num_parallel_calls=1).batch(a.batch).map(lambda x, y: (pre(tf.cast(x, tf.float32)), y)).prefetch(1)
+    else:
+        train = shuffled.batch(a.batch).map(augment, num_parallel_calls=1).prefetch(1)
     val = (pre(xva.copy()), yva)
 
     best = os.path.join(a.workdir, f"keras-recipe-{os.getpid()}.weights.h5")

@@ -39,8 +39,12 @@ export const COMMANDS: readonly { name: string; load: () => Promise<Command> }[]
   { name: 'tag', load: async () => (await import('./housekeeping.js')).tagCommand },
   { name: 'rm', load: async () => (await import('./housekeeping.js')).rmCommand },
   { name: 'gc', load: async () => (await import('./housekeeping.js')).gcCommand },
+  { name: 'cache ls', load: async () => (await import('./cache.js')).cacheLsCommand },
+  { name: 'cache rm', load: async () => (await import('./cache.js')).cacheRmCommand },
+  { name: 'cache gc', load: async () => (await import('./cache.js')).cacheGcCommand },
   { name: 'reproduce', load: async () => (await import('./reproduce.js')).reproduceCommand },
   { name: 'sweep simulate', load: async () => (await import('./sweep-simulate.js')).sweepSimulateCommand },
+  { name: 'why', load: async () => (await import('./why.js')).whyCommand },
   { name: 'ui', load: async () => (await import('./ui.js')).uiCommand },
   { name: 'schema', load: async () => (await import('./schema.js')).schemaCommand },
 ];

@@ -1,24 +1,27 @@
 import { resolve } from 'node:path';
 import { defineCommand } from './command.js';
 import { EXIT, cwdOf } from './io.js';
-import { JSON_FLAG, SET_FLAG } from './flags.js';
+import { JSON_FLAG, RUNS_DIR_FLAG, SET_FLAG, runsDirOf } from './flags.js';
+import { startupPoints, studyPlanNote } from './plan-study.js';
 import { planExperiment } from '../sweep/plan.js';
 import { formatValue, printProblems, table } from './report.js';
 
 export const planCommand = defineCommand({
   name: 'plan',
   summary: 'Dry run: list every sweep point (key, name, the values that vary) without training anything.',
-  usage: 'plan FILE [--set path=value ...] [--json]',
+  usage: 'plan FILE [--set path=value ...] [--runs-dir DIR] [--json]',
   details: '--json prints a JSON array of {key, name, params, config}, where config is the fully resolved run config.',
   positionals: { name: 'FILE', min: 1, max: 1 },
-  flags: { set: SET_FLAG, json: JSON_FLAG },
+  flags: { set: SET_FLAG, json: JSON_FLAG, 'runs-dir': RUNS_DIR_FLAG },
   async run(files, flags, io) {
     const result = planExperiment(resolve(cwdOf(io), files[0]!), { set: flags.set });
     if (!result.plan) {
       printProblems(io, result.problems, result.texts);
       return EXIT.invalid;
     }
-    const { points, excluded, duplicates, experiment } = result.plan;
+    const { excluded, duplicates, experiment } = result.plan;
+    // An adaptive study's known points are its start-up draws; the rest is proposed as results arrive.
+    const points = experiment.sweep?.tpe ? startupPoints(result.plan) : result.plan.points;
     if (flags.json) {
       io.stdout.write(
         JSON.stringify(
@@ -36,7 +39,8 @@ export const planCommand = defineCommand({
     const notes = [excluded ? `${excluded} excluded` : '', duplicates ? `${duplicates} duplicate${duplicates === 1 ? '' : 's'} removed` : '']
       .filter(Boolean)
       .join(', ');
-    io.stdout.write(`\n${points.length} run${points.length === 1 ? '' : 's'}${notes ? ` (${notes})` : ''}\n`);
+    if (experiment.sweep?.tpe) io.stdout.write(studyPlanNote(result.plan, runsDirOf(flags['runs-dir'], io)));
+    else io.stdout.write(`\n${points.length} run${points.length === 1 ? '' : 's'}${notes ? ` (${notes})` : ''}\n`);
     return EXIT.ok;
   },
 });

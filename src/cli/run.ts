@@ -13,7 +13,9 @@ import { runFolders, type FolderResult } from '../exec/local.js';
 import { SweepDisplay } from '../exec/display.js';
 import { MedianPruner, StoreCurves, type EarlyStopRule, type SweepPruner } from '../exec/prune.js';
 import { AshaPruner, schedulerMetric } from '../exec/asha-pruner.js';
-import { writePlan } from '../store/sweep.js';
+import { readSweepIndex, writePlan } from '../store/sweep.js';
+import { Study, studySettings } from '../exec/study-driver.js';
+import { sweepBudget, stopLine } from './run-budget.js';
 import { readSummary } from '../store/run.js';
 import { pointDir, runPath } from '../store/layout.js';
 import { epochMetricOf, metricMode, rankingOf, type Ranking } from '../config/metric.js';
@@ -64,14 +66,20 @@ export const runCommand = defineCommand({
     const missing = await preflight(plan, result.sources, io.env);
     if (missing.length > 0) throw new ConfigError({ problems: missing, texts: result.texts });
     const gpus = parseGpus(flags.gpus);
-    const { dir, index } = writePlan(runsDirOf(flags['runs-dir'], io), plan, flags.sweep);
-    io.stdout.write(`Planned ${index.points.length} run${index.points.length === 1 ? '' : 's'} in ${displayPath(dir, cwd)}\n`);
+    // An adaptive study writes its folders as it proposes them (exec/study-driver.ts); every other sweep is written whole here.
+    const study = studySettings(plan) ? await Study.open(runsDirOf(flags['runs-dir'], io), plan, flags.sweep) : undefined;
+    const { dir, index } = study ? { dir: study.dir, index: readSweepIndex(study.dir)! } : writePlan(runsDirOf(flags['runs-dir'], io), plan, flags.sweep);
+    io.stdout.write(study ? studyLine(study, cwd) : `Planned ${index.points.length} run${index.points.length === 1 ? '' : 's'} in ${displayPath(dir, cwd)}\n`);
     const dirs = index.points.map((p) => pointDir(dir, p));
     if (flags['dry-run']) {
       for (const p of index.points) io.stdout.write(`  ${p.dir}\n`);
       return EXIT.ok;
     }
     if (flags.launcher === 'slurm') {
+      // An adaptive study proposes points as results come in; a job array is submitted whole (Slurm runs TPE: not yet).
+      study?.release();
+      if (study)
+        throw new UsageError({ code: 'USAGE', message: 'sweep.tpe is not run with --launcher slurm yet', fix: 'run it with --workers N or --queue URL' });
       if (flags.queue || flags.force || flags.gpus)
         throw new UsageError({
           code: 'USAGE',
@@ -81,7 +89,13 @@ export const runCommand = defineCommand({
       const { runOnSlurm } = await import('./slurm.js');
       return runOnSlurm(plan, dir, index, { workers: flags.workers, retryFailed: flags['retry-failed'] || flags['only-failed'], wait: flags.wait }, io);
     }
-    if (flags.queue) return runOnQueue(flags.queue, plan, dir, index, flags.detach, io);
+    if (flags.queue) {
+      try {
+        return await runOnQueue(flags.queue, plan, dir, index, flags.detach, io, study);
+      } finally {
+        study?.release();
+      }
+    }
     const workers = flags.workers ?? (gpus?.length || 1);
     const monitor = plan.experiment.checkpoint.monitor;
     // "Best so far" follows the sweep's ranking (sweep.metric) by its per-epoch value, as exp compare will rank the points.
@@ -93,6 +107,7 @@ export const runCommand = defineCommand({
       direction: live ? ranking.mode : metricMode(monitor, plan.experiment.checkpoint.mode),
     });
     const rule = plan.experiment.sweep?.early_stop;
+    const budget = sweepBudget(plan, dir, () => (study ? study.dirs() : dirs), ranking);
     const results = await runFolders(dirs, {
       workers,
       gpus,
@@ -103,28 +118,49 @@ export const runCommand = defineCommand({
       display,
       childOutput: workers === 1 ? 'inherit' : 'quiet',
       metric: live ?? monitor,
-      ...(rule ? { pruner: localPruner(rule, plan, dir, index, ranking) } : {}),
+      ...(rule ? { pruner: localPruner(rule, plan, dir, () => (study ? readSweepIndex(dir)! : index), ranking) } : {}),
+      ...(study ? { next: () => study.next() } : {}),
+      // A study that has made its count has nothing left to start: its budget is not what ends it.
+      ...(budget ? { mayStart: (s: readonly string[]) => (study && study.proposals().length >= study.settings.count ? undefined : budget.mayStart(s)) } : {}),
     });
-    await syncAfterRun(dirs, dir, io);
+    const stopped = budget?.stopped();
+    if (stopped) study?.stop(stopped.reason, stopped.best ? { dir: stopped.best.run, value: stopped.best.value } : undefined);
+    study?.release();
+    await syncAfterRun(study ? study.dirs() : dirs, dir, io);
     io.stdout.write(endReport(results, dir, cwd));
+    if (stopped) io.stdout.write(stopLine(stopped));
     return sweepExit(results);
   },
 });
 
+/** The first line of an adaptive sweep's run: how far the study is. */
+function studyLine(study: Study, cwd: string): string {
+  const made = study.proposals().length;
+  const { count, startup } = study.settings;
+  return `TPE study of ${count} point${count === 1 ? '' : 's'} in ${displayPath(study.dir, cwd)}: ${made === 0 ? 'starting' : `${made} proposed so far, continuing`} (${Math.min(startup, count)} random start-up points, then TPE proposes each from the results known then)\n`;
+}
+
 /** The sweep's early-termination rule over its run folders: median stopping, or ASHA/Hyperband (their brackets' folders apart). */
-function localPruner(rule: EarlyStopRule, plan: Plan, sweepDir: string, index: SweepIndex, ranking: Ranking): SweepPruner {
+function localPruner(rule: EarlyStopRule, plan: Plan, sweepDir: string, indexNow: () => SweepIndex, ranking: Ranking): SweepPruner {
   const monitor = plan.experiment.checkpoint.monitor;
+  const index = indexNow();
   if (rule.rule !== 'asha' && rule.rule !== 'hyperband')
     return new MedianPruner(rule, monitor, new StoreCurves(index.points.map((p) => pointDir(sweepDir, p))));
-  const indexOf = new Map(index.points.map((p) => [p.dir, p.index]));
+  // An adaptive study's points come as it proposes them: the index is read again for each decision.
+  const indexOf = (point: string): number | undefined => indexNow().points.find((p) => p.dir === point)?.index;
   const maxEpochs = Math.max(...plan.points.map((p) => p.config.training.epochs));
   const pruner: AshaPruner = new AshaPruner({
     rule,
     ...schedulerMetric(rule, ranking, monitor),
     study: index.sweep,
     maxEpochs,
-    indexOf: (point) => indexOf.get(point),
-    curvesOf: (bracket) => new StoreCurves(index.points.filter((p) => pruner.bracketOf(p.dir) === bracket).map((p) => pointDir(sweepDir, p))),
+    indexOf,
+    curvesOf: (bracket) =>
+      new StoreCurves(
+        indexNow()
+          .points.filter((p) => pruner.bracketOf(p.dir) === bracket)
+          .map((p) => pointDir(sweepDir, p)),
+      ),
   });
   return pruner;
 }
@@ -154,7 +190,7 @@ function endReport(results: readonly FolderResult[], sweepDir: string, cwd: stri
 }
 
 /** `exp run --queue`: enqueue the points, then follow them (or not, with --detach). */
-async function runOnQueue(url: string, plan: Plan, sweepDir: string, index: SweepIndex, detach: boolean, io: Io): Promise<number> {
+async function runOnQueue(url: string, plan: Plan, sweepDir: string, index: SweepIndex, detach: boolean, io: Io, study?: Study): Promise<number> {
   // Loaded here: BullMQ and ioredis are only needed with --queue.
   const { checkReachable, openQueue, parseQueueUrl } = await import('../exec/queue.js');
   const { followSweep, submitSweep } = await import('../exec/submit.js');
@@ -162,6 +198,15 @@ async function runOnQueue(url: string, plan: Plan, sweepDir: string, index: Swee
   await checkReachable(conn);
   const queue = openQueue(conn);
   try {
+    if (study) {
+      const { runStudyOnQueue } = await import('../exec/study-queue.js');
+      const rows = await runStudyOnQueue(queue, plan, study, { say: (l) => io.stdout.write(`${l}\n`), env: io.env, detach });
+      const failed = rows.filter((r) => r.state === 'failed').length;
+      io.stdout.write(
+        `\n${detach ? `${rows.length} queued; the study proposes more only while exp run follows it (run it again to continue)` : `${rows.length - failed} completed, ${failed} failed`}\n`,
+      );
+      return failed > 0 ? EXIT.failed : EXIT.ok;
+    }
     const s = await submitSweep(queue, plan, sweepDir, index, io.env);
     io.stdout.write(
       `Queued ${s.added.length} point${s.added.length === 1 ? '' : 's'} on ${conn.shown}${s.existing.length ? ` (${s.existing.length} already queued)` : ''}${s.finishedHere.length ? `; ${s.finishedHere.length} finished here before, not queued` : ''}\n`,

@@ -291,6 +291,23 @@ every_minutes?: (number | null)
  */
 backend?: ("auto" | "tensorflow-gpu" | "tensorflow" | "wasm" | "cpu")
 /**
+ * The shared feature cache: the frozen blocks' output for each image and augmentation view, computed once and stored on disk beside the decoded-image cache ($EXP_CACHE_DIR/features), then read by every epoch and every sweep point with the same key instead of running the frozen blocks again. Exact: it serves only augmentations with a finite set of views (none, flips, dihedral); with a continuous rotation only validation features are cached.
+ */
+feature_cache?: {
+/**
+ * Use the cache when the model has a frozen front. On by default because a run trained from it is the same run as without it (same seeded view per image per epoch), only faster; false computes the frozen blocks every batch.
+ */
+enabled?: boolean
+/**
+ * Size bound of the whole feature cache folder in GB (10^9 bytes), all keys together; least recently used entries are removed first. Planet at 128 px, blocks 1-4 frozen, dihedral with flips (8 views): about 31 GB in float32.
+ */
+max_gb?: number
+/**
+ * How features are stored. float32 stores exactly what the frozen blocks compute.
+ */
+dtype?: "float32"
+}
+/**
  * Where `exp run` trains the points when told to elsewhere: defaults for `exp run --launcher slurm` (override one with --set launcher.slurm.partition=gpu). Not part of the run key: changing it retrains nothing.
  */
 launcher?: {
@@ -521,6 +538,27 @@ name?: string
  */
 mode?: ("auto" | "min" | "max")
 }
+/**
+ * Stop starting points when the sweep's budget is spent: the points already training finish, the rest are not started (shown as skipped, with the reason), the best point so far is reported, and the sweep ends cleanly (exit 0; the reason in the summary and in the MLflow parent run as exp.stop_reason). Any kind may be combined; the first spent stops the sweep. null: no budget.
+ */
+budget?: ({
+/**
+ * Start no more than this many points (those that trained before, in an earlier exp run of the same file, count).
+ */
+points?: number
+/**
+ * Start no new point once the sweep's points have trained this many epochs in all (the lines of their metrics.jsonl).
+ */
+epochs?: number
+/**
+ * Start no new point once this many seconds of wall time have passed since this exp run started.
+ */
+seconds?: number
+/**
+ * Start no new point once a point that ended has reached this value of the ranking metric (sweep.metric): at least it when higher is better, at most it when lower is.
+ */
+target?: number
+} | null)
 /**
  * Stop points that are clearly worse than their peers, as `pruned`. median: after grace_epochs, a point whose best `metric` so far at epoch e is worse than the median of the other points' bests at epoch e (among at least min_points that reached e). asha: successive halving at rungs ending at epochs min_epochs * reduction_factor^k; at each rung a point goes on only if its `metric` there is in the top 1/reduction_factor of the values recorded at that rung so far (its own included; ties go on). hyperband: several asha brackets whose first rungs are staggered. null disables.
  */
@@ -840,6 +878,23 @@ every_minutes: (number | null)
  */
 backend: ("auto" | "tensorflow-gpu" | "tensorflow" | "wasm" | "cpu")
 /**
+ * The shared feature cache: the frozen blocks' output for each image and augmentation view, computed once and stored on disk beside the decoded-image cache ($EXP_CACHE_DIR/features), then read by every epoch and every sweep point with the same key instead of running the frozen blocks again. Exact: it serves only augmentations with a finite set of views (none, flips, dihedral); with a continuous rotation only validation features are cached.
+ */
+feature_cache: {
+/**
+ * Use the cache when the model has a frozen front. On by default because a run trained from it is the same run as without it (same seeded view per image per epoch), only faster; false computes the frozen blocks every batch.
+ */
+enabled: boolean
+/**
+ * Size bound of the whole feature cache folder in GB (10^9 bytes), all keys together; least recently used entries are removed first. Planet at 128 px, blocks 1-4 frozen, dihedral with flips (8 views): about 31 GB in float32.
+ */
+max_gb: number
+/**
+ * How features are stored. float32 stores exactly what the frozen blocks compute.
+ */
+dtype: "float32"
+}
+/**
  * Where `exp run` trains the points when told to elsewhere: defaults for `exp run --launcher slurm` (override one with --set launcher.slurm.partition=gpu). Not part of the run key: changing it retrains nothing.
  */
 launcher: {
@@ -1070,6 +1125,27 @@ name: string
  */
 mode: ("auto" | "min" | "max")
 }
+/**
+ * Stop starting points when the sweep's budget is spent: the points already training finish, the rest are not started (shown as skipped, with the reason), the best point so far is reported, and the sweep ends cleanly (exit 0; the reason in the summary and in the MLflow parent run as exp.stop_reason). Any kind may be combined; the first spent stops the sweep. null: no budget.
+ */
+budget: ({
+/**
+ * Start no more than this many points (those that trained before, in an earlier exp run of the same file, count).
+ */
+points?: number
+/**
+ * Start no new point once the sweep's points have trained this many epochs in all (the lines of their metrics.jsonl).
+ */
+epochs?: number
+/**
+ * Start no new point once this many seconds of wall time have passed since this exp run started.
+ */
+seconds?: number
+/**
+ * Start no new point once a point that ended has reached this value of the ranking metric (sweep.metric): at least it when higher is better, at most it when lower is.
+ */
+target?: number
+} | null)
 /**
  * Stop points that are clearly worse than their peers, as `pruned`. median: after grace_epochs, a point whose best `metric` so far at epoch e is worse than the median of the other points' bests at epoch e (among at least min_points that reached e). asha: successive halving at rungs ending at epochs min_epochs * reduction_factor^k; at each rung a point goes on only if its `metric` there is in the top 1/reduction_factor of the values recorded at that rung so far (its own included; ties go on). hyperband: several asha brackets whose first rungs are staggered. null disables.
  */

@@ -10,20 +10,8 @@
  */
 import { accumulate, emptyCounts, fbetaOf } from './metrics.js';
 
-/** thresholds.json: per-tag thresholds tuned on the validation split after training. */
-export interface ThresholdsFile {
-  version: 1;
-  tags: string[];
-  thresholds: number[];
-  beta: number;
-  /** Whether they were tuned on test-time-augmented probabilities (evaluation.tta). */
-  tta: boolean;
-  /** F-beta on the validation split at metrics.threshold, and with the tuned thresholds. */
-  fbeta_at_threshold: number;
-  fbeta_tuned: number;
-  /** Tuned on one half of the split and scored on the other: the figure to believe. */
-  held_out: { at_threshold: number; tuned: number };
-}
+/** thresholds.json's record: defined with the run store, which reads and writes it. */
+export type { ThresholdsFile } from '../store/types.js';
 
 /** probs and targets are [n, nTags] row-major. */
 export interface Predictions {

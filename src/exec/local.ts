@@ -42,6 +42,10 @@ export interface LocalOptions {
   pruner?: SweepPruner;
   /** The metric the display's "best so far" follows. */
   metric?: string;
+  /** Once the given folders are started: the next folder to train (an adaptive study's next proposal), or undefined when there is none. */
+  next?: () => Promise<string | undefined>;
+  /** Asked before each start, with the folders this run started so far: a reason to start no more points (a sweep budget spent), or undefined. */
+  mayStart?: (started: readonly string[]) => string | undefined;
 }
 
 /** Why a folder is not trained this time, or undefined to train it. */
@@ -56,7 +60,8 @@ export function skipReason(dir: string, opts: Pick<LocalOptions, 'force' | 'retr
 }
 
 /** Why a point that was not started this time was not. */
-const notStarted = (stopped: boolean): string => (stopped ? 'not started: the sweep was stopped' : 'not started: --max-failures reached');
+const notStarted = (stopped: boolean, spent: string | undefined): string =>
+  stopped ? 'not started: the sweep was stopped' : spent ? `not started: ${spent}` : 'not started: --max-failures reached';
 
 /** One `exp run`'s lanes: up to `workers` points at a time, each through launchPoint(). */
 class LocalLanes {
@@ -65,6 +70,11 @@ class LocalLanes {
   private failures = 0;
   private slot = 0;
   readonly stopper: Stopper;
+  /** Folders an adaptive study added (opts.next), and every folder this run started. */
+  readonly added: string[] = [];
+  private readonly started: string[] = [];
+  /** Why the sweep's budget stopped it starting points. */
+  spent: string | undefined;
 
   constructor(private readonly opts: LocalOptions) {
     this.stopper = new Stopper((sig, n) => {
@@ -87,10 +97,30 @@ class LocalLanes {
   async lane(): Promise<void> {
     for (;;) {
       const limited = this.opts.maxFailures !== undefined && this.failures >= this.opts.maxFailures;
-      const dir = this.stopper.stopping || limited ? undefined : this.queue.shift();
+      const dir = this.stopper.stopping || limited ? undefined : await this.take();
       if (!dir) return;
       await this.train(dir);
     }
+  }
+
+  /** The next folder to start: queued, else the study's next proposal; none once the budget is spent. */
+  private async take(): Promise<string | undefined> {
+    const { opts } = this;
+    if (this.queue.length === 0 && !opts.next) return undefined; // nothing left to start: no budget to spend
+    if (!this.spent && opts.mayStart) {
+      this.spent = opts.mayStart(this.started);
+      if (this.spent) opts.display.note(`${this.spent}: starting no new point`);
+    }
+    if (this.spent) return undefined;
+    const queued = this.queue.shift();
+    const dir = queued ?? (await opts.next?.());
+    if (!dir) return undefined;
+    this.started.push(dir);
+    if (!queued) {
+      this.added.push(dir);
+      opts.display.add(basename(dir));
+    }
+    return dir;
   }
 
   private async train(dir: string): Promise<void> {
@@ -150,6 +180,7 @@ export async function runFolders(dirs: readonly string[], opts: LocalOptions): P
     lanes.stopper.uninstall();
     opts.display.close();
   }
-  for (const dir of lanes.queue) lanes.results.set(dir, { dir, status: 'skipped', exit: null, seconds: 0, note: notStarted(lanes.stopper.stopping) });
-  return dirs.map((d) => lanes.results.get(d)!);
+  for (const dir of lanes.queue)
+    lanes.results.set(dir, { dir, status: 'skipped', exit: null, seconds: 0, note: notStarted(lanes.stopper.stopping, lanes.spent) });
+  return [...dirs, ...lanes.added].map((d) => lanes.results.get(d)!);
 }

@@ -30,6 +30,7 @@ import { fetchCheckpoint } from './takeover.js';
 import { checkJob, jobTracking, JobInvalid, pinTracking, trackedConfigText, trustedServer, type CheckedJob, type JobTracking } from './trust.js';
 import { withoutCredentials } from '../track/sync-map.js';
 import { isFinished } from '../store/types.js';
+import { resultOfFolder } from './study-driver.js';
 
 export interface WorkerOptions {
   conn: QueueConn;
@@ -208,7 +209,7 @@ class QueueWorker {
     const before = readRunRecord(dir)?.status;
     if (isFinished(before)) {
       this.opts.say(`${label}: already ${before} here`);
-      return { status: before };
+      return { ...resultOfFolder(dir), status: before };
     }
     await this.waitForFolder(job, token, dir);
     const env: NodeJS.ProcessEnv = { ...this.opts.env };
@@ -255,7 +256,8 @@ class QueueWorker {
     if (isFinished(end.status)) {
       this.counts.completed++;
       this.opts.say(`${p.label}: ${end.status} in ${seconds} s`);
-      return { status: end.status };
+      // The result goes back with the job: an adaptive study's submitter proposes from it (exec/study-queue.ts).
+      return { ...resultOfFolder(p.dir), status: end.status };
     }
     if (end.status === 'killed' && this.stopper.stopping) return this.backToQueue(job, token, p.label, seconds);
     this.counts.failed++;

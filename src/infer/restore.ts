@@ -8,18 +8,18 @@ import type * as tf from '@tensorflow/tfjs';
 import { existsSync, readdirSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 import type { RunConfig } from '../config/normalise.js';
-import { ExpError, ModelUseError, StoreError } from '../errors.js';
+import { ExpError, ModelUseError } from '../errors.js';
 import { WeightsError } from '../model/errors.js';
 import { selectBackend } from '../backend/select.js';
 import type { BackendInfo, BackendName } from '../backend/types.js';
-import { checkpointDir, RUN_FILES, runPath } from '../store/layout.js';
+import { checkpointDir } from '../store/layout.js';
+import { readTags } from '../store/tags.js';
+import { readThresholds } from '../store/thresholds.js';
 import { readPoint, readRunConfig } from '../store/run.js';
 import type { PointMeta } from '../store/types.js';
-import { readFileBounded, readRecordJson } from '../util/fsx.js';
 import { hasCheckpoint, loadCheckpoint, readCheckpointInfo, type BaseRef } from '../core/checkpoint.js';
 import { buildWithBase } from '../core/model.js';
 import type { ExportMetadata } from './metadata.js';
-import type { ThresholdsFile } from '../core/thresholds.js';
 
 export interface RestoredRun {
   dir: string;
@@ -37,52 +37,11 @@ export interface RestoredRun {
 /** Which checkpoint to use: best (the default: the run's last when it never saved a best) or last. */
 export type CheckpointChoice = 'best' | 'last';
 
-const corrupt = (file: string, problem: string, fix: string): StoreError =>
-  new StoreError({ code: 'RUN_FILE_CORRUPT', message: `${file} is damaged: ${problem}`, file, fix, exit: 'failed' });
-
-/**
- * The run's tuned thresholds (thresholds.json), or undefined when it has none. A file that is
- * there but damaged, or tuned for other tags than tags.txt, is a RUN_FILE_CORRUPT error: scoring
- * silently at metrics.threshold instead would report another model's F-beta as this one's.
- */
-export function readThresholds(dir: string, tags: readonly string[]): ThresholdsFile | undefined {
-  const file = runPath(dir, 'thresholds');
-  const fix = `pass --thresholds 0.5 (one probability for every tag) to score without them, or delete ${file} to use the run's metrics.threshold`;
-  const read = readRecordJson(file, RUN_FILES.thresholds, fix, 1 << 20);
-  if (read === undefined) return undefined;
-  const raw = (typeof read === 'object' && read !== null ? read : {}) as Partial<ThresholdsFile>;
-  const th = raw.thresholds;
-  const probs = Array.isArray(th) && th.every((x) => typeof x === 'number' && x >= 0 && x <= 1);
-  if (!Array.isArray(raw.tags) || !probs) throw corrupt(file, 'it is not a thresholds file (tags, and thresholds between 0 and 1)', fix);
-  if (raw.tags.length !== tags.length || th!.length !== tags.length || raw.tags.some((t, i) => t !== tags[i]))
-    throw corrupt(file, `it was tuned for other tags (${raw.tags.length}) than the run's tags.txt has (${tags.length})`, fix);
-  return raw as ThresholdsFile;
-}
-
-/** The run's tag vocabulary (tags.txt, written by training), or a NO_MODEL / RUN_FILE_CORRUPT error. */
-export function readTags(dir: string): string[] {
-  const file = runPath(dir, 'tags');
-  // tags.txt is a few hundred bytes; a bigger one is not ours.
-  if (!existsSync(file))
+/** The run's tag vocabulary (tags.txt, written by training), or NO_MODEL when it has not trained yet; a damaged one is RUN_FILE_CORRUPT (store/tags.ts). */
+export function readRunTags(dir: string): string[] {
+  const tags = readTags(dir);
+  if (tags === undefined)
     throw new ModelUseError({ code: 'NO_MODEL', message: `${dir} has no tags.txt: it has not trained yet`, fix: `train it first: exp train ${dir}` });
-  let bytes: Buffer;
-  try {
-    bytes = readFileBounded(file, 1 << 20, RUN_FILES.tags);
-  } catch (e) {
-    // A run folder's file, not the user's input: the run is what failed (exit 1).
-    if (e instanceof StoreError)
-      throw new StoreError({ code: e.code, message: e.message, file, fix: 'restore tags.txt (one tag a line, written by training)', exit: 'failed' });
-    throw e;
-  }
-  const tags = bytes
-    .toString('utf8')
-    .split('\n')
-    .map((t) => t.trim())
-    .filter(Boolean);
-  const fix = `tags.txt is written by training (one tag a line): restore it, or train the run again (exp run FILE --force)`;
-  if (tags.length === 0) throw corrupt(file, 'it holds no tags', fix);
-  const odd = tags.find((t, i) => /[\s,]/.test(t) || tags.indexOf(t) !== i);
-  if (odd !== undefined) throw corrupt(file, `tag '${odd.slice(0, 40)}' is repeated or holds a space or comma`, fix);
   return tags;
 }
 
@@ -158,7 +117,7 @@ export async function restoreRun(
 ): Promise<RestoredRun> {
   const cfg = readRunConfig(dir);
   const point = readPoint(dir);
-  const tags = readTags(dir);
+  const tags = readRunTags(dir);
   const which = chooseCheckpoint(dir, opts.checkpoint);
   const tuned = opts.tuned === false ? undefined : readThresholds(dir, tags);
   const backend = await selectBackend(opts.backend ?? 'auto');

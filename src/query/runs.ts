@@ -149,7 +149,7 @@ export function listRuns(root: string): RunRow[] {
  * final_<metric>), else the best epoch's value; 'best_<m>' and 'final_<m>' pick one
  * explicitly; 'baseline' and 'epoch' are the constant predictor's score and the best epoch.
  */
-export function metricOf(row: RunRow, metric: string): number | undefined {
+export function metricOf(row: Pick<RunRow, 'baseline' | 'best' | 'final'>, metric: string): number | undefined {
   if (metric === 'baseline') return row.baseline ?? undefined;
   if (metric === 'epoch' || metric === 'best_epoch') return row.best?.epoch;
   if (metric.startsWith('final_')) return row.final?.[metric.slice(6)];

@@ -22,7 +22,9 @@ import {
 import { readMetrics, readPoint, readRunConfig, readRunRecord, readSummary, writeMetrics, writeRunRecord, writeSummary } from './run.js';
 import { hasSavedSplit, readSplitNames, readSplitRecord, writeSplit, type SplitRecord } from './split.js';
 import { readSweepIndex, writeSweepIndex } from './sweep-index.js';
-import type { EpochLine, PointMeta, RunRecord, RunSummary, SweepIndex } from './types.js';
+import { readTags, writeTags } from './tags.js';
+import { readThresholds, writeThresholds } from './thresholds.js';
+import type { EpochLine, PointMeta, RunRecord, RunSummary, SweepIndex, ThresholdsFile } from './types.js';
 
 /** A run folder: the unit of work. */
 export class RunFolder {
@@ -61,6 +63,21 @@ export class RunFolder {
   }
   writeMetrics(lines: readonly EpochLine[]): void {
     writeMetrics(this.dir, lines);
+  }
+
+  /** The tag vocabulary training used (tags.txt), or undefined before the run has trained. */
+  tags(): string[] | undefined {
+    return readTags(this.dir);
+  }
+  writeTags(tags: readonly string[]): void {
+    writeTags(this.dir, tags);
+  }
+  /** The thresholds tuned for `tags` (thresholds.json), or undefined when the run has none. */
+  thresholds(tags: readonly string[]): ThresholdsFile | undefined {
+    return readThresholds(this.dir, tags);
+  }
+  writeThresholds(t: ThresholdsFile): void {
+    writeThresholds(this.dir, t);
   }
 
   get splitDir(): string {

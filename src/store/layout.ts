@@ -43,6 +43,12 @@ export const RUN_FILES = {
 export const SWEEP_FILES = {
   experiment: 'sweep.yaml',
   index: 'index.json',
+  /** An adaptive sweep's study journal (sweep.tpe): every proposal with what was known when it was made, append-only. */
+  study: 'study.jsonl',
+  /** Held by the one process that proposes for the study. */
+  studyLock: '.study.lock',
+  /** Why the sweep stopped starting points (sweep.budget), with the best point then; written when its last exp run stopped by its budget. */
+  stop: 'stopped.json',
   sink: '.mlflow.json',
   sinkLock: '.mlflow.lock',
 } as const;

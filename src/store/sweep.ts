@@ -27,8 +27,9 @@ export function defaultSweepId(plan: Plan): string {
   // Where the points train (launcher) changes no point either: moving a sweep to Slurm keeps its folder.
   const { description: _d, tracking: _t, launcher: _l, ...rest } = plan.experiment;
   // The ranking metric changes no point (as for run keys): re-ranking a sweep keeps its folder, and sweeps planned before sweep.metric keep theirs.
+  // A budget changes no point either: raising it and running the file again continues the same sweep.
   if (rest.sweep) {
-    const { metric: _m, ...sweep } = rest.sweep;
+    const { metric: _m, budget: _b, ...sweep } = rest.sweep;
     return `sweep-${hashOf({ ...rest, sweep }, 8)}`;
   }
   return `sweep-${hashOf(rest, 8)}`;

@@ -24,6 +24,21 @@ export const isResumable = (s: RunStatus | undefined): boolean => s === undefine
 
 export type Metrics = Record<string, number>;
 
+/** thresholds.json: per-tag thresholds tuned on the validation split after training. */
+export interface ThresholdsFile {
+  version: 1;
+  tags: string[];
+  thresholds: number[];
+  beta: number;
+  /** Whether they were tuned on test-time-augmented probabilities (evaluation.tta). */
+  tta: boolean;
+  /** F-beta on the validation split at metrics.threshold, and with the tuned thresholds. */
+  fbeta_at_threshold: number;
+  fbeta_tuned: number;
+  /** Tuned on one half of the split and scored on the other: the figure to believe. */
+  held_out: { at_threshold: number; tuned: number };
+}
+
 /** How a training process ended, as its parent saw it. */
 export interface ProcessExit {
   code: number | null;
@@ -54,6 +69,24 @@ export interface RunRecord {
   exit?: ProcessExit;
   /** The user's own labels (`exp tag RUN key=value`), also sent to MLflow as tags. */
   tags?: Record<string, string>;
+  /** The shared feature cache, when the run used it (its last attempt's numbers). */
+  feature_cache?: FeatureCacheRecord;
+}
+
+/** How a run used the shared feature cache (train/features.ts). */
+export interface FeatureCacheRecord {
+  key: string;
+  dir: string;
+  /** Whether training batches came from the cache (false with a continuous rotation: validation only). */
+  trained_from_cache: boolean;
+  validation_from_cache: boolean;
+  /** Features this run computed itself (stored or not), read from the cache, stored, and found damaged. */
+  computed: number;
+  read: number;
+  stored: number;
+  damaged: number;
+  /** Seconds spent computing, storing and waiting for entries, apart from training. */
+  fill_seconds: number;
 }
 
 /** point.json: a run folder's identity and its place in the sweep, written with the folder. */
@@ -129,6 +162,8 @@ export interface RunSummary {
   params: { total: number; trainable: number };
   split: { train: number; val: number; hash: string };
   tags: string[];
+  /** Time spent filling the shared feature cache (apart from training), and what the run computed and read. */
+  feature_cache?: { fill_seconds: number; computed: number; read: number; trained_from_cache: boolean };
 }
 
 /** A metrics.jsonl line: one epoch. */

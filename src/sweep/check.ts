@@ -13,20 +13,19 @@ type Sweep = NonNullable<ExperimentFile['sweep']>;
 type Distribution = NonNullable<Sweep['random']>['params'][string];
 
 /**
- * What the schema accepts but this version's exp run cannot run yet: adaptive search (sweep.tpe;
- * its algorithm is in src/search/tpe.ts, a study journal is still to come). Refused with a coded
- * problem rather than run as something else. (early_stop asha and hyperband are run: exec/asha-pruner.ts.)
+ * An adaptive study (sweep.tpe) proposes whole points from its own params: crossed with a grid,
+ * zip groups or random draws it would be several studies in one, which exp does not run.
  */
-function notYetRun(sweep: Sweep, sources: SourceMap): Problem[] {
-  const out: Problem[] = [];
-  if (sweep.tpe)
-    out.push({
-      code: 'SWEEP_NOT_SUPPORTED',
-      path: 'sweep.tpe',
-      message: 'sweep.tpe (adaptive TPE search) is not run by this version of exp yet; use sweep.random with the same params for now',
-      ...locate(sources, ['sweep', 'tpe'], true),
-    });
-  return out;
+function aloneInSweep(sweep: Sweep, sources: SourceMap): Problem[] {
+  if (!sweep.tpe) return [];
+  return (['grid', 'zip', 'random', 'exclude'] as const)
+    .filter((k) => sweep[k] !== undefined)
+    .map((k) => ({
+      code: 'SWEEP_CONFLICT' as const,
+      path: `sweep.${k}`,
+      message: `sweep.tpe proposes every swept setting itself and cannot be combined with sweep.${k}; move those settings into sweep.tpe.params (a choice distribution for a list of values)`,
+      ...locate(sources, ['sweep', k], true),
+    }));
 }
 
 export function checkSweep(sweep: Sweep | undefined, sources: SourceMap): Problem[] {
@@ -38,7 +37,7 @@ export function checkSweep(sweep: Sweep | undefined, sources: SourceMap): Proble
   (sweep.zip ?? []).forEach((group, gi) => c.zipGroup(group, gi));
   if (sweep.random) c.distributions('random', sweep.random.params);
   if (sweep.tpe) c.distributions('tpe', sweep.tpe.params);
-  c.problems.push(...notYetRun(sweep, sources));
+  c.problems.push(...aloneInSweep(sweep, sources));
   (sweep.exclude ?? []).forEach((rule, ri) => c.excludeRule(rule, ri));
   return c.problems;
 }

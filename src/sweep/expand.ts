@@ -36,7 +36,7 @@ export function pointCount(sweep: Sweep | undefined): number {
   let n = 1;
   for (const values of Object.values(sweep.grid ?? {})) n *= values.length;
   for (const group of sweep.zip ?? []) n *= Object.values(group)[0]?.length ?? 1;
-  return n * (sweep.random?.count ?? 1);
+  return n * (sweep.random?.count ?? sweep.tpe?.count ?? 1);
 }
 
 function axes(sweep: Sweep): Assignment[][] {
@@ -68,10 +68,22 @@ function draw(rng: () => number, dist: NonNullable<Sweep['random']>['params'][st
   }
 }
 
+/** The point of `params` over the document's base (its sweep section aside): an adaptive study's proposal becomes one of these when it is made. */
+export function pointOf(doc: ExperimentFile, file: string, params: Assignment, index: number): SweepPoint {
+  const { sweep: _sweep, ...base } = doc;
+  const written = clone(base) as Record<string, unknown>;
+  for (const [path, value] of Object.entries(params)) setPath(written, path, clone(value));
+  const config = runConfigOf(normalise(written as unknown as ExperimentFile, file));
+  return { index, key: runKey(config), name: pointName(params, config.name), params, config };
+}
+
 /** Expands a valid document (sweep checked) into points. `file` anchors relative paths. */
 export function expand(doc: ExperimentFile, file: string): Expansion {
   const { sweep, ...base } = doc;
   let assignments = sweep ? product(axes(sweep)) : [{}];
+  // An adaptive study (check.ts keeps it alone in its sweep) has no point before it proposes one: its base config stands in
+  // for what every proposal needs (preflight); exp plan shows the start-up draws (search/study.ts) and exp run proposes.
+  if (sweep?.tpe) assignments = [{}];
   if (sweep?.random) {
     const rng = seedrandom(String(sweep.random.seed ?? 0));
     const params = Object.entries(sweep.random.params);

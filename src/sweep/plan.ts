@@ -22,6 +22,8 @@ export interface Plan {
   points: SweepPoint[];
   excluded: number;
   duplicates: number;
+  /** The document as validated: an adaptive study (sweep.tpe) makes its later points from it (sweep/expand's pointOf). */
+  written: ExperimentFile;
 }
 
 export interface PlanResult {
@@ -92,7 +94,7 @@ export function planExperiment(file: string, options: PlanOptions = {}): PlanRes
     problems.push({ code: 'SWEEP_EMPTY_RESULT', message: `every point of the sweep is excluded; loosen sweep.exclude`, path: 'sweep.exclude', ...loc });
     return { problems, texts: loaded.texts, sources: loaded.sources };
   }
-  return { plan: { file: absFile, experiment, points, excluded, duplicates }, problems, texts: loaded.texts, sources: loaded.sources };
+  return { plan: { file: absFile, experiment, points, excluded, duplicates, written }, problems, texts: loaded.texts, sources: loaded.sources };
 }
 
 /**

@@ -18,6 +18,7 @@ import { existsSync } from 'node:fs';
 import { readRunState, readSweepState, sinkLock, writeSweepState, type SinkTarget, type SweepSinkState } from './sink-state.js';
 import { tagValue } from './sync-map.js';
 import { MAX_JSON_BYTES, readFileBounded } from '../util/fsx.js';
+import { readSweepStop } from '../store/sweep-stop.js';
 import { ENDED_STATUSES } from '../store/types.js';
 
 const ENDED = new Set<string>(ENDED_STATUSES);
@@ -58,7 +59,10 @@ export function parentSummary(
     `|${header.map(() => '---').join('|')}|`,
     ...rows.map((r) => `| ${[...t.paths.map((p) => cell(r.params[p])), r.name, r.status, ...shown.map((m) => cell(metricOf(r, m)))].join(' | ')} |`),
   ];
-  const ended = rows.length > 0 && done.length === rows.length;
+  // A sweep stopped by its budget has ended with points never started (planned): its parent ends too, with the reason.
+  const stop = readSweepStop(sweepDir);
+  const ended = rows.length > 0 && (done.length === rows.length || (stop !== undefined && rows.every((r) => ENDED.has(r.status) || r.status === 'planned')));
+  if (stop) lines.splice(1, 0, '', `Stopped by its budget: ${stop.reason}.`);
   if (parent && ended) lines.push('', ...parentLinks(target, parent, rows));
   const tags: Record<string, string> = {
     'exp.swept': JSON.stringify(t.paths),
@@ -67,6 +71,7 @@ export function parentSummary(
     'mlflow.note.content': tagValue(lines.join('\n')),
     ...(best ? { 'exp.best_run_name': best.name } : {}),
     ...(bestRunId ? { 'exp.best_run_id': bestRunId } : {}),
+    ...(stop ? { 'exp.stop_reason': tagValue(stop.reason) } : {}),
   };
   return {
     params,

@@ -41,6 +41,8 @@ import { RUN_FILES, sweepDirOf } from '../store/layout.js';
 import { readPoint, readRunRecord } from '../store/run.js';
 import { readFileBounded } from '../util/fsx.js';
 import { readSweepIndex } from '../store/sweep-index.js';
+import { proposalOf } from '../store/study.js';
+import { describeProposal } from '../search/study.js';
 
 export type SyncOutcome =
   | 'sent' // new events went out; none are pending
@@ -423,6 +425,9 @@ class RunSink implements SinkContext {
     }
     const tags: Record<string, string> = { 'mlflow.note.content': noteOf(basename(this.dir), this.state.key, ev), 'exp.status': ev.status };
     if (ev.reason) tags['exp.reason'] = tagValue(ev.reason);
+    // A point of an adaptive study: what its proposal was made from (exp why RUN shows the same).
+    const proposal = proposalOf(this.dir);
+    if (proposal) tags['exp.proposal'] = tagValue(describeProposal(proposal, 'value'));
     await this.client.logBatch(this.state.runId!, { tags });
     await this.client.updateRun(this.state.runId!, status, time);
   }

@@ -7,9 +7,8 @@
 import type * as tf from '@tensorflow/tfjs';
 import type { RunConfig } from '../config/normalise.js';
 import type { Dataset } from '../data/planet.js';
-import { runPath } from '../store/layout.js';
+import { writeThresholds } from '../store/thresholds.js';
 import type { Metrics } from '../store/types.js';
-import { writeJsonAtomic } from '../util/fsx.js';
 import { fbetaAt, heldOutEstimate, tuneThresholds, type ThresholdsFile } from '../core/thresholds.js';
 import { evalBatchSize, predictProbs } from '../core/predict.js';
 import { evaluate } from '../core/evaluate.js';
@@ -62,7 +61,7 @@ export async function finalEvaluation(
       fbeta_tuned: tuned.fbeta,
       held_out: { at_threshold: heldOut.at_base, tuned: heldOut.tuned },
     };
-    writeJsonAtomic(runPath(dir, 'thresholds'), file);
+    writeThresholds(dir, file);
     final.val_fbeta_tuned = tuned.fbeta;
     final.val_fbeta_tuned_heldout = heldOut.tuned;
   }

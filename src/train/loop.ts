@@ -8,12 +8,12 @@ import * as tf from '@tensorflow/tfjs';
 import type { RunConfig } from '../config/normalise.js';
 import { metricMode, type Mode } from '../config/metric.js';
 import type { Dataset } from '../data/planet.js';
-import { applyAugment, drawParams } from '../data/augment.js';
+import { applyAugment, drawParams, type AugmentParams } from '../data/augment.js';
 import { preprocess } from '../data/preprocess.js';
 import { accumulate, emptyCounts, report, type FbetaCounts, type FbetaReport } from '../core/metrics.js';
 import { chunks, epochOrder, makeBatch } from '../core/batches.js';
 import { bceSum } from '../core/loss.js';
-import { evaluate } from '../core/evaluate.js';
+import { evaluate, type Evaluation } from '../core/evaluate.js';
 import type { EpochPosition, EpochRecord, LoopState, Metrics } from '../core/state.js';
 import { splitFrozen, type SplitModel } from '../model/frozen.js';
 import type { BatchProgress } from '../exec/protocol.js';
@@ -54,6 +54,10 @@ export interface LoopHooks {
   checkpointDue?(): boolean;
   /** Saves the state with its position inside the epoch: on a stop, and when a checkpoint is due. */
   onPosition?(state: LoopState): Promise<void>;
+  /** The shared feature cache (train/features.ts): a training batch's frozen-front output, or undefined to compute it here. */
+  frozenFeatures?(images: readonly number[], params: readonly AugmentParams[]): Promise<tf.Tensor4D | undefined>;
+  /** Validation through the feature cache, in place of evaluate(). */
+  evaluateVal?(): Promise<Evaluation>;
 }
 
 export const monitorMode = (cfg: RunConfig): Mode => metricMode(cfg.checkpoint.monitor, cfg.checkpoint.mode);
@@ -141,6 +145,8 @@ interface Trainer {
   vars: tf.Variable[];
   ds: Dataset;
   cfg: RunConfig;
+  /** The feature cache's hooks, when the run has one. */
+  cache: Pick<LoopHooks, 'frozenFeatures' | 'evaluateVal'>;
 }
 
 /** One epoch's pass over the training images, resumed from a saved position when there is one: its batches, running sums and clock. */
@@ -187,13 +193,11 @@ async function trainBatch(t: Trainer, pass: Pass, b: number): Promise<StopReason
   const { cfg, ds } = t;
   const idx = pass.batches[b]!;
   const { x, y } = makeBatch(ds, idx);
-  const input = tf.tidy(() =>
-    preprocess(
-      applyAugment(x, drawParams(cfg.augmentation, idx.length, cfg.training.seed, pass.epoch, b), cfg.augmentation.fill_mode),
-      cfg.model.preprocessing,
-    ),
-  );
-  const { cost, probs } = trainStep(t.parts, t.optimizer, t.vars, input, y);
+  const params = drawParams(cfg.augmentation, idx.length, cfg.training.seed, pass.epoch, b);
+  // From the feature cache, the input is the frozen front's output: only the rest runs.
+  const cached = await t.cache.frozenFeatures?.(idx, params);
+  const input = cached ?? tf.tidy(() => preprocess(applyAugment(x, params, cfg.augmentation.fill_mode), cfg.model.preprocessing));
+  const { cost, probs } = trainStep(cached ? { ...t.parts, frozen: (f) => f } : t.parts, t.optimizer, t.vars, input, y);
   const loss = (await cost.data())[0]!;
   const probsData = (await probs.data()) as Float32Array;
   const targets = await y.data();
@@ -257,7 +261,7 @@ function updateMonitors(state: LoopState, epoch: number, value: number, cfg: Run
 async function endEpoch(t: Trainer, pass: Pass, val: readonly number[], state: LoopState): Promise<{ record: EpochRecord; improved: boolean } | StopReason> {
   const { cfg, ds } = t;
   const trainSeconds = pass.elapsed();
-  const ev = await evaluate(t.model, ds, val, cfg);
+  const ev = t.cache.evaluateVal ? await t.cache.evaluateVal() : await evaluate(t.model, ds, val, cfg);
   if (!Number.isFinite(ev.loss))
     return {
       status: 'failed',
@@ -287,7 +291,7 @@ export async function trainLoop(
   state: LoopState,
   hooks: LoopHooks,
 ): Promise<StopReason> {
-  const t: Trainer = { model, parts: splitFrozen(model), optimizer, vars: model.trainableWeights.map((w) => w.read() as tf.Variable), ds, cfg };
+  const t: Trainer = { model, parts: splitFrozen(model), optimizer, vars: model.trainableWeights.map((w) => w.read() as tf.Variable), ds, cfg, cache: hooks };
   const es = cfg.training.early_stopping;
   const earlyStop = (): StopReason => ({ status: 'completed', reason: `early stopping: ${cfg.checkpoint.monitor} did not improve for ${es!.patience} epochs` });
   // A run resumed after its early stop had triggered (killed before it was recorded) stays stopped.

@@ -93,6 +93,7 @@ export class RunOutputs {
     split: Split;
     tags: string[];
     peakRssMb: number;
+    featureCache?: RunSummary['feature_cache'];
   }): RunSummary {
     const { stop, state } = init;
     const best = state.best ? state.history.find((h) => h.epoch === state.best!.epoch) : undefined;
@@ -118,6 +119,7 @@ export class RunOutputs {
       params: init.params,
       split: { train: init.split.train.length, val: init.split.val.length, hash: init.split.hash },
       tags: init.tags,
+      ...(init.featureCache ? { feature_cache: init.featureCache } : {}),
     };
     writeSummary(this.dir, summary);
     return summary;

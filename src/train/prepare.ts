@@ -7,8 +7,7 @@
 import type * as tf from '@tensorflow/tfjs';
 import type { RunConfig } from '../config/normalise.js';
 import type { PointMeta } from '../store/types.js';
-import { runPath } from '../store/layout.js';
-import { writeFileAtomic } from '../util/fsx.js';
+import { writeTags } from '../store/tags.js';
 import { ExpError } from '../errors.js';
 import { selectBackend, type BackendInfo } from '../backend/select.js';
 import { loadDataset, describeReport, type Dataset } from '../data/planet.js';
@@ -68,7 +67,7 @@ async function dataFor(c: PrepareContext): Promise<{ ds: Dataset; split: Split }
   const ds = await loadDataset(c.cfg.data, { cacheDir: c.cacheDir, onProgress: (m) => c.log(`data: ${m}\n`) });
   for (const line of describeReport(ds.report)) c.log(`${line}\n`);
   const split = resolveSplit(c.dir, ds, c.cfg);
-  writeFileAtomic(runPath(c.dir, 'tags'), ds.tags.join('\n') + '\n');
+  writeTags(c.dir, ds.tags);
   c.log(`split: ${split.train.length} train / ${split.val.length} validation (hash ${split.hash})\n`);
   return { ds, split };
 }

@@ -19,7 +19,7 @@ import { captureEnvironment } from '../store/environment.js';
 import type { Lock } from '../store/lock.js';
 import { appendText } from '../util/fsx.js';
 import { ExpError, fromSystemError } from '../errors.js';
-import { isFinished, type PointMeta, type RunRecord } from '../store/types.js';
+import { isFinished, type FeatureCacheRecord, type PointMeta, type RunRecord, type RunSummary } from '../store/types.js';
 import type { RunConfig } from '../config/normalise.js';
 import { EventLog, readEvents } from '../track/events.js';
 import { flushMsFor, LiveSync } from '../track/live.js';
@@ -34,6 +34,8 @@ import { bestConstantBaseline } from '../core/metrics.js';
 import { SystemSampler } from './system.js';
 import { prepareRun, type Prepared } from './prepare.js';
 import { CheckpointPolicy } from './checkpoint-policy.js';
+import { featureHooks, openFeatureSource } from './features.js';
+import { splitFrozen } from '../model/frozen.js';
 
 export interface TrainOptions {
   out: Out;
@@ -196,6 +198,8 @@ interface Trained {
   live: LiveSync;
   baseline: { k: number; fbeta: number };
   tensors: { at_start: number; after_each_epoch: number[] };
+  /** How the run used the shared feature cache, when it did. */
+  featureCache?: FeatureCacheRecord;
 }
 
 /** Prepares, trains and ends a run whose folder is open and whose start is to be recorded. */
@@ -244,8 +248,11 @@ async function trainEpochs(life: RunLife, p: Prepared): Promise<Trained> {
     tellParent({ type: 'epoch', epoch: unjudged.epoch, metrics: unjudged.metrics, improved: false });
     await awaitRung(stop, outputs, unjudged.epoch, log);
   }
+  const parts = splitFrozen(p.model);
+  const features = openFeatureSource({ cfg, ds, splitHash: split.hash, parts, base: p.base, backend: p.backend, log, env: life.env });
   system.start();
   const stopped = await trainLoop(p.model, p.optimizer, ds, split, cfg, state, {
+    ...featureHooks(features, parts, ds, split.val, cfg),
     onBatch: (b) => {
       progress.batch(b);
       tellParent({ type: 'progress', ...b });
@@ -264,7 +271,9 @@ async function trainEpochs(life: RunLife, p: Prepared): Promise<Trained> {
     },
   });
   system.stop();
-  return { stopped, policy, live, baseline, tensors };
+  const featureCache = features?.stats();
+  if (featureCache) life.record.feature_cache = featureCache;
+  return { stopped, policy, live, baseline, tensors, ...(featureCache ? { featureCache } : {}) };
 }
 
 /** The recipe's final step (reload the best checkpoint, evaluate it, tune thresholds on it), the summary, and the recorded end. */
@@ -289,6 +298,7 @@ async function finish(life: RunLife, p: Prepared, t: Trained): Promise<RunRecord
     split: p.split,
     tags: p.ds.tags,
     peakRssMb: Math.round(process.resourceUsage().maxRSS / 1024),
+    ...(t.featureCache ? { featureCache: featureCacheSummary(t.featureCache) } : {}),
   });
   life.outputs.finished(stopped.status, stopped.reason, summary, life.launch?.uploadCheckpoints === true);
   life.end(stopped.status, stopped.reason);
@@ -321,3 +331,11 @@ function rungUnjudged(dir: string, hold: ReadonlySet<number>, state: LoopState, 
   if (state.position && !(state.position.epoch === state.epoch + 1 && state.position.batch === 0)) return undefined;
   return readEvents(dir).events.some((e) => e.type === 'rung' && e.epoch === state.epoch) ? undefined : last;
 }
+
+/** What summary.json says of the feature cache: the time spent filling it apart from training, and what was computed and read. */
+const featureCacheSummary = (fc: FeatureCacheRecord): NonNullable<RunSummary['feature_cache']> => ({
+  fill_seconds: fc.fill_seconds,
+  computed: fc.computed,
+  read: fc.read,
+  trained_from_cache: fc.trained_from_cache,
+});

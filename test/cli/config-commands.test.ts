@@ -23,7 +23,13 @@ test('exp --version and --help', () => {
 });
 
 test('exp validate: 0 for valid files, 2 with file:line:col, source line and caret for invalid ones', () => {
-  const ok = exp(['validate', 'experiments/vgg16-block5.yaml', 'experiments/vgg16-sweep.yaml', 'experiments/quickstart.yaml']);
+  const ok = exp([
+    'validate',
+    'experiments/vgg16-block5.yaml',
+    'experiments/vgg16-sweep.yaml',
+    'experiments/quickstart.yaml',
+    'experiments/vgg16-block5-dihedral.yaml',
+  ]);
   assert.equal(ok.code, 0, ok.stderr);
   const dir = tempDir();
   const file = join(dir, 'broken.yaml');

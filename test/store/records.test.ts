@@ -6,7 +6,7 @@
  */
 import { before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { exp, tempDir } from '../helpers/cli.js';
 import { tinyExperiment } from '../helpers/training.js';
@@ -93,6 +93,53 @@ test('a hand-edited ensemble.json is RUN_FILE_CORRUPT naming it and the field', 
   const dir = join(tmp, 'ensemble');
   expectCorrupt(ensembleManifestPath(dir), { members: ['../a', 2], tags: ['x'], thresholds: [0.5] }, 'members', () => readEnsembleManifest(dir));
   expectCorrupt(ensembleManifestPath(dir), { members: ['../a'], tags: ['x'], thresholds: '0.5' }, 'thresholds', () => readEnsembleManifest(dir));
+});
+
+test('a hand-edited thresholds.json is RUN_FILE_CORRUPT naming thresholds.json and the field; a whole one reads back as written', () => {
+  const folder = new RunFolder(runDir);
+  const file = runPath(runDir, 'thresholds');
+  const tags = ['clear', 'haze'];
+  expectCorrupt(file, { tags, thresholds: '0.5' }, 'thresholds', () => folder.thresholds(tags));
+  expectCorrupt(file, { tags: 'clear', thresholds: [0.5, 0.5] }, 'tags', () => folder.thresholds(tags));
+  expectCorrupt(file, { tags, thresholds: [0.5, 1.5] }, /'thresholds' has 1.5 at 1, not a probability/, () => folder.thresholds(tags));
+  expectCorrupt(file, { tags: ['clear', 'cloudy'], thresholds: [0.5, 0.5] }, /tuned for other tags/, () => folder.thresholds(tags));
+  const whole = {
+    version: 1 as const,
+    tags,
+    thresholds: [0.2, 0.7],
+    beta: 2,
+    tta: false,
+    fbeta_at_threshold: 0.5,
+    fbeta_tuned: 0.6,
+    held_out: { at_threshold: 0.5, tuned: 0.55 },
+  };
+  folder.writeThresholds(whole);
+  assert.deepEqual(folder.thresholds(tags), whole);
+  rmSync(file);
+  assert.equal(folder.thresholds(tags), undefined, 'a run without thresholds.json has none (it scores at metrics.threshold)');
+});
+
+test('a hand-edited tags.txt (empty, a repeated tag, a tag with a space) is RUN_FILE_CORRUPT naming tags.txt; a whole one reads back as written', () => {
+  const folder = new RunFolder(runDir);
+  const file = runPath(runDir, 'tags');
+  assert.equal(folder.tags(), undefined, 'a run that has not trained has no tags');
+  for (const [text, says] of [
+    ['\n\n', /holds no tags/],
+    ['clear\nhaze\nclear\n', /tag 'clear' is repeated/],
+    ['clear\npartly cloudy\n', /tag 'partly cloudy' is repeated or holds a space/],
+  ] as const) {
+    writeFileSync(file, text);
+    const e = codedError(() => folder.tags());
+    assert.equal(e.code, 'RUN_FILE_CORRUPT', e.message);
+    assert.equal(e.file, file);
+    assert.ok(e.message.includes(file), e.message);
+    assert.match(e.message, says);
+    assert.ok(e.fix);
+    assert.equal(readFileSync(file, 'utf8'), text, 'the damaged file is left as it is');
+  }
+  folder.writeTags(['clear', 'haze']);
+  assert.deepEqual(folder.tags(), ['clear', 'haze']);
+  rmSync(file);
 });
 
 test("a hand-edited checkpoint state.json with a wrong field type is CHECKPOINT_FORMAT naming the checkpoint's state.json", async () => {
