@@ -27,13 +27,17 @@ missing=()
 [ -x /usr/bin/chromium ] || missing+=(chromium fonts-liberation)
 command -v redis-server >/dev/null 2>&1 || missing+=(redis-server)
 command -v openssl >/dev/null 2>&1 || missing+=(openssl) # test/exec/queue-tls.test.ts makes a certificate
+# A one-node Slurm cluster for test/slurm/ (test/helpers/slurm-cluster.ts configures and starts its own; no systemd needed).
+for b in /usr/sbin/slurmctld:slurmctld /usr/sbin/slurmd:slurmd /usr/sbin/munged:munge /usr/bin/sbatch:slurm-client; do [ -x "${b%%:*}" ] || missing+=("${b##*:}"); done
 if [ ${#missing[@]} -eq 0 ]; then
-  echo "setup-test-env: chromium and redis-server present ($(/usr/bin/chromium --version 2>/dev/null | head -n1); $(redis-server --version | cut -d' ' -f3))"
+  echo "setup-test-env: chromium, redis-server and slurm present ($(/usr/bin/chromium --version 2>/dev/null | head -n1); $(redis-server --version | cut -d' ' -f3))"
 elif [ "$(id -u)" = "0" ] && command -v apt-get >/dev/null 2>&1; then
   echo "setup-test-env: installing ${missing[*]} with apt-get"
   apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}"
   # The package starts a system-wide Redis on port 6379; the tests start their own.
   if command -v systemctl >/dev/null 2>&1; then systemctl stop redis-server >/dev/null 2>&1 || true; fi
+  # Likewise munge and Slurm's own daemons, where systemd started them: the tests run their own cluster.
+  if command -v systemctl >/dev/null 2>&1; then systemctl stop slurmd slurmctld munge >/dev/null 2>&1 || true; fi
 else
   echo "setup-test-env: missing ${missing[*]}; install with: sudo apt-get install -y --no-install-recommends ${missing[*]}" >&2
 fi

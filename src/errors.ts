@@ -74,6 +74,9 @@ export type ModelUseErrorCode = 'NO_MODEL' | 'INCOMPATIBLE_RUNS' | 'EXPORT_FAILE
 /** QUEUE_JOB_INVALID: a job a worker took off the queue is not one exp wrote (a path for a name, a config the schema rejects). */
 export type QueueErrorCode = 'QUEUE_URL' | 'QUEUE_UNREACHABLE' | 'QUEUE_JOB_INVALID';
 
+/** Slurm (exp run --launcher slurm): no Slurm client here, sbatch/scancel refused (Slurm's message quoted), a task's map that exp did not write. */
+export type SlurmErrorCode = 'SLURM_UNAVAILABLE' | 'SLURM_SUBMIT' | 'SLURM_CANCEL' | 'SLURM_TASK_INVALID';
+
 export type ErrorCode =
   | UsageCode
   | 'CONFIG_INVALID'
@@ -84,6 +87,7 @@ export type ErrorCode =
   | MlflowErrorCode
   | ModelUseErrorCode
   | QueueErrorCode
+  | SlurmErrorCode
   | 'BACKEND_UNAVAILABLE'
   | 'NO_GPU'
   /** exp train's EXP_LAUNCH (the launcher's settings, exec/protocol.ts) is not what a launcher writes. */

@@ -66,6 +66,14 @@ export const CHECKPOINT_FLAG = {
 } as const;
 /** --force of the commands that write a model's output (export, predict); exp run and exp train have their own --force. */
 export const FORCE_OUTPUT_FLAG = { type: 'boolean', description: 'Replace an output file that exp did not write.' } as const;
+/** exp run --launcher: where the points train. slurm: one job array (see cli/slurm.ts). */
+export const LAUNCHER_FLAG = {
+  type: 'string',
+  arg: 'local|slurm',
+  choices: ['local', 'slurm'],
+  description:
+    'Where the points train: here (local, the default), or as one Slurm job array submitted with sbatch (options: launcher.slurm, --set launcher.slurm.X=...).',
+} as const;
 
 /** The runs folder: --runs-dir, else $EXP_RUNS_DIR (when not empty), else runs/, resolved against the working folder. */
 export const runsDirOf = (flag: string | undefined, io: Io): string => resolve(cwdOf(io), flag || io.env.EXP_RUNS_DIR || DEFAULT_RUNS_DIR);

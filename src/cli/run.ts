@@ -3,10 +3,11 @@ import { basename, resolve } from 'node:path';
 import { defineCommand } from './command.js';
 import { EXIT, cwdOf } from './io.js';
 import { displayPath, table } from './report.js';
-import { GPUS_FLAG, POINTS_AT_ONCE_FLAG, QUEUE_FLAG, RUNS_DIR_FLAG, SET_FLAG, parseGpus, runsDirOf } from './flags.js';
+import { GPUS_FLAG, LAUNCHER_FLAG, POINTS_AT_ONCE_FLAG, QUEUE_FLAG, RUNS_DIR_FLAG, SET_FLAG, parseGpus, runsDirOf } from './flags.js';
 import { syncAfterRun } from './sync.js';
 import { planExperiment } from '../sweep/plan.js';
 import { ConfigError } from '../config/problem.js';
+import { UsageError } from '../errors.js';
 import { preflight } from '../exec/preflight.js';
 import { runFolders, type FolderResult } from '../exec/local.js';
 import { SweepDisplay } from '../exec/display.js';
@@ -31,7 +32,8 @@ export function sweepExit(results: readonly FolderResult[]): number {
 export const runCommand = defineCommand({
   name: 'run',
   summary: 'Plan the experiment, write one folder per sweep point, and train each point that has not finished.',
-  usage: 'run FILE [--set path=value ...] [--workers N] [--gpus 0,1] [--runs-dir DIR] [--sweep NAME] [--dry-run] [--retry-failed] [--force] [--max-failures N]',
+  usage:
+    'run FILE [--set path=value ...] [--workers N] [--gpus 0,1] [--runs-dir DIR] [--sweep NAME] [--dry-run] [--retry-failed] [--force] [--max-failures N] [--queue URL [--detach] | --launcher slurm [--wait]]',
   details: [
     'Before writing anything, checks what every point needs (data, weights, backend) and reports all problems at once.',
     'Running the same file again resumes its sweep: finished points are skipped, interrupted ones continue from their last',
@@ -53,6 +55,8 @@ export const runCommand = defineCommand({
     'max-failures': { type: 'int', arg: 'N', min: 1, description: 'Start no new point after N failures.' },
     queue: { ...QUEUE_FLAG, description: 'Send the points to a queue (redis://HOST:PORT[/DB]) for `exp worker`s instead of training here.' },
     detach: { type: 'boolean', description: 'With --queue: return once the points are queued instead of following them.' },
+    launcher: LAUNCHER_FLAG,
+    wait: { type: 'boolean', description: 'With --launcher slurm: follow the job array until every task has ended, instead of returning at once.' },
   },
   async run(files, flags, io) {
     const cwd = cwdOf(io);
@@ -70,6 +74,20 @@ export const runCommand = defineCommand({
     if (flags['dry-run']) {
       for (const p of index.points) io.stdout.write(`  ${p.dir}\n`);
       return EXIT.ok;
+    }
+    if (flags.launcher === 'slurm') {
+      // An adaptive study proposes points as results come in; a job array is submitted whole (Slurm runs TPE: not yet).
+      study?.release();
+      if (study)
+        throw new UsageError({ code: 'USAGE', message: 'sweep.tpe is not run with --launcher slurm yet', fix: 'run it with --workers N or --queue URL' });
+      if (flags.queue || flags.force || flags.gpus)
+        throw new UsageError({
+          code: 'USAGE',
+          message: '--launcher slurm takes neither --queue, --force nor --gpus',
+          fix: 'ask Slurm for GPUs with --set launcher.slurm.gpus_per_task=1',
+        });
+      const { runOnSlurm } = await import('./slurm.js');
+      return runOnSlurm(plan, dir, index, { workers: flags.workers, retryFailed: flags['retry-failed'] || flags['only-failed'], wait: flags.wait }, io);
     }
     if (flags.queue) {
       try {

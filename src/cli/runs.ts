@@ -8,7 +8,7 @@ import { UsageError } from '../errors.js';
 import { listRuns, metricOf, paramOf, sortRows, type RunRow } from '../query/runs.js';
 import { rankedBy, rankingBy } from '../config/metric.js';
 import { matches, parseFilter } from '../query/filter.js';
-import { chooseColumns } from './runs-columns.js';
+import { chooseColumns, type Column } from './runs-columns.js';
 
 export { formatDuration, metricCell } from './runs-columns.js';
 
@@ -57,7 +57,20 @@ export const runsCommand = defineCommand({
       });
     const clauses = flags.filter ? parseFilter(flags.filter) : [];
     let rows = listRuns(root).filter((r) => matches(r, clauses, paramOf));
-    const columns = chooseColumns(flags.columns, rows);
+    const chosen = chooseColumns(flags.columns, rows);
+    // Runs of sweeps submitted with --launcher slurm get their task's state from Slurm (the standard table only).
+    const slurm =
+      flags.columns === undefined
+        ? await (
+            await import('./slurm.js')
+          ).slurmColumn(
+            rows.map((r) => r.dir),
+            io.env,
+          )
+        : undefined;
+    const columns: readonly Column[] = slurm
+      ? [...chosen, { header: 'slurm', value: (r: RunRow) => slurm.get(r.dir) ?? null, cell: (r: RunRow) => slurm.get(r.dir) ?? '' }]
+      : chosen;
     const ranking = flags.sort ? rankingBy(flags.sort) : undefined;
     if (ranking) {
       checkSortMetric(rows, ranking.metric);
@@ -69,6 +82,7 @@ export const runsCommand = defineCommand({
           rows.map((r) => ({
             ...r,
             ...(flags.columns !== undefined ? { columns: Object.fromEntries(columns.map((c) => [c.header, c.value(r) ?? null])) } : {}),
+            ...(slurm ? { slurm: slurm.get(r.dir) ?? null } : {}),
           })),
           null,
           2,

@@ -36,6 +36,13 @@ export const statusCommand = defineCommand({
   flags: { json: JSON_FLAG },
   async run(paths, flags, io) {
     const statuses = runFoldersUnder(paths, io).map((d) => folderStatus(d, io.env));
+    // Sweeps submitted with --launcher slurm: each point's task state from scontrol/sacct (undefined for others).
+    const slurm = await (
+      await import('./slurm.js')
+    ).slurmColumn(
+      statuses.map((s) => s.dir),
+      io.env,
+    );
     if (flags.json) {
       io.stdout.write(
         JSON.stringify(
@@ -58,6 +65,7 @@ export const statusCommand = defineCommand({
                     unsent_types: countTypes(s.tracking.unsent),
                   },
             ...(s.error ? { error: s.error } : {}),
+            ...(slurm ? { slurm: slurm.get(s.dir) ?? null } : {}),
           })),
           null,
           2,
@@ -76,8 +84,14 @@ export const statusCommand = defineCommand({
     if (servers.size > 0) io.stdout.write('\n');
     io.stdout.write(
       table(
-        ['run', 'status', 'epochs', 'mlflow'],
-        statuses.map((s) => [displayPath(s.dir, cwd), s.status, `${s.epochsDone}/${s.epochsPlanned ?? '?'}`, describeTracking(s)]),
+        ['run', 'status', 'epochs', 'mlflow', ...(slurm ? ['slurm'] : [])],
+        statuses.map((s) => [
+          displayPath(s.dir, cwd),
+          s.status,
+          `${s.epochsDone}/${s.epochsPlanned ?? '?'}`,
+          describeTracking(s),
+          ...(slurm ? [slurm.get(s.dir) ?? 'not submitted'] : []),
+        ]),
       ),
     );
     return EXIT.ok;

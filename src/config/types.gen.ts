@@ -308,6 +308,64 @@ max_gb?: number
 dtype?: "float32"
 }
 /**
+ * Where `exp run` trains the points when told to elsewhere: defaults for `exp run --launcher slurm` (override one with --set launcher.slurm.partition=gpu). Not part of the run key: changing it retrains nothing.
+ */
+launcher?: {
+/**
+ * The #SBATCH options of the job array `exp run --launcher slurm` submits (one task per unfinished point). null leaves an option to Slurm's defaults.
+ */
+slurm?: {
+/**
+ * Slurm partition (#SBATCH --partition).
+ */
+partition?: (string | null)
+/**
+ * Account to charge (#SBATCH --account).
+ */
+account?: (string | null)
+/**
+ * Quality of service (#SBATCH --qos).
+ */
+qos?: (string | null)
+/**
+ * Time limit of each task, in Slurm's format, e.g. 2:00:00 or 1-00:00:00 (#SBATCH --time). The task gets a warning signal before it (signal_seconds), saves its position and is requeued.
+ */
+time?: (string | null)
+/**
+ * CPUs per task (#SBATCH --cpus-per-task).
+ */
+cpus_per_task?: (number | null)
+/**
+ * Memory per task, e.g. 16G (#SBATCH --mem).
+ */
+mem?: (string | null)
+/**
+ * GPUs per task (#SBATCH --gpus-per-task).
+ */
+gpus_per_task?: (number | null)
+/**
+ * Node features required (#SBATCH --constraint).
+ */
+constraint?: (string | null)
+/**
+ * Seconds before the time limit at which Slurm sends the task SIGUSR1 (#SBATCH --signal=B:USR1@N): the point stops within a batch, saves its position and the task requeues itself.
+ */
+signal_seconds?: number
+/**
+ * Extra #SBATCH options, one per item, e.g. --exclusive or --mail-type=END (written as '#SBATCH <item>').
+ * 
+ * @maxItems 64
+ */
+sbatch?: string[]
+/**
+ * Shell lines the batch script runs before exp, e.g. 'module load cuda/12.2' or 'source ~/venv/bin/activate'. Never put secrets here: the script is kept in the sweep folder.
+ * 
+ * @maxItems 64
+ */
+setup?: string[]
+}
+}
+/**
  * MLflow tracking. Runs are always recorded locally; a server is optional.
  */
 tracking?: {
@@ -835,6 +893,64 @@ max_gb: number
  * How features are stored. float32 stores exactly what the frozen blocks compute.
  */
 dtype: "float32"
+}
+/**
+ * Where `exp run` trains the points when told to elsewhere: defaults for `exp run --launcher slurm` (override one with --set launcher.slurm.partition=gpu). Not part of the run key: changing it retrains nothing.
+ */
+launcher: {
+/**
+ * The #SBATCH options of the job array `exp run --launcher slurm` submits (one task per unfinished point). null leaves an option to Slurm's defaults.
+ */
+slurm: {
+/**
+ * Slurm partition (#SBATCH --partition).
+ */
+partition: (string | null)
+/**
+ * Account to charge (#SBATCH --account).
+ */
+account: (string | null)
+/**
+ * Quality of service (#SBATCH --qos).
+ */
+qos: (string | null)
+/**
+ * Time limit of each task, in Slurm's format, e.g. 2:00:00 or 1-00:00:00 (#SBATCH --time). The task gets a warning signal before it (signal_seconds), saves its position and is requeued.
+ */
+time: (string | null)
+/**
+ * CPUs per task (#SBATCH --cpus-per-task).
+ */
+cpus_per_task: (number | null)
+/**
+ * Memory per task, e.g. 16G (#SBATCH --mem).
+ */
+mem: (string | null)
+/**
+ * GPUs per task (#SBATCH --gpus-per-task).
+ */
+gpus_per_task: (number | null)
+/**
+ * Node features required (#SBATCH --constraint).
+ */
+constraint: (string | null)
+/**
+ * Seconds before the time limit at which Slurm sends the task SIGUSR1 (#SBATCH --signal=B:USR1@N): the point stops within a batch, saves its position and the task requeues itself.
+ */
+signal_seconds: number
+/**
+ * Extra #SBATCH options, one per item, e.g. --exclusive or --mail-type=END (written as '#SBATCH <item>').
+ * 
+ * @maxItems 64
+ */
+sbatch: string[]
+/**
+ * Shell lines the batch script runs before exp, e.g. 'module load cuda/12.2' or 'source ~/venv/bin/activate'. Never put secrets here: the script is kept in the sweep folder.
+ * 
+ * @maxItems 64
+ */
+setup: string[]
+}
 }
 /**
  * MLflow tracking. Runs are always recorded locally; a server is optional.

@@ -27,6 +27,8 @@ export interface TrainChild {
   interrupt(): void;
   /** Sends a prune request: it stops at the next batch as `pruned`. */
   prune(reason: string): void;
+  /** Asks it over IPC to stop at the next batch as `killed`: unlike a signal, asking twice never aborts it. */
+  stop(reason: string): void;
   /** Lets it go on past a rung it waits at (see LaunchSettings.holdEpochs). */
   go(epoch: number, note?: string): void;
   /** Resolves when it has exited. */
@@ -69,6 +71,9 @@ export function spawnTrain(dir: string, opts: ChildOptions): TrainChild {
     },
     prune: (reason) => {
       void sub.sendMessage({ type: 'prune', reason } satisfies ToChild).catch(() => undefined);
+    },
+    stop: (reason) => {
+      void sub.sendMessage({ type: 'stop', reason } satisfies ToChild).catch(() => undefined);
     },
     go: (epoch, note) => {
       void sub.sendMessage({ type: 'go', epoch, ...(note ? { note } : {}) } satisfies ToChild).catch(() => undefined);

@@ -25,7 +25,7 @@ export type ExitCode = (typeof EXIT)[keyof typeof EXIT];
 /** What a launcher tells its child before it starts (one object, in LAUNCH_VAR). */
 export interface LaunchSettings {
   /** Who launched it: recorded in run.json; a queued run waits longer for its end to reach MLflow. */
-  launcher: 'local' | 'queue';
+  launcher: 'local' | 'queue' | 'slurm';
   /** The queue worker's name (shown by exp queue status), recorded in run.json. */
   worker?: string;
   /** Stage each checkpoint for upload to the tracking server: a queued run another worker may have to resume. */
@@ -66,7 +66,7 @@ function checkSettings(v: unknown): LaunchSettings {
   const o = v as Record<string, unknown>;
   const unknown = Object.keys(o).filter((k) => !(KEYS as readonly string[]).includes(k));
   if (unknown.length > 0) throw invalid(`unknown key ${JSON.stringify(unknown[0])}`);
-  if (o.launcher !== 'local' && o.launcher !== 'queue') throw invalid('launcher must be "local" or "queue"');
+  if (o.launcher !== 'local' && o.launcher !== 'queue' && o.launcher !== 'slurm') throw invalid('launcher must be "local", "queue" or "slurm"');
   if (o.worker !== undefined && (typeof o.worker !== 'string' || o.worker.length === 0 || o.worker.length > 1000))
     throw invalid('worker must be a name of 1 to 1000 characters');
   for (const k of ['uploadCheckpoints', 'pinTracking'] as const) if (typeof o[k] !== 'boolean') throw invalid(`${k} must be true or false`);

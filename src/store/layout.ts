@@ -71,6 +71,19 @@ export const ENSEMBLE_FILES = {
   /** The members, tags and thresholds: what makes a folder an ensemble. */
   manifest: 'ensemble.json',
 } as const;
+/**
+ * A sweep folder's Slurm submissions (exp run --launcher slurm), in its slurm/ folder: jobs.json
+ * (every submission: job id, array, task -> point), submit-N.sh (the batch script of submission N,
+ * no secrets), tasks-N.json (its task id -> run folder map, read by each array task), logs/ (the tasks' output).
+ */
+export const SLURM_DIR = 'slurm';
+export const SLURM_FILES = {
+  jobs: 'jobs.json',
+  script: (n: number): string => `submit-${n}.sh`,
+  tasks: (n: number): string => `tasks-${n}.json`,
+  logs: 'logs',
+} as const;
+export const slurmPath = (sweepDir: string, name: string): string => join(sweepDir, SLURM_DIR, name);
 
 export type RunFile = keyof typeof RUN_FILES;
 export type SweepFile = keyof typeof SWEEP_FILES;

@@ -24,7 +24,8 @@ import type { SweepIndex, SweepIndexEntry } from './types.js';
 
 /** A sweep id that is stable for the same resolved experiment, so re-running a file resumes its sweep. */
 export function defaultSweepId(plan: Plan): string {
-  const { description: _d, tracking: _t, ...rest } = plan.experiment;
+  // Where the points train (launcher) changes no point either: moving a sweep to Slurm keeps its folder.
+  const { description: _d, tracking: _t, launcher: _l, ...rest } = plan.experiment;
   // The ranking metric changes no point (as for run keys): re-ranking a sweep keeps its folder, and sweeps planned before sweep.metric keep theirs.
   // A budget changes no point either: raising it and running the file again continues the same sweep.
   if (rest.sweep) {

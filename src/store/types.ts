@@ -63,8 +63,8 @@ export interface RunRecord {
   backend?: BackendInfo;
   /** GPUs this run was given (CUDA_VISIBLE_DEVICES), when a launcher assigned them. */
   gpus?: string;
-  /** Which launcher ran it last: exp run (local) or a queue worker. */
-  launcher?: { kind: 'local' | 'queue'; worker?: string };
+  /** Which launcher ran it last: exp run (local), a queue worker, or a Slurm array task (worker: its job, task and node). */
+  launcher?: { kind: 'local' | 'queue' | 'slurm'; worker?: string };
   environment?: RunEnvironment;
   exit?: ProcessExit;
   /** The user's own labels (`exp tag RUN key=value`), also sent to MLflow as tags. */

@@ -2,7 +2,7 @@
  * Run keys and readable names. A key is a hash of the canonical resolved run config, so it
  * does not depend on key order, number spelling (1e-3 vs 0.001) or where a value came from
  * (file, extends, --set, sweep). Settings that do not change what is trained are left out:
- * name, description, tracking, the end-of-run evaluation (thresholds, TTA: `exp evaluate` redoes
+ * name, description, tracking, launcher (where it trains), the end-of-run evaluation (thresholds, TTA: `exp evaluate` redoes
  * it on demand), training.require_gpu and checkpoint.every_minutes (a resume is exact). So
  * renaming, re-pointing tracking, or a newer exp that adds such a setting keeps the keys, and a
  * sweep run again after an upgrade does not retrain its points.
@@ -11,7 +11,7 @@ import { createHash } from 'node:crypto';
 import { canonicalJson } from '../util/object.js';
 import type { RunConfig } from '../config/normalise.js';
 
-const NOT_IN_KEY = ['name', 'description', 'tracking', 'evaluation'] as const;
+const NOT_IN_KEY = ['name', 'description', 'tracking', 'evaluation', 'launcher'] as const;
 const NOT_IN_KEY_NESTED = [
   ['training', 'require_gpu'],
   ['checkpoint', 'every_minutes'],

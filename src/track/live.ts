@@ -21,7 +21,7 @@ export const FLUSH_MS = 2_000;
 export const QUEUE_FLUSH_MS = 30_000;
 
 /** How long a run waits for its last events, by who launched it (its launch settings' launcher). */
-export const flushMsFor = (launcher: 'local' | 'queue' | undefined): number => (launcher === 'queue' ? QUEUE_FLUSH_MS : FLUSH_MS);
+export const flushMsFor = (launcher: 'local' | 'queue' | 'slurm' | undefined): number => (launcher === 'queue' ? QUEUE_FLUSH_MS : FLUSH_MS);
 
 export class LiveSync {
   private running: Promise<unknown> = Promise.resolve();

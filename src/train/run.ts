@@ -135,6 +135,7 @@ class RunLife {
     this.stop = new StopControl({
       say: this.log,
       stillHeld: () => opened.lock.stillHeld(),
+      termOnce: opts.launch?.launcher === 'slurm',
       abort: (reason) => {
         this.end('killed', reason);
         this.outputs.ended('killed', reason, null, []);

@@ -22,6 +22,12 @@ export interface StopOptions {
   exitNow?: () => void;
   /** Whether this process still holds the folder's lock. */
   stillHeld?: () => boolean;
+  /**
+   * A repeated SIGTERM is the same request, not an abort: under Slurm (EXP_LAUNCHER=slurm) one
+   * scancel or requeue delivers SIGTERM to every process of the job more than once, and Slurm
+   * SIGKILLs after its KillWait anyway. SIGINT twice still aborts.
+   */
+  termOnce?: boolean;
 }
 
 export class StopControl {
@@ -37,6 +43,7 @@ export class StopControl {
   /** Starts listening for signals and for the launcher; returns this. */
   install(): this {
     const onSignal = (sig: NodeJS.Signals): void => {
+      if (this.request?.status === 'killed' && sig === 'SIGTERM' && this.opts.termOnce) return;
       if (this.request?.status === 'killed') {
         this.opts.say(`\n${sig} again: stopping now\n`);
         this.opts.abort(`aborted by a second ${sig}`);

@@ -52,7 +52,7 @@ test('a malformed EXP_LAUNCH is LAUNCH_SETTINGS_INVALID (invalid input), never a
     [JSON.stringify({ ...QUEUED, holdEpochs: [2, 1] }), /ascending/],
     [JSON.stringify({ ...QUEUED, holdEpochs: Array.from({ length: 65 }, (_, i) => i + 1) }), /at most 64/],
     [JSON.stringify({ ...QUEUED, holdEpochs: [0] }), /holdEpochs/],
-    [JSON.stringify({ ...QUEUED, launcher: 'slurm' }), /launcher/],
+    [JSON.stringify({ ...QUEUED, launcher: 'pbs' }), /launcher/],
     [JSON.stringify({ ...QUEUED, uploadCheckpoints: '1' }), /uploadCheckpoints/],
     [JSON.stringify({ ...QUEUED, pinTracking: undefined }), /pinTracking/],
     [JSON.stringify({ ...QUEUED, worker: '' }), /worker/],
