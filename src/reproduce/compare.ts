@@ -6,7 +6,7 @@
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import type { RunEnvironment } from '../store/environment.js';
-import { readRunRecord, readSummary } from '../store/run.js';
+import { RunFolder } from '../store/folder.js';
 import { resultsOf, startTags, type Original, type Results } from './find.js';
 
 /** One thing compared between the original and the reproduction; `same` is null when it cannot be told. */
@@ -75,11 +75,12 @@ export function readReproduction(dir: string): {
   fingerprint: string | null;
   splitHash: string | null;
 } {
-  const summary = readSummary(dir);
+  const run = new RunFolder(dir);
+  const summary = run.summary();
   const tags = startTags(dir);
   return {
     results: resultsOf(summary),
-    backend: readRunRecord(dir)?.backend ?? null,
+    backend: run.record()?.backend ?? null,
     fingerprint: tags['exp.data_fingerprint'] ?? null,
     splitHash: summary?.split?.hash ?? tags['exp.split_hash'] ?? null,
   };

@@ -13,13 +13,12 @@ import { bestEpoch } from '../query/runs.js';
 import { metricMode } from '../config/metric.js';
 import { runKey } from '../sweep/key.js';
 import { findByKey } from '../store/find.js';
-import { RUN_FILES, runPath, splitDirOf } from '../store/layout.js';
-import { hasSavedSplit, readSplitRecord } from '../store/split.js';
-import { checkSummary, isRunFolder, readPoint, readRunConfig, readRunRecord, readSummary } from '../store/run.js';
+import { RUN_FILES } from '../store/layout.js';
+import { RunFolder } from '../store/folder.js';
+import { checkSummary, isRunFolder } from '../store/run.js';
 import type { RunEnvironment } from '../store/environment.js';
 import type { RunSummary } from '../store/types.js';
 import type { RunConfig } from '../config/normalise.js';
-import { readFileBounded } from '../util/fsx.js';
 
 /** What a run achieved: its best epoch's metrics and the final evaluation of the best checkpoint. */
 export interface Results {
@@ -92,14 +91,15 @@ export async function findOriginal(spec: string, opts: { cwd: string; runsDir: s
 /** The original from a run folder. */
 export function fromFolder(dir: string): Original {
   if (!isRunFolder(dir)) throw new ReproduceError({ code: 'RUN_NOT_FOUND', message: `${dir} is not a run folder (it has no ${RUN_FILES.config})` });
-  const configText = readFileBounded(runPath(dir, 'config'), 1 << 20, RUN_FILES.config).toString('utf8');
-  const config = readRunConfig(dir);
-  const point = readPoint(dir);
-  const record = readRunRecord(dir);
-  const summary = readSummary(dir);
-  const split = readSplitRecord(dir);
+  const run = new RunFolder(dir);
+  const configText = run.configText();
+  const config = run.config();
+  const point = run.point();
+  const record = run.record();
+  const summary = run.summary();
+  const split = run.split();
   const tags = startTags(dir);
-  const hasSplit = split !== undefined && hasSavedSplit(dir);
+  const hasSplit = split !== undefined && run.hasSplit();
   return {
     from: dir,
     dir,
@@ -111,7 +111,7 @@ export function fromFolder(dir: string): Original {
     sweep: point.sweep,
     name: basename(dir),
     params: point.params,
-    splitDir: hasSplit ? splitDirOf(dir) : null,
+    splitDir: hasSplit ? run.splitDir : null,
     splitHash: split?.hash ?? summary?.split?.hash ?? tags['exp.split_hash'] ?? null,
     fingerprint: split?.fingerprint ?? tags['exp.data_fingerprint'] ?? null,
     status: record?.status ?? null,

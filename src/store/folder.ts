@@ -19,7 +19,7 @@ import {
   type RunFile,
   type SweepFile,
 } from './layout.js';
-import { readMetrics, readPoint, readRunConfig, readRunRecord, readSummary, writeMetrics, writeRunRecord, writeSummary } from './run.js';
+import { readMetrics, readPoint, readRunConfig, readRunConfigText, readRunRecord, readSummary, writeMetrics, writeRunRecord, writeSummary } from './run.js';
 import { hasSavedSplit, readSplitNames, readSplitRecord, writeSplit, type SplitRecord } from './split.js';
 import { readSweepIndex, writeSweepIndex } from './sweep-index.js';
 import { readTags, writeTags } from './tags.js';
@@ -42,6 +42,10 @@ export class RunFolder {
 
   config(): RunConfig {
     return readRunConfig(this.dir);
+  }
+  /** config.yaml as written, unparsed. */
+  configText(): string {
+    return readRunConfigText(this.dir);
   }
   point(): PointMeta {
     return readPoint(this.dir);

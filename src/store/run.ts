@@ -17,7 +17,7 @@ import type { RunConfig } from '../config/normalise.js';
 import { LockedError, StoreError } from '../errors.js';
 import { readFileBounded, writeFileAtomic, writeJsonAtomic } from '../util/fsx.js';
 import { checkRecord, fieldProblem, readCheckedJson, type Fields } from './check.js';
-import { runPath, sweepDirOf } from './layout.js';
+import { RUN_FILES, runPath, sweepDirOf } from './layout.js';
 import { describeOwner, currentLock, tryLock, type Lock } from './lock.js';
 import { readSweepIndex } from './sweep-index.js';
 import type { EpochLine, PointMeta, RunRecord, RunSummary } from './types.js';
@@ -189,6 +189,9 @@ export function checkRunConfig(dir: string): RunConfigResult {
   const problems = validateResolved(parsed.value, parsed.sources, file);
   return problems.length > 0 ? { problems, text } : { config: parsed.value as RunConfig, problems, text };
 }
+
+/** config.yaml's text as written (a reproduction copies it byte for byte), read bounded. */
+export const readRunConfigText = (dir: string): string => readFileBounded(runPath(dir, 'config'), MAX_CONFIG_BYTES, RUN_FILES.config).toString('utf8');
 
 /** The run's resolved config; throws ConfigError (rendered like `exp validate`) when it is invalid. */
 export function readRunConfig(dir: string): RunConfig {
