@@ -1,4 +1,3 @@
-import { existsSync } from 'node:fs';
 import { basename, resolve } from 'node:path';
 import { defineCommand } from './command.js';
 import { EXIT, cwdOf } from './io.js';
@@ -16,8 +15,8 @@ import { AshaPruner, schedulerMetric } from '../exec/asha-pruner.js';
 import { readSweepIndex, writePlan } from '../store/sweep.js';
 import { Study, studySettings } from '../exec/study-driver.js';
 import { sweepBudget, stopLine } from './run-budget.js';
-import { readSummary } from '../store/run.js';
-import { pointDir, runPath } from '../store/layout.js';
+import { RunFolder } from '../store/folder.js';
+import { pointDir } from '../store/layout.js';
 import { epochMetricOf, metricMode, rankingOf, type Ranking } from '../config/metric.js';
 import type { Plan } from '../sweep/plan.js';
 import type { SweepIndex } from '../store/types.js';
@@ -173,11 +172,11 @@ function localPruner(rule: EarlyStopRule, plan: Plan, sweepDir: string, indexNow
 function endReport(results: readonly FolderResult[], sweepDir: string, cwd: string): string {
   const f = (v: number | undefined): string => (v === undefined ? '' : v.toFixed(4));
   const rows = results.map((r) => {
-    const final = readSummary(r.dir)?.final ?? undefined;
+    const final = new RunFolder(r.dir).summary()?.final ?? undefined;
     return [basename(r.dir), r.status, r.seconds ? r.seconds.toFixed(1) : '', f(final?.val_fbeta), f(final?.val_fbeta_tuned), r.note ?? ''];
   });
   const lines = [`\n${table(['run', 'status', 'seconds', 'val_fbeta', 'val_fbeta_tuned', 'note'], rows)}`];
-  const done = results.filter((r) => existsSync(runPath(r.dir, 'summary')));
+  const done = results.filter((r) => new RunFolder(r.dir).has('summary'));
   if (done.length === 1) {
     const where = displayPath(done[0]!.dir, cwd);
     lines.push(`Results in ${where}/: summary.json (every number), curves.png (the learning curves), metrics.jsonl (per epoch), train.log`);

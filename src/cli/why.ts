@@ -9,7 +9,7 @@ import { defineCommand } from './command.js';
 import { EXIT, cwdOf } from './io.js';
 import { JSON_FLAG, RUNS_DIR_FLAG, runsDirOf } from './flags.js';
 import { findRunFolder } from '../store/find.js';
-import { readRunRecord } from '../store/run.js';
+import { RunFolder } from '../store/folder.js';
 import { proposalOf } from '../store/study.js';
 import { readSweepStop } from '../store/sweep-stop.js';
 import { readEvents } from '../track/events.js';
@@ -31,7 +31,7 @@ export function decisionsOf(dir: string): Decision[] {
     out.push({ kind: 'proposal', text: describeProposal(proposal, header?.type === 'study' ? header.settings.metric : 'value') });
   }
   for (const e of readEvents(dir).events) if (e.type === 'rung') out.push({ kind: 'continued', epoch: e.epoch, text: e.reason });
-  const rec = readRunRecord(dir);
+  const rec = new RunFolder(dir).record();
   if (rec?.status === 'pruned') out.push({ kind: 'pruned', text: rec.reason ?? 'pruned' });
   else if (rec && rec.status !== 'planned' && rec.reason) out.push({ kind: 'ended', text: `${rec.status}: ${rec.reason}` });
   const stop = readSweepStop(dirname(dir));
@@ -49,7 +49,7 @@ export const whyCommand = defineCommand({
   async run(args, flags, io) {
     const dir = findRunFolder(args[0]!, cwdOf(io), runsDirOf(flags['runs-dir'], io));
     const decisions = decisionsOf(dir);
-    const status = readRunRecord(dir)?.status ?? 'planned';
+    const status = new RunFolder(dir).record()?.status ?? 'planned';
     if (flags.json) {
       io.stdout.write(`${JSON.stringify({ run: basename(dir), status, decisions }, null, 2)}\n`);
       return EXIT.ok;
