@@ -46,7 +46,7 @@ const FIELDS: Fields = {
   scores: 'object?',
   created: 'string?',
 };
-const FIX = 'make it again with exp ensemble';
+const MANIFEST_FIX = 'make it again with exp ensemble';
 
 /** Whether `dir` is an ensemble folder (it has a manifest). */
 export const isEnsembleFolder = (dir: string): boolean => existsSync(ensembleManifestPath(dir));
@@ -54,16 +54,16 @@ export const isEnsembleFolder = (dir: string): boolean => existsSync(ensembleMan
 /** The folder's ensemble.json, read bounded and checked for the shape exp ensemble writes. */
 export function readEnsembleManifest(dir: string): EnsembleFile {
   const file = ensembleManifestPath(dir);
-  const raw = readRecordJson(file, ENSEMBLE_FILES.manifest, FIX, 16 * 2 ** 20);
+  const raw = readRecordJson(file, ENSEMBLE_FILES.manifest, MANIFEST_FIX, 16 * 2 ** 20);
   if (raw === undefined)
     throw new StoreError({ code: 'NOT_A_REGULAR_FILE', message: `${ENSEMBLE_FILES.manifest} ${file} does not exist`, file, fix: 'check the path' });
-  const m = checkRecord<EnsembleFile>(raw, file, FIELDS, FIX);
+  const m = checkRecord<EnsembleFile>(raw, file, FIELDS, MANIFEST_FIX);
   if (m.members.length === 0 || m.tags.length === 0)
     throw new StoreError({
       code: 'RUN_FILE_CORRUPT',
       message: `${file} is damaged: it names no ${m.members.length === 0 ? 'members' : 'tags'}`,
       file,
-      fix: FIX,
+      fix: MANIFEST_FIX,
       exit: 'failed',
     });
   return m;

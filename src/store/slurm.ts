@@ -43,11 +43,11 @@ export interface SlurmJobs {
   submissions: SlurmSubmission[];
 }
 
-const FIX = 'exp writes this file; run exp run --launcher slurm on the experiment file again to submit a fresh array (finished points are kept)';
+const SLURM_RECORD_FIX = 'exp writes this file; run exp run --launcher slurm on the experiment file again to submit a fresh array (finished points are kept)';
 
 /** A record exp did not write (a hand edit, a damaged disk): coded, naming the file. */
 const invalid = (file: string, what: string): ExpError =>
-  new ExpError({ code: 'SLURM_TASK_INVALID', message: `${file} is not a Slurm record exp wrote: ${what}`, file, fix: FIX, exit: 'failed' });
+  new ExpError({ code: 'SLURM_TASK_INVALID', message: `${file} is not a Slurm record exp wrote: ${what}`, file, fix: SLURM_RECORD_FIX, exit: 'failed' });
 
 const isNameMap = (v: unknown): v is Record<string, string> =>
   typeof v === 'object' &&
@@ -58,7 +58,7 @@ const isNameMap = (v: unknown): v is Record<string, string> =>
 /** The jobs of a sweep (none when it was never submitted to Slurm). */
 export function readSlurmJobs(sweepDir: string): SlurmJobs {
   const file = slurmPath(sweepDir, SLURM_FILES.jobs);
-  const v = readRecordJson(file, 'Slurm jobs file', FIX, 4 << 20) as Partial<SlurmJobs> | undefined;
+  const v = readRecordJson(file, 'Slurm jobs file', SLURM_RECORD_FIX, 4 << 20) as Partial<SlurmJobs> | undefined;
   if (v === undefined) return { version: 1, submissions: [] };
   const ok =
     Array.isArray(v.submissions) &&
@@ -95,7 +95,7 @@ export function recordSubmission(sweepDir: string, s: SlurmSubmission): void {
 /** Submission N's task map, as an array task reads it. */
 export function readTaskMap(sweepDir: string, n: number): SlurmTaskMap {
   const file = slurmPath(sweepDir, SLURM_FILES.tasks(n));
-  const v = readRecordJson(file, 'Slurm task map', FIX, 4 << 20) as Partial<SlurmTaskMap> | undefined;
+  const v = readRecordJson(file, 'Slurm task map', SLURM_RECORD_FIX, 4 << 20) as Partial<SlurmTaskMap> | undefined;
   if (v === undefined) throw invalid(file, 'it does not exist (is the runs folder on a file system this node shares?)');
   if (v.version !== 1 || v.submission !== n || !isNameMap(v.tasks)) throw invalid(file, 'its tasks are not a map of task ids to run folder names');
   if (typeof v.monitor !== 'string' || !Number.isInteger(v.max_epochs) || typeof v.sweep_uid !== 'string')

@@ -23,13 +23,13 @@ export interface SplitRecord {
 }
 
 const FIELDS: Fields = { hash: 'string', fingerprint: 'string?', tags: 'strings?', train: 'number?', val: 'number?', test_size: 'number?', seed: 'number?' };
-const FIX = 'restore the split folder from a copy, or start a new run folder (exp run FILE --force) to make a new split';
+const SPLIT_FIX = 'restore the split folder from a copy, or start a new run folder (exp run FILE --force) to make a new split';
 /** Planet's 40,479 names are 600 KB. */
 const MAX_NAMES_BYTES = 256 * 2 ** 20;
 
 /** split/split.json, or undefined when the run has not saved a split yet. */
 export const readSplitRecord = (runDir: string): SplitRecord | undefined =>
-  readCheckedJson<SplitRecord>(splitPath(runDir, 'record'), SPLIT_FILES.record, FIELDS, FIX, 1 << 20);
+  readCheckedJson<SplitRecord>(splitPath(runDir, 'record'), SPLIT_FILES.record, FIELDS, SPLIT_FIX, 1 << 20);
 
 /** Whether the run saved a whole split: its record and both name lists. */
 export const hasSavedSplit = (runDir: string): boolean =>

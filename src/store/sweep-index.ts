@@ -12,16 +12,16 @@ import type { SweepIndex } from './types.js';
 
 const INDEX_FIELDS: Fields = { experiment: 'string', sweep: 'string', uid: 'string?', file: 'string?', created: 'string?', points: 'array' };
 const ENTRY_FIELDS: Fields = { index: 'number', key: 'string', name: 'string', params: 'object', dir: 'string' };
-const FIX = "restore it from a copy, or plan the sweep again with 'exp run FILE --dry-run' (its run folders keep their files)";
+const INDEX_FIX = "restore it from a copy, or plan the sweep again with 'exp run FILE --dry-run' (its run folders keep their files)";
 
 /** The sweep's index.json, or undefined when it has none. */
 export function readSweepIndex(sweepDir: string): SweepIndex | undefined {
   const file = sweepPath(sweepDir, 'index');
-  const index = readCheckedJson<SweepIndex>(file, 'index.json', INDEX_FIELDS, FIX);
+  const index = readCheckedJson<SweepIndex>(file, 'index.json', INDEX_FIELDS, INDEX_FIX);
   for (const [i, p] of (index?.points ?? []).entries()) {
     const problem = fieldProblem(p, ENTRY_FIELDS);
     if (problem !== undefined)
-      throw new StoreError({ code: 'RUN_FILE_CORRUPT', message: `${file} is damaged: point ${i}: ${problem}`, file, fix: FIX, exit: 'failed' });
+      throw new StoreError({ code: 'RUN_FILE_CORRUPT', message: `${file} is damaged: point ${i}: ${problem}`, file, fix: INDEX_FIX, exit: 'failed' });
   }
   return index;
 }

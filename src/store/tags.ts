@@ -9,10 +9,10 @@ import { StoreError } from '../errors.js';
 import { readFileBounded, writeFileAtomic } from '../util/fsx.js';
 import { runPath, RUN_FILES } from './layout.js';
 
-const FIX = 'tags.txt is written by training (one tag a line): restore it, or train the run again (exp run FILE --force)';
+const TAGS_FIX = 'tags.txt is written by training (one tag a line): restore it, or train the run again (exp run FILE --force)';
 
 const corrupt = (file: string, problem: string): StoreError =>
-  new StoreError({ code: 'RUN_FILE_CORRUPT', message: `${file} is damaged: ${problem}`, file, fix: FIX, exit: 'failed' });
+  new StoreError({ code: 'RUN_FILE_CORRUPT', message: `${file} is damaged: ${problem}`, file, fix: TAGS_FIX, exit: 'failed' });
 
 /** The run's tags, or undefined when it has no tags.txt (it has not trained yet). */
 export function readTags(runDir: string): string[] | undefined {

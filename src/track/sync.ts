@@ -332,10 +332,10 @@ class RunSink implements SinkContext {
     // change once logged, so send only the new ones; tags are upserts; it runs again.
     const run = await this.client.getRun(runId);
     const logged = toRecord(run.data.params);
-    const fresher = Object.fromEntries(Object.entries(params).filter(([k]) => logged[k] === undefined));
+    const unloggedParams = Object.fromEntries(Object.entries(params).filter(([k]) => logged[k] === undefined));
     for (const [k, v] of Object.entries(params))
       if (logged[k] !== undefined && logged[k] !== v) this.warnings.push(`param ${k}: the server keeps '${logged[k]}'; this attempt used '${v}'`);
-    await this.client.logBatch(runId, { params: fresher, tags });
+    await this.client.logBatch(runId, { params: unloggedParams, tags });
     if (run.info.status !== 'RUNNING' && !synthetic) await this.client.updateRun(runId, 'RUNNING');
   }
 

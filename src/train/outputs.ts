@@ -97,7 +97,7 @@ export class RunOutputs {
   }): RunSummary {
     const { stop, state } = init;
     const best = state.best ? state.history.find((h) => h.epoch === state.best!.epoch) : undefined;
-    const trainIps = state.history.length ? state.history.reduce((a, h) => a + h.trainImagesPerSecond, 0) / state.history.length : null;
+    const meanTrainImagesPerSecond = state.history.length ? state.history.reduce((a, h) => a + h.trainImagesPerSecond, 0) / state.history.length : null;
     const summary: RunSummary = {
       status: stop.status,
       reason: stop.reason,
@@ -113,7 +113,7 @@ export class RunOutputs {
       final: init.final,
       baseline: { constant_top_k: init.baseline.k, val_fbeta: init.baseline.fbeta },
       duration_s: (Date.now() - init.started) / 1000,
-      images_per_second: { train: trainIps, eval: init.evalImagesPerSecond },
+      images_per_second: { train: meanTrainImagesPerSecond, eval: init.evalImagesPerSecond },
       peak_rss_mb: init.peakRssMb,
       tensors: init.tensors,
       params: init.params,
