@@ -4,7 +4,7 @@
  *
  *   npm run bench                          everything, ~12 min on 2 cores
  *   npm run bench -- --quick               fewer images, batch 8, one step each: a smoke check
- *   npm run bench -- --only data,overhead  some sections (data | model | torch | epoch | overhead | store | sweep | report | cache)
+ *   npm run bench -- --only data,overhead  some sections (data | model | torch | epoch | overhead | store | sweep | report | cache | adaptive)
  *   npm run bench -- --json                rows as JSON on stdout (progress stays on stderr)
  *   npm run bench -- --only model,torch --batch 128 --backends tensorflow
  *                                          the recipe's shape, exp native against PyTorch and Keras
@@ -18,7 +18,7 @@ import { benchConvGrad } from './backend.js';
 import { benchData, DATA_COLUMNS } from './data.js';
 import { benchEpoch, EPOCH_COLUMNS } from './epoch.js';
 import { BENCH_BACKENDS, describeMachine, machineHeader, machineRow, type BenchBackend } from './machine.js';
-import { log, removeTempDirs, round } from './measure.js';
+import { log, removeTempDirs, round, tempDir } from './measure.js';
 import { addPeakShare, benchModel, MODEL_COLUMNS, PROFILE_COLUMNS, profileRows } from './model.js';
 import { OVERHEAD_COLUMNS, benchOverhead } from './overhead.js';
 import { STORE_COLUMNS, benchStore } from './store.js';
@@ -28,8 +28,9 @@ import { benchPeak, bestPeaks, machinePeak } from './peak.js';
 import { table, type Row } from './table.js';
 import { benchKeras, benchTorch, comparisonRows, TORCH_COLUMNS } from './torch.js';
 import { benchFeatureCache, CACHE_COLUMNS } from './feature-cache.js';
+import { ADAPTIVE_COLUMNS, benchAdaptive } from './adaptive.js';
 
-const SECTIONS = ['data', 'model', 'torch', 'epoch', 'overhead', 'store', 'sweep', 'report', 'cache'] as const;
+const SECTIONS = ['data', 'model', 'torch', 'epoch', 'overhead', 'store', 'sweep', 'report', 'cache', 'adaptive'] as const;
 type Section = (typeof SECTIONS)[number];
 
 const USAGE = `usage: npm run bench -- [--quick] [--json] [--only ${SECTIONS.join('|')}[,...]] [--batch N] [--backends ${BENCH_BACKENDS.join('|')}[,...]]`;
@@ -101,6 +102,10 @@ function plan(quick: boolean, backends: BenchBackend[], batchArg?: number) {
     cache: quick
       ? { size: 32, count: 96, batch: 16, epochs: 2, lrs: [0.001], units: [64, 128] }
       : { size: 128, count: 1000, batch: batchArg ?? 128, epochs: 3, lrs: [0.001, 0.0005, 0.00025, 0.0001], units: [64, 128] },
+    // Issue 20's figures: a 16-point x 15-epoch grid at 32 px (recorded once, kept in .cache/), real ASHA, TPE vs random; --quick: 4 x 3.
+    adaptive: quick
+      ? { quick, lrs: [0.003, 0.0003], units: [16, 64], dropouts: [0], epochs: 3, count: 120, searchPoints: 4, searchEpochs: 2 }
+      : { quick, lrs: [0.003, 0.001, 0.0003, 0.0001], units: [16, 64], dropouts: [0, 0.5], epochs: 15, count: 240, searchPoints: 12, searchEpochs: 5 },
   };
 }
 
@@ -315,6 +320,22 @@ async function main(argv: readonly string[]): Promise<number> {
           CACHE_COLUMNS,
           c.rows,
           c.notes,
+        ),
+      );
+    });
+  }
+
+  if (args.only.has('adaptive')) {
+    await section('adaptive', async () => {
+      const a = benchAdaptive(p.adaptive, tempDir('adaptive'));
+      rows.push(...a.rows);
+      const n = p.adaptive.lrs.length * p.adaptive.units.length * p.adaptive.dropouts.length;
+      out(
+        table(
+          `9. Adaptive sweeps: a ${n}-point x ${p.adaptive.epochs}-epoch grid, simulated schedulers, real ASHA, TPE vs random`,
+          ADAPTIVE_COLUMNS,
+          a.rows,
+          a.notes,
         ),
       );
     });
