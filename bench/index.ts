@@ -9,6 +9,7 @@
  *   npm run bench -- --only model,torch --batch 128 --backends tensorflow
  *                                          the recipe's shape, exp native against PyTorch and Keras
  *   npm run bench -- --only epoch          an epoch end to end (augmentation, validation) in exp, Keras, PyTorch
+ *   npm run bench -- --only adaptive       issue 20: simulated ASHA/Hyperband/median on a kept 16x15 grid, real ASHA, TPE vs random (~25 min, ~12 reused)
  *
  * Environment: EXP_BENCH_PYTHON picks the Python for numpy, Pillow and PyTorch (default: the
  * first of .venv-bench/bin/python and python3 that has the module).
