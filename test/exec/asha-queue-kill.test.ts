@@ -67,7 +67,7 @@ async function waitFor<T>(what: string, f: () => T | undefined, ms: number): Pro
 test(
   'ASHA on the queue, a worker SIGKILLed mid-point: its point is taken over from its checkpoint, pruned points name their rung, no epoch twice',
   { timeout: 900_000 },
-  async () => {
+  async (t) => {
     const tmp = tempDir('exp-asha-kill-');
     const backend = (await trainingBackends())[0]!;
     const redis = await startRedis();
@@ -120,6 +120,9 @@ test(
         }
       }
       assert.ok(pruned >= 1 && total < dirs.length * EPOCHS, `ASHA pruned something: ${pruned} pruned, ${total} epochs`);
+      t.diagnostic(
+        `${pruned} of ${dirs.length} pruned, ${total} epochs of ${dirs.length * EPOCHS}; killed point ${victim.split('/').at(-1)} ${killedRunning ? 'taken over' : 'had ended'}`,
+      );
       if (killedRunning) {
         // The killed point was resumed, not restarted: a second attempt from its checkpoint.
         assert.ok((record(victim)!.attempts ?? 0) >= 2, JSON.stringify(record(victim)));
