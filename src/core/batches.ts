@@ -14,14 +14,19 @@ export function pixelBatch(pixels: Uint8Array, size: number, indices: readonly n
   return tf.tensor4d(px, [indices.length, size, size, 3]);
 }
 
-/** x: float32 [n, S, S, 3] RGB 0-255; y: float32 [n, T]. */
-export function makeBatch(ds: Dataset, indices: readonly number[]): { x: tf.Tensor4D; y: tf.Tensor2D } {
+/** y: float32 [n, T], the targets of images `indices`. */
+export function targetBatch(ds: Dataset, indices: readonly number[]): tf.Tensor2D {
   const t = ds.tags.length;
   const ys = new Float32Array(indices.length * t);
   indices.forEach((idx, i) => {
     for (let k = 0; k < t; k++) ys[i * t + k] = ds.targets[idx * t + k]!;
   });
-  return { x: pixelBatch(ds.pixels, ds.size, indices), y: tf.tensor2d(ys, [indices.length, t]) };
+  return tf.tensor2d(ys, [indices.length, t]);
+}
+
+/** x: float32 [n, S, S, 3] RGB 0-255; y: float32 [n, T]. */
+export function makeBatch(ds: Dataset, indices: readonly number[]): { x: tf.Tensor4D; y: tf.Tensor2D } {
+  return { x: pixelBatch(ds.pixels, ds.size, indices), y: targetBatch(ds, indices) };
 }
 
 /** The targets of images `indices`, [n, nTags] row-major. */

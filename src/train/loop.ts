@@ -11,7 +11,7 @@ import type { Dataset } from '../data/planet.js';
 import { applyAugment, drawParams, type AugmentParams } from '../data/augment.js';
 import { preprocess } from '../data/preprocess.js';
 import { accumulate, emptyCounts, report, type FbetaCounts, type FbetaReport } from '../core/metrics.js';
-import { chunks, epochOrder, makeBatch } from '../core/batches.js';
+import { chunks, epochOrder, pixelBatch, targetBatch } from '../core/batches.js';
 import { bceSum } from '../core/loss.js';
 import { evaluate, type Evaluation } from '../core/evaluate.js';
 import type { EpochPosition, EpochRecord, LoopState, Metrics } from '../core/state.js';
@@ -192,16 +192,18 @@ async function stopAt(pass: Pass, b: number, req: StopRequest, state: LoopState,
 async function trainBatch(t: Trainer, pass: Pass, b: number): Promise<StopReason | undefined> {
   const { cfg, ds } = t;
   const idx = pass.batches[b]!;
-  const { x, y } = makeBatch(ds, idx);
+  const y = targetBatch(ds, idx);
   const params = drawParams(cfg.augmentation, idx.length, cfg.training.seed, pass.epoch, b);
-  // From the feature cache, the input is the frozen front's output: only the rest runs.
+  // From the feature cache, the input is the frozen front's output: only the rest runs, and
+  // the batch's pixels are never built.
   const cached = await t.cache.frozenFeatures?.(idx, params);
-  const input = cached ?? tf.tidy(() => preprocess(applyAugment(x, params, cfg.augmentation.fill_mode), cfg.model.preprocessing));
+  const input =
+    cached ?? tf.tidy(() => preprocess(applyAugment(pixelBatch(ds.pixels, ds.size, idx), params, cfg.augmentation.fill_mode), cfg.model.preprocessing));
   const { cost, probs } = trainStep(cached ? { ...t.parts, frozen: (f) => f } : t.parts, t.optimizer, t.vars, input, y);
   const loss = (await cost.data())[0]!;
   const probsData = (await probs.data()) as Float32Array;
   const targets = await y.data();
-  tf.dispose([cost, probs, input, x, y]);
+  tf.dispose([cost, probs, input, y]);
   // The loss clips probabilities, and some backends clip NaN to the bound, so NaN outputs
   // are checked directly as well as the loss.
   if (!Number.isFinite(loss) || probsData.some(Number.isNaN)) {
