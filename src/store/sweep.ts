@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { randomUUID } from 'node:crypto';
 import { stringify } from 'yaml';
 import type { Plan } from '../sweep/plan.js';
-import { hashOf } from '../sweep/key.js';
+import { hashOf, withoutExactCacheSettings } from '../sweep/key.js';
 import type { RunConfig } from '../config/normalise.js';
 import { StoreError, UsageError } from '../errors.js';
 import { readFileBounded, writeFileAtomic } from '../util/fsx.js';
@@ -25,7 +25,8 @@ import type { SweepIndex, SweepIndexEntry } from './types.js';
 /** A sweep id that is stable for the same resolved experiment, so re-running a file resumes its sweep. */
 export function defaultSweepId(plan: Plan): string {
   // Where the points train (launcher) changes no point either: moving a sweep to Slurm keeps its folder.
-  const { description: _d, tracking: _t, launcher: _l, ...rest } = plan.experiment;
+  // Nor does the feature cache where it is exact (sweep/key.ts): sweeps planned before it existed keep their folders.
+  const { description: _d, tracking: _t, launcher: _l, ...rest } = withoutExactCacheSettings(plan.experiment);
   // The ranking metric changes no point (as for run keys): re-ranking a sweep keeps its folder, and sweeps planned before sweep.metric keep theirs.
   // A budget changes no point either: raising it and running the file again continues the same sweep.
   if (rest.sweep) {

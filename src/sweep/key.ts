@@ -3,7 +3,9 @@
  * does not depend on key order, number spelling (1e-3 vs 0.001) or where a value came from
  * (file, extends, --set, sweep). Settings that do not change what is trained are left out:
  * name, description, tracking, launcher (where it trains), the end-of-run evaluation (thresholds, TTA: `exp evaluate` redoes
- * it on demand), training.require_gpu and checkpoint.every_minutes (a resume is exact). So
+ * it on demand), training.require_gpu, checkpoint.every_minutes (a resume is exact) and the feature
+ * cache's enabled and max_gb (a run from the float32 cache is the run without it; float16 storage
+ * rounds the features, so `dtype: float16` is in the key and the default float32 is not). So
  * renaming, re-pointing tracking, or a newer exp that adds such a setting keeps the keys, and a
  * sweep run again after an upgrade does not retrain its points.
  */
@@ -15,19 +17,39 @@ const NOT_IN_KEY = ['name', 'description', 'tracking', 'evaluation', 'launcher']
 const NOT_IN_KEY_NESTED = [
   ['training', 'require_gpu'],
   ['checkpoint', 'every_minutes'],
+  ['feature_cache', 'enabled'],
+  ['feature_cache', 'max_gb'],
 ] as const;
+/** Left out at their default value only, so keys made before the setting existed stay the same. */
+const DEFAULT_NOT_IN_KEY = [['feature_cache', 'dtype', 'float32']] as const;
+
+/** Drops `section.k` (only when it holds `only`, if given) from a shallow copy's section; an emptied section goes too. */
+function dropNested(keyed: Record<string, unknown>, section: string, k: string, only?: unknown): void {
+  const inner = keyed[section];
+  if (!inner || typeof inner !== 'object') return;
+  const copy: Record<string, unknown> = { ...(inner as Record<string, unknown>) };
+  if (only === undefined || copy[k] === only) delete copy[k];
+  // A section left empty goes too: it was not there before its settings existed.
+  if (Object.keys(copy).length === 0) delete keyed[section];
+  else keyed[section] = copy;
+}
+
+/**
+ * The feature cache's settings that train the same run (on/off, bound, float32) left out of a
+ * config: for run keys and sweep ids alike, so adding the cache changed neither.
+ */
+export function withoutExactCacheSettings<T extends object>(config: T): T {
+  const keyed = { ...config } as Record<string, unknown>;
+  for (const [section, k] of NOT_IN_KEY_NESTED) if (section === 'feature_cache') dropNested(keyed, section, k);
+  for (const [section, k, value] of DEFAULT_NOT_IN_KEY) dropNested(keyed, section, k, value);
+  return keyed as T;
+}
 
 export function runKey(config: RunConfig): string {
   const keyed: Record<string, unknown> = { ...config };
   for (const k of NOT_IN_KEY) delete keyed[k];
-  for (const [section, k] of NOT_IN_KEY_NESTED) {
-    const inner = keyed[section];
-    if (inner && typeof inner === 'object') {
-      const copy: Record<string, unknown> = { ...(inner as Record<string, unknown>) };
-      delete copy[k];
-      keyed[section] = copy;
-    }
-  }
+  for (const [section, k] of NOT_IN_KEY_NESTED) dropNested(keyed, section, k);
+  for (const [section, k, value] of DEFAULT_NOT_IN_KEY) dropNested(keyed, section, k, value);
   return createHash('sha256').update(canonicalJson(keyed)).digest('hex').slice(0, 12);
 }
 

@@ -3,6 +3,7 @@ import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { planExperiment } from '../../src/sweep/plan.js';
 import { runKey } from '../../src/sweep/key.js';
+import { defaultSweepId } from '../../src/store/sweep.js';
 import type { RunConfig } from '../../src/config/normalise.js';
 import { exp } from '../helpers/cli.js';
 
@@ -107,6 +108,22 @@ test('run keys ignore key order, number spelling, names and tracking; change wit
     'name: b\ndata: {path: /d}\nevaluation: {tta: true, tune_thresholds: false}\ntraining: {require_gpu: true}\ncheckpoint: {every_minutes: 1}\ntracking: {uri: http://x}\n',
   ).plan!.points[0]!;
   assert.equal(same.key, planText('name: a\ndata: {path: /d}\n').plan!.points[0]!.key);
+  // The feature cache: on or off, its bound, and float32 storage train the same run; float16 does not.
+  const base = planText('name: a\ndata: {path: /d}\n').plan!.points[0]!.key;
+  assert.equal(planText('name: a\ndata: {path: /d}\nfeature_cache: {enabled: false, max_gb: 1, dtype: float32}\n').plan!.points[0]!.key, base);
+  assert.notEqual(planText('name: a\ndata: {path: /d}\nfeature_cache: {dtype: float16}\n').plan!.points[0]!.key, base);
+});
+
+test('run keys stay what earlier versions of exp made, so an upgrade does not retrain a finished sweep', () => {
+  // The key of this file before the feature cache (and its resolved defaults) existed.
+  assert.equal(planText('name: a\ndata: {path: /d}\n').plan!.points[0]!.key, '1d3d8c3e8ba7');
+  // And the sweep id, so exp run of the same file finds its sweep folder again.
+  const sweep = planText('name: a\ndata: {path: /d}\nsweep: {grid: {training.learning_rate: [0.001, 0.01]}}\n').plan!;
+  assert.deepEqual(
+    sweep.points.map((p) => p.key),
+    ['1d3d8c3e8ba7', 'b7c3fbe3971b'],
+  );
+  assert.equal(defaultSweepId(sweep), 'sweep-fc64c120');
 });
 
 test('the same file always gives the same points in the same order, in another process too (grid, zip and random draws)', () => {
