@@ -114,29 +114,33 @@ function kerasSweep(python: string, dir: string, o: CacheBenchOptions, first: st
   return { seconds: (performance.now() - t0) / 1000, f2 };
 }
 
-export function benchFeatureCache(o: CacheBenchOptions): { rows: Row[]; notes: string[] } {
-  const keras = findPython('keras');
-  if (keras === undefined) return { rows: [], notes: ['cache: skipped, no Python with Keras for the shared base weights (npm run test:ci puts it in .venv)'] };
+const DIHEDRAL = '{ horizontal_flip: true, vertical_flip: true, rotation_range: 0, dihedral: true }';
+
+interface Setup {
+  keras: string;
+  dir: string;
+  weights: string;
+  sweepFile: string;
+  n: number;
+}
+
+/** The bench's folder, shared base weights, the dihedral sweep's file and its synthetic data (made outside every timing). */
+function setUp(o: CacheBenchOptions, keras: string): Setup {
   const dir = tempDir('exp-bench-cache-');
   mkdirSync(dir, { recursive: true });
   const weights = baseWeights(keras, dir, o.size);
-  const dihedral = '{ horizontal_flip: true, vertical_flip: true, rotation_range: 0, dihedral: true }';
-  const sweepFile = experiment(dir, o, weights, dihedral, true);
-  const n = o.lrs.length * o.units.length;
-  // Data made and decoded once, outside every timing.
-  run(process.execPath, [
-    BIN,
-    'data',
-    'synth',
-    '--out',
-    dataDir(dir, { count: o.count } as RecipeArgs),
-    '--count',
-    String(o.count),
-    '--size',
-    '256',
-    '--seed',
-    '0',
-  ]);
+  const sweepFile = experiment(dir, o, weights, DIHEDRAL, true);
+  const data = dataDir(dir, { count: o.count } as RecipeArgs);
+  run(process.execPath, [BIN, 'data', 'synth', '--out', data, '--count', String(o.count), '--size', '256', '--seed', '0']);
+  return { keras, dir, weights, sweepFile, n: o.lrs.length * o.units.length };
+}
+
+const NO_KERAS = 'skipped, no Python with Keras for the shared base weights (npm run test:ci puts it in .venv)';
+
+export function benchFeatureCache(o: CacheBenchOptions): { rows: Row[]; notes: string[] } {
+  const keras = findPython('keras');
+  if (keras === undefined) return { rows: [], notes: [`cache: ${NO_KERAS}`] };
+  const { dir, weights, sweepFile, n } = setUp(o, keras);
   log(`cache: exp sweep of ${n} points with the feature cache`);
   const cache = join(dir, 'cache');
   const withCache = expSweep(sweepFile, join(dir, 'runs-cache'), cache, []);
@@ -200,5 +204,47 @@ export function benchFeatureCache(o: CacheBenchOptions): { rows: Row[]; notes: s
     `Cache size: ${(perEntry / 1e3).toFixed(1)} KB per image and view at ${o.size} px (float32), i.e. ${((perEntry * 1000) / 1e6).toFixed(1)} MB per 1,000 images per view; ${size.files} entries, ${(size.bytes / 1e6).toFixed(1)} MB for this sweep.`,
   ];
   rmSync(dir, { recursive: true, force: true });
+  return { rows, notes };
+}
+
+export const DTYPE_COLUMNS: Column[] = [
+  { key: 'name', title: 'storage', align: 'left' },
+  { key: 'entry_kb', title: 'KB per image and view', digits: 1 },
+  { key: 'mb_per_1000', title: 'MB per 1,000 images (8 views)', digits: 1 },
+  { key: 'seconds', title: 'wall s', digits: 1 },
+  { key: 'val_f2', title: 'mean val F2', digits: 4 },
+  { key: 'max_f2_diff', title: 'max |F2 diff| per point', digits: 4 },
+];
+
+/** Section "cache-dtype": the same sweep from a float32 and from a float16 cache: bytes per entry and the effect on F2. */
+export function benchCacheDtype(o: CacheBenchOptions): { rows: Row[]; notes: string[] } {
+  const keras = findPython('keras');
+  if (keras === undefined) return { rows: [], notes: [`cache-dtype: ${NO_KERAS}`] };
+  const { dir, sweepFile, n } = setUp(o, keras);
+  const rows: Row[] = [];
+  let ref: Point[] | undefined;
+  for (const dtype of ['float32', 'float16']) {
+    log(`cache-dtype: exp sweep of ${n} points, cache in ${dtype}`);
+    const cache = join(dir, `cache-${dtype}`);
+    const r = expSweep(sweepFile, join(dir, `runs-${dtype}`), cache, [`feature_cache.dtype=${dtype}`]);
+    const size = duSize(join(cache, 'features'));
+    const perEntry = size.files ? size.bytes / size.files : 0;
+    const f2 = new Map(r.points.map((p) => [p.dir.split('/').at(-1)!, p.f2]));
+    const diffs = (ref ?? []).map((p) => Math.abs((f2.get(p.dir.split('/').at(-1)!) ?? NaN) - p.f2));
+    ref ??= r.points;
+    rows.push({
+      section: 'cache-dtype',
+      name: dtype,
+      entry_kb: round(perEntry / 1e3, 1),
+      mb_per_1000: round((perEntry * 8 * 1000) / 1e6, 1),
+      seconds: round(r.seconds, 1),
+      val_f2: round(mean(r.points.map((p) => p.f2)), 4),
+      ...(diffs.length ? { max_f2_diff: round(Math.max(...diffs), 4) } : {}),
+    });
+  }
+  rmSync(dir, { recursive: true, force: true });
+  const notes = [
+    `${n} points as in section 8 (${o.count} images, ${o.size} px, ${o.epochs} epochs, dihedral), each sweep with a cache of its own. max |F2 diff|: per point, float16 against float32.`,
+  ];
   return { rows, notes };
 }

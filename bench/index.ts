@@ -4,7 +4,7 @@
  *
  *   npm run bench                          everything, ~12 min on 2 cores
  *   npm run bench -- --quick               fewer images, batch 8, one step each: a smoke check
- *   npm run bench -- --only data,overhead  some sections (data | model | torch | epoch | overhead | store | sweep | report | cache | adaptive)
+ *   npm run bench -- --only data,overhead  some sections (data | model | torch | epoch | overhead | store | sweep | report | cache | cache-dtype | adaptive)
  *   npm run bench -- --json                rows as JSON on stdout (progress stays on stderr)
  *   npm run bench -- --only model,torch --batch 128 --backends tensorflow
  *                                          the recipe's shape, exp native against PyTorch and Keras
@@ -28,10 +28,10 @@ import { REPORT_COLUMNS, benchReport } from './report.js';
 import { benchPeak, bestPeaks, machinePeak } from './peak.js';
 import { table, type Row } from './table.js';
 import { benchKeras, benchTorch, comparisonRows, TORCH_COLUMNS } from './torch.js';
-import { benchFeatureCache, CACHE_COLUMNS } from './feature-cache.js';
+import { benchCacheDtype, benchFeatureCache, CACHE_COLUMNS, DTYPE_COLUMNS } from './feature-cache.js';
 import { ADAPTIVE_COLUMNS, benchAdaptive } from './adaptive.js';
 
-const SECTIONS = ['data', 'model', 'torch', 'epoch', 'overhead', 'store', 'sweep', 'report', 'cache', 'adaptive'] as const;
+const SECTIONS = ['data', 'model', 'torch', 'epoch', 'overhead', 'store', 'sweep', 'report', 'cache', 'cache-dtype', 'adaptive'] as const;
 type Section = (typeof SECTIONS)[number];
 
 const USAGE = `usage: npm run bench -- [--quick] [--json] [--only ${SECTIONS.join('|')}[,...]] [--batch N] [--backends ${BENCH_BACKENDS.join('|')}[,...]]`;
@@ -323,6 +323,14 @@ async function main(argv: readonly string[]): Promise<number> {
           c.notes,
         ),
       );
+    });
+  }
+
+  if (args.only.has('cache-dtype')) {
+    await section('cache-dtype', async () => {
+      const c = benchCacheDtype(p.cache);
+      rows.push(...c.rows);
+      out(table('8b. The feature cache stored as float32 or float16: disk and F2', DTYPE_COLUMNS, c.rows, c.notes));
     });
   }
 

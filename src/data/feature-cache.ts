@@ -4,7 +4,8 @@
  * No TensorFlow here: `exp cache` reads it from the light side.
  *
  *   <root>/<key16>/key.json          what the key covers (fingerprint, split, size, kernel, ...)
- *   <root>/<key16>/v<view>/<i>.feat  32-byte header (magic, version, image, view, floats, CRC-32) + float32 LE
+ *   <root>/<key16>/v<view>/<i>.feat  32-byte header (magic, version, image, view, values, CRC-32, bytes per value)
+ *                                    + the values, float32 or float16 LE (the key's dtype)
  *
  * Why one file per entry rather than shards with an index: an entry is created whole with
  * write-to-temp + link (which never replaces), so two processes that compute the same entry
@@ -19,6 +20,7 @@ import { hostname, homedir } from 'node:os';
 import { join } from 'node:path';
 import { crc32 } from 'node:zlib';
 import { readJson, writeJsonAtomic } from '../util/fsx.js';
+import { fromFloat16, toFloat16 } from './float16.js';
 
 /** $EXP_CACHE_DIR/features, or ~/.cache/exp/features beside ~/.cache/exp/decoded. */
 export const featureCacheRoot = (env: NodeJS.ProcessEnv = process.env): string =>
@@ -39,10 +41,14 @@ export interface FeatureKeyParts {
   trainable_blocks: number[];
   /** The backend's numeric kind: entries written by one backend are not used by another. */
   backend: string;
-  dtype: 'float32';
+  dtype: FeatureDtype;
   /** The front's output shape [h, w, c]. */
   shape: number[];
 }
+
+/** float32 is what the frozen blocks compute; float16 halves the disk and rounds each value to 11 significant bits. */
+export type FeatureDtype = 'float32' | 'float16';
+const bytesPer = (dtype: FeatureDtype): number => (dtype === 'float16' ? 2 : 4);
 
 export const keyOf = (p: FeatureKeyParts): string => createHash('sha256').update(JSON.stringify(p)).digest('hex').slice(0, 16);
 
@@ -68,7 +74,7 @@ export function openKey(root: string, key: string, parts: FeatureKeyParts, views
 export type ReadResult = { ok: true } | { ok: false; missing: true } | { ok: false; missing: false; reason: string };
 
 /** Reads one entry into `out` (exactly its length), checking header and checksum; a damaged entry is removed. */
-export function readEntry(path: string, image: number, view: number, out: Float32Array): ReadResult {
+export function readEntry(path: string, image: number, view: number, out: Float32Array, dtype: FeatureDtype = 'float32'): ReadResult {
   let fd: number;
   try {
     fd = openSync(path, 'r');
@@ -79,14 +85,16 @@ export function readEntry(path: string, image: number, view: number, out: Float3
   let reason: string | undefined;
   try {
     const st = fstatSync(fd);
-    const bytes = HEADER + out.byteLength;
+    const size = out.length * bytesPer(dtype);
     if (!st.isFile()) reason = 'not a regular file';
-    else if (st.size !== bytes) reason = `${st.size} bytes, expected ${bytes}`;
+    else if (st.size !== HEADER + size) reason = `${st.size} bytes, expected ${HEADER + size}`;
     else {
       const head = Buffer.alloc(HEADER);
-      const body = Buffer.from(out.buffer, out.byteOffset, out.byteLength);
-      if (readSync(fd, head, 0, HEADER, 0) !== HEADER || readFull(fd, body, HEADER) !== out.byteLength) reason = 'short read';
-      else reason = checkHeader(head, image, view, out.length) ?? (crc32(body) !== head.readUInt32LE(20) ? 'checksum mismatch' : undefined);
+      // float32 is read straight into `out`; float16 into its own buffer, decoded once checked.
+      const body = dtype === 'float32' ? Buffer.from(out.buffer, out.byteOffset, out.byteLength) : Buffer.alloc(size);
+      if (readSync(fd, head, 0, HEADER, 0) !== HEADER || readFull(fd, body, HEADER) !== size) reason = 'short read';
+      else reason = checkHeader(head, image, view, out.length, dtype) ?? (crc32(body) !== head.readUInt32LE(20) ? 'checksum mismatch' : undefined);
+      if (!reason && dtype === 'float16') fromFloat16(new Uint16Array(body.buffer, body.byteOffset, out.length), out);
       if (!reason && Date.now() - st.mtimeMs > TOUCH_EVERY_MS) touch(path);
     }
   } catch (e) {
@@ -109,9 +117,11 @@ function readFull(fd: number, buf: Buffer, pos: number): number {
   return off;
 }
 
-function checkHeader(head: Buffer, image: number, view: number, floats: number): string | undefined {
+function checkHeader(head: Buffer, image: number, view: number, values: number, dtype: FeatureDtype): string | undefined {
   if (head.readUInt32LE(0) !== MAGIC || head.readUInt32LE(4) !== 1) return 'not a feature entry (bad magic or version)';
-  if (head.readUInt32LE(8) !== image || head.readUInt32LE(12) !== view || head.readUInt32LE(16) !== floats) return 'header names another entry';
+  if (head.readUInt32LE(8) !== image || head.readUInt32LE(12) !== view || head.readUInt32LE(16) !== values) return 'header names another entry';
+  // Entries written before float16 existed have 0 there: they are float32.
+  if ((head.readUInt32LE(24) || 4) !== bytesPer(dtype)) return `stored as ${head.readUInt32LE(24) === 2 ? 'float16' : 'float32'}, expected ${dtype}`;
   return undefined;
 }
 
@@ -137,15 +147,17 @@ function removeQuietly(path: string): void {
  * a concurrent writer's entry stays as it is). Returns the bytes added (0 when it existed), or throws
  * the system error (ENOSPC, EACCES...) after removing the temporary file.
  */
-export function writeEntry(path: string, image: number, view: number, data: Float32Array): number {
+export function writeEntry(path: string, image: number, view: number, data: Float32Array, dtype: FeatureDtype = 'float32'): number {
   const head = Buffer.alloc(HEADER);
-  const body = Buffer.from(data.buffer, data.byteOffset, data.byteLength);
+  const stored = dtype === 'float16' ? toFloat16(data) : data;
+  const body = Buffer.from(stored.buffer, stored.byteOffset, stored.byteLength);
   head.writeUInt32LE(MAGIC, 0);
   head.writeUInt32LE(1, 4);
   head.writeUInt32LE(image, 8);
   head.writeUInt32LE(view, 12);
   head.writeUInt32LE(data.length, 16);
   head.writeUInt32LE(crc32(body), 20);
+  head.writeUInt32LE(bytesPer(dtype), 24);
   const tmp = `${path}.${process.pid}.${Math.random().toString(36).slice(2, 10)}.tmp`;
   try {
     const fd = openSync(tmp, 'wx');
@@ -160,7 +172,7 @@ export function writeEntry(path: string, image: number, view: number, data: Floa
       if ((e as NodeJS.ErrnoException).code === 'EEXIST') return 0;
       throw e;
     }
-    return HEADER + data.byteLength;
+    return HEADER + body.length;
   } finally {
     removeQuietly(tmp);
   }

@@ -14,7 +14,19 @@ import type { Dataset } from '../data/planet.js';
 import type { BackendInfo } from '../backend/types.js';
 import { applyAugment, inverseAffine, type AugmentParams } from '../data/augment.js';
 import { preprocess } from '../data/preprocess.js';
-import { claimEntry, entryPath, featureCacheRoot, keyOf, openKey, readEntry, releaseClaim, writeEntry, type FeatureKeyParts } from '../data/feature-cache.js';
+import {
+  claimEntry,
+  entryPath,
+  featureCacheRoot,
+  keyOf,
+  openKey,
+  readEntry,
+  releaseClaim,
+  writeEntry,
+  type FeatureDtype,
+  type FeatureKeyParts,
+} from '../data/feature-cache.js';
+import { roundToFloat16 } from '../data/float16.js';
 import { boundCache } from '../data/feature-cache-gc.js';
 import { pixelBatch, targetsOf } from '../core/batches.js';
 import type { SplitModel } from '../model/frozen.js';
@@ -104,6 +116,7 @@ interface Want {
 
 class CachedFeatures implements FeatureSource {
   private readonly len: number;
+  private readonly dtype: FeatureDtype;
   private storing = true;
   private readonly maxBytes: number;
   private bytes: number;
@@ -120,6 +133,7 @@ class CachedFeatures implements FeatureSource {
     private readonly trainServed: boolean,
   ) {
     this.len = shape.reduce((a, b) => a * b, 1);
+    this.dtype = init.cfg.feature_cache.dtype;
     this.maxBytes = init.cfg.feature_cache.max_gb * 1e9;
     const gc = boundCache(root, this.maxBytes);
     this.bytes = gc.bytesAfter;
@@ -149,13 +163,13 @@ class CachedFeatures implements FeatureSource {
       const waiting: number[] = [];
       for (const i of pending) {
         const w = wants[i]!;
-        const r = readEntry(w.path, w.image, w.view, slot(i));
+        const r = readEntry(w.path, w.image, w.view, slot(i), this.dtype);
         if (r.ok) this.s.read++;
         else {
           if (!r.missing) this.damaged(w.path, r.reason);
           if (!this.claim(w.path)) waiting.push(i);
           // Another process may have stored it between the read and the claim: read it again under the claim.
-          else if (this.claimed.has(w.path) && readEntry(w.path, w.image, w.view, slot(i)).ok) {
+          else if (this.claimed.has(w.path) && readEntry(w.path, w.image, w.view, slot(i), this.dtype).ok) {
             this.s.read++;
             this.claimed.delete(w.path);
             releaseClaim(w.path);
@@ -231,7 +245,9 @@ class CachedFeatures implements FeatureSource {
       wants.forEach((w, i) => {
         const one = data.subarray(i * this.len, (i + 1) * this.len);
         slots[i]!.set(one);
-        if (this.storing) this.store(w, one);
+        // What this run computes is what a later read gives back, so the run does not depend on who filled the cache.
+        if (this.dtype === 'float16') roundToFloat16(slots[i]!);
+        if (this.storing) this.store(w, slots[i]!);
       });
     } finally {
       for (const w of wants) if (this.claimed.delete(w.path)) releaseClaim(w.path);
@@ -240,7 +256,7 @@ class CachedFeatures implements FeatureSource {
 
   private store(w: Want, data: Float32Array): void {
     try {
-      const added = writeEntry(w.path, w.image, w.view, data);
+      const added = writeEntry(w.path, w.image, w.view, data, this.dtype);
       if (added > 0) this.s.stored++;
       this.bytes += added;
     } catch (e) {

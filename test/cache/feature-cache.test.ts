@@ -238,3 +238,23 @@ test('exp cache ls lists each key with its entries and size; gc bounds it; rm fr
   assert.equal(bad.code, 2);
   assert.match(bad.stderr, /PATH_NOT_FOUND/);
 });
+
+test('feature_cache.dtype float16 stores half the bytes; a run from it equals the run that filled it and stays near float32', { timeout: 600_000 }, () => {
+  const half = join(tmp, 'cache-f16');
+  const set = ['feature_cache.dtype=float16'];
+  const filling = train(file, join(tmp, 'runs-f16-fill'), half, set);
+  const cached = train(file, join(tmp, 'runs-f16-cached'), half, set);
+  const rec = cacheRecord(cached)!;
+  assert.equal(rec.computed, 0, 'every feature read back from the float16 entries');
+  // Computed features are rounded as the stored ones are, so who filled the cache does not change the run.
+  assertSameMetrics(cached, filling);
+  assertSameWeights(cached, filling);
+  const [key16, files16] = [...entries(half)][0]!;
+  assert.notEqual(key16, cacheRecord(runFolder(join(tmp, 'runs-cached')))!.key, 'float16 is a key of its own');
+  const entry = readFileSync(files16[0]!);
+  assert.equal(entry.length, 32 + 2 * entry.readUInt32LE(16), 'a float16 entry is its header and 2 bytes per value');
+  // 11 significant bits per feature: the run moves, but only a little.
+  const a = metrics(cached).at(-1)!;
+  const b = metrics(reference).at(-1)!;
+  assert.ok(Math.abs(a.val_loss! - b.val_loss!) < 0.01, `val_loss ${a.val_loss} (float16) vs ${b.val_loss} (float32)`);
+});
