@@ -229,8 +229,14 @@ export function benchCacheDtype(o: CacheBenchOptions): { rows: Row[]; notes: str
     const r = expSweep(sweepFile, join(dir, `runs-${dtype}`), cache, [`feature_cache.dtype=${dtype}`]);
     const size = duSize(join(cache, 'features'));
     const perEntry = size.files ? size.bytes / size.files : 0;
-    const f2 = new Map(r.points.map((p) => [p.dir.split('/').at(-1)!, p.f2]));
-    const diffs = (ref ?? []).map((p) => Math.abs((f2.get(p.dir.split('/').at(-1)!) ?? NaN) - p.f2));
+    // Point folders are `<name>-<key>`, and float16 is in the key: points are matched by name.
+    const nameOf = (p: Point): string =>
+      p.dir
+        .split('/')
+        .at(-1)!
+        .replace(/-[0-9a-f]+$/, '');
+    const f2 = new Map(r.points.map((p) => [nameOf(p), p.f2]));
+    const diffs = (ref ?? []).map((p) => Math.abs((f2.get(nameOf(p)) ?? NaN) - p.f2));
     ref ??= r.points;
     rows.push({
       section: 'cache-dtype',
