@@ -38,6 +38,8 @@ export const runCommand = defineCommand({
     'Running the same file again resumes its sweep: finished points are skipped, interrupted ones continue from their last',
     'checkpoint (which may be inside an epoch); failed ones run again only with --retry-failed. Ctrl-C stops every running',
     'point at its next batch (a second Ctrl-C at once); run the same command to continue.',
+    'sweep.tpe with --launcher slurm: this process proposes each point as its own Slurm job (up to --workers N at once, default 1)',
+    'and follows the study to its end; stopped or killed, the same command continues it (jobs still in Slurm are followed, not resubmitted).',
     'Exit status: 0 when every point completed (or was pruned or skipped), 1 when one failed, 2 for invalid input, 130 when stopped.',
   ].join('\n'),
   positionals: { name: 'FILE', min: 1, max: 1 },

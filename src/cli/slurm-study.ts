@@ -26,7 +26,7 @@ export async function runStudyOnSlurmCli(plan: Plan, study: Study, flags: SlurmS
   const workers = flags.workers ?? 1;
   const budget = sweepBudget(plan, study.dir, () => study.dirs(), rankingOf(plan.experiment.sweep?.metric));
   io.stdout.write(
-    `Each proposal is its own Slurm job, up to ${workers} at once (--workers N); this exp run proposes and follows them to the study's end (stopped, run it again to continue)\n`,
+    `Each proposal is its own Slurm job, up to ${workers} at once (--workers N); this exp run proposes and follows them to the study's end (stopped, the same command continues the study)\n`,
   );
   const end = await runStudyOnSlurm(plan, study, {
     workers,

@@ -79,6 +79,7 @@ class SlurmStudy {
   cancelled = false;
   private latest = new Map<string, string>();
   private states = new Map<string, TaskState>();
+  private queried = new Set<string | undefined>();
   private readonly index: SweepIndex;
 
   constructor(
@@ -108,10 +109,16 @@ class SlurmStudy {
         .filter((p) => !['completed', 'pruned'].includes(this.status(p) ?? ''))
         .map((p) => this.latest.get(p.dir)?.split('_')[0]),
     );
+    this.queried = new Set(open);
     this.states = await taskStates(
       subs.filter((s) => open.has(s.job_id)),
       this.o.env,
     );
+  }
+
+  /** Slurm's word for a task; a finished point's job is not asked about again ("ended"). */
+  private slurmOf(task: string): string {
+    return this.queried.has(task.split('_')[0]) ? describeTask(this.states.get(task)) : 'ended';
   }
 
   /** Whether a proposal is finished (for this run), has a job in Slurm, or needs one. */
@@ -143,13 +150,21 @@ class SlurmStudy {
     for (const p of this.live()) {
       const task = this.latest.get(p.dir);
       if (!task) continue;
-      const line = `${shownStatus(join(this.study.dir, p.dir), readRunRecord(join(this.study.dir, p.dir)))}, slurm ${describeTask(this.states.get(task))}`;
+      const line = `${shownStatus(join(this.study.dir, p.dir), readRunRecord(join(this.study.dir, p.dir)))}, slurm ${this.slurmOf(task)}`;
       if (this.shown.get(p.dir) !== line) this.o.say(`${p.dir} (${task}): ${line}`);
       this.shown.set(p.dir, line);
     }
   }
 
-  rows(): string[][] {
+  /** One row per proposal for the end table, with every job's state read once more. */
+  async rows(): Promise<string[][]> {
+    const subs = readSlurmJobs(this.study.dir).submissions;
+    this.latest = latestTasks(subs);
+    const latestJobs = new Set([...this.latest.values()].map((t) => t.split('_')[0]));
+    this.states = await taskStates(
+      subs.filter((x) => latestJobs.has(x.job_id)),
+      this.o.env,
+    );
     return this.live().map((p) => {
       const dir = join(this.study.dir, p.dir);
       const task = this.latest.get(p.dir);
@@ -184,6 +199,8 @@ class SlurmStudy {
       submitted: new Date().toISOString(),
       tasks: { [String(p.index)]: p.dir },
     });
+    // Queued or running when found: its cancel from now on is news to this run, as for a job it submitted.
+    if (isActive({ state: job.state, restarts: 0 })) this.seen.add(`${job.jobId}_${p.index}`);
     this.o.say(`${p.dir}: adopted job ${job.jobId} (${job.state.toLowerCase()}), submitted before exp was stopped and found by its name`);
     return job.jobId;
   }
@@ -290,12 +307,12 @@ export async function runStudyOnSlurm(plan: Plan, study: Study, o: StudySlurmOpt
   try {
     for (;;) {
       const waiting = await round(s, o, state);
-      if (stopper.stopping) return { end: 'interrupted', failed: [...s.failed], rows: s.rows(), ...(state.spent ? { spent: state.spent } : {}) };
+      if (stopper.stopping) return { end: 'interrupted', failed: [...s.failed], rows: await s.rows(), ...(state.spent ? { spent: state.spent } : {}) };
       if (!waiting) break;
       await sleep(o.pollMs ?? 2000);
     }
   } finally {
     stopper.uninstall();
   }
-  return { end: s.cancelled ? 'cancelled' : 'done', failed: [...s.failed], rows: s.rows(), ...(state.spent ? { spent: state.spent } : {}) };
+  return { end: s.cancelled ? 'cancelled' : 'done', failed: [...s.failed], rows: await s.rows(), ...(state.spent ? { spent: state.spent } : {}) };
 }
