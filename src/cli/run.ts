@@ -38,6 +38,8 @@ export const runCommand = defineCommand({
     'Running the same file again resumes its sweep: finished points are skipped, interrupted ones continue from their last',
     'checkpoint (which may be inside an epoch); failed ones run again only with --retry-failed. Ctrl-C stops every running',
     'point at its next batch (a second Ctrl-C at once); run the same command to continue.',
+    'sweep.tpe with --launcher slurm: this process proposes each point as its own Slurm job (up to --workers N at once, default 1)',
+    'and follows the study to its end; stopped or killed, the same command continues it (jobs still in Slurm are followed, not resubmitted).',
     'Exit status: 0 when every point completed (or was pruned or skipped), 1 when one failed, 2 for invalid input, 130 when stopped.',
   ].join('\n'),
   positionals: { name: 'FILE', min: 1, max: 1 },
@@ -55,7 +57,11 @@ export const runCommand = defineCommand({
     queue: { ...QUEUE_FLAG, description: 'Send the points to a queue (redis://HOST:PORT[/DB]) for `exp worker`s instead of training here.' },
     detach: { type: 'boolean', description: 'With --queue: return once the points are queued instead of following them.' },
     launcher: LAUNCHER_FLAG,
-    wait: { type: 'boolean', description: 'With --launcher slurm: follow the job array until every task has ended, instead of returning at once.' },
+    wait: {
+      type: 'boolean',
+      description:
+        'With --launcher slurm: follow the job array until every task has ended, instead of returning at once (a sweep.tpe study is always followed).',
+    },
   },
   async run(files, flags, io) {
     const cwd = cwdOf(io);
@@ -75,18 +81,25 @@ export const runCommand = defineCommand({
       return EXIT.ok;
     }
     if (flags.launcher === 'slurm') {
-      // An adaptive study proposes points as results come in; a job array is submitted whole (Slurm runs TPE: not yet).
-      study?.release();
-      if (study)
-        throw new UsageError({ code: 'USAGE', message: 'sweep.tpe is not run with --launcher slurm yet', fix: 'run it with --workers N or --queue URL' });
-      if (flags.queue || flags.force || flags.gpus)
+      if (flags.queue || flags.force || flags.gpus) {
+        study?.release();
         throw new UsageError({
           code: 'USAGE',
           message: '--launcher slurm takes neither --queue, --force nor --gpus',
           fix: 'ask Slurm for GPUs with --set launcher.slurm.gpus_per_task=1',
         });
+      }
+      const slurmFlags = { workers: flags.workers, retryFailed: flags['retry-failed'] || flags['only-failed'] };
+      // An adaptive study proposes points as results come in: this process follows it to its end (cli/slurm-study.ts); any other sweep is one job array.
+      if (study) {
+        try {
+          return await (await import('./slurm-study.js')).runStudyOnSlurmCli(plan, study, slurmFlags, io);
+        } finally {
+          study.release();
+        }
+      }
       const { runOnSlurm } = await import('./slurm.js');
-      return runOnSlurm(plan, dir, index, { workers: flags.workers, retryFailed: flags['retry-failed'] || flags['only-failed'], wait: flags.wait }, io);
+      return runOnSlurm(plan, dir, index, { ...slurmFlags, wait: flags.wait }, io);
     }
     if (flags.queue) {
       try {

@@ -159,7 +159,10 @@ export const cancelCommand = defineCommand({
   name: 'cancel',
   summary: "Cancel a sweep's Slurm job arrays: running points stop within a batch as killed (resumable), queued ones never start.",
   usage: 'cancel SWEEP_DIR [--no-wait]',
-  details: 'Run exp run --launcher slurm on the same file again to submit the points that have not finished; they resume where they stopped.',
+  details: [
+    'Run exp run --launcher slurm on the same file again to submit the points that have not finished; they resume where they stopped.',
+    "A sweep.tpe study's proposer (the exp run following it) sees the cancel, makes no more proposals and ends with exit status 130.",
+  ].join('\n'),
   positionals: { name: 'SWEEP_DIR', min: 1, max: 1 },
   flags: { 'no-wait': { type: 'boolean', description: 'Return once scancel has been sent, without waiting for the tasks to end.' } },
   async run(dirs, flags, io) {

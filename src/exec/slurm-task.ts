@@ -69,15 +69,19 @@ function taskPruner(o: TaskOptions, map: SlurmTaskMap): SweepPruner | undefined 
   const rule = map.early_stop;
   const index = readSweepIndex(o.sweepDir);
   if (!rule || !index) return undefined;
-  const dirsOf = (keep: (p: string) => boolean): string[] => index.points.filter((p) => keep(p.dir)).map((p) => join(o.sweepDir, p.dir));
+  // An adaptive study (sweep.tpe) adds points while this one trains: its rungs read the index again for each decision.
+  const indexNow = (): typeof index => readSweepIndex(o.sweepDir) ?? index;
+  const dirsOf = (keep: (p: string) => boolean): string[] =>
+    indexNow()
+      .points.filter((p) => keep(p.dir))
+      .map((p) => join(o.sweepDir, p.dir));
   if (rule.rule !== 'asha' && rule.rule !== 'hyperband') return new MedianPruner(rule, map.monitor, new StoreCurves(dirsOf(() => true)));
-  const indexOf = new Map(index.points.map((p) => [p.dir, p.index]));
   const pruner: AshaPruner = new AshaPruner({
     rule,
     ...schedulerMetric(rule, readSweepRanking(o.sweepDir), map.monitor),
     study: index.sweep,
     maxEpochs: map.max_epochs,
-    indexOf: (point) => indexOf.get(point),
+    indexOf: (point) => indexNow().points.find((p) => p.dir === point)?.index,
     curvesOf: (bracket) => new StoreCurves(dirsOf((d) => pruner.bracketOf(d) === bracket)),
   });
   return pruner;

@@ -203,6 +203,38 @@ export async function taskStates(subs: readonly SlurmSubmission[], env: NodeJS.P
   return out;
 }
 
+/** A job found by its name: its (array) job id, state, working folder and command where Slurm still has them. */
+export interface NamedJob {
+  jobId: string;
+  state: string;
+  workDir?: string;
+  command?: string;
+}
+
+/**
+ * The jobs named `name` that Slurm knows: squeue (every state slurmctld still holds), else
+ * accounting (sacct, the last 30 days; empty without accounting). How a proposer that was
+ * stopped after sbatch but before recording the job id finds that job again.
+ */
+export async function jobsNamed(name: string, env: NodeJS.ProcessEnv): Promise<NamedJob[]> {
+  const q = await slurmClient('squeue', ['-h', '-t', 'all', '-n', name, '-o', '%F|%T|%Z|%o'], env);
+  if (q.missing) throw unavailable('squeue');
+  const out: NamedJob[] = [];
+  for (const line of q.code === 0 ? q.stdout.split('\n') : []) {
+    const [id, state, workDir, ...command] = line.trim().split('|');
+    if (id && /^\d+$/.test(id) && state)
+      out.push({ jobId: id, state, ...(workDir ? { workDir } : {}), ...(command.length ? { command: command.join('|') } : {}) });
+  }
+  if (out.length > 0) return out;
+  const a = await slurmClient('sacct', ['-n', '-P', '-X', '-S', 'now-30days', '--name', name, '--format=JobID,State,WorkDir'], env);
+  for (const line of a.code === 0 ? a.stdout.split('\n') : []) {
+    const [id, state, workDir] = line.trim().split('|');
+    const m = /^(\d+)(?:_\d+)?$/.exec(id ?? '');
+    if (m && state) out.push({ jobId: m[1]!, state: state.split(' ')[0]!, ...(workDir ? { workDir } : {}) });
+  }
+  return out;
+}
+
 /** Whether Slurm may still run the task (queued, running, being requeued). */
 export const isActive = (t: TaskState | undefined): boolean =>
   t !== undefined &&

@@ -78,10 +78,13 @@ export function nextSubmission(sweepDir: string): number {
   return n;
 }
 
+/** Submission N's batch script (what sbatch was given, and what Slurm shows as the job's command). */
+export const submissionScript = (sweepDir: string, n: number): string => slurmPath(sweepDir, SLURM_FILES.script(n));
+
 /** Writes submission N's task map and batch script; returns the script's path. */
 export function writeSubmission(sweepDir: string, map: SlurmTaskMap, script: string): string {
   writeJsonAtomic(slurmPath(sweepDir, SLURM_FILES.tasks(map.submission)), map);
-  const path = slurmPath(sweepDir, SLURM_FILES.script(map.submission));
+  const path = submissionScript(sweepDir, map.submission);
   writeFileAtomic(path, script);
   return path;
 }
@@ -90,6 +93,19 @@ export function writeSubmission(sweepDir: string, map: SlurmTaskMap, script: str
 export function recordSubmission(sweepDir: string, s: SlurmSubmission): void {
   const jobs = readSlurmJobs(sweepDir);
   writeJsonAtomic(slurmPath(sweepDir, SLURM_FILES.jobs), { ...jobs, submissions: [...jobs.submissions, s] });
+}
+
+/**
+ * The task maps of submissions written but never recorded: sbatch refused them, or exp was
+ * stopped between writing the script and recording the job Slurm accepted (an adaptive study's
+ * proposer looks such a job up by name so that a proposal never gets a second job).
+ */
+export function unrecordedSubmissions(sweepDir: string): SlurmTaskMap[] {
+  const recorded = new Set(readSlurmJobs(sweepDir).submissions.map((s) => s.n));
+  const out: SlurmTaskMap[] = [];
+  for (let n = 1; n < nextSubmission(sweepDir); n++)
+    if (!recorded.has(n) && existsSync(slurmPath(sweepDir, SLURM_FILES.tasks(n)))) out.push(readTaskMap(sweepDir, n));
+  return out;
 }
 
 /** Submission N's task map, as an array task reads it. */
