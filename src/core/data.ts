@@ -4,14 +4,15 @@
  * first use and reused (and checked) afterwards, so a resume or a reproduction trains on
  * exactly the same images.
  */
-import { existsSync } from 'node:fs';
+import { existsSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { DataError } from '../errors.js';
 import { synthesize } from '../data/synth.js';
 import { splitHash, splitIndices } from '../data/split.js';
 import type { Dataset } from '../data/planet.js';
 import type { RunConfig } from '../config/normalise.js';
-import { splitDirOf } from '../store/layout.js';
+import { splitDirOf, SYNTH_LOCK } from '../store/layout.js';
+import { tryLock, type Lock } from '../store/lock.js';
 import { hasSavedSplit, readSplitNames, readSplitRecord, writeSplit } from '../store/split.js';
 
 export interface Split {
@@ -20,20 +21,57 @@ export interface Split {
   hash: string;
 }
 
-/** Generates the synthetic dataset if the config asks for it and data.path has none. */
+/** How long a point waits for another process generating the same synthetic dataset. */
+const SYNTH_WAIT_MS = 30 * 60_000;
+
+/**
+ * Generates the synthetic dataset if the config asks for it and data.path has none. The points
+ * of a sweep start at once and share data.path, so generation is done under a lock in that
+ * folder and the CSV looked for again once it is held: otherwise each point would write the
+ * images again (a reader could see a half-written JPEG, and the new mtimes change the dataset's
+ * fingerprint, so the points no longer share decoded pixels or feature-cache entries).
+ */
 export async function ensureDataset(cfg: RunConfig, log: (s: string) => void): Promise<void> {
   const csv = join(cfg.data.path, cfg.data.csv);
   if (existsSync(csv) || !cfg.data.synth) return;
+  const lock = await synthLock(cfg.data.path);
+  try {
+    if (!existsSync(csv)) await generate(cfg, csv, log);
+  } finally {
+    lock.release();
+  }
+}
+
+async function synthLock(dir: string): Promise<Lock> {
+  try {
+    mkdirSync(dir, { recursive: true });
+  } catch (e) {
+    throw synthFailed(dir, e);
+  }
+  const lock = await tryLock(join(dir, SYNTH_LOCK), { waitMs: SYNTH_WAIT_MS, heartbeat: 'timer' });
+  if (lock) return lock;
+  throw new DataError({
+    code: 'SYNTH_FAILED',
+    message: `another process has been generating the synthetic dataset in ${dir} for over ${SYNTH_WAIT_MS / 60_000} minutes`,
+    fix: `wait for it to finish, or stop it and remove ${join(dir, SYNTH_LOCK)}.*`,
+  });
+}
+
+const synthFailed = (dir: string, e: unknown): DataError =>
+  new DataError({
+    code: 'SYNTH_FAILED',
+    message: `could not generate the synthetic dataset in ${dir}: ${(e as Error).message}`,
+    fix: 'check that data.path is a folder you can write, or point it at an existing dataset',
+  });
+
+async function generate(cfg: RunConfig, csv: string, log: (s: string) => void): Promise<void> {
+  if (!cfg.data.synth) return;
   log(`data: ${csv} is missing; generating a synthetic Planet-style dataset (${cfg.data.synth.count} images, seed ${cfg.data.synth.seed}) ...\n`);
   const t0 = performance.now();
   try {
     await synthesize({ outDir: cfg.data.path, count: cfg.data.synth.count, seed: cfg.data.synth.seed, size: cfg.data.synth.size });
   } catch (e) {
-    throw new DataError({
-      code: 'SYNTH_FAILED',
-      message: `could not generate the synthetic dataset in ${cfg.data.path}: ${(e as Error).message}`,
-      fix: 'check that data.path is a folder you can write, or point it at an existing dataset',
-    });
+    throw synthFailed(cfg.data.path, e);
   }
   log(`data: generated in ${((performance.now() - t0) / 1000).toFixed(1)} s\n`);
 }

@@ -60,6 +60,12 @@ export const SPLIT_FILES = {
   val: 'val.txt',
 } as const;
 
+/**
+ * Held in a synthetic dataset's data.path while one process generates it, so the points of a
+ * sweep that start at once write it once (core/data.ts).
+ */
+export const SYNTH_LOCK = '.synth.lock';
+
 /** Files of a checkpoint folder (checkpoints/last, checkpoints/best) that are not tensors. */
 export const CHECKPOINT_FILES = {
   /** The loop state, optimiser settings and tensor list: a checkpoint is whole when it has this and its tensors. */
