@@ -12,7 +12,7 @@ import { UsageError } from '../errors.js';
 import { skipReason } from '../exec/local.js';
 import { arraySpec, batchScript, describeTask, isActive, latestTasks, sbatch, scancel, taskStates, type TaskState } from '../exec/slurm.js';
 import { runSlurmTask } from '../exec/slurm-task.js';
-import { hasSlurmJobs, nextSubmission, readSlurmJobs, recordSubmission, slurmLogsDir, writeSubmission, type SlurmSubmission } from '../store/slurm.js';
+import { hasSlurmJobs, lockSubmissions, nextSubmission, readSlurmJobs, recordSubmission, slurmLogsDir, writeSubmission, type SlurmSubmission } from '../store/slurm.js';
 import { readRunRecord } from '../store/run.js';
 import { shownStatus } from '../store/status.js';
 import { readSweepIndex } from '../store/sweep.js';
@@ -37,12 +37,28 @@ async function activeInSlurm(sweepDir: string, env: NodeJS.ProcessEnv): Promise<
 
 /** `exp run FILE --launcher slurm`: submits one array of the points not finished and not already queued. */
 export async function runOnSlurm(plan: Plan, sweepDir: string, index: SweepIndex, flags: SlurmRunFlags, io: Io): Promise<number> {
+  const lock = await lockSubmissions(sweepDir);
+  let submitted: boolean;
+  try {
+    submitted = await submitUnfinished(plan, sweepDir, index, flags, io);
+  } finally {
+    lock.release();
+  }
+  if (submitted && !flags.wait) {
+    const shown = displayPath(sweepDir, cwdOf(io));
+    io.stdout.write(`Follow it with: exp status ${shown}\nCancel it with: exp cancel ${shown}\n`);
+  }
+  return flags.wait ? followSlurm(sweepDir, io) : EXIT.ok;
+}
+
+/** Submits one array of the points neither ended nor queued; false when there were none. */
+async function submitUnfinished(plan: Plan, sweepDir: string, index: SweepIndex, flags: SlurmRunFlags, io: Io): Promise<boolean> {
   const { active } = await activeInSlurm(sweepDir, io.env);
   const todo = index.points.filter((p) => !active.has(p.dir) && !skipReason(join(sweepDir, p.dir), { retryFailed: flags.retryFailed }));
   const left = index.points.length - todo.length;
   if (todo.length === 0) {
     io.stdout.write(`Nothing to submit: every point has ended or is queued in Slurm (${active.size} queued or running)\n`);
-    return flags.wait ? followSlurm(sweepDir, io) : EXIT.ok;
+    return false;
   }
   const n = nextSubmission(sweepDir);
   const array = arraySpec(
@@ -68,16 +84,11 @@ export async function runOnSlurm(plan: Plan, sweepDir: string, index: SweepIndex
   const jobId = await sbatch(script, sweepDir, io.env);
   recordSubmission(sweepDir, { n, job_id: jobId, array, submitted: new Date().toISOString(), tasks });
   const cwd = cwdOf(io);
-  const shown = displayPath(sweepDir, cwd);
   io.stdout.write(
     `Submitted job array ${jobId} (--array=${array}): ${todo.length} point${todo.length === 1 ? '' : 's'}${left ? `; ${left} ended or queued before, not submitted` : ''}\n`,
   );
   io.stdout.write(`  script ${displayPath(script, cwd)}, logs ${displayPath(slurmLogsDir(sweepDir), cwd)}/\n`);
-  if (!flags.wait) {
-    io.stdout.write(`Follow it with: exp status ${shown}\nCancel it with: exp cancel ${shown}\n`);
-    return EXIT.ok;
-  }
-  return followSlurm(sweepDir, io);
+  return true;
 }
 
 /** Each point's line: exp's status and Slurm's state. */

@@ -88,6 +88,8 @@ export const SLURM_FILES = {
   script: (n: number): string => `submit-${n}.sh`,
   tasks: (n: number): string => `tasks-${n}.json`,
   logs: 'logs',
+  /** Held by the exp run that is choosing and submitting points, so two at once never submit the same point twice. */
+  submitLock: '.submit.lock',
 } as const;
 export const slurmPath = (sweepDir: string, name: string): string => join(sweepDir, SLURM_DIR, name);
 

@@ -4,7 +4,9 @@
  * `exp run --launcher slurm` only; read by `exp slurm-task` (on the node), `exp status`,
  * `exp runs` and `exp cancel`. Nothing here is ever removed: a failed submission keeps its script.
  */
-import { existsSync } from 'node:fs';
+import { existsSync, mkdirSync } from 'node:fs';
+import { dirname } from 'node:path';
+import { currentLock, describeOwner, tryLock, type Lock } from './lock.js';
 import { ExpError } from '../errors.js';
 import { readRecordJson, writeFileAtomic, writeJsonAtomic } from '../util/fsx.js';
 import { SLURM_FILES, slurmPath } from './layout.js';
@@ -70,6 +72,28 @@ export function readSlurmJobs(sweepDir: string): SlurmJobs {
 }
 
 export const hasSlurmJobs = (sweepDir: string): boolean => existsSync(slurmPath(sweepDir, SLURM_FILES.jobs));
+
+/** How long a submitter waits for another one on the same sweep (it needs only sbatch's answer). */
+const SUBMIT_WAIT_MS = 5 * 60_000;
+
+/**
+ * Takes the sweep's submission lock: from reading what Slurm already has to recording the new
+ * job, so that two `exp run --launcher slurm` started at once neither submit the same points
+ * nor write the same submission number. The second waits, then finds the points queued.
+ */
+export async function lockSubmissions(sweepDir: string): Promise<Lock> {
+  const base = slurmPath(sweepDir, SLURM_FILES.submitLock);
+  mkdirSync(dirname(base), { recursive: true });
+  const lock = await tryLock(base, { waitMs: SUBMIT_WAIT_MS, heartbeat: 'timer' });
+  if (lock) return lock;
+  throw new ExpError({
+    code: 'LOCKED',
+    message: `another exp run (${describeOwner(currentLock(base)?.owner)}) has been submitting ${sweepDir} to Slurm for over ${SUBMIT_WAIT_MS / 60_000} minutes`,
+    fix: 'wait for it to finish (is its sbatch hanging?), or stop it and run this again',
+    file: sweepDir,
+    exit: 'failed',
+  });
+}
 
 /** The number the next submission gets: one more than any script already there (a failed sbatch keeps its number). */
 export function nextSubmission(sweepDir: string): number {

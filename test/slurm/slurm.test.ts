@@ -8,9 +8,10 @@
  */
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { exp, tempDir } from '../helpers/cli.js';
+import { spawn } from 'node:child_process';
+import { BIN, exp, tempDir } from '../helpers/cli.js';
 import { tinyExperiment, trainingBackends } from '../helpers/training.js';
 import { startSlurm, type SlurmCluster } from '../helpers/slurm-cluster.js';
 
@@ -226,3 +227,34 @@ test(
     assert.match(exp(['status', sweep], { cwd: tmp, env: env() }).stdout, new RegExp(`${job}_0 cancelled`));
   },
 );
+
+/** `exp ARGS` as its own process, without blocking this one (two submitters at once). */
+const expAsync = (args: string[], pathFirst: string): Promise<{ code: number | null; out: string }> =>
+  new Promise((resolve) => {
+    const e = { ...process.env, ...env(), PATH: `${pathFirst}:${process.env.PATH ?? ''}` };
+    const p = spawn(process.execPath, [BIN, ...args], { cwd: tmp, env: e, stdio: ['ignore', 'pipe', 'pipe'] });
+    let out = '';
+    p.stdout.on('data', (b: Buffer) => (out += b.toString()));
+    p.stderr.on('data', (b: Buffer) => (out += b.toString()));
+    p.on('close', (code) => resolve({ code, out }));
+  });
+
+test('two exp run --launcher slurm started at once submit each point once: one array, the other finds them queued', { timeout: 900_000 }, async () => {
+  const file = tinyExperiment(tmp, { backend, name: 'twice', epochs: 1, extra: 'sweep: { grid: { training.learning_rate: [0.001, 0.002, 0.003] } }' });
+  const runs = join(tmp, 'runs-twice');
+  // An sbatch that takes 3 s to answer (a busy controller): without the submission lock both submitters read "nothing queued" meanwhile.
+  const slow = join(tmp, 'slow-sbatch');
+  mkdirSync(slow, { recursive: true });
+  writeFileSync(join(slow, 'sbatch'), '#!/bin/sh\nsleep 3\nexec /usr/bin/sbatch "$@"\n', { mode: 0o755 });
+  const args = ['run', file, '--runs-dir', runs, '--launcher', 'slurm'];
+  const both = await Promise.all([expAsync(args, slow), expAsync(args, slow)]);
+  for (const r of both) assert.equal(r.code, 0, r.out);
+  assert.equal(both.filter((r) => /Submitted job array/.test(r.out)).length, 1, both.map((r) => r.out).join('\n---\n'));
+  assert.equal(both.filter((r) => /Nothing to submit: every point has ended or is queued in Slurm \(3 queued or running\)/.test(r.out)).length, 1);
+  const sweep = sweepOf(runs, 'twice');
+  const follow = exp([...args, '--wait'], { cwd: tmp, env: env() });
+  assert.equal(follow.code, 0, follow.stdout + follow.stderr);
+  assert.equal(json<{ submissions: unknown[] }>(join(sweep, 'slurm', 'jobs.json')).submissions.length, 1);
+  assert.ok(!existsSync(join(sweep, 'slurm', 'submit-2.sh')));
+  for (const dir of points(sweep)) assert.deepEqual([record(dir)?.status, record(dir)?.attempts], ['completed', 1], dir);
+});
