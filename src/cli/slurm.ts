@@ -12,7 +12,16 @@ import { UsageError } from '../errors.js';
 import { skipReason } from '../exec/local.js';
 import { arraySpec, batchScript, describeTask, isActive, latestTasks, sbatch, scancel, taskStates, type TaskState } from '../exec/slurm.js';
 import { runSlurmTask } from '../exec/slurm-task.js';
-import { hasSlurmJobs, lockSubmissions, nextSubmission, readSlurmJobs, recordSubmission, slurmLogsDir, writeSubmission, type SlurmSubmission } from '../store/slurm.js';
+import {
+  hasSlurmJobs,
+  lockSubmissions,
+  nextSubmission,
+  readSlurmJobs,
+  recordSubmission,
+  slurmLogsDir,
+  writeSubmission,
+  type SlurmSubmission,
+} from '../store/slurm.js';
 import { readRunRecord } from '../store/run.js';
 import { shownStatus } from '../store/status.js';
 import { readSweepIndex } from '../store/sweep.js';
