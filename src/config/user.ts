@@ -25,12 +25,15 @@ export interface UserConfigPlace {
   from: 'EXP_CONFIG' | 'XDG_CONFIG_HOME' | 'HOME';
 }
 
+/** The user config's file name in its folder (exp/ under XDG_CONFIG_HOME or ~/.config); not a run folder's config.yaml. */
+const USER_CONFIG_NAME = 'config.yaml';
+
 /** $EXP_CONFIG if set (relative to `cwd`), else $XDG_CONFIG_HOME/exp/config.yaml (an absolute one, as the XDG spec asks), else ~/.config/exp/config.yaml. */
 export function userConfigPlace(env: NodeJS.ProcessEnv, cwd: string): UserConfigPlace {
   if (env.EXP_CONFIG) return { file: resolve(cwd, env.EXP_CONFIG), from: 'EXP_CONFIG' };
   const xdg = env.XDG_CONFIG_HOME;
-  if (xdg && isAbsolute(xdg)) return { file: join(xdg, 'exp', 'config.yaml'), from: 'XDG_CONFIG_HOME' };
-  return { file: join(env.HOME || homedir(), '.config', 'exp', 'config.yaml'), from: 'HOME' };
+  if (xdg && isAbsolute(xdg)) return { file: join(xdg, 'exp', USER_CONFIG_NAME), from: 'XDG_CONFIG_HOME' };
+  return { file: join(env.HOME || homedir(), '.config', 'exp', USER_CONFIG_NAME), from: 'HOME' };
 }
 
 /** A user config as read: its launcher section (undefined when it has none) and where each value was written. */
