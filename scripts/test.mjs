@@ -2,7 +2,7 @@
 // The test command (`npm test`): runs every test/**/*.test.ts with Node's built-in runner
 // (through tsx), one file at a time, because training tests each use both cores.
 // Extra args are file filters: `npm test -- config sweep` runs files whose path has either word.
-import { existsSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
 import { spawnSync } from 'node:child_process';
@@ -24,6 +24,11 @@ if (files.length === 0) {
   process.exit(1);
 }
 const tap = join(tmpdir(), `exp-test-${process.pid}.tap`);
+// Tests never read the developer's user config (~/.config/exp/config.yaml, $EXP_CONFIG): the
+// suite runs with an empty XDG_CONFIG_HOME and no EXP_CONFIG; a test that wants one sets it.
+const configHome = mkdtempSync(join(tmpdir(), 'exp-test-config-'));
+const env = { ...process.env, EXP_TEST: '1', XDG_CONFIG_HOME: configHome };
+delete env.EXP_CONFIG;
 const res = spawnSync(
   process.execPath,
   [
@@ -37,11 +42,12 @@ const res = spawnSync(
     `--test-reporter-destination=${tap}`,
     ...files,
   ],
-  { cwd: root, stdio: 'inherit', env: { ...process.env, EXP_TEST: '1' } },
+  { cwd: root, stdio: 'inherit', env },
 );
 // One plain closing line that any CI log reader understands.
 const text = existsSync(tap) ? readFileSync(tap, 'utf8') : '';
 const count = (k) => Number((text.match(new RegExp(`^# ${k} (\\d+)$`, 'm')) ?? [])[1] ?? 0);
 console.log(`\n${count('pass')} passed, ${count('fail')} failed, ${count('skipped')} skipped`);
 rmSync(tap, { force: true });
+rmSync(configHome, { recursive: true, force: true });
 process.exit(res.status ?? 1);

@@ -4,6 +4,7 @@ import { EXIT, cwdOf } from './io.js';
 import { JSON_FLAG, RUNS_DIR_FLAG, SET_FLAG, runsDirOf } from './flags.js';
 import { startupPoints, studyPlanNote } from './plan-study.js';
 import { planExperiment } from '../sweep/plan.js';
+import { userConfigOf, userConfigLine } from './user-config.js';
 import { formatValue, printProblems, table } from './report.js';
 
 export const planCommand = defineCommand({
@@ -14,7 +15,7 @@ export const planCommand = defineCommand({
   positionals: { name: 'FILE', min: 1, max: 1 },
   flags: { set: SET_FLAG, json: JSON_FLAG, 'runs-dir': RUNS_DIR_FLAG },
   async run(files, flags, io) {
-    const result = planExperiment(resolve(cwdOf(io), files[0]!), { set: flags.set });
+    const result = planExperiment(resolve(cwdOf(io), files[0]!), { set: flags.set, user: userConfigOf(io) });
     if (!result.plan) {
       printProblems(io, result.problems, result.texts);
       return EXIT.invalid;
@@ -34,7 +35,7 @@ export const planCommand = defineCommand({
     }
     const paths = [...new Set(points.flatMap((p) => Object.keys(p.params)))];
     const rows = points.map((p) => [String(p.index + 1), p.key, p.name, ...paths.map((k) => (k in p.params ? formatValue(p.params[k]) : ''))]);
-    io.stdout.write(`Experiment ${experiment.name}${experiment.description ? ` - ${experiment.description}` : ''}\n\n`);
+    io.stdout.write(`Experiment ${experiment.name}${experiment.description ? ` - ${experiment.description}` : ''}\n${userConfigLine(result.plan, io)}\n`);
     io.stdout.write(table(['#', 'key', 'name', ...paths], rows));
     const notes = [excluded ? `${excluded} excluded` : '', duplicates ? `${duplicates} duplicate${duplicates === 1 ? '' : 's'} removed` : '']
       .filter(Boolean)

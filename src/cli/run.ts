@@ -5,6 +5,7 @@ import { displayPath, table } from './report.js';
 import { GPUS_FLAG, LAUNCHER_FLAG, POINTS_AT_ONCE_FLAG, QUEUE_FLAG, RUNS_DIR_FLAG, SET_FLAG, parseGpus, runsDirOf } from './flags.js';
 import { syncAfterRun } from './sync.js';
 import { planExperiment } from '../sweep/plan.js';
+import { userConfigOf } from './user-config.js';
 import { ConfigError } from '../config/problem.js';
 import { UsageError } from '../errors.js';
 import { preflight } from '../exec/preflight.js';
@@ -65,7 +66,7 @@ export const runCommand = defineCommand({
   },
   async run(files, flags, io) {
     const cwd = cwdOf(io);
-    const result = planExperiment(resolve(cwdOf(io), files[0]!), { set: flags.set });
+    const result = planExperiment(resolve(cwdOf(io), files[0]!), { set: flags.set, user: userConfigOf(io) });
     if (!result.plan) throw new ConfigError({ problems: result.problems, texts: result.texts });
     const plan = result.plan;
     const missing = await preflight(plan, result.sources, io.env);

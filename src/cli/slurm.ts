@@ -8,6 +8,7 @@ import { dirname, join, resolve } from 'node:path';
 import { defineCommand } from './command.js';
 import { EXIT, cwdOf, type Io } from './io.js';
 import { displayPath, table } from './report.js';
+import { userConfigLine } from './user-config.js';
 import { UsageError } from '../errors.js';
 import { skipReason } from '../exec/local.js';
 import { arraySpec, batchScript, describeTask, isActive, latestTasks, sbatch, scancel, taskStates, type TaskState } from '../exec/slurm.js';
@@ -97,6 +98,7 @@ async function submitUnfinished(plan: Plan, sweepDir: string, index: SweepIndex,
     `Submitted job array ${jobId} (--array=${array}): ${todo.length} point${todo.length === 1 ? '' : 's'}${left ? `; ${left} ended or queued before, not submitted` : ''}\n`,
   );
   io.stdout.write(`  script ${displayPath(script, cwd)}, logs ${displayPath(slurmLogsDir(sweepDir), cwd)}/\n`);
+  io.stdout.write(userConfigLine(plan, io, '  '));
   return true;
 }
 

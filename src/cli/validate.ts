@@ -2,6 +2,7 @@ import { resolve } from 'node:path';
 import { defineCommand } from './command.js';
 import { EXIT, cwdOf } from './io.js';
 import { planExperiment } from '../sweep/plan.js';
+import { userConfigOf } from './user-config.js';
 import { printProblems, displayPath } from './report.js';
 import { SET_FLAG } from './flags.js';
 import { preflight } from '../exec/preflight.js';
@@ -22,8 +23,9 @@ export const validateCommand = defineCommand({
   },
   async run(files, flags, io) {
     let ok = true;
+    const user = userConfigOf(io);
     for (const file of files) {
-      const result = planExperiment(resolve(cwdOf(io), file), { set: flags.set });
+      const result = planExperiment(resolve(cwdOf(io), file), { set: flags.set, user });
       if (!result.plan) {
         ok = false;
         printProblems(io, result.problems, result.texts);

@@ -131,6 +131,16 @@ function merge(base: unknown, baseSrc: SourceMap, over: unknown, overSrc: Source
   return over;
 }
 
+/**
+ * Deep-merges `over` onto `base` at `path` (both documents' paths start at their roots) with
+ * the rule `extends` uses: mappings merge key by key, a list or a scalar replaces. Returns the
+ * merged value and the source map of the subtree at `path`.
+ */
+export function mergeAt(base: unknown, baseSrc: SourceMap, over: unknown, overSrc: SourceMap, path: string[]): { value: unknown; sources: SourceMap } {
+  const out: SourceMap = new Map();
+  return { value: merge(base, baseSrc, over, overSrc, path, out), sources: out };
+}
+
 function copySubtree(from: SourceMap, path: string[], to: SourceMap): void {
   const prefix = pathId(path);
   for (const [k, v] of from) if (k === prefix || k.startsWith(prefix + '\u0000')) to.set(k, v);

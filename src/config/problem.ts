@@ -28,6 +28,8 @@ export type ProblemCode =
   /** Valid in the schema, but this version of exp cannot run it yet (sweep.tpe, early_stop asha/hyperband). */
   | 'SWEEP_NOT_SUPPORTED'
   | 'OVERRIDE_SYNTAX'
+  /** The user config file (~/.config/exp/config.yaml, $EXP_CONFIG) is a folder, FIFO, device or too large. */
+  | 'USER_CONFIG_UNREADABLE'
   | 'PATH_ESCAPES'
   | 'DATA_NOT_FOUND'
   | 'DATA_INVALID'

@@ -74,6 +74,43 @@ export function keysAt(segments: readonly (string | number)[], root: JsonSchema 
   return Object.keys(node?.properties ?? {});
 }
 
+export const USER_CONFIG_SCHEMA_PATH = fileURLToPath(new URL('../../schemas/user-config.schema.json', import.meta.url));
+/** The user config file's schema (schemas/user-config.schema.json): its `launcher` is a $ref to the experiment schema's. */
+export const userConfigSchema: JsonSchema = JSON.parse(readFileSync(USER_CONFIG_SCHEMA_PATH, 'utf8')) as JsonSchema;
+
+/**
+ * `schema` with every `$ref` into experiment.schema.json replaced by the sub-schema it names, so
+ * the walks of this module (keysAt for did-you-mean, the type generator) see one plain tree.
+ */
+export function inlineRefs(schema: JsonSchema): JsonSchema {
+  const walk = (node: unknown): unknown => {
+    if (Array.isArray(node)) return node.map(walk);
+    if (node === null || typeof node !== 'object') return node;
+    const ref = (node as JsonSchema).$ref;
+    if (typeof ref === 'string') {
+      const m = /^experiment\.schema\.json#(\/.*)?$/.exec(ref);
+      if (!m) throw new Error(`unsupported $ref ${ref}`);
+      let target: unknown = experimentSchema;
+      for (const part of (m[1] ?? '').split('/').slice(1)) target = (target as Record<string, unknown>)[part.replace(/~1/g, '/').replace(/~0/g, '~')];
+      if (target === undefined) throw new Error(`$ref ${ref} names nothing in the experiment schema`);
+      return walk(target);
+    }
+    return Object.fromEntries(Object.entries(node).map(([k, v]) => [k, walk(v)]));
+  };
+  return walk(schema) as JsonSchema;
+}
+
+let userValidator: ValidateFunction | undefined;
+/** Validator of a user config file (reports every problem, changes nothing); the $ref resolves to the experiment schema itself. */
+export function userConfigValidator(): ValidateFunction {
+  if (!userValidator) {
+    const ajv = new Ajv2020({ allErrors: true, strict: false });
+    ajv.addSchema(experimentSchema);
+    userValidator = ajv.compile(userConfigSchema);
+  }
+  return userValidator;
+}
+
 const subValidators = new Map<string, ValidateFunction>();
 /** A validator for the value at a dotted path; used to check sweep values and --set values. */
 export function validatorAt(dotted: string): ValidateFunction | undefined {

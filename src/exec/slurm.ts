@@ -124,7 +124,7 @@ export async function sbatch(script: string, cwd: string, env: NodeJS.ProcessEnv
       code: 'SLURM_SUBMIT',
       message: `sbatch refused the sweep's job array: ${quoted(r)}`,
       file: script,
-      fix: 'fix the option Slurm names (--set launcher.slurm.partition=..., or launcher.slurm in the experiment file), then run the same command again; the batch script is kept there',
+      fix: 'fix the option Slurm names (--set launcher.slurm.partition=..., launcher.slurm in the experiment file, or in your user config, ~/.config/exp/config.yaml), then run the same command again; the batch script is kept there',
       exit: 'failed',
     });
   return id;

@@ -7,6 +7,7 @@ import { existsSync } from 'node:fs';
 import { readFileBounded } from '../util/fsx.js';
 import { loadExperiment, pathId, type ReadText, type SourceMap } from '../config/load.js';
 import { applyOverrides, parseOverrides } from '../config/overrides.js';
+import { applyUserDefaults, type UserConfigResult } from '../config/user.js';
 import type { Problem } from '../config/problem.js';
 import { validateDocument, locate } from '../config/validate.js';
 import { normalise } from '../config/normalise.js';
@@ -24,6 +25,8 @@ export interface Plan {
   duplicates: number;
   /** The document as validated: an adaptive study (sweep.tpe) makes its later points from it (sweep/expand's pointOf). */
   written: ExperimentFile;
+  /** The user config file whose launcher settings were merged in, when there was one with a launcher section. */
+  userConfig?: string;
 }
 
 export interface PlanResult {
@@ -50,6 +53,8 @@ export const readTextFromDisk: ReadText = (path) => {
 export interface PlanOptions {
   set?: readonly string[];
   readText?: ReadText;
+  /** The user config, as config/user.ts loaded it: its launcher settings go under the file's; its problems are reported with the file's. None: no user defaults. */
+  user?: UserConfigResult;
 }
 
 /** Loads, checks and expands an experiment file; every problem found on the way is returned, with its position. */
@@ -57,14 +62,17 @@ export function planExperiment(file: string, options: PlanOptions = {}): PlanRes
   const readText = options.readText ?? readTextFromDisk;
   const loaded = loadExperiment(file, readText);
   const { overrides, problems: overrideProblems } = parseOverrides(options.set ?? []);
-  const problems = [...loaded.problems, ...overrideProblems];
+  const problems = [...loaded.problems, ...(options.user?.problems ?? []), ...overrideProblems];
   const absFile = [...loaded.texts.keys()][0] ?? file;
+  for (const [f, text] of options.user?.texts ?? []) loaded.texts.set(f, text);
   if (loaded.value === undefined) return { problems, texts: loaded.texts, sources: loaded.sources };
   if (!isPlainObject(loaded.value)) {
     problems.push({ code: 'TYPE', message: 'an experiment file must be a mapping of keys (name:, data:, ...)', file: absFile, path: '', line: 1, col: 1 });
     return { problems, texts: loaded.texts, sources: loaded.sources };
   }
   const doc = loaded.value;
+  const user = options.user?.config;
+  applyUserDefaults(doc, loaded.sources, user);
   applyOverrides(doc, loaded.sources, overrides);
   problems.push(...validateDocument(doc, loaded.sources, absFile));
   const written = doc as unknown as ExperimentFile;
@@ -94,7 +102,8 @@ export function planExperiment(file: string, options: PlanOptions = {}): PlanRes
     problems.push({ code: 'SWEEP_EMPTY_RESULT', message: `every point of the sweep is excluded; loosen sweep.exclude`, path: 'sweep.exclude', ...loc });
     return { problems, texts: loaded.texts, sources: loaded.sources };
   }
-  return { plan: { file: absFile, experiment, points, excluded, duplicates, written }, problems, texts: loaded.texts, sources: loaded.sources };
+  const plan: Plan = { file: absFile, experiment, points, excluded, duplicates, written, ...(user?.launcher ? { userConfig: user.file } : {}) };
+  return { plan, problems, texts: loaded.texts, sources: loaded.sources };
 }
 
 /**

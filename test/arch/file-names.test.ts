@@ -55,10 +55,20 @@ test('the list of folder file names comes from store/layout.ts and holds the fil
   for (const n of ['sweep.yaml', 'index.json', 'split.json', 'train.txt', 'val.txt', 'state.json', 'ensemble.json']) assert.ok(NAMES.has(n), n);
 });
 
+/**
+ * Literals that are the same word as a folder file but name something else, each with its reason
+ * (`module: "literal"`, as namings reports them without the line).
+ */
+const NOT_FOLDER_FILES = new Set([
+  // The user config file, ~/.config/exp/config.yaml: the user's launcher defaults, not a run folder's config.yaml.
+  'src/config/user.ts: "config.yaml"',
+]);
+
 test('no module outside src/store/ names a file of a run, sweep, split, checkpoint or ensemble folder', () => {
   const offenders = sources(SRC)
     .filter((f) => !relative(SRC, f).startsWith('store/'))
-    .flatMap(namings);
+    .flatMap(namings)
+    .filter((o) => !NOT_FOLDER_FILES.has(o.replace(/:\d+: /, ': ')));
   assert.deepEqual(offenders, [], `name these files through src/store/ (layout.ts, folder.ts) instead:\n${offenders.join('\n')}`);
 });
 
