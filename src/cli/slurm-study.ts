@@ -7,6 +7,7 @@
  */
 import { displayPath, table } from './report.js';
 import { EXIT, cwdOf, type Io } from './io.js';
+import { userConfigLine } from './user-config.js';
 import { sweepBudget, stopLine } from './run-budget.js';
 import { rankingOf } from '../config/metric.js';
 import { runStudyOnSlurm } from '../exec/study-slurm.js';
@@ -28,6 +29,7 @@ export async function runStudyOnSlurmCli(plan: Plan, study: Study, flags: SlurmS
   io.stdout.write(
     `Each proposal is its own Slurm job, up to ${workers} at once (--workers N); this exp run proposes and follows them to the study's end (stopped, the same command continues the study)\n`,
   );
+  io.stdout.write(userConfigLine(plan, io));
   const end = await runStudyOnSlurm(plan, study, {
     workers,
     retryFailed: flags.retryFailed,
