@@ -65,8 +65,10 @@ test('training tunes thresholds and reports both F-beta figures, which exp evalu
     perTag: Record<string, { support: number }>;
   };
   assert.ok(Math.abs(s.fbeta - th.fbeta_tuned) < 1e-6, `evaluate ${s.fbeta} vs training ${th.fbeta_tuned}`);
-  // One BCE (core/loss) over one prediction loop (core/predict) in the same batches: exp evaluate's loss is training's to the bit.
-  assert.equal(s.loss, final.val_loss, `loss ${s.loss} vs ${final.val_loss}`);
+  // One BCE (core/loss) over one prediction loop (core/predict) in the same batches: exp evaluate's loss is training's to
+  // float32 round-off. Usually to the bit, but not always: under load a clean-clone run (with a bench beside it) differed in the 8th
+  // digit (0.40468616286913556 vs 0.4046861529350281), as TensorFlow's oneDNN kernels may sum in another order.
+  assert.ok(Math.abs(s.loss - final.val_loss!) <= 1e-7 * final.val_loss!, `loss ${s.loss} vs ${final.val_loss}`);
   for (const c of Object.values(s.confusion)) assert.equal(c.tp + c.fp + c.fn + c.tn, s.images);
   const flat = await expIn(['evaluate', a, '--json', '--thresholds', '0.5'], { env: env(), cwd: tmp });
   assert.ok(Math.abs((JSON.parse(flat.stdout) as { fbeta: number }).fbeta - final.val_fbeta!) < 1e-6);

@@ -28,6 +28,17 @@ after(async () => {
   await cluster?.stop();
 });
 
+/**
+ * The requeue and SIGKILL tests act inside epoch 2: their data (a folder of its own, as data.synth
+ * generates once per folder) has 14 batches an epoch, so training cannot end before the signal lands.
+ */
+const LONG_COUNT = 320;
+const longData = (): string => {
+  const dir = join(tmp, 'long');
+  mkdirSync(dir, { recursive: true });
+  return dir;
+};
+
 /** Every array task prints where training is after each batch (EXP_PROGRESS_SECONDS=0), so a test can act inside an epoch. */
 const env = (): Record<string, string> => ({ ...cluster.env, EXP_PROGRESS_SECONDS: '0' });
 const json = <T>(p: string): T => JSON.parse(readFileSync(p, 'utf8')) as T;
@@ -132,7 +143,8 @@ test(
   'scontrol requeue in the middle of an epoch: the point resumes from its saved position, its metrics equal an uninterrupted run to 1e-5',
   { timeout: 900_000 },
   async () => {
-    const file = tinyExperiment(tmp, { backend, name: 'requeue', epochs: 2 }); // 4 batches an epoch
+    // 14 batches an epoch: the requeue sent at batch 2-3 must land before the epoch ends, on a loaded machine too.
+    const file = tinyExperiment(longData(), { backend, name: 'requeue', epochs: 2, count: LONG_COUNT });
     const ref = exp(['run', file, '--runs-dir', join(tmp, 'runs-ref')], { cwd: tmp });
     assert.equal(ref.code, 0, ref.stdout + ref.stderr);
     const runs = join(tmp, 'runs-requeue');
@@ -150,8 +162,8 @@ test(
       .split('\n')
       .filter((l) => l.includes('"run_ended"'));
     assert.equal(ended.length, 2, ended.join('\n'));
-    assert.match(ended[0]!, /"killed".*during epoch 2, after batch [2-4] of 4/);
-    assert.match(read(log), /inside epoch 2, after batch [2-4]/);
+    assert.match(ended[0]!, /"killed".*during epoch 2, after batch \d+ of 14/);
+    assert.match(read(log), /inside epoch 2, after batch \d+/);
     assert.equal(record(dir)!.attempts, 2);
     assertSameMetrics(metrics(dir), metrics(points(sweepOf(join(tmp, 'runs-ref'), 'requeue'))[0]!), 'requeued');
   },
@@ -162,7 +174,13 @@ test(
   { timeout: 900_000 },
   async () => {
     // Point 1 (learning_rate 0.001) is the requeue test's uninterrupted reference point (the name is not in the run key).
-    const file = tinyExperiment(tmp, { backend, name: 'killed', epochs: 2, extra: 'sweep: { grid: { training.learning_rate: [0.0005, 0.001] } }' });
+    const file = tinyExperiment(longData(), {
+      backend,
+      name: 'killed',
+      epochs: 2,
+      count: LONG_COUNT,
+      extra: 'sweep: { grid: { training.learning_rate: [0.0005, 0.001] } }',
+    });
     const runs = join(tmp, 'runs-killed');
     const r = exp(['run', file, '--runs-dir', runs, '--launcher', 'slurm', '--workers', '1'], { cwd: tmp, env: env() });
     assert.equal(r.code, 0, r.stdout + r.stderr);
