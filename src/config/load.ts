@@ -141,11 +141,11 @@ export function mergeAt(base: unknown, baseSrc: SourceMap, over: unknown, overSr
   return { value: merge(base, baseSrc, over, overSrc, path, out), sources: out };
 }
 
-function copySubtree(from: SourceMap, path: string[], to: SourceMap): void {
+export function copySubtree(from: SourceMap, path: string[], to: SourceMap): void {
   const prefix = pathId(path);
   for (const [k, v] of from) if (k === prefix || k.startsWith(prefix + '\u0000')) to.set(k, v);
 }
-function removeSubtree(map: SourceMap, path: string[]): void {
+export function removeSubtree(map: SourceMap, path: string[]): void {
   const prefix = pathId(path);
   for (const k of [...map.keys()]) if (k === prefix || k.startsWith(prefix + '\u0000')) map.delete(k);
 }

@@ -8,9 +8,8 @@
  */
 import { homedir } from 'node:os';
 import { isAbsolute, join, resolve } from 'node:path';
-import { existsSync } from 'node:fs';
-import { readFileBounded } from '../util/fsx.js';
-import { mergeAt, parseYaml, pathId, type ReadText, type SourceMap } from './load.js';
+import { readTextIfPresent } from '../util/fsx.js';
+import { copySubtree, mergeAt, parseYaml, removeSubtree, type ReadText, type SourceMap } from './load.js';
 import type { Problem } from './problem.js';
 import { inlineRefs, userConfigSchema, userConfigValidator } from './schema.js';
 import type { UserConfigFile } from './types.gen.js';
@@ -53,10 +52,7 @@ export interface UserConfigResult {
 const HOW_TO_FIX = 'exp reads $EXP_CONFIG, else $XDG_CONFIG_HOME/exp/config.yaml, else ~/.config/exp/config.yaml';
 
 /** Reads the user config's text: undefined when it does not exist; a folder, FIFO, device or oversized file throws a coded error. */
-export const readUserConfigFromDisk: ReadText = (path) => {
-  if (!existsSync(path)) return undefined;
-  return readFileBounded(path, MAX_USER_CONFIG_BYTES, 'user config').toString('utf8');
-};
+export const readUserConfigFromDisk: ReadText = (path) => readTextIfPresent(path, MAX_USER_CONFIG_BYTES, 'user config');
 
 /** Loads and checks the user config at `place`; a missing file is no defaults, silently. Problems are returned, never thrown. */
 export function loadUserConfig(place: UserConfigPlace, readText: ReadText = readUserConfigFromDisk): UserConfigResult {
@@ -91,14 +87,13 @@ export function loadUserConfig(place: UserConfigPlace, readText: ReadText = read
  */
 export function applyUserDefaults(doc: Record<string, unknown>, sources: SourceMap, user: UserConfig | undefined): void {
   if (!user?.launcher) return;
-  const prefix = pathId(['launcher']);
-  const inSubtree = (k: string): boolean => k === prefix || k.startsWith(prefix + '\u0000');
-  const userSources: SourceMap = new Map([...user.sources].filter(([k]) => inSubtree(k)));
+  const userSources: SourceMap = new Map();
+  copySubtree(user.sources, ['launcher'], userSources);
   const merged =
     'launcher' in doc
       ? mergeAt(structuredClone(user.launcher), userSources, doc.launcher, sources, ['launcher'])
       : { value: structuredClone(user.launcher), sources: userSources };
   doc.launcher = merged.value;
-  for (const k of [...sources.keys()]) if (inSubtree(k)) sources.delete(k);
+  removeSubtree(sources, ['launcher']);
   for (const [k, v] of merged.sources) sources.set(k, v);
 }

@@ -33,10 +33,11 @@ const SYNTH_WAIT_MS = 30 * 60_000;
  */
 export async function ensureDataset(cfg: RunConfig, log: (s: string) => void): Promise<void> {
   const csv = join(cfg.data.path, cfg.data.csv);
-  if (existsSync(csv) || !cfg.data.synth) return;
+  const synth = cfg.data.synth;
+  if (existsSync(csv) || !synth) return;
   const lock = await synthLock(cfg.data.path);
   try {
-    if (!existsSync(csv)) await generate(cfg, csv, log);
+    if (!existsSync(csv)) await generate(cfg.data.path, synth, csv, log);
   } finally {
     lock.release();
   }
@@ -64,14 +65,13 @@ const synthFailed = (dir: string, e: unknown): DataError =>
     fix: 'check that data.path is a folder you can write, or point it at an existing dataset',
   });
 
-async function generate(cfg: RunConfig, csv: string, log: (s: string) => void): Promise<void> {
-  if (!cfg.data.synth) return;
-  log(`data: ${csv} is missing; generating a synthetic Planet-style dataset (${cfg.data.synth.count} images, seed ${cfg.data.synth.seed}) ...\n`);
+async function generate(dir: string, synth: NonNullable<RunConfig['data']['synth']>, csv: string, log: (s: string) => void): Promise<void> {
+  log(`data: ${csv} is missing; generating a synthetic Planet-style dataset (${synth.count} images, seed ${synth.seed}) ...\n`);
   const t0 = performance.now();
   try {
-    await synthesize({ outDir: cfg.data.path, count: cfg.data.synth.count, seed: cfg.data.synth.seed, size: cfg.data.synth.size });
+    await synthesize({ outDir: dir, count: synth.count, seed: synth.seed, size: synth.size });
   } catch (e) {
-    throw synthFailed(cfg.data.path, e);
+    throw synthFailed(dir, e);
   }
   log(`data: generated in ${((performance.now() - t0) / 1000).toFixed(1)} s\n`);
 }

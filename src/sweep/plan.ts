@@ -3,8 +3,7 @@
  * load -> overrides -> validate -> check sweep -> normalise -> expand. Problems from every
  * stage that can run are collected and returned together; nothing here writes or exits.
  */
-import { existsSync } from 'node:fs';
-import { readFileBounded } from '../util/fsx.js';
+import { readTextIfPresent } from '../util/fsx.js';
 import { loadExperiment, pathId, type ReadText, type SourceMap } from '../config/load.js';
 import { applyOverrides, parseOverrides } from '../config/overrides.js';
 import { applyUserDefaults, type UserConfigResult } from '../config/user.js';
@@ -45,10 +44,7 @@ export const MAX_EXPERIMENT_BYTES = 1 << 20;
  * Reads an experiment file: undefined when it does not exist; a folder, a FIFO, a device or
  * a file over 1 MB is refused with a coded error (loadExperiment reports it where it was named).
  */
-export const readTextFromDisk: ReadText = (path) => {
-  if (!existsSync(path)) return undefined;
-  return readFileBounded(path, MAX_EXPERIMENT_BYTES, 'experiment file').toString('utf8');
-};
+export const readTextFromDisk: ReadText = (path) => readTextIfPresent(path, MAX_EXPERIMENT_BYTES, 'experiment file');
 
 export interface PlanOptions {
   set?: readonly string[];

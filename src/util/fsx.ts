@@ -183,6 +183,10 @@ export function recoverSwap(target: string): void {
   for (const p of [...olds, ...tmps]) if (existsSync(p) && p !== target) rmSync(p, { recursive: true, force: true });
 }
 
+/** A user's small text file read with readFileBounded's checks; undefined when nothing is there. */
+export const readTextIfPresent = (path: string, maxBytes: number, what: string): string | undefined =>
+  existsSync(path) ? readFileBounded(path, maxBytes, what).toString('utf8') : undefined;
+
 /**
  * Reads a user's file with bounds: only a regular file (a FIFO, a device such as /dev/zero, a
  * socket or a folder is refused, also behind a symlink), at most `maxBytes`. Opened without
